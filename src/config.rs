@@ -1,0 +1,962 @@
+//! The rotator's TOML configuration: the file model, its validation, and the validated form
+//! ([`ValidConfig`]) that the rest of the code takes.
+//!
+//! Loading is two steps: deserialize into the raw model (unknown keys, syntax errors and missing
+//! fields are caught here, with the line and key from the TOML parser), then [`RawConfig::validate`]
+//! checks every value (URLs, clouds, durations, names, GUIDs) and reports *all* problems at once,
+//! each with the file, line, column and dotted key. Nothing else in the crate reads the raw model.
+//!
+//! This module never holds a secret value: the rotator's own client secret is referenced by a
+//! file path, and apps' client secrets by Key Vault secret names.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+/// A configuration problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key such as `apps[1].targets[0].refresh_before`, when known.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Why a configuration could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_issues(path, issues))]
+    Invalid {
+        path: PathBuf,
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    let mut out = format!(
+        "invalid config file {} ({} problem{}):",
+        path.display(),
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for issue in issues {
+        out.push_str(&format!(
+            "\n  {}:{}:{}: ",
+            path.display(),
+            issue.line,
+            issue.column
+        ));
+        if let Some(key) = &issue.key {
+            out.push_str(&format!("key `{key}`: "));
+        }
+        out.push_str(&issue.message);
+    }
+    out
+}
+
+/// The Azure cloud the rotator talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cloud {
+    pub name: CloudName,
+    /// `https://login.microsoftonline.com` and friends; never ends with a slash.
+    pub authority_host: Url,
+    /// Vault hosts must end with `.{vault_suffix}` (None: custom cloud without a suffix rule).
+    pub vault_suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudName {
+    Public,
+    UsGovernment,
+    China,
+    Custom,
+}
+
+impl Cloud {
+    /// The built-in clouds; `None` for [`CloudName::Custom`], which needs its own settings.
+    pub fn known(name: CloudName) -> Option<Cloud> {
+        let (host, suffix) = match name {
+            CloudName::Public => ("https://login.microsoftonline.com", "vault.azure.net"),
+            CloudName::UsGovernment => ("https://login.microsoftonline.us", "vault.usgovcloudapi.net"),
+            CloudName::China => ("https://login.chinacloudapi.cn", "vault.azure.cn"),
+            CloudName::Custom => return None,
+        };
+        Some(Cloud {
+            name,
+            authority_host: Url::parse(host).ok()?,
+            vault_suffix: Some(suffix.to_string()),
+        })
+    }
+
+    /// Known clouds keep the SDK's check that the Key Vault challenge names the vault's own
+    /// resource; only an explicitly custom cloud (the emulator, Lowkey Vault) may relax it.
+    pub fn verify_challenge_resource(&self) -> bool {
+        self.name != CloudName::Custom
+    }
+
+    /// `{authority}/{tenant}` without a trailing slash.
+    pub fn tenant_authority(&self, tenant_id: &str) -> String {
+        format!(
+            "{}/{}",
+            self.authority_host.as_str().trim_end_matches('/'),
+            tenant_id
+        )
+    }
+}
+
+/// How the rotator authenticates itself to Key Vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialConfig {
+    /// Workload identity when its environment is present, else managed identity.
+    Auto,
+    WorkloadIdentity {
+        tenant_id: Option<String>,
+        client_id: Option<String>,
+        token_file: Option<PathBuf>,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
+    /// The secret itself lives in a file (for example a mounted Kubernetes secret), never in
+    /// the config or the environment.
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret_file: PathBuf,
+    },
+    /// Azure CLI / Azure Developer CLI, for a developer's machine.
+    Developer,
+}
+
+/// One token to keep fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTarget {
+    /// `https://analysis.windows.net/powerbi/api/.default`
+    pub scope: String,
+    /// The resource part of the scope (scope without `/.default`).
+    pub resource: String,
+    pub vault: Url,
+    pub secret_name: String,
+    pub refresh_before: Duration,
+    /// Application roles the token must carry (`roles` claim).
+    pub required_roles: Vec<String>,
+}
+
+/// One app registration whose client secret the rotator reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret_vault: Url,
+    pub client_secret_name: String,
+    pub targets: Vec<TokenTarget>,
+}
+
+/// Expiry thresholds for client secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub warning: Duration,
+    pub critical: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warning: Duration::from_secs(30 * 86_400),
+            critical: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// A configuration that passed validation. Only [`RawConfig::validate`] builds one.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    pub source: PathBuf,
+    pub cloud: Cloud,
+    pub ca_file: Option<PathBuf>,
+    pub credential: CredentialConfig,
+    pub concurrency: usize,
+    pub thresholds: Thresholds,
+    pub apps: Vec<App>,
+}
+
+impl ValidConfig {
+    /// Every vault the config touches, each once, in a stable order.
+    pub fn vaults(&self) -> Vec<Url> {
+        let mut set = BTreeSet::new();
+        for app in &self.apps {
+            set.insert(app.client_secret_vault.clone());
+            for t in &app.targets {
+                set.insert(t.vault.clone());
+            }
+        }
+        set.into_iter().collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file model.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    cloud: Option<Spanned<String>>,
+    #[serde(default)]
+    custom_cloud: Option<RawCustomCloud>,
+    /// Default vault for client secrets and tokens.
+    #[serde(default)]
+    vault: Option<Spanned<String>>,
+    #[serde(default)]
+    ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    concurrency: Option<Spanned<i64>>,
+    #[serde(default)]
+    refresh_before: Option<Spanned<String>>,
+    #[serde(default)]
+    expiry: Option<RawThresholds>,
+    #[serde(default)]
+    credential: Option<Spanned<RawCredential>>,
+    #[serde(default)]
+    apps: Vec<Spanned<RawApp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomCloud {
+    authority_host: Spanned<String>,
+    #[serde(default)]
+    vault_suffix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    #[serde(default)]
+    warning: Option<Spanned<String>>,
+    #[serde(default)]
+    critical: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    kind: Spanned<String>,
+    #[serde(default)]
+    tenant_id: Option<Spanned<String>>,
+    #[serde(default)]
+    client_id: Option<Spanned<String>>,
+    #[serde(default)]
+    client_secret_file: Option<Spanned<String>>,
+    #[serde(default)]
+    token_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: Spanned<String>,
+    tenant_id: Spanned<String>,
+    client_id: Spanned<String>,
+    client_secret_name: Spanned<String>,
+    #[serde(default)]
+    vault: Option<Spanned<String>>,
+    #[serde(default)]
+    targets: Vec<Spanned<RawTarget>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    scope: Spanned<String>,
+    secret: Spanned<String>,
+    #[serde(default)]
+    vault: Option<Spanned<String>>,
+    #[serde(default)]
+    refresh_before: Option<Spanned<String>>,
+    #[serde(default)]
+    required_roles: Vec<String>,
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<ValidConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates config text; `path` is only used in messages and to resolve relative
+/// file paths.
+pub fn parse(path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .unwrap_or((1, 1));
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues: vec![ConfigIssue {
+                line,
+                column,
+                key: None,
+                message: e.message().trim().to_string(),
+            }],
+        }
+    })?;
+    raw.validate(path, text)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
+    (line, column)
+}
+
+/// Collects issues while walking the raw model.
+struct Checker<'a> {
+    text: &'a str,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.issues.push(ConfigIssue {
+            line,
+            column,
+            key: Some(key.to_string()),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref().trim()) {
+            Ok(d) if d.is_zero() => {
+                self.push(value.span(), key, "duration must be greater than zero");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(
+                    value.span(),
+                    key,
+                    format!(
+                        "invalid duration {:?}: {e} (write for example \"45m\", \"2h\", \"30d\")",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn guid(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
+        let v = value.get_ref().trim();
+        if is_guid(v) {
+            Some(v.to_ascii_lowercase())
+        } else {
+            self.push(
+                value.span(),
+                key,
+                format!("{v:?} is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+            );
+            None
+        }
+    }
+
+    fn secret_name(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
+        let v = value.get_ref();
+        if is_secret_name(v) {
+            Some(v.clone())
+        } else {
+            self.push(
+                value.span(),
+                key,
+                format!(
+                    "{v:?} is not a valid Key Vault secret name (1-127 characters: letters, digits and '-')"
+                ),
+            );
+            None
+        }
+    }
+
+    fn vault(&mut self, value: &Spanned<String>, key: &str, cloud: &Cloud) -> Option<Url> {
+        let mut url = match Url::parse(value.get_ref().trim()) {
+            Ok(u) => u,
+            Err(e) => {
+                self.push(value.span(), key, format!("invalid vault URL: {e}"));
+                return None;
+            }
+        };
+        if url.scheme() != "https" {
+            self.push(
+                value.span(),
+                key,
+                "vault URL must use https:// (the rotator never sends tokens over plain HTTP)",
+            );
+            return None;
+        }
+        if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+            self.push(
+                value.span(),
+                key,
+                "vault URL must be the vault's base URL, like https://my-vault.vault.azure.net/",
+            );
+            return None;
+        }
+        if let Some(suffix) = &cloud.vault_suffix {
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            if !host.ends_with(&format!(".{}", suffix.to_ascii_lowercase())) {
+                self.push(
+                    value.span(),
+                    key,
+                    format!(
+                        "vault host {host:?} is not a Key Vault of this cloud (expected *.{suffix}); \
+                         set `cloud` to the vault's cloud"
+                    ),
+                );
+                return None;
+            }
+        }
+        url.set_path("/");
+        Some(url)
+    }
+
+    fn https_url(&mut self, value: &Spanned<String>, key: &str) -> Option<Url> {
+        match Url::parse(value.get_ref().trim()) {
+            Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Some(u),
+            Ok(_) => {
+                self.push(value.span(), key, "must be an https:// URL with a host");
+                None
+            }
+            Err(e) => {
+                self.push(value.span(), key, format!("invalid URL: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn resolve_path(config_path: &Path, value: &str) -> PathBuf {
+    let p = PathBuf::from(value);
+    if p.is_absolute() {
+        p
+    } else {
+        config_path
+            .parent()
+            .map(|d| d.join(&p))
+            .unwrap_or(p)
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits.
+pub fn is_guid(v: &str) -> bool {
+    let groups: Vec<&str> = v.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Key Vault's own rule: `^[0-9a-zA-Z-]{1,127}$`.
+pub fn is_secret_name(v: &str) -> bool {
+    (1..=127).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(30 * 60);
+
+impl RawConfig {
+    /// Checks every value and builds the [`ValidConfig`]; reports every problem found.
+    pub fn validate(self, path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
+        let mut c = Checker {
+            text,
+            issues: Vec::new(),
+        };
+
+        let cloud_name = match self.cloud.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("public", _)) => Some(CloudName::Public),
+            Some(("us-government", _)) => Some(CloudName::UsGovernment),
+            Some(("china", _)) => Some(CloudName::China),
+            Some(("custom", _)) => Some(CloudName::Custom),
+            Some((other, span)) => {
+                c.push(
+                    span,
+                    "cloud",
+                    format!(
+                        "unknown cloud {other:?}; expected \"public\", \"us-government\", \"china\" or \"custom\""
+                    ),
+                );
+                None
+            }
+        };
+        let cloud = match (cloud_name, &self.custom_cloud) {
+            (Some(CloudName::Custom), Some(custom)) => {
+                let host = c.https_url(&custom.authority_host, "custom_cloud.authority_host");
+                host.map(|authority_host| Cloud {
+                    name: CloudName::Custom,
+                    authority_host,
+                    vault_suffix: custom
+                        .vault_suffix
+                        .as_ref()
+                        .map(|s| s.get_ref().trim_start_matches('.').to_string()),
+                })
+            }
+            (Some(CloudName::Custom), None) => {
+                let span = self.cloud.as_ref().map(|s| s.span()).unwrap_or(0..0);
+                c.push(
+                    span,
+                    "cloud",
+                    "cloud = \"custom\" needs a [custom_cloud] table with authority_host",
+                );
+                None
+            }
+            (Some(name), Some(custom)) => {
+                c.push(
+                    custom.authority_host.span(),
+                    "custom_cloud",
+                    format!(
+                        "[custom_cloud] is only used with cloud = \"custom\" (cloud is {name:?})"
+                    ),
+                );
+                None
+            }
+            (Some(name), None) => Cloud::known(name),
+            (None, _) => None,
+        };
+        // Without a cloud, URL checks would be meaningless: report what we have so far.
+        let Some(cloud) = cloud else {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues: c.issues,
+            });
+        };
+
+        let ca_file = self
+            .ca_file
+            .as_ref()
+            .map(|s| resolve_path(path, s.get_ref()));
+        if let (Some(file), Some(raw)) = (&ca_file, &self.ca_file) {
+            if !file.is_file() {
+                c.push(
+                    raw.span(),
+                    "ca_file",
+                    format!("CA certificate file {} does not exist", file.display()),
+                );
+            }
+        }
+
+        let concurrency = match &self.concurrency {
+            None => 8,
+            Some(n) if (1..=256).contains(n.get_ref()) => *n.get_ref() as usize,
+            Some(n) => {
+                c.push(n.span(), "concurrency", "must be between 1 and 256");
+                8
+            }
+        };
+
+        let default_vault = self.vault.as_ref().and_then(|v| c.vault(v, "vault", &cloud));
+        let default_refresh = self
+            .refresh_before
+            .as_ref()
+            .and_then(|d| c.duration(d, "refresh_before"))
+            .unwrap_or(DEFAULT_REFRESH_BEFORE);
+
+        let mut thresholds = Thresholds::default();
+        if let Some(t) = &self.expiry {
+            if let Some(w) = t.warning.as_ref().and_then(|d| c.duration(d, "expiry.warning")) {
+                thresholds.warning = w;
+            }
+            if let Some(k) = t.critical.as_ref().and_then(|d| c.duration(d, "expiry.critical")) {
+                thresholds.critical = k;
+            }
+            if thresholds.critical > thresholds.warning {
+                let span = t.critical.as_ref().map(|s| s.span()).unwrap_or(0..0);
+                c.push(
+                    span,
+                    "expiry.critical",
+                    "the critical threshold must not be longer than the warning threshold",
+                );
+            }
+        }
+
+        let credential = match &self.credential {
+            None => CredentialConfig::Auto,
+            Some(cred) => validate_credential(&mut c, cred, path),
+        };
+
+        let mut apps = Vec::new();
+        let mut app_names = BTreeSet::new();
+        let mut outputs = BTreeSet::new();
+        if self.apps.is_empty() {
+            c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
+        }
+        for (i, raw_app) in self.apps.iter().enumerate() {
+            let app = raw_app.get_ref();
+            let key = |k: &str| format!("apps[{i}].{k}");
+            let name = app.name.get_ref().trim().to_string();
+            if name.is_empty() {
+                c.push(app.name.span(), &key("name"), "must not be empty");
+            } else if !app_names.insert(name.clone()) {
+                c.push(app.name.span(), &key("name"), format!("duplicate app name {name:?}"));
+            }
+            let tenant_id = c.guid(&app.tenant_id, &key("tenant_id"));
+            let client_id = c.guid(&app.client_id, &key("client_id"));
+            let secret_name = c.secret_name(&app.client_secret_name, &key("client_secret_name"));
+            let app_vault = match &app.vault {
+                Some(v) => c.vault(v, &key("vault"), &cloud),
+                None => default_vault.clone(),
+            };
+            if app_vault.is_none() && app.vault.is_none() && self.vault.is_none() {
+                c.push(
+                    raw_app.span(),
+                    &key("vault"),
+                    "no vault for this app's client secret: set `vault` at the top or in the app",
+                );
+            }
+            if app.targets.is_empty() {
+                c.push(
+                    raw_app.span(),
+                    &key("targets"),
+                    "no [[apps.targets]]: add at least one token target",
+                );
+            }
+            let mut targets = Vec::new();
+            for (j, raw_target) in app.targets.iter().enumerate() {
+                let t = raw_target.get_ref();
+                let tkey = |k: &str| format!("apps[{i}].targets[{j}].{k}");
+                let scope = t.scope.get_ref().trim().to_string();
+                if scope.len() > 256 {
+                    c.push(t.scope.span(), &tkey("scope"), "longer than 256 characters (it is stored as a Key Vault tag)");
+                }
+                let resource = match scope.strip_suffix("/.default") {
+                    Some(r) if Url::parse(r).is_ok_and(|u| u.scheme() == "https") || is_guid(r) => {
+                        Some(r.to_string())
+                    }
+                    _ => {
+                        c.push(
+                            t.scope.span(),
+                            &tkey("scope"),
+                            format!(
+                                "{scope:?} is not a client-credentials scope: it must be the resource followed by /.default, \
+                                 like \"https://analysis.windows.net/powerbi/api/.default\""
+                            ),
+                        );
+                        None
+                    }
+                };
+                let secret = c.secret_name(&t.secret, &tkey("secret"));
+                let vault = match &t.vault {
+                    Some(v) => c.vault(v, &tkey("vault"), &cloud),
+                    None => default_vault.clone(),
+                };
+                if vault.is_none() && t.vault.is_none() && self.vault.is_none() {
+                    c.push(
+                        raw_target.span(),
+                        &tkey("vault"),
+                        "no vault for this token: set `vault` at the top or in the target",
+                    );
+                }
+                let refresh_before = match &t.refresh_before {
+                    Some(d) => c.duration(d, &tkey("refresh_before")),
+                    None => Some(default_refresh),
+                };
+                if let (Some(v), Some(s)) = (&vault, &secret) {
+                    if !outputs.insert((v.clone(), s.to_ascii_lowercase())) {
+                        c.push(
+                            t.secret.span(),
+                            &tkey("secret"),
+                            format!("two targets write the same secret {s:?} in {v}"),
+                        );
+                    }
+                }
+                if let (Some(sn), Some(s), Some(v), Some(av)) =
+                    (&secret_name, &secret, &vault, &app_vault)
+                {
+                    if sn.eq_ignore_ascii_case(s) && v == av {
+                        c.push(
+                            t.secret.span(),
+                            &tkey("secret"),
+                            "the token would overwrite the app's own client secret",
+                        );
+                    }
+                }
+                if let (Some(scope_resource), Some(secret), Some(vault), Some(refresh_before)) =
+                    (resource, secret, vault, refresh_before)
+                {
+                    targets.push(TokenTarget {
+                        scope,
+                        resource: scope_resource,
+                        vault,
+                        secret_name: secret,
+                        refresh_before,
+                        required_roles: t.required_roles.clone(),
+                    });
+                }
+            }
+            if let (Some(tenant_id), Some(client_id), Some(secret_name), Some(vault)) =
+                (tenant_id, client_id, secret_name, app_vault)
+            {
+                if targets.len() == app.targets.len() {
+                    apps.push(App {
+                        name,
+                        tenant_id,
+                        client_id,
+                        client_secret_vault: vault,
+                        client_secret_name: secret_name,
+                        targets,
+                    });
+                }
+            }
+        }
+
+        if !c.issues.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues: c.issues,
+            });
+        }
+        Ok(ValidConfig {
+            source: path.to_path_buf(),
+            cloud,
+            ca_file,
+            credential,
+            concurrency,
+            thresholds,
+            apps,
+        })
+    }
+}
+
+fn validate_credential(
+    c: &mut Checker<'_>,
+    cred: &Spanned<RawCredential>,
+    path: &Path,
+) -> CredentialConfig {
+    let raw = cred.get_ref();
+    let tenant = raw
+        .tenant_id
+        .as_ref()
+        .and_then(|t| c.guid(t, "credential.tenant_id"));
+    let client = raw
+        .client_id
+        .as_ref()
+        .and_then(|t| c.guid(t, "credential.client_id"));
+    let not_for = |c: &mut Checker<'_>, field: &Option<Spanned<String>>, name: &str, kind: &str| {
+        if let Some(f) = field {
+            c.push(
+                f.span(),
+                &format!("credential.{name}"),
+                format!("not used with kind = {kind:?}"),
+            );
+        }
+    };
+    match raw.kind.get_ref().as_str() {
+        "auto" => CredentialConfig::Auto,
+        "developer" => CredentialConfig::Developer,
+        "workload-identity" => {
+            not_for(c, &raw.client_secret_file, "client_secret_file", "workload-identity");
+            CredentialConfig::WorkloadIdentity {
+                tenant_id: tenant,
+                client_id: client,
+                token_file: raw.token_file.as_ref().map(|f| resolve_path(path, f.get_ref())),
+            }
+        }
+        "managed-identity" => {
+            not_for(c, &raw.client_secret_file, "client_secret_file", "managed-identity");
+            not_for(c, &raw.tenant_id, "tenant_id", "managed-identity");
+            CredentialConfig::ManagedIdentity { client_id: client }
+        }
+        "client-secret" => {
+            let missing = |c: &mut Checker<'_>, name: &str| {
+                c.push(
+                    cred.span(),
+                    &format!("credential.{name}"),
+                    format!("kind = \"client-secret\" needs `{name}`"),
+                );
+            };
+            if raw.tenant_id.is_none() {
+                missing(c, "tenant_id");
+            }
+            if raw.client_id.is_none() {
+                missing(c, "client_id");
+            }
+            let file = match &raw.client_secret_file {
+                Some(f) => Some(resolve_path(path, f.get_ref())),
+                None => {
+                    missing(c, "client_secret_file");
+                    None
+                }
+            };
+            match (tenant, client, file) {
+                (Some(tenant_id), Some(client_id), Some(client_secret_file)) => {
+                    CredentialConfig::ClientSecret {
+                        tenant_id,
+                        client_id,
+                        client_secret_file,
+                    }
+                }
+                _ => CredentialConfig::Auto,
+            }
+        }
+        other => {
+            c.push(
+                raw.kind.span(),
+                "credential.kind",
+                format!(
+                    "unknown credential kind {other:?}; expected \"auto\", \"workload-identity\", \
+                     \"managed-identity\", \"client-secret\" or \"developer\""
+                ),
+            );
+            CredentialConfig::Auto
+        }
+    }
+}
+
+impl fmt::Display for CloudName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloudName::Public => "public",
+            CloudName::UsGovernment => "us-government",
+            CloudName::China => "china",
+            CloudName::Custom => "custom",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+    const CLIENT: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn good() -> String {
+        format!(
+            r#"
+vault = "https://kv-tokens.vault.azure.net"
+refresh_before = "20m"
+
+[credential]
+kind = "workload-identity"
+
+[[apps]]
+name = "sales"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+client_secret_name = "sales-client-secret"
+vault = "https://kv-input.vault.azure.net/"
+
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "sales-powerbi-token"
+
+[[apps.targets]]
+scope = "https://graph.microsoft.com/.default"
+secret = "sales-graph-token"
+refresh_before = "45m"
+"#
+        )
+    }
+
+    fn issues(text: &str) -> Vec<ConfigIssue> {
+        match parse(Path::new("rotator.toml"), text) {
+            Err(ConfigError::Invalid { issues, .. }) => issues,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_config_validates() {
+        let cfg = parse(Path::new("rotator.toml"), &good()).expect("valid");
+        assert_eq!(cfg.cloud.name, CloudName::Public);
+        assert_eq!(cfg.apps.len(), 1);
+        let app = &cfg.apps[0];
+        assert_eq!(app.client_secret_vault.as_str(), "https://kv-input.vault.azure.net/");
+        assert_eq!(app.targets[0].vault.as_str(), "https://kv-tokens.vault.azure.net/");
+        assert_eq!(app.targets[0].resource, "https://analysis.windows.net/powerbi/api");
+        assert_eq!(app.targets[0].refresh_before, Duration::from_secs(20 * 60));
+        assert_eq!(app.targets[1].refresh_before, Duration::from_secs(45 * 60));
+        assert_eq!(cfg.vaults().len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = good().replace("refresh_before = \"20m\"", "refresh_befor = \"20m\"");
+        let found = issues(&text);
+        assert_eq!(found[0].line, 3);
+        assert!(found[0].message.contains("refresh_befor"), "{found:?}");
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_key() {
+        let text = good().replace("\"45m\"", "\"45 parsecs\"");
+        let found = issues(&text);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[1].refresh_before"));
+        assert_eq!(found[0].line, 22);
+    }
+
+    #[test]
+    fn plain_http_vault_and_wrong_cloud_are_refused() {
+        let text = good()
+            .replace("https://kv-tokens.vault.azure.net", "http://kv-tokens.vault.azure.net")
+            .replace("kv-input.vault.azure.net", "kv-input.vault.azure.cn");
+        let found = issues(&text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].message.contains("https"));
+        assert!(found[1].message.contains("not a Key Vault of this cloud"));
+    }
+
+    #[test]
+    fn scope_must_be_a_default_scope() {
+        let text = good().replace(
+            "https://graph.microsoft.com/.default",
+            "https://graph.microsoft.com/User.Read",
+        );
+        let found = issues(&text);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[1].scope"));
+    }
+
+    #[test]
+    fn custom_cloud_needs_its_table() {
+        let text = format!("cloud = \"custom\"\n{}", good());
+        let found = issues(&text);
+        assert!(found[0].message.contains("[custom_cloud]"));
+    }
+
+    #[test]
+    fn client_secret_credential_needs_its_fields() {
+        let text = good().replace(
+            "kind = \"workload-identity\"",
+            "kind = \"client-secret\"\ntenant_id = \"nope\"",
+        );
+        let found = issues(&text);
+        let keys: Vec<_> = found.iter().filter_map(|i| i.key.clone()).collect();
+        assert!(keys.contains(&"credential.tenant_id".to_string()), "{keys:?}");
+        assert!(keys.contains(&"credential.client_id".to_string()), "{keys:?}");
+        assert!(keys.contains(&"credential.client_secret_file".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,388 @@
+//! One rotation cycle: plan → read client secrets → acquire → validate → write → report.
+//!
+//! The plan comes from one paged *list* of secret properties per vault: it says which stored
+//! tokens are still fresh and when each client secret expires, without a GET per secret. Where
+//! listing is refused (secret-scoped role assignments) the cycle falls back to per-secret reads
+//! and says so. Each app's client secret is read once and shared by its targets. Targets are
+//! independent: one failure never stops the others. Only a [`ValidatedToken`] can be written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::{App, TokenTarget, ValidConfig};
+use crate::entra::EntraClient;
+use crate::error::{ErrorClass, StepError};
+use crate::expiry;
+use crate::identity;
+use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339};
+use crate::validate::{Expectations, SignatureCheck, ValidatedToken, Validator};
+use crate::vault::{KeyVaults, SecretMeta, SecretValue};
+
+/// Tag names written on every token secret.
+pub mod tags {
+    pub const CLIENT_ID: &str = "client-id";
+    pub const TENANT_ID: &str = "tenant-id";
+    pub const SCOPE: &str = "scope";
+    pub const EXPIRES_ON: &str = "expires-on";
+    pub const SOURCE_VERSION: &str = "source-version";
+    pub const WRITTEN_BY: &str = "written-by";
+}
+
+/// Written into the `written-by` tag.
+pub const WRITTEN_BY: &str = concat!("akv-rotator/", env!("CARGO_PKG_VERSION"));
+
+/// A problem that stops the cycle before any work (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpSetupError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error("{0}")]
+    Vault(StepError),
+}
+
+/// What a cycle should do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleOptions {
+    /// Plan and report, without reading client secrets, acquiring or writing.
+    pub dry_run: bool,
+}
+
+/// Everything a cycle needs, built once from a [`ValidConfig`] (and kept by a daemon).
+pub struct Rotator {
+    config: Arc<ValidConfig>,
+    vaults: KeyVaults,
+    entra: EntraClient,
+    validator: Validator,
+}
+
+impl Rotator {
+    /// Builds the HTTPS client, the rotator's credential and one Key Vault client per vault.
+    pub fn new(config: ValidConfig) -> Result<Self, SetupError> {
+        let http = crate::http::build_client(config.ca_file.as_deref())?;
+        let options = identity::client_options(&http, &config.cloud);
+        let credential = identity::credential(&config.credential, options.clone())?;
+        let vaults = KeyVaults::new(
+            &config.vaults(),
+            credential,
+            options,
+            config.cloud.verify_challenge_resource(),
+        )
+        .map_err(SetupError::Vault)?;
+        let entra = EntraClient::new(http.clone(), config.cloud.clone());
+        let validator = Validator::new(http, config.cloud.clone());
+        Ok(Rotator {
+            config: Arc::new(config),
+            vaults,
+            entra,
+            validator,
+        })
+    }
+
+    pub fn config(&self) -> &ValidConfig {
+        &self.config
+    }
+
+    /// Runs one cycle. `Err` only for problems before any work (the rotator cannot reach or
+    /// authenticate to any vault); everything else is in the report.
+    #[tracing::instrument(name = "cycle", skip_all, fields(dry_run = options.dry_run, apps = self.config.apps.len()))]
+    pub async fn run_cycle(&self, options: CycleOptions) -> Result<CycleReport, SetupError> {
+        let started = OffsetDateTime::now_utc();
+        let mut notes = Vec::new();
+
+        // Plan: one paged list per vault.
+        let mut listings: HashMap<Url, HashMap<String, SecretMeta>> = HashMap::new();
+        for vault in self.config.vaults() {
+            match self.vaults.list(&vault).await {
+                Ok(items) => {
+                    let map = items
+                        .into_iter()
+                        .map(|m| (m.name.to_ascii_lowercase(), m))
+                        .collect();
+                    listings.insert(vault, map);
+                }
+                Err(e) if e.class == ErrorClass::RotatorCredential => {
+                    return Err(SetupError::Vault(e));
+                }
+                Err(e) => {
+                    tracing::warn!(event = "vault_list_fallback", vault = %vault, class = %e.class, error = %e.message, "listing failed; falling back to per-secret reads");
+                    notes.push(format!(
+                        "listing secrets in {vault} failed ({}: {}); fell back to per-secret reads",
+                        e.class, e.message
+                    ));
+                }
+            }
+        }
+
+        let listings = &listings;
+        let results: Vec<(AppReport, Vec<TargetReport>)> = futures::stream::iter(self.config.apps.iter())
+            .map(|app| self.run_app(app, listings, options))
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+
+        let mut apps = Vec::new();
+        let mut targets = Vec::new();
+        for (a, t) in results {
+            apps.push(a);
+            targets.extend(t);
+        }
+        // Stable output order: config order.
+        let order: HashMap<&str, usize> = self
+            .config
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        apps.sort_by_key(|a| order.get(a.name.as_str()).copied());
+        targets.sort_by_key(|t| order.get(t.app.as_str()).copied());
+
+        Ok(CycleReport::new(
+            started,
+            OffsetDateTime::now_utc(),
+            options.dry_run,
+            apps,
+            targets,
+            notes,
+        ))
+    }
+
+    #[tracing::instrument(name = "app", skip_all, fields(app = %app.name, client_id = %app.client_id))]
+    async fn run_app(
+        &self,
+        app: &App,
+        listings: &HashMap<Url, HashMap<String, SecretMeta>>,
+        options: CycleOptions,
+    ) -> (AppReport, Vec<TargetReport>) {
+        let now = OffsetDateTime::now_utc();
+        let secret_listing = listings.get(&app.client_secret_vault);
+        let mut secret_meta: Option<SecretMeta> = secret_listing
+            .and_then(|l| l.get(&app.client_secret_name.to_ascii_lowercase()))
+            .cloned();
+        let mut app_error: Option<StepError> = None;
+        if secret_listing.is_some() && secret_meta.is_none() {
+            app_error = Some(not_found(app));
+        }
+
+        // Which targets need a new token.
+        let mut plans: Vec<(&TokenTarget, Option<SecretMeta>, bool)> = Vec::new();
+        for target in &app.targets {
+            let stored = match listings.get(&target.vault) {
+                Some(l) => l.get(&target.secret_name.to_ascii_lowercase()).cloned(),
+                None => self.read_meta(&target.vault, &target.secret_name).await,
+            };
+            let fresh = stored
+                .as_ref()
+                .is_some_and(|m| is_fresh(m, app, target, now));
+            plans.push((target, stored, fresh));
+        }
+        let needs_secret = plans.iter().any(|(_, _, fresh)| !fresh);
+
+        // One client secret read per app, when a token is due (or listing was not possible).
+        let mut client_secret: Option<SecretValue> = None;
+        if !options.dry_run && app_error.is_none() && (needs_secret || secret_listing.is_none()) {
+            match self
+                .vaults
+                .read(&app.client_secret_vault, &app.client_secret_name)
+                .await
+            {
+                Ok(v) => {
+                    secret_meta = Some(v.meta.clone());
+                    client_secret = Some(v);
+                }
+                Err(e) => {
+                    app_error = Some(e.context(format!("app {:?}: client secret", app.name)));
+                }
+            }
+        }
+        if let Some(v) = &client_secret {
+            if let Err(e) = check_secret_value(v, app) {
+                app_error = Some(e);
+                client_secret = None;
+            }
+        }
+
+        let (severity, days_left) = expiry::assess(
+            secret_meta.as_ref().and_then(|m| m.expires),
+            now,
+            &self.config.thresholds,
+        );
+        if severity > expiry::Severity::Ok {
+            tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %severity, days_left, "client secret needs attention");
+        }
+
+        let mut reports = Vec::new();
+        for (target, stored, fresh) in plans {
+            let mut report = TargetReport::new(app, target);
+            report.token_expires_on = stored.as_ref().and_then(|m| m.expires).map(rfc3339);
+            if fresh {
+                report.outcome = Outcome::Fresh;
+                tracing::info!(event = "target_fresh", app = %app.name, secret = %target.secret_name, "stored token is still fresh");
+            } else if options.dry_run {
+                report.outcome = Outcome::Planned;
+            } else if let Some(e) = &app_error {
+                report.fail(e.clone());
+            } else if let Some(secret) = &client_secret {
+                match self.refresh(app, target, secret).await {
+                    Ok((token, version)) => {
+                        report.outcome = Outcome::Written;
+                        report.token_expires_on = Some(rfc3339(token.expires_at()));
+                        report.version = version;
+                        report.signature = Some(match token.signature() {
+                            SignatureCheck::Verified { .. } => "verified".into(),
+                            SignatureCheck::NotVerifiable { .. } => "not_verifiable".into(),
+                        });
+                        tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, expires_on = %rfc3339(token.expires_at()), "token written");
+                    }
+                    Err(e) => report.fail(e),
+                }
+            }
+            if let Some(e) = &report.error {
+                tracing::warn!(event = "target_failed", app = %app.name, secret = %target.secret_name, class = %e.class, error = %e.message, "target failed");
+            }
+            reports.push(report);
+        }
+
+        let app_report = AppReport {
+            name: app.name.clone(),
+            tenant_id: app.tenant_id.clone(),
+            client_id: app.client_id.clone(),
+            client_secret: ClientSecretReport {
+                vault: app.client_secret_vault.to_string(),
+                name: app.client_secret_name.clone(),
+                version: client_secret.as_ref().and_then(|v| v.version.clone()),
+                expires_on: secret_meta.as_ref().and_then(|m| m.expires).map(rfc3339),
+                days_left,
+                severity,
+            },
+            error: app_error,
+        };
+        (app_report, reports)
+    }
+
+    /// Acquire → validate → write, for one target.
+    #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
+    async fn refresh(
+        &self,
+        app: &App,
+        target: &TokenTarget,
+        secret: &SecretValue,
+    ) -> Result<(ValidatedToken, Option<String>), StepError> {
+        let acquired = self
+            .entra
+            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "app {:?} (client secret {} in {})",
+                    app.name, app.client_secret_name, app.client_secret_vault
+                ))
+            })?;
+        let expect = Expectations {
+            tenant_id: &app.tenant_id,
+            client_id: &app.client_id,
+            resource: &target.resource,
+            required_roles: &target.required_roles,
+        };
+        let token = self
+            .validator
+            .validate(acquired, &expect, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| e.context(format!("token for {:?} was not written", target.secret_name)))?;
+        let tag_map = token_tags(app, target, &token, secret.version.as_deref());
+        let written = self
+            .vaults
+            .write_token(&target.vault, &target.secret_name, &token, tag_map)
+            .await?;
+        Ok((token, written.version))
+    }
+
+    /// Per-secret fallback when listing is not permitted: read the stored token's properties.
+    async fn read_meta(&self, vault: &Url, name: &str) -> Option<SecretMeta> {
+        match self.vaults.read(vault, name).await {
+            Ok(v) => Some(v.meta),
+            Err(e) => {
+                tracing::debug!(event = "token_read_fallback_failed", vault = %vault, secret = name, class = %e.class, "stored token not readable");
+                None
+            }
+        }
+    }
+
+    /// How many times signing keys were fetched so far.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.validator.jwks_fetches()
+    }
+}
+
+/// A stored token is fresh when it is enabled, was written for this app and scope, and has
+/// more than `refresh_before` left.
+fn is_fresh(m: &SecretMeta, app: &App, target: &TokenTarget, now: OffsetDateTime) -> bool {
+    let refresh = time::Duration::try_from(target.refresh_before).unwrap_or(time::Duration::MAX);
+    m.enabled
+        && m.expires.is_some_and(|exp| exp - now > refresh)
+        && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
+        && m
+            .tags
+            .get(tags::CLIENT_ID)
+            .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
+}
+
+fn token_tags(
+    app: &App,
+    target: &TokenTarget,
+    token: &ValidatedToken,
+    source_version: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut t = BTreeMap::new();
+    t.insert(tags::CLIENT_ID.into(), app.client_id.clone());
+    t.insert(tags::TENANT_ID.into(), app.tenant_id.clone());
+    t.insert(tags::SCOPE.into(), target.scope.clone());
+    t.insert(tags::EXPIRES_ON.into(), rfc3339(token.expires_at()));
+    if let Some(v) = source_version {
+        t.insert(tags::SOURCE_VERSION.into(), v.to_string());
+    }
+    t.insert(tags::WRITTEN_BY.into(), WRITTEN_BY.into());
+    t
+}
+
+fn not_found(app: &App) -> StepError {
+    StepError::new(
+        ErrorClass::NotFound,
+        format!(
+            "app {:?}: client secret {:?} does not exist in {} (create it with the app registration's client secret value, or fix client_secret_name)",
+            app.name, app.client_secret_name, app.client_secret_vault
+        ),
+    )
+}
+
+fn check_secret_value(v: &SecretValue, app: &App) -> Result<(), StepError> {
+    use secrecy::ExposeSecret;
+    let value = v.value.expose_secret();
+    let problem = if value.trim().is_empty() {
+        Some("is empty")
+    } else if value.trim() != value {
+        Some("has leading or trailing whitespace")
+    } else if value.chars().any(char::is_control) {
+        Some("contains control characters")
+    } else if value.len() > 1024 {
+        Some("is longer than any Entra client secret")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(StepError::new(
+            ErrorClass::InvalidClientSecretValue,
+            format!(
+                "app {:?}: client secret {:?} in {} {p}; store the app registration's client secret value exactly",
+                app.name, app.client_secret_name, app.client_secret_vault
+            ),
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,337 @@
+//! `akv-rotator demo`: the main job end to end on the built-in emulator, offline.
+//!
+//! Starts the emulator in-process on free ports, seeds a tenant with three apps (one healthy,
+//! one whose client secret expires in a few days, one whose stored client secret is wrong),
+//! writes a real config file, runs one cycle through the same code as `once`, prints the report,
+//! then reads a token back as a consumer would, with its own identity through the official SDK.
+//! Exits 0 when everything happened as designed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use akv_emulator::{
+    AppSeed, ClientSecretSeed, EmulatorOptions, PermissionSeed, SecretSeed, Seed, TenantSeed,
+    VaultSeed,
+};
+use azure_core::credentials::Secret;
+use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use time::{Duration, OffsetDateTime};
+
+use crate::cli::OutputFormat;
+use crate::config::{self, Cloud, CloudName};
+use crate::cycle::{CycleOptions, Rotator};
+use crate::error::ErrorClass;
+use crate::expiry::Severity;
+use crate::exit;
+use crate::report::{CycleReport, Outcome};
+
+const TENANT: &str = "4f1c2b7e-8a3d-4c5e-9b6a-1d2e3f4a5b6c";
+const ROTATOR: &str = "0a0a0a0a-1111-4222-8333-444444444444";
+const CONSUMER: &str = "0c0c0c0c-1111-4222-8333-444444444444";
+const SALES: &str = "5a1e5000-1111-4222-8333-444444444444";
+const OPS: &str = "0b500000-1111-4222-8333-444444444444";
+const LEGACY: &str = "1e6ac400-1111-4222-8333-444444444444";
+const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
+const GRAPH: &str = "https://graph.microsoft.com";
+
+/// A random secret for the emulator's seeded apps (demo only).
+fn random_secret() -> String {
+    let mut bytes = [0u8; 24];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn app(client_id: &str, name: &str, secret: &str, end: OffsetDateTime, roles: &[(&str, &[&str])]) -> AppSeed {
+    AppSeed {
+        client_id: client_id.into(),
+        display_name: Some(name.into()),
+        object_id: None,
+        secrets: vec![ClientSecretSeed {
+            value: secret.into(),
+            key_id: None,
+            hint: None,
+            start: Some(OffsetDateTime::now_utc() - Duration::days(30)),
+            end: Some(end),
+        }],
+        roles: roles
+            .iter()
+            .map(|(r, v)| (r.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect(),
+    }
+}
+
+fn stored(name: &str, value: &str, exp: Option<OffsetDateTime>) -> SecretSeed {
+    SecretSeed {
+        name: name.into(),
+        value: value.into(),
+        content_type: Some("text/plain".into()),
+        enabled: true,
+        nbf: None,
+        exp,
+        tags: BTreeMap::new(),
+    }
+}
+
+fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
+    PermissionSeed {
+        principal: principal.into(),
+        read,
+        write,
+        secrets: None,
+    }
+}
+
+/// Runs the demo; returns the process exit code.
+pub async fn run(output: OutputFormat) -> i32 {
+    match run_inner(output).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("demo failed: {e:#}");
+            exit::FAILED
+        }
+    }
+}
+
+async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
+    crate::http::install_crypto_provider();
+    let now = OffsetDateTime::now_utc();
+    let rotator_secret = random_secret();
+    let consumer_secret = random_secret();
+    let sales_secret = random_secret();
+    let ops_secret = random_secret();
+    let legacy_secret = random_secret();
+    let sales_end = now + Duration::days(180);
+    let ops_end = now + Duration::days(12);
+    let legacy_end = now + Duration::days(90);
+
+    let seed = Seed {
+        tenants: vec![TenantSeed {
+            id: TENANT.into(),
+            apps: vec![
+                app(ROTATOR, "akv-rotator", &rotator_secret, now + Duration::days(365), &[]),
+                app(CONSUMER, "report-consumer", &consumer_secret, now + Duration::days(365), &[]),
+                app(SALES, "sales-reporting", &sales_secret, sales_end, &[(POWERBI, &["Tenant.Read.All"])]),
+                app(OPS, "ops-dashboard", &ops_secret, ops_end, &[(POWERBI, &["Tenant.Read.All"]), (GRAPH, &["Application.Read.All"])]),
+                app(LEGACY, "legacy-export", &legacy_secret, legacy_end, &[(POWERBI, &["Tenant.Read.All"])]),
+            ],
+        }],
+        vaults: vec![
+            VaultSeed {
+                name: "secrets-in".into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![perm(ROTATOR, true, false)],
+                secrets: vec![
+                    stored("sales-reporting-client-secret", &sales_secret, Some(sales_end)),
+                    stored("ops-dashboard-client-secret", &ops_secret, Some(ops_end)),
+                    // Someone pasted the wrong value: Entra ID will refuse it.
+                    stored("legacy-export-client-secret", &random_secret(), Some(legacy_end)),
+                ],
+            },
+            VaultSeed {
+                name: "tokens-out".into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![perm(ROTATOR, true, true), perm(CONSUMER, true, false)],
+                secrets: vec![],
+            },
+        ],
+        ..Default::default()
+    };
+
+    let emulator = akv_emulator::start(EmulatorOptions {
+        seed,
+        ..Default::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let secret_file = dir.path().join("rotator-client-secret");
+    write_private(&secret_file, &rotator_secret)?;
+    let secrets_in = emulator
+        .vault_url("secrets-in")
+        .ok_or_else(|| anyhow::anyhow!("emulator has no vault secrets-in"))?;
+    let tokens_out = emulator
+        .vault_url("tokens-out")
+        .ok_or_else(|| anyhow::anyhow!("emulator has no vault tokens-out"))?;
+    let config_text = format!(
+        r#"# Written by `akv-rotator demo`: the same format as production, pointed at the emulator.
+cloud = "custom"
+ca_file = "{ca}"
+vault = "{tokens_out}"          # tokens are written here
+refresh_before = "30m"
+
+[custom_cloud]
+authority_host = "{authority}"
+
+[credential]
+kind = "client-secret"
+tenant_id = "{TENANT}"
+client_id = "{ROTATOR}"
+client_secret_file = "{secret_file}"
+
+[[apps]]
+name = "sales-reporting"
+tenant_id = "{TENANT}"
+client_id = "{SALES}"
+client_secret_name = "sales-reporting-client-secret"
+vault = "{secrets_in}"          # client secrets are only read, from another vault
+
+[[apps.targets]]
+scope = "{POWERBI}/.default"
+secret = "sales-reporting-powerbi-token"
+required_roles = ["Tenant.Read.All"]
+
+[[apps]]
+name = "ops-dashboard"
+tenant_id = "{TENANT}"
+client_id = "{OPS}"
+client_secret_name = "ops-dashboard-client-secret"
+vault = "{secrets_in}"
+
+[[apps.targets]]
+scope = "{POWERBI}/.default"
+secret = "ops-dashboard-powerbi-token"
+
+[[apps.targets]]
+scope = "{GRAPH}/.default"
+secret = "ops-dashboard-graph-token"
+
+[[apps]]
+name = "legacy-export"
+tenant_id = "{TENANT}"
+client_id = "{LEGACY}"
+client_secret_name = "legacy-export-client-secret"
+vault = "{secrets_in}"
+
+[[apps.targets]]
+scope = "{POWERBI}/.default"
+secret = "legacy-export-powerbi-token"
+"#,
+        ca = emulator.ca_cert_path().display(),
+        authority = emulator.authority_host(),
+        secret_file = secret_file.display(),
+    );
+    let config_path = dir.path().join("rotator.toml");
+    std::fs::write(&config_path, &config_text)?;
+
+    println!("== akv-rotator demo ==");
+    println!("Emulator: Entra ID at {}, vaults secrets-in at {secrets_in} and tokens-out at {tokens_out}", emulator.authority_host());
+    println!("Config:   {}  (3 apps, 4 token targets)\n", config_path.display());
+
+    let cfg = config::load(&config_path)?;
+    let rotator = Rotator::new(cfg)?;
+    let report = rotator.run_cycle(CycleOptions::default()).await?;
+    match output {
+        OutputFormat::Json => println!("{}", report.to_json()),
+        OutputFormat::Table => print!("{}", report.to_table()),
+    }
+
+    // A second run moments later: every written token is fresh, nothing is rewritten.
+    let second = rotator.run_cycle(CycleOptions::default()).await?;
+    println!(
+        "\nA second cycle right after: {} fresh, {} written, {} failed (fresh tokens are not rewritten).",
+        second.summary.fresh, second.summary.written, second.summary.failed
+    );
+
+    consumer_view(&emulator, &tokens_out, &consumer_secret).await?;
+
+    let ok = as_designed(&report);
+    println!(
+        "\nDemo {}: one token written and validated, a client secret {} days from expiry flagged, a wrong client secret reported.",
+        if ok { "ran as designed" } else { "did NOT run as designed" },
+        (ops_end - now).whole_days()
+    );
+    emulator.shutdown().await;
+    Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+fn as_designed(report: &CycleReport) -> bool {
+    let written = report
+        .targets
+        .iter()
+        .any(|t| t.app == "sales-reporting" && t.outcome == Outcome::Written);
+    let warned = report
+        .apps
+        .iter()
+        .any(|a| a.name == "ops-dashboard" && a.client_secret.severity == Severity::Warning);
+    let failed = report.targets.iter().any(|t| {
+        t.app == "legacy-export"
+            && t.error.as_ref().is_some_and(|e| e.class == ErrorClass::BadClientSecret)
+    });
+    written && warned && failed
+}
+
+/// Reads the token as a consumer: its own identity, read-only access, the official SDK.
+async fn consumer_view(
+    emulator: &akv_emulator::EmulatorHandle,
+    tokens_out: &str,
+    consumer_secret: &str,
+) -> anyhow::Result<()> {
+    let http = crate::http::build_client(Some(emulator.ca_cert_path()))?;
+    let cloud = Cloud {
+        name: CloudName::Custom,
+        authority_host: url::Url::parse(&emulator.authority_host())?,
+        vault_suffix: None,
+    };
+    let options = crate::identity::client_options(&http, &cloud);
+    let credential = ClientSecretCredential::new(
+        TENANT,
+        CONSUMER.into(),
+        Secret::new(consumer_secret.to_string()),
+        Some(ClientSecretCredentialOptions {
+            client_options: options.clone(),
+        }),
+    )?;
+    let client = SecretClient::new(
+        tokens_out,
+        credential,
+        Some(SecretClientOptions {
+            client_options: options,
+            verify_challenge_resource: Some(false),
+            ..Default::default()
+        }),
+    )?;
+    let secret = client
+        .get_secret("sales-reporting-powerbi-token", None)
+        .await?
+        .into_model()?;
+    let value = secret.value.unwrap_or_default();
+    let attrs = secret.attributes.unwrap_or_default();
+    println!("\nHow a consumer reads its token (its own identity, read-only):");
+    println!("  az keyvault secret show --vault-name <tokens-vault> --name sales-reporting-powerbi-token --query value -o tsv");
+    println!("  SDK: SecretClient::get_secret(\"sales-reporting-powerbi-token\") returned:");
+    println!("    id           {}", secret.id.unwrap_or_default());
+    println!("    contentType  {}", secret.content_type.unwrap_or_default());
+    println!(
+        "    attributes   enabled={} nbf={} exp={}",
+        attrs.enabled.unwrap_or(false),
+        attrs.not_before.map(crate::report::rfc3339).unwrap_or_default(),
+        attrs.expires.map(crate::report::rfc3339).unwrap_or_default()
+    );
+    let mut tags: Vec<_> = secret.tags.unwrap_or_default().into_iter().collect();
+    tags.sort();
+    for (k, v) in tags {
+        println!("    tag          {k} = {v}");
+    }
+    println!(
+        "    value        <a JWT of {} bytes: send it as `Authorization: Bearer …`; never logged here>",
+        value.len()
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?
+    };
+    #[cfg(not(unix))]
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(contents.as_bytes())
+}

@@ -1,0 +1,103 @@
+//! Error classes shared by every step of a cycle, and the per-target error that the report shows.
+//!
+//! A class says what kind of problem it is and what to do about it; the message says where
+//! (which app, which vault, which secret). Neither ever contains a secret or token value:
+//! messages are built from names, ids and service error codes only.
+
+use serde::Serialize;
+
+/// What went wrong, in terms a platform or security team can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Entra ID rejected the client secret (AADSTS7000215 and friends).
+    BadClientSecret,
+    /// The client secret has expired in Entra ID (AADSTS7000222).
+    ExpiredClientSecret,
+    /// The application is not registered in the tenant (AADSTS700016).
+    UnknownApp,
+    /// The tenant does not exist (AADSTS90002).
+    UnknownTenant,
+    /// The scope or resource is not valid for client credentials (AADSTS70011, 500011, 1002012).
+    InvalidScope,
+    /// The rotator's own identity could not authenticate to Key Vault (no token, or 401).
+    RotatorCredential,
+    /// Key Vault refused the operation for the rotator's identity (403).
+    PermissionDenied,
+    /// A Key Vault secret the config names does not exist.
+    NotFound,
+    /// The Key Vault secret exists but is disabled.
+    SecretDisabled,
+    /// The client secret stored in Key Vault is unusable (empty, not text).
+    InvalidClientSecretValue,
+    /// The token Entra ID returned failed validation; it was not written.
+    InvalidToken,
+    /// Throttling, timeouts, 5xx, connection failures: retrying later may succeed.
+    Transient,
+    /// A response that does not follow the protocol (malformed JSON, oversized body).
+    MalformedResponse,
+}
+
+impl ErrorClass {
+    /// Stable label for reports, logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorClass::BadClientSecret => "bad_client_secret",
+            ErrorClass::ExpiredClientSecret => "expired_client_secret",
+            ErrorClass::UnknownApp => "unknown_app",
+            ErrorClass::UnknownTenant => "unknown_tenant",
+            ErrorClass::InvalidScope => "invalid_scope",
+            ErrorClass::RotatorCredential => "rotator_credential",
+            ErrorClass::PermissionDenied => "permission_denied",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::SecretDisabled => "secret_disabled",
+            ErrorClass::InvalidClientSecretValue => "invalid_client_secret_value",
+            ErrorClass::InvalidToken => "invalid_token",
+            ErrorClass::Transient => "transient",
+            ErrorClass::MalformedResponse => "malformed_response",
+        }
+    }
+
+    /// Whether trying again later, unchanged, may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorClass::Transient)
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A failure of one step for one app or target: a class, a message that names what and where
+/// and says what to do, and the service's own error code when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct StepError {
+    pub class: ErrorClass,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl StepError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        StepError {
+            class,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Prefixes the message with where the failure happened.
+    pub fn context(mut self, what: impl std::fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}

@@ -1,0 +1,133 @@
+//! The rotator's own identity towards Key Vault, built with `azure_identity`: workload identity
+//! (the default on Kubernetes), managed identity, a client secret read from a file, or developer
+//! tools. This module only builds credentials; it never sees an app's client secret.
+
+use std::sync::Arc;
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+
+use crate::config::{Cloud, CloudName, CredentialConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot read the rotator's client secret file {path}: {source}")]
+    SecretFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the rotator's client secret file {path} is empty")]
+    EmptySecretFile { path: String },
+    #[error("cannot set up the {kind} credential: {message}")]
+    Setup { kind: &'static str, message: String },
+}
+
+/// SDK client options sharing the rotator's HTTPS client and cloud.
+pub fn client_options(http: &reqwest::Client, cloud: &Cloud) -> ClientOptions {
+    let cloud_config = match cloud.name {
+        CloudName::Public => CloudConfiguration::AzurePublic,
+        CloudName::UsGovernment => CloudConfiguration::AzureGovernment,
+        CloudName::China => CloudConfiguration::AzureChina,
+        CloudName::Custom => {
+            let mut custom = CustomConfiguration::default();
+            custom.authority_host = cloud.authority_host.as_str().trim_end_matches('/').to_string();
+            CloudConfiguration::Custom(custom)
+        }
+    };
+    ClientOptions {
+        transport: Some(Transport::new(Arc::new(http.clone()))),
+        cloud: Some(Arc::new(cloud_config)),
+        ..Default::default()
+    }
+}
+
+/// Builds the credential the config asks for.
+pub fn credential(
+    config: &CredentialConfig,
+    options: ClientOptions,
+) -> Result<Arc<dyn TokenCredential>, IdentityError> {
+    let setup = |kind: &'static str| {
+        move |e: azure_core::Error| IdentityError::Setup {
+            kind,
+            message: e.to_string(),
+        }
+    };
+    match config {
+        CredentialConfig::Auto => {
+            if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+                credential(
+                    &CredentialConfig::WorkloadIdentity {
+                        tenant_id: None,
+                        client_id: None,
+                        token_file: None,
+                    },
+                    options,
+                )
+            } else {
+                credential(&CredentialConfig::ManagedIdentity { client_id: None }, options)
+            }
+        }
+        CredentialConfig::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            token_file,
+        } => {
+            let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: options,
+                },
+                client_id: client_id.clone(),
+                tenant_id: tenant_id.clone(),
+                token_file_path: token_file.clone(),
+                ..Default::default()
+            }))
+            .map_err(setup("workload-identity"))?;
+            Ok(cred)
+        }
+        CredentialConfig::ManagedIdentity { client_id } => {
+            let cred = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                client_options: options,
+                ..Default::default()
+            }))
+            .map_err(setup("managed-identity"))?;
+            Ok(cred)
+        }
+        CredentialConfig::ClientSecret {
+            tenant_id,
+            client_id,
+            client_secret_file,
+        } => {
+            let path = client_secret_file.display().to_string();
+            let text = std::fs::read_to_string(client_secret_file)
+                .map_err(|source| IdentityError::SecretFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            let value = text.trim();
+            if value.is_empty() {
+                return Err(IdentityError::EmptySecretFile { path });
+            }
+            let cred = ClientSecretCredential::new(
+                tenant_id,
+                client_id.clone(),
+                Secret::new(value.to_string()),
+                Some(ClientSecretCredentialOptions {
+                    client_options: options,
+                }),
+            )
+            .map_err(setup("client-secret"))?;
+            Ok(cred)
+        }
+        CredentialConfig::Developer => {
+            let cred = DeveloperToolsCredential::new(None).map_err(setup("developer"))?;
+            Ok(cred)
+        }
+    }
+}

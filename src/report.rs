@@ -1,0 +1,327 @@
+//! The cycle report: what happened to every target and how close every client secret is to
+//! expiry, as a terminal table or one JSON document (schema in README.md), and the exit code.
+//!
+//! The report never contains a secret or token value: only names, versions, times and
+//! classified errors.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::{App, TokenTarget};
+use crate::error::StepError;
+use crate::expiry::Severity;
+
+/// Version of the JSON report layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new token version was written.
+    Written,
+    /// The stored token has more than `refresh_before` left; nothing done.
+    Fresh,
+    /// The target failed; see `error`.
+    Failed,
+    /// Dry run: a new token would be acquired and written.
+    Planned,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Fresh => "fresh",
+            Outcome::Failed => "failed",
+            Outcome::Planned => "planned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub app: String,
+    pub scope: String,
+    pub vault: String,
+    pub secret: String,
+    pub outcome: Outcome,
+    /// Expiry of the token now stored (the new one when written).
+    pub token_expires_on: Option<String>,
+    /// The Key Vault version written, when written.
+    pub version: Option<String>,
+    /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
+    pub signature: Option<String>,
+    pub error: Option<StepError>,
+}
+
+impl TargetReport {
+    pub fn new(app: &App, target: &TokenTarget) -> Self {
+        TargetReport {
+            app: app.name.clone(),
+            scope: target.scope.clone(),
+            vault: target.vault.to_string(),
+            secret: target.secret_name.clone(),
+            outcome: Outcome::Failed,
+            token_expires_on: None,
+            version: None,
+            signature: None,
+            error: None,
+        }
+    }
+
+    pub fn fail(&mut self, e: StepError) {
+        self.outcome = Outcome::Failed;
+        self.error = Some(e);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientSecretReport {
+    pub vault: String,
+    pub name: String,
+    pub version: Option<String>,
+    /// The client secret's Key Vault `exp` attribute.
+    pub expires_on: Option<String>,
+    pub days_left: Option<i64>,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppReport {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: ClientSecretReport,
+    /// A problem with the app itself (for example its client secret cannot be read).
+    pub error: Option<StepError>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub targets: usize,
+    pub written: usize,
+    pub fresh: usize,
+    pub failed: usize,
+    pub planned: usize,
+    pub apps: usize,
+    pub secrets_ok: usize,
+    pub secrets_warning: usize,
+    pub secrets_critical: usize,
+    pub secrets_expired: usize,
+    pub secrets_unknown: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    pub schema_version: u32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub dry_run: bool,
+    pub summary: Summary,
+    pub apps: Vec<AppReport>,
+    pub targets: Vec<TargetReport>,
+    pub notes: Vec<String>,
+}
+
+/// When warnings should make the exit code non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FailOn {
+    /// Only failed targets fail the run.
+    #[default]
+    Error,
+    /// Also a client secret at `warning` or worse.
+    Warning,
+    /// Also a client secret at `critical` or worse.
+    Critical,
+}
+
+impl CycleReport {
+    pub fn new(
+        started: OffsetDateTime,
+        finished: OffsetDateTime,
+        dry_run: bool,
+        apps: Vec<AppReport>,
+        targets: Vec<TargetReport>,
+        notes: Vec<String>,
+    ) -> Self {
+        let mut s = Summary {
+            targets: targets.len(),
+            apps: apps.len(),
+            ..Default::default()
+        };
+        for t in &targets {
+            match t.outcome {
+                Outcome::Written => s.written += 1,
+                Outcome::Fresh => s.fresh += 1,
+                Outcome::Failed => s.failed += 1,
+                Outcome::Planned => s.planned += 1,
+            }
+        }
+        for a in &apps {
+            match a.client_secret.severity {
+                Severity::Ok => s.secrets_ok += 1,
+                Severity::Warning => s.secrets_warning += 1,
+                Severity::Critical => s.secrets_critical += 1,
+                Severity::Expired => s.secrets_expired += 1,
+                Severity::Unknown => s.secrets_unknown += 1,
+            }
+        }
+        CycleReport {
+            schema_version: SCHEMA_VERSION,
+            started_at: rfc3339(started),
+            finished_at: rfc3339(finished),
+            dry_run,
+            summary: s,
+            apps,
+            targets,
+            notes,
+        }
+    }
+
+    /// 0 all good, 1 some target failed (or a warning when `fail_on` asks for it).
+    pub fn exit_code(&self, fail_on: FailOn) -> i32 {
+        if self.summary.failed > 0 {
+            return 1;
+        }
+        let worst = self
+            .apps
+            .iter()
+            .map(|a| a.client_secret.severity)
+            .max()
+            .unwrap_or(Severity::Ok);
+        let threshold = match fail_on {
+            FailOn::Error => return 0,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Critical => Severity::Critical,
+        };
+        i32::from(worst >= threshold)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Human-readable tables.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let title = if self.dry_run { "Tokens (dry run)" } else { "Tokens" };
+        let _ = writeln!(out, "{title}");
+        let rows: Vec<Vec<String>> = self
+            .targets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.app.clone(),
+                    t.secret.clone(),
+                    resource_of(&t.scope),
+                    t.outcome.label().to_string(),
+                    t.token_expires_on.clone().unwrap_or_else(|| "-".into()),
+                    t.error
+                        .as_ref()
+                        .map(|e| e.class.label().to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &["APP", "TOKEN SECRET", "RESOURCE", "OUTCOME", "TOKEN EXPIRES", "ERROR"],
+            &rows,
+        );
+        let _ = writeln!(out, "\nClient secrets");
+        let rows: Vec<Vec<String>> = self
+            .apps
+            .iter()
+            .map(|a| {
+                vec![
+                    a.name.clone(),
+                    a.client_secret.name.clone(),
+                    a.client_secret.expires_on.clone().unwrap_or_else(|| "-".into()),
+                    a.client_secret
+                        .days_left
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    a.client_secret.severity.label().to_uppercase(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &["APP", "CLIENT SECRET", "EXPIRES", "DAYS LEFT", "SEVERITY"],
+            &rows,
+        );
+        let failures: Vec<&StepError> = self.targets.iter().filter_map(|t| t.error.as_ref()).collect();
+        let app_errors: Vec<&StepError> = self
+            .apps
+            .iter()
+            .filter_map(|a| a.error.as_ref())
+            .filter(|e| !failures.contains(e))
+            .collect();
+        if !failures.is_empty() || !app_errors.is_empty() {
+            let _ = writeln!(out, "\nProblems");
+            let mut seen = Vec::new();
+            for e in failures.into_iter().chain(app_errors) {
+                if seen.contains(&e) {
+                    continue;
+                }
+                seen.push(e);
+                let code = e.code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+                let _ = writeln!(out, "  - {}{code}: {}", e.class, e.message);
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} targets: {} written, {} fresh, {} failed{}; client secrets: {} ok, {} warning, {} critical, {} expired, {} unknown",
+            s.targets,
+            s.written,
+            s.fresh,
+            s.failed,
+            if self.dry_run { format!(", {} planned", s.planned) } else { String::new() },
+            s.secrets_ok,
+            s.secrets_warning,
+            s.secrets_critical,
+            s.secrets_expired,
+            s.secrets_unknown
+        );
+        out
+    }
+}
+
+fn resource_of(scope: &str) -> String {
+    scope.strip_suffix("/.default").unwrap_or(scope).to_string()
+}
+
+fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut l = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i] - c.chars().count();
+            l.push_str(c);
+            if i + 1 < cells.len() {
+                l.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        l
+    };
+    let _ = writeln!(out, "{}", line(headers.to_vec()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+}

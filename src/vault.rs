@@ -1,0 +1,340 @@
+//! Key Vault adapter over the official `azure_security_keyvault_secrets` SDK: list secret
+//! properties (the plan), read a client secret, write a validated token.
+//!
+//! It owns one SDK client per vault and turns SDK errors into [`StepError`]s with a class and a
+//! message naming the vault and secret. It never logs or returns a secret value except inside a
+//! [`SecretString`], and it can only write a [`ValidatedToken`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, StatusCode};
+use azure_security_keyvault_secrets::models::{
+    SecretAttributes, SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions,
+    SetSecretParameters,
+};
+use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
+use futures::TryStreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::error::{ErrorClass, StepError};
+use crate::validate::ValidatedToken;
+
+/// What the list operation tells about one secret (no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMeta {
+    pub name: String,
+    pub enabled: bool,
+    pub expires: Option<OffsetDateTime>,
+    pub not_before: Option<OffsetDateTime>,
+    pub updated: Option<OffsetDateTime>,
+    pub content_type: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A secret read with its value, for an app's client secret.
+pub struct SecretValue {
+    pub value: SecretString,
+    pub version: Option<String>,
+    pub meta: SecretMeta,
+}
+
+/// The result of writing a token: the new version's id parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenSecret {
+    pub version: Option<String>,
+}
+
+/// One SDK client per vault, sharing the rotator's credential and HTTPS transport.
+pub struct KeyVaults {
+    clients: HashMap<Url, SecretClient>,
+}
+
+impl KeyVaults {
+    pub fn new(
+        vaults: &[Url],
+        credential: Arc<dyn TokenCredential>,
+        client_options: ClientOptions,
+        verify_challenge_resource: bool,
+    ) -> Result<Self, StepError> {
+        let mut clients = HashMap::new();
+        for vault in vaults {
+            let client = SecretClient::new(
+                vault.as_str(),
+                credential.clone(),
+                Some(SecretClientOptions {
+                    client_options: client_options.clone(),
+                    verify_challenge_resource: Some(verify_challenge_resource),
+                    ..Default::default()
+                }),
+            )
+            .map_err(|e| {
+                StepError::new(
+                    ErrorClass::PermissionDenied,
+                    format!("cannot create a Key Vault client for {vault}: {e}"),
+                )
+            })?;
+            clients.insert(vault.clone(), client);
+        }
+        Ok(KeyVaults { clients })
+    }
+
+    fn client(&self, vault: &Url) -> Result<&SecretClient, StepError> {
+        self.clients.get(vault).ok_or_else(|| {
+            StepError::new(
+                ErrorClass::NotFound,
+                format!("vault {vault} is not in the configuration"),
+            )
+        })
+    }
+
+    /// Lists the properties of every secret in the vault, following `nextLink` to the end.
+    #[tracing::instrument(name = "vault.list", skip_all, fields(vault = %vault), err(Display))]
+    pub async fn list(&self, vault: &Url) -> Result<Vec<SecretMeta>, StepError> {
+        let client = self.client(vault)?;
+        let mut pager = client
+            .list_secret_properties(Some(SecretClientListSecretPropertiesOptions {
+                maxresults: Some(25),
+                ..Default::default()
+            }))
+            .map_err(|e| classify(e, vault, None, "list secrets"))?;
+        let mut out = Vec::new();
+        while let Some(item) = pager
+            .try_next()
+            .await
+            .map_err(|e| classify(e, vault, None, "list secrets"))?
+        {
+            let Ok(id) = item.resource_id() else {
+                return Err(StepError::new(
+                    ErrorClass::MalformedResponse,
+                    format!("Key Vault {vault} listed a secret without a usable id"),
+                ));
+            };
+            let attrs = item.attributes.unwrap_or_default();
+            out.push(SecretMeta {
+                name: id.name,
+                enabled: attrs.enabled.unwrap_or(true),
+                expires: attrs.expires,
+                not_before: attrs.not_before,
+                updated: attrs.updated,
+                content_type: item.content_type,
+                tags: item.tags.unwrap_or_default().into_iter().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads the current version of a secret with its value.
+    #[tracing::instrument(name = "vault.read", skip_all, fields(vault = %vault, secret = name), err(Display))]
+    pub async fn read(&self, vault: &Url, name: &str) -> Result<SecretValue, StepError> {
+        let client = self.client(vault)?;
+        let secret = client
+            .get_secret(name, None::<SecretClientGetSecretOptions<'_>>)
+            .await
+            .map_err(|e| classify(e, vault, Some(name), "read"))?
+            .into_model()
+            .map_err(|e| classify(e, vault, Some(name), "read"))?;
+        let version = secret.resource_id().ok().and_then(|id| id.version);
+        let attrs = secret.attributes.unwrap_or_default();
+        let Some(value) = secret.value else {
+            return Err(StepError::new(
+                ErrorClass::MalformedResponse,
+                format!("Key Vault returned secret {name:?} in {vault} without a value"),
+            ));
+        };
+        Ok(SecretValue {
+            value: SecretString::from(value),
+            version,
+            meta: SecretMeta {
+                name: name.to_string(),
+                enabled: attrs.enabled.unwrap_or(true),
+                expires: attrs.expires,
+                not_before: attrs.not_before,
+                updated: attrs.updated,
+                content_type: secret.content_type,
+                tags: secret.tags.unwrap_or_default().into_iter().collect(),
+            },
+        })
+    }
+
+    /// Writes a validated token as a new version, with `exp`/`nbf` equal to the token's own.
+    #[tracing::instrument(name = "vault.write", skip_all, fields(vault = %vault, secret = name), err(Display))]
+    pub async fn write_token(
+        &self,
+        vault: &Url,
+        name: &str,
+        token: &ValidatedToken,
+        tags: BTreeMap<String, String>,
+    ) -> Result<WrittenSecret, StepError> {
+        let client = self.client(vault)?;
+        let params = SetSecretParameters {
+            value: Some(token.secret().expose_secret().to_string()),
+            content_type: Some("application/jwt".to_string()),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                expires: Some(token.expires_at()),
+                not_before: Some(token.not_before()),
+                ..Default::default()
+            }),
+            tags: Some(tags.into_iter().collect()),
+        };
+        let body = params.try_into().map_err(|e: azure_core::Error| {
+            StepError::new(
+                ErrorClass::MalformedResponse,
+                format!("cannot encode the token for {name:?}: {}", e.kind()),
+            )
+        })?;
+        let written = client
+            .set_secret(name, body, None)
+            .await
+            .map_err(|e| classify(e, vault, Some(name), "write"))?
+            .into_model()
+            .map_err(|e| classify(e, vault, Some(name), "write"))?;
+        Ok(WrittenSecret {
+            version: written.resource_id().ok().and_then(|id| id.version),
+        })
+    }
+}
+
+/// Turns an SDK error into a classified, actionable [`StepError`].
+fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str) -> StepError {
+    let what = match name {
+        Some(n) => format!("{action} secret {n:?} in {vault}"),
+        None => format!("{action} in {vault}"),
+    };
+    match e.kind() {
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } => {
+            let (code, inner, message) = raw_response
+                .as_ref()
+                .map(|r| service_error(r.body().as_ref()))
+                .unwrap_or_default();
+            let code = code.or_else(|| error_code.clone());
+            let detail = message
+                .as_deref()
+                .map(|m| first_line(m).to_string())
+                .unwrap_or_else(|| status.to_string());
+            let status_code = u16::from(*status);
+            let (class, advice) = match (*status, inner.as_deref()) {
+                (StatusCode::Forbidden, Some("SecretDisabled")) => (
+                    ErrorClass::SecretDisabled,
+                    "enable the secret's current version, or set a new enabled version",
+                ),
+                (StatusCode::Unauthorized, _) => (
+                    ErrorClass::RotatorCredential,
+                    "Key Vault did not accept the rotator's token: check the rotator's identity and the vault's tenant",
+                ),
+                (StatusCode::Forbidden, _) => (
+                    ErrorClass::PermissionDenied,
+                    "grant the rotator's identity 'Key Vault Secrets User' (read) or 'Key Vault Secrets Officer' (write) on this vault or secret",
+                ),
+                (StatusCode::NotFound, _) => (
+                    ErrorClass::NotFound,
+                    "create the secret, or fix the name in the config",
+                ),
+                (StatusCode::Conflict, _) => (
+                    ErrorClass::NotFound,
+                    "the secret is deleted but recoverable: recover or purge it",
+                ),
+                (StatusCode::TooManyRequests, _) => {
+                    (ErrorClass::Transient, "Key Vault is throttling; the next run will retry")
+                }
+                _ if status_code >= 500 => {
+                    (ErrorClass::Transient, "Key Vault had a server error; the next run will retry")
+                }
+                _ => (ErrorClass::MalformedResponse, "unexpected Key Vault response"),
+            };
+            let err = StepError::new(
+                class,
+                format!("cannot {what}: HTTP {status_code} {detail} ({advice})"),
+            );
+            match inner.or(code) {
+                Some(c) => err.with_code(c),
+                None => err,
+            }
+        }
+        ErrorKind::Credential => StepError::new(
+            ErrorClass::RotatorCredential,
+            format!(
+                "cannot {what}: the rotator could not get a token for Key Vault: {} \
+                 (check the [credential] section and the identity's federation or secret)",
+                error_chain(&e)
+            ),
+        ),
+        ErrorKind::Connection | ErrorKind::Io => StepError::new(
+            ErrorClass::Transient,
+            format!("cannot {what}: {} (network problem; the next run will retry)", error_chain(&e)),
+        ),
+        ErrorKind::DataConversion => StepError::new(
+            ErrorClass::MalformedResponse,
+            format!("cannot {what}: Key Vault's response could not be decoded"),
+        ),
+        _ => StepError::new(
+            ErrorClass::Transient,
+            format!("cannot {what}: {}", error_chain(&e)),
+        ),
+    }
+}
+
+/// The Key Vault error body: `{"error":{"code","message","innererror":{"code"}}}`; returns
+/// (code, innermost inner code, message).
+fn service_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None, None);
+    };
+    let err = &v["error"];
+    let code = err["code"].as_str().map(str::to_string);
+    let message = err["message"].as_str().map(str::to_string);
+    let mut inner = None;
+    let mut cur = &err["innererror"];
+    while let Some(c) = cur["code"].as_str() {
+        inner = Some(c.to_string());
+        cur = &cur["innererror"];
+    }
+    (code, inner, message)
+}
+
+fn first_line(s: &str) -> &str {
+    s.split(['\r', '\n']).next().unwrap_or(s).trim()
+}
+
+/// The error and its causes on one line. azure_core errors carry names and codes, not values.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_error_reads_the_innermost_code() {
+        let body = br#"{"error":{"code":"Forbidden","message":"Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}"#;
+        let (code, inner, message) = service_error(body);
+        assert_eq!(code.as_deref(), Some("Forbidden"));
+        assert_eq!(inner.as_deref(), Some("SecretDisabled"));
+        assert!(message.is_some_and(|m| m.contains("disabled")));
+    }
+
+    #[test]
+    fn service_error_tolerates_garbage() {
+        assert_eq!(service_error(b"<html>"), (None, None, None));
+    }
+}
