@@ -88,7 +88,10 @@ impl Cloud {
     pub fn known(name: CloudName) -> Option<Cloud> {
         let (host, suffix) = match name {
             CloudName::Public => ("https://login.microsoftonline.com", "vault.azure.net"),
-            CloudName::UsGovernment => ("https://login.microsoftonline.us", "vault.usgovcloudapi.net"),
+            CloudName::UsGovernment => (
+                "https://login.microsoftonline.us",
+                "vault.usgovcloudapi.net",
+            ),
             CloudName::China => ("https://login.chinacloudapi.cn", "vault.azure.cn"),
             CloudName::Custom => return None,
         };
@@ -303,17 +306,19 @@ pub fn load(path: &Path) -> Result<ValidConfig, ConfigError> {
 /// file paths.
 pub fn parse(path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ConfigError::Invalid {
             path: path.to_path_buf(),
             issues: vec![ConfigIssue {
                 line,
                 column,
                 key: None,
-                message: e.message().trim().to_string(),
+                // The parser names no key for syntax errors: show the line itself.
+                message: format!(
+                    "{}\n      | {}",
+                    e.message().trim(),
+                    text.lines().nth(line - 1).unwrap_or("").trim_end()
+                ),
             }],
         }
     })?;
@@ -458,10 +463,7 @@ fn resolve_path(config_path: &Path, value: &str) -> PathBuf {
     if p.is_absolute() {
         p
     } else {
-        config_path
-            .parent()
-            .map(|d| d.join(&p))
-            .unwrap_or(p)
+        config_path.parent().map(|d| d.join(&p)).unwrap_or(p)
     }
 }
 
@@ -490,7 +492,11 @@ impl RawConfig {
             issues: Vec::new(),
         };
 
-        let cloud_name = match self.cloud.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        let cloud_name = match self
+            .cloud
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
             None | Some(("public", _)) => Some(CloudName::Public),
             Some(("us-government", _)) => Some(CloudName::UsGovernment),
             Some(("china", _)) => Some(CloudName::China),
@@ -571,7 +577,10 @@ impl RawConfig {
             }
         };
 
-        let default_vault = self.vault.as_ref().and_then(|v| c.vault(v, "vault", &cloud));
+        let default_vault = self
+            .vault
+            .as_ref()
+            .and_then(|v| c.vault(v, "vault", &cloud));
         let default_refresh = self
             .refresh_before
             .as_ref()
@@ -580,10 +589,18 @@ impl RawConfig {
 
         let mut thresholds = Thresholds::default();
         if let Some(t) = &self.expiry {
-            if let Some(w) = t.warning.as_ref().and_then(|d| c.duration(d, "expiry.warning")) {
+            if let Some(w) = t
+                .warning
+                .as_ref()
+                .and_then(|d| c.duration(d, "expiry.warning"))
+            {
                 thresholds.warning = w;
             }
-            if let Some(k) = t.critical.as_ref().and_then(|d| c.duration(d, "expiry.critical")) {
+            if let Some(k) = t
+                .critical
+                .as_ref()
+                .and_then(|d| c.duration(d, "expiry.critical"))
+            {
                 thresholds.critical = k;
             }
             if thresholds.critical > thresholds.warning {
@@ -614,7 +631,11 @@ impl RawConfig {
             if name.is_empty() {
                 c.push(app.name.span(), &key("name"), "must not be empty");
             } else if !app_names.insert(name.clone()) {
-                c.push(app.name.span(), &key("name"), format!("duplicate app name {name:?}"));
+                c.push(
+                    app.name.span(),
+                    &key("name"),
+                    format!("duplicate app name {name:?}"),
+                );
             }
             let tenant_id = c.guid(&app.tenant_id, &key("tenant_id"));
             let client_id = c.guid(&app.client_id, &key("client_id"));
@@ -643,7 +664,11 @@ impl RawConfig {
                 let tkey = |k: &str| format!("apps[{i}].targets[{j}].{k}");
                 let scope = t.scope.get_ref().trim().to_string();
                 if scope.len() > 256 {
-                    c.push(t.scope.span(), &tkey("scope"), "longer than 256 characters (it is stored as a Key Vault tag)");
+                    c.push(
+                        t.scope.span(),
+                        &tkey("scope"),
+                        "longer than 256 characters (it is stored as a Key Vault tag)",
+                    );
                 }
                 let resource = match scope.strip_suffix("/.default") {
                     Some(r) if Url::parse(r).is_ok_and(|u| u.scheme() == "https") || is_guid(r) => {
@@ -771,15 +796,28 @@ fn validate_credential(
         "auto" => CredentialConfig::Auto,
         "developer" => CredentialConfig::Developer,
         "workload-identity" => {
-            not_for(c, &raw.client_secret_file, "client_secret_file", "workload-identity");
+            not_for(
+                c,
+                &raw.client_secret_file,
+                "client_secret_file",
+                "workload-identity",
+            );
             CredentialConfig::WorkloadIdentity {
                 tenant_id: tenant,
                 client_id: client,
-                token_file: raw.token_file.as_ref().map(|f| resolve_path(path, f.get_ref())),
+                token_file: raw
+                    .token_file
+                    .as_ref()
+                    .map(|f| resolve_path(path, f.get_ref())),
             }
         }
         "managed-identity" => {
-            not_for(c, &raw.client_secret_file, "client_secret_file", "managed-identity");
+            not_for(
+                c,
+                &raw.client_secret_file,
+                "client_secret_file",
+                "managed-identity",
+            );
             not_for(c, &raw.tenant_id, "tenant_id", "managed-identity");
             CredentialConfig::ManagedIdentity { client_id: client }
         }
@@ -888,9 +926,18 @@ refresh_before = "45m"
         assert_eq!(cfg.cloud.name, CloudName::Public);
         assert_eq!(cfg.apps.len(), 1);
         let app = &cfg.apps[0];
-        assert_eq!(app.client_secret_vault.as_str(), "https://kv-input.vault.azure.net/");
-        assert_eq!(app.targets[0].vault.as_str(), "https://kv-tokens.vault.azure.net/");
-        assert_eq!(app.targets[0].resource, "https://analysis.windows.net/powerbi/api");
+        assert_eq!(
+            app.client_secret_vault.as_str(),
+            "https://kv-input.vault.azure.net/"
+        );
+        assert_eq!(
+            app.targets[0].vault.as_str(),
+            "https://kv-tokens.vault.azure.net/"
+        );
+        assert_eq!(
+            app.targets[0].resource,
+            "https://analysis.windows.net/powerbi/api"
+        );
         assert_eq!(app.targets[0].refresh_before, Duration::from_secs(20 * 60));
         assert_eq!(app.targets[1].refresh_before, Duration::from_secs(45 * 60));
         assert_eq!(cfg.vaults().len(), 2);
@@ -909,14 +956,20 @@ refresh_before = "45m"
         let text = good().replace("\"45m\"", "\"45 parsecs\"");
         let found = issues(&text);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[1].refresh_before"));
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].targets[1].refresh_before")
+        );
         assert_eq!(found[0].line, 22);
     }
 
     #[test]
     fn plain_http_vault_and_wrong_cloud_are_refused() {
         let text = good()
-            .replace("https://kv-tokens.vault.azure.net", "http://kv-tokens.vault.azure.net")
+            .replace(
+                "https://kv-tokens.vault.azure.net",
+                "http://kv-tokens.vault.azure.net",
+            )
             .replace("kv-input.vault.azure.net", "kv-input.vault.azure.cn");
         let found = issues(&text);
         assert_eq!(found.len(), 2, "{found:?}");
@@ -949,9 +1002,18 @@ refresh_before = "45m"
         );
         let found = issues(&text);
         let keys: Vec<_> = found.iter().filter_map(|i| i.key.clone()).collect();
-        assert!(keys.contains(&"credential.tenant_id".to_string()), "{keys:?}");
-        assert!(keys.contains(&"credential.client_id".to_string()), "{keys:?}");
-        assert!(keys.contains(&"credential.client_secret_file".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"credential.tenant_id".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"credential.client_id".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"credential.client_secret_file".to_string()),
+            "{keys:?}"
+        );
     }
 
     #[test]

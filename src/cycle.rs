@@ -120,11 +120,12 @@ impl Rotator {
         }
 
         let listings = &listings;
-        let results: Vec<(AppReport, Vec<TargetReport>)> = futures::stream::iter(self.config.apps.iter())
-            .map(|app| self.run_app(app, listings, options))
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let results: Vec<(AppReport, Vec<TargetReport>)> =
+            futures::stream::iter(self.config.apps.iter())
+                .map(|app| self.run_app(app, listings, options))
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
 
         let mut apps = Vec::new();
         let mut targets = Vec::new();
@@ -294,7 +295,12 @@ impl Rotator {
             .validator
             .validate(acquired, &expect, OffsetDateTime::now_utc())
             .await
-            .map_err(|e| e.context(format!("token for {:?} was not written", target.secret_name)))?;
+            .map_err(|e| {
+                e.context(format!(
+                    "token for {:?} was not written",
+                    target.secret_name
+                ))
+            })?;
         let tag_map = token_tags(app, target, &token, secret.version.as_deref());
         let written = self
             .vaults
@@ -327,8 +333,7 @@ fn is_fresh(m: &SecretMeta, app: &App, target: &TokenTarget, now: OffsetDateTime
     m.enabled
         && m.expires.is_some_and(|exp| exp - now > refresh)
         && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
-        && m
-            .tags
+        && m.tags
             .get(tags::CLIENT_ID)
             .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
 }

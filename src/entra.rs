@@ -59,7 +59,10 @@ impl EntraClient {
 
     /// The token endpoint for a tenant.
     pub fn token_url(&self, tenant_id: &str) -> String {
-        format!("{}/oauth2/v2.0/token", self.cloud.tenant_authority(tenant_id))
+        format!(
+            "{}/oauth2/v2.0/token",
+            self.cloud.tenant_authority(tenant_id)
+        )
     }
 
     /// The authority host of the configured cloud.
@@ -73,7 +76,7 @@ impl EntraClient {
     }
 
     /// Client-credentials grant with a client secret. Retries transient failures.
-    #[tracing::instrument(name = "entra.acquire", skip_all, fields(tenant_id, client_id, scope), err(Display))]
+    #[tracing::instrument(name = "entra.acquire", skip_all, fields(tenant_id, client_id, scope))]
     pub async fn acquire(
         &self,
         tenant_id: &str,
@@ -97,8 +100,15 @@ impl EntraClient {
                     let status = resp.status();
                     let retry_after = retry_after(resp.headers());
                     match read_limited(resp).await {
-                        Ok(body) => interpret(status.as_u16(), &body, client_id, tenant_id, scope, client_secret)
-                            .map_err(|e| (e, retry_after)),
+                        Ok(body) => interpret(
+                            status.as_u16(),
+                            &body,
+                            client_id,
+                            tenant_id,
+                            scope,
+                            client_secret,
+                        )
+                        .map_err(|e| (e, retry_after)),
                         Err(e) => Err((e, None)),
                     }
                 }
@@ -235,7 +245,10 @@ fn interpret(
             if !t.eq_ignore_ascii_case("bearer") {
                 return Err(StepError::new(
                     ErrorClass::MalformedResponse,
-                    format!("Entra ID returned token_type {:?}, expected Bearer", truncate(t, 32)),
+                    format!(
+                        "Entra ID returned token_type {:?}, expected Bearer",
+                        truncate(t, 32)
+                    ),
                 ));
             }
         }
@@ -295,7 +308,9 @@ fn interpret(
         ),
         (Some(700016), _) | (None, "unauthorized_client") => (
             ErrorClass::UnknownApp,
-            format!("no application {client_id} in tenant {tenant_id}: check client_id and tenant_id in the config"),
+            format!(
+                "no application {client_id} in tenant {tenant_id}: check client_id and tenant_id in the config"
+            ),
         ),
         (Some(7000112), _) => (
             ErrorClass::UnknownApp,
@@ -303,12 +318,16 @@ fn interpret(
         ),
         (Some(90002 | 90013), _) | (None, "invalid_tenant") => (
             ErrorClass::UnknownTenant,
-            format!("tenant {tenant_id} does not exist in this cloud: check tenant_id and cloud in the config"),
+            format!(
+                "tenant {tenant_id} does not exist in this cloud: check tenant_id and cloud in the config"
+            ),
         ),
         (Some(70011 | 500011 | 1002012 | 28000 | 28002 | 28003), _)
         | (None, "invalid_scope" | "invalid_resource") => (
             ErrorClass::InvalidScope,
-            format!("scope {scope:?} is not valid for app {client_id}: use the resource's /.default scope and check the resource exists in the tenant"),
+            format!(
+                "scope {scope:?} is not valid for app {client_id}: use the resource's /.default scope and check the resource exists in the tenant"
+            ),
         ),
         (_, "invalid_client") => (
             ErrorClass::BadClientSecret,
@@ -316,7 +335,9 @@ fn interpret(
         ),
         (_, "unauthorized_client") => (
             ErrorClass::UnknownApp,
-            format!("app {client_id} is not allowed to use client credentials in tenant {tenant_id}"),
+            format!(
+                "app {client_id} is not allowed to use client credentials in tenant {tenant_id}"
+            ),
         ),
         (_, "invalid_scope" | "invalid_resource") => (
             ErrorClass::InvalidScope,
@@ -389,20 +410,43 @@ mod tests {
 
     #[test]
     fn aadsts_codes_are_classified() {
-        assert_eq!(class_of(401, &err_body("invalid_client", 7000215)), ErrorClass::BadClientSecret);
-        assert_eq!(class_of(401, &err_body("invalid_client", 7000222)), ErrorClass::ExpiredClientSecret);
-        assert_eq!(class_of(400, &err_body("unauthorized_client", 700016)), ErrorClass::UnknownApp);
-        assert_eq!(class_of(400, &err_body("invalid_request", 90002)), ErrorClass::UnknownTenant);
-        assert_eq!(class_of(400, &err_body("invalid_scope", 70011)), ErrorClass::InvalidScope);
-        assert_eq!(class_of(429, &err_body("temporarily_unavailable", 50196)), ErrorClass::Transient);
-        assert_eq!(class_of(502, b"<html>bad gateway</html>"), ErrorClass::Transient);
+        assert_eq!(
+            class_of(401, &err_body("invalid_client", 7000215)),
+            ErrorClass::BadClientSecret
+        );
+        assert_eq!(
+            class_of(401, &err_body("invalid_client", 7000222)),
+            ErrorClass::ExpiredClientSecret
+        );
+        assert_eq!(
+            class_of(400, &err_body("unauthorized_client", 700016)),
+            ErrorClass::UnknownApp
+        );
+        assert_eq!(
+            class_of(400, &err_body("invalid_request", 90002)),
+            ErrorClass::UnknownTenant
+        );
+        assert_eq!(
+            class_of(400, &err_body("invalid_scope", 70011)),
+            ErrorClass::InvalidScope
+        );
+        assert_eq!(
+            class_of(429, &err_body("temporarily_unavailable", 50196)),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            class_of(502, b"<html>bad gateway</html>"),
+            ErrorClass::Transient
+        );
         assert_eq!(class_of(400, b"not json"), ErrorClass::MalformedResponse);
     }
 
     #[test]
     fn v1_string_numbers_are_accepted() {
         let body = br#"{"token_type":"Bearer","expires_in":"3599","access_token":"a.b.c"}"#;
-        let t = interpret(200, body, "c", "t", "s", &secret()).ok().map(|t| t.expires_in);
+        let t = interpret(200, body, "c", "t", "s", &secret())
+            .ok()
+            .map(|t| t.expires_in);
         assert_eq!(t, Some(Some(3599)));
     }
 

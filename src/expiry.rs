@@ -78,6 +78,9 @@ mod tests {
         assert_eq!(at(6), Severity::Critical);
         assert_eq!(at(-1), Severity::Expired);
         assert_eq!(assess(None, now, &t), (Severity::Unknown, None));
-        assert_eq!(assess(Some(now - time::Duration::hours(1)), now, &t).1, Some(-1));
+        assert_eq!(
+            assess(Some(now - time::Duration::hours(1)), now, &t).1,
+            Some(-1)
+        );
     }
 }

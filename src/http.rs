@@ -39,12 +39,11 @@ pub fn build_client(ca_file: Option<&Path>) -> Result<reqwest::Client, HttpSetup
             path: path.display().to_string(),
             source,
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            HttpSetupError::BadCa {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HttpSetupError::BadCa {
                 path: path.display().to_string(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if certs.is_empty() {
             return Err(HttpSetupError::BadCa {
                 path: path.display().to_string(),

@@ -36,7 +36,11 @@ pub fn client_options(http: &reqwest::Client, cloud: &Cloud) -> ClientOptions {
         CloudName::China => CloudConfiguration::AzureChina,
         CloudName::Custom => {
             let mut custom = CustomConfiguration::default();
-            custom.authority_host = cloud.authority_host.as_str().trim_end_matches('/').to_string();
+            custom.authority_host = cloud
+                .authority_host
+                .as_str()
+                .trim_end_matches('/')
+                .to_string();
             CloudConfiguration::Custom(custom)
         }
     };
@@ -70,7 +74,10 @@ pub fn credential(
                     options,
                 )
             } else {
-                credential(&CredentialConfig::ManagedIdentity { client_id: None }, options)
+                credential(
+                    &CredentialConfig::ManagedIdentity { client_id: None },
+                    options,
+                )
             }
         }
         CredentialConfig::WorkloadIdentity {
@@ -105,11 +112,12 @@ pub fn credential(
             client_secret_file,
         } => {
             let path = client_secret_file.display().to_string();
-            let text = std::fs::read_to_string(client_secret_file)
-                .map_err(|source| IdentityError::SecretFile {
+            let text = std::fs::read_to_string(client_secret_file).map_err(|source| {
+                IdentityError::SecretFile {
                     path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
             let value = text.trim();
             if value.is_empty() {
                 return Err(IdentityError::EmptySecretFile { path });

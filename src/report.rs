@@ -18,7 +18,8 @@ use crate::expiry::Severity;
 pub const SCHEMA_VERSION: u32 = 1;
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -211,7 +212,11 @@ impl CycleReport {
     /// Human-readable tables.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
-        let title = if self.dry_run { "Tokens (dry run)" } else { "Tokens" };
+        let title = if self.dry_run {
+            "Tokens (dry run)"
+        } else {
+            "Tokens"
+        };
         let _ = writeln!(out, "{title}");
         let rows: Vec<Vec<String>> = self
             .targets
@@ -232,7 +237,14 @@ impl CycleReport {
             .collect();
         table(
             &mut out,
-            &["APP", "TOKEN SECRET", "RESOURCE", "OUTCOME", "TOKEN EXPIRES", "ERROR"],
+            &[
+                "APP",
+                "TOKEN SECRET",
+                "RESOURCE",
+                "OUTCOME",
+                "TOKEN EXPIRES",
+                "ERROR",
+            ],
             &rows,
         );
         let _ = writeln!(out, "\nClient secrets");
@@ -243,7 +255,10 @@ impl CycleReport {
                 vec![
                     a.name.clone(),
                     a.client_secret.name.clone(),
-                    a.client_secret.expires_on.clone().unwrap_or_else(|| "-".into()),
+                    a.client_secret
+                        .expires_on
+                        .clone()
+                        .unwrap_or_else(|| "-".into()),
                     a.client_secret
                         .days_left
                         .map(|d| d.to_string())
@@ -257,7 +272,11 @@ impl CycleReport {
             &["APP", "CLIENT SECRET", "EXPIRES", "DAYS LEFT", "SEVERITY"],
             &rows,
         );
-        let failures: Vec<&StepError> = self.targets.iter().filter_map(|t| t.error.as_ref()).collect();
+        let failures: Vec<&StepError> = self
+            .targets
+            .iter()
+            .filter_map(|t| t.error.as_ref())
+            .collect();
         let app_errors: Vec<&StepError> = self
             .apps
             .iter()
@@ -272,7 +291,11 @@ impl CycleReport {
                     continue;
                 }
                 seen.push(e);
-                let code = e.code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+                let code = e
+                    .code
+                    .as_deref()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default();
                 let _ = writeln!(out, "  - {}{code}: {}", e.class, e.message);
             }
         }
@@ -287,7 +310,11 @@ impl CycleReport {
             s.written,
             s.fresh,
             s.failed,
-            if self.dry_run { format!(", {} planned", s.planned) } else { String::new() },
+            if self.dry_run {
+                format!(", {} planned", s.planned)
+            } else {
+                String::new()
+            },
             s.secrets_ok,
             s.secrets_warning,
             s.secrets_critical,

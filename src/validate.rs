@@ -56,9 +56,13 @@ pub struct TokenClaims {
 /// How the signature was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureCheck {
-    Verified { kid: String },
+    Verified {
+        kid: String,
+    },
     /// The token type cannot be verified by third parties (Microsoft Graph's nonce tokens).
-    NotVerifiable { reason: &'static str },
+    NotVerifiable {
+        reason: &'static str,
+    },
 }
 
 /// A token that passed every check. Only [`Validator::validate`] constructs it; no `Debug`.
@@ -182,7 +186,8 @@ fn b64(part: &str) -> Option<Vec<u8>> {
 }
 
 fn unix(ts: i64, name: &str) -> Result<OffsetDateTime, StepError> {
-    OffsetDateTime::from_unix_timestamp(ts).map_err(|_| invalid(format!("claim `{name}` is out of range")))
+    OffsetDateTime::from_unix_timestamp(ts)
+        .map_err(|_| invalid(format!("claim `{name}` is out of range")))
 }
 
 fn trim_slash(s: &str) -> String {
@@ -205,7 +210,7 @@ impl Validator {
     }
 
     /// Checks a token; on success it becomes a [`ValidatedToken`].
-    #[tracing::instrument(name = "token.validate", skip_all, fields(tenant_id = expect.tenant_id, client_id = expect.client_id), err(Display))]
+    #[tracing::instrument(name = "token.validate", skip_all, fields(tenant_id = expect.tenant_id, client_id = expect.client_id))]
     pub async fn validate(
         &self,
         token: AcquiredToken,
@@ -318,7 +323,8 @@ impl Validator {
         let jwks_url = url::Url::parse(&config.jwks_uri)
             .map_err(|_| invalid("the tenant's OpenID configuration has an invalid jwks_uri"))?;
         // Keys must come from the authority itself: anything else could substitute keys.
-        if jwks_url.scheme() != "https" || jwks_url.host_str() != self.cloud.authority_host.host_str()
+        if jwks_url.scheme() != "https"
+            || jwks_url.host_str() != self.cloud.authority_host.host_str()
         {
             return Err(invalid(format!(
                 "the tenant's jwks_uri host {:?} is not the authority host {:?}",
@@ -332,18 +338,29 @@ impl Validator {
             if k.kty.as_deref() != Some("RSA") {
                 continue;
             }
-            if let (Some(kid), Some(n), Some(e)) = (k.kid, k.n.as_deref().and_then(b64), k.e.as_deref().and_then(b64)) {
+            if let (Some(kid), Some(n), Some(e)) = (
+                k.kid,
+                k.n.as_deref().and_then(b64),
+                k.e.as_deref().and_then(b64),
+            ) {
                 keys.insert(kid, RsaKey { n, e });
             }
         }
         Ok(keys)
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str, what: &str) -> Result<T, StepError> {
+    async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<T, StepError> {
         let resp = self.http.get(url).send().await.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,
-                format!("cannot fetch the tenant's {what}: {}", crate::entra::describe_reqwest(&e)),
+                format!(
+                    "cannot fetch the tenant's {what}: {}",
+                    crate::entra::describe_reqwest(&e)
+                ),
             )
         })?;
         let status = resp.status();
@@ -423,7 +440,10 @@ fn check_claims(
             expect.resource
         )));
     };
-    let exp = unix(c.exp.ok_or_else(|| invalid("token has no `exp` claim"))?, "exp")?;
+    let exp = unix(
+        c.exp.ok_or_else(|| invalid("token has no `exp` claim"))?,
+        "exp",
+    )?;
     let nbf = match c.nbf {
         Some(n) => unix(n, "nbf")?,
         None => return Err(invalid("token has no `nbf` claim")),
@@ -455,7 +475,9 @@ fn check_claims(
         tenant_id: tid,
         client_id: client,
         version,
-        issued_at: c.iat.and_then(|i| OffsetDateTime::from_unix_timestamp(i).ok()),
+        issued_at: c
+            .iat
+            .and_then(|i| OffsetDateTime::from_unix_timestamp(i).ok()),
         not_before: nbf,
         expires_at: exp,
         roles: c.roles,
@@ -465,7 +487,7 @@ fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CloudName};
+    use crate::config::CloudName;
 
     const TID: &str = "11111111-2222-3333-4444-555555555555";
     const CID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
@@ -512,9 +534,21 @@ mod tests {
     #[test]
     fn each_bad_claim_is_named() {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
-            ("aud", serde_json::json!("https://graph.microsoft.com"), "audience"),
-            ("tid", serde_json::json!("99999999-2222-3333-4444-555555555555"), "tenant"),
-            ("appid", serde_json::json!("bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"), "issued to client"),
+            (
+                "aud",
+                serde_json::json!("https://graph.microsoft.com"),
+                "audience",
+            ),
+            (
+                "tid",
+                serde_json::json!("99999999-2222-3333-4444-555555555555"),
+                "tenant",
+            ),
+            (
+                "appid",
+                serde_json::json!("bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"),
+                "issued to client",
+            ),
             ("iss", serde_json::json!("https://evil.example/"), "issuer"),
             ("exp", serde_json::json!(now() - 10), "expired"),
             ("nbf", serde_json::json!(now() + 3000), "not valid before"),

@@ -93,7 +93,7 @@ impl KeyVaults {
     }
 
     /// Lists the properties of every secret in the vault, following `nextLink` to the end.
-    #[tracing::instrument(name = "vault.list", skip_all, fields(vault = %vault), err(Display))]
+    #[tracing::instrument(name = "vault.list", skip_all, fields(vault = %vault))]
     pub async fn list(&self, vault: &Url) -> Result<Vec<SecretMeta>, StepError> {
         let client = self.client(vault)?;
         let mut pager = client
@@ -129,7 +129,7 @@ impl KeyVaults {
     }
 
     /// Reads the current version of a secret with its value.
-    #[tracing::instrument(name = "vault.read", skip_all, fields(vault = %vault, secret = name), err(Display))]
+    #[tracing::instrument(name = "vault.read", skip_all, fields(vault = %vault, secret = name))]
     pub async fn read(&self, vault: &Url, name: &str) -> Result<SecretValue, StepError> {
         let client = self.client(vault)?;
         let secret = client
@@ -162,7 +162,7 @@ impl KeyVaults {
     }
 
     /// Writes a validated token as a new version, with `exp`/`nbf` equal to the token's own.
-    #[tracing::instrument(name = "vault.write", skip_all, fields(vault = %vault, secret = name), err(Display))]
+    #[tracing::instrument(name = "vault.write", skip_all, fields(vault = %vault, secret = name))]
     pub async fn write_token(
         &self,
         vault: &Url,
@@ -243,13 +243,18 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
                     ErrorClass::NotFound,
                     "the secret is deleted but recoverable: recover or purge it",
                 ),
-                (StatusCode::TooManyRequests, _) => {
-                    (ErrorClass::Transient, "Key Vault is throttling; the next run will retry")
-                }
-                _ if status_code >= 500 => {
-                    (ErrorClass::Transient, "Key Vault had a server error; the next run will retry")
-                }
-                _ => (ErrorClass::MalformedResponse, "unexpected Key Vault response"),
+                (StatusCode::TooManyRequests, _) => (
+                    ErrorClass::Transient,
+                    "Key Vault is throttling; the next run will retry",
+                ),
+                _ if status_code >= 500 => (
+                    ErrorClass::Transient,
+                    "Key Vault had a server error; the next run will retry",
+                ),
+                _ => (
+                    ErrorClass::MalformedResponse,
+                    "unexpected Key Vault response",
+                ),
             };
             let err = StepError::new(
                 class,
@@ -270,7 +275,10 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
         ),
         ErrorKind::Connection | ErrorKind::Io => StepError::new(
             ErrorClass::Transient,
-            format!("cannot {what}: {} (network problem; the next run will retry)", error_chain(&e)),
+            format!(
+                "cannot {what}: {} (network problem; the next run will retry)",
+                error_chain(&e)
+            ),
         ),
         ErrorKind::DataConversion => StepError::new(
             ErrorClass::MalformedResponse,

@@ -1,0 +1,324 @@
+//! Test world: the emulator started in-process on free ports over HTTPS, a seeded tenant, a
+//! rotator config written to a temp dir, and helpers to run the real `akv-rotator` binary.
+//! Fixtures read like the domain: `TestApp::new("sales").secret_expiring_in(days(3))`.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Output;
+
+use akv_emulator::{
+    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, PermissionSeed, SecretSeed, Seed,
+    StoredSecret, TenantSeed, VaultSeed,
+};
+use time::{Duration, OffsetDateTime};
+
+pub const TENANT: &str = "11111111-2222-4333-8444-555555555555";
+pub const OTHER_TENANT: &str = "99999999-2222-4333-8444-555555555555";
+pub const ROTATOR: &str = "00000000-aaaa-4bbb-8ccc-000000000001";
+pub const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
+pub const GRAPH: &str = "https://graph.microsoft.com";
+/// Vault names in every test world.
+pub const INPUT: &str = "input";
+pub const OUTPUT: &str = "output";
+/// A vault where the rotator may only read.
+pub const READONLY: &str = "readonly";
+
+pub fn days(n: i64) -> Duration {
+    Duration::days(n)
+}
+
+fn random(tag: &str) -> String {
+    format!("{tag}~{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!("{:016x}{:08x}Qz", t ^ 0x5DEECE66D, n)
+}
+
+/// How an app's client secret is broken, if at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Key Vault holds a value Entra does not know.
+    WrongSecret,
+    /// The secret has expired in Entra ID.
+    ExpiredSecret,
+    /// The app is not registered in the tenant.
+    UnknownApp,
+    /// The app's tenant does not exist.
+    UnknownTenant,
+    /// Key Vault has no secret under the configured name.
+    MissingSecret,
+    /// The Key Vault secret is disabled.
+    DisabledSecret,
+    /// The token goes to a vault where the rotator cannot write.
+    NoWritePermission,
+}
+
+#[derive(Clone, Debug)]
+pub struct TestApp {
+    pub name: String,
+    pub client_id: String,
+    pub secret_value: String,
+    pub secret_end: OffsetDateTime,
+    pub record_exp_in_vault: bool,
+    pub fault: Fault,
+    /// (resource, output secret name)
+    pub targets: Vec<(String, String)>,
+}
+
+impl TestApp {
+    pub fn new(name: &str) -> Self {
+        let n = uuid_like();
+        TestApp {
+            name: name.into(),
+            client_id: format!(
+                "{}-{}-4{}-8{}-{}",
+                &n[0..8],
+                &n[8..12],
+                &n[13..16],
+                &n[17..20],
+                "0123456789ab"
+            ),
+            secret_value: random("cs"),
+            secret_end: OffsetDateTime::now_utc() + days(180),
+            record_exp_in_vault: true,
+            fault: Fault::None,
+            targets: vec![(POWERBI.into(), format!("{name}-powerbi-token"))],
+        }
+    }
+    pub fn secret_expiring_in(mut self, d: Duration) -> Self {
+        self.secret_end = OffsetDateTime::now_utc() + d;
+        self
+    }
+    pub fn fault(mut self, f: Fault) -> Self {
+        self.fault = f;
+        self
+    }
+    pub fn target(mut self, resource: &str, secret: &str) -> Self {
+        self.targets.push((resource.into(), secret.into()));
+        self
+    }
+    pub fn secret_name(&self) -> String {
+        format!("{}-client-secret", self.name)
+    }
+    pub fn tenant(&self) -> &str {
+        if self.fault == Fault::UnknownTenant {
+            OTHER_TENANT
+        } else {
+            TENANT
+        }
+    }
+}
+
+pub struct World {
+    pub emulator: EmulatorHandle,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub apps: Vec<TestApp>,
+    pub rotator_secret: String,
+}
+
+fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
+    PermissionSeed {
+        principal: principal.into(),
+        read,
+        write,
+        secrets: None,
+    }
+}
+
+impl World {
+    pub async fn start(apps: Vec<TestApp>) -> World {
+        let rotator_secret = random("rotator");
+        let now = OffsetDateTime::now_utc();
+        let mut entra_apps = vec![AppSeed {
+            client_id: ROTATOR.into(),
+            display_name: Some("akv-rotator".into()),
+            secrets: vec![ClientSecretSeed {
+                value: rotator_secret.clone(),
+                end: Some(now + days(365)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let mut input_secrets = Vec::new();
+        for app in &apps {
+            let entra_end = if app.fault == Fault::ExpiredSecret {
+                now - days(2)
+            } else {
+                app.secret_end
+            };
+            if app.fault != Fault::UnknownApp && app.fault != Fault::UnknownTenant {
+                entra_apps.push(AppSeed {
+                    client_id: app.client_id.clone(),
+                    display_name: Some(app.name.clone()),
+                    secrets: vec![ClientSecretSeed {
+                        value: app.secret_value.clone(),
+                        start: Some(now - days(30)),
+                        end: Some(entra_end),
+                        ..Default::default()
+                    }],
+                    roles: [(POWERBI.to_string(), vec!["Tenant.Read.All".to_string()])].into(),
+                    ..Default::default()
+                });
+            }
+            if app.fault == Fault::MissingSecret {
+                continue;
+            }
+            let stored_value = if app.fault == Fault::WrongSecret {
+                random("wrong")
+            } else {
+                app.secret_value.clone()
+            };
+            input_secrets.push(SecretSeed {
+                name: app.secret_name(),
+                value: stored_value,
+                content_type: None,
+                enabled: app.fault != Fault::DisabledSecret,
+                nbf: None,
+                exp: app.record_exp_in_vault.then_some(entra_end),
+                tags: BTreeMap::new(),
+            });
+        }
+        let seed = Seed {
+            tenants: vec![TenantSeed {
+                id: TENANT.into(),
+                apps: entra_apps,
+            }],
+            vaults: vec![
+                VaultSeed {
+                    name: INPUT.into(),
+                    tenant_id: TENANT.into(),
+                    permissions: vec![perm(ROTATOR, true, false)],
+                    secrets: input_secrets,
+                },
+                VaultSeed {
+                    name: OUTPUT.into(),
+                    tenant_id: TENANT.into(),
+                    permissions: vec![perm(ROTATOR, true, true)],
+                    secrets: vec![],
+                },
+                VaultSeed {
+                    name: READONLY.into(),
+                    tenant_id: TENANT.into(),
+                    permissions: vec![perm(ROTATOR, true, false)],
+                    secrets: vec![],
+                },
+            ],
+            ..Default::default()
+        };
+        let emulator = akv_emulator::start(EmulatorOptions {
+            seed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("rotator-secret");
+        std::fs::write(&secret_file, &rotator_secret).unwrap();
+        let config_path = dir.path().join("rotator.toml");
+        let world = World {
+            emulator,
+            dir,
+            config_path,
+            apps,
+            rotator_secret,
+        };
+        std::fs::write(&world.config_path, world.config_text()).unwrap();
+        world
+    }
+
+    pub fn vault(&self, name: &str) -> String {
+        self.emulator.vault_url(name).unwrap()
+    }
+
+    pub fn config_text(&self) -> String {
+        let mut s = format!(
+            "cloud = \"custom\"\nca_file = \"{ca}\"\nvault = \"{out}\"\nrefresh_before = \"30m\"\n\n[custom_cloud]\nauthority_host = \"{auth}\"\n\n[credential]\nkind = \"client-secret\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{ROTATOR}\"\nclient_secret_file = \"{file}\"\n",
+            ca = self.emulator.ca_cert_path().display(),
+            out = self.vault(OUTPUT),
+            auth = self.emulator.authority_host(),
+            file = self.dir.path().join("rotator-secret").display(),
+        );
+        for app in &self.apps {
+            s.push_str(&format!(
+                "\n[[apps]]\nname = \"{}\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_name = \"{}\"\nvault = \"{}\"\n",
+                app.name, app.tenant(), app.client_id, app.secret_name(), self.vault(INPUT)
+            ));
+            for (resource, secret) in &app.targets {
+                s.push_str(&format!(
+                    "\n[[apps.targets]]\nscope = \"{resource}/.default\"\nsecret = \"{secret}\"\n"
+                ));
+                if app.fault == Fault::NoWritePermission {
+                    s.push_str(&format!("vault = \"{}\"\n", self.vault(READONLY)));
+                }
+            }
+        }
+        s
+    }
+
+    /// Runs the real binary with extra args and environment.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"));
+        cmd.args(args);
+        cmd.env_remove("RUST_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// `once --config <world config> --output json` plus extra args; returns (exit code, JSON, stderr).
+    pub fn once(&self, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        let config = self.config_path.display().to_string();
+        let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            json,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    pub fn versions(&self, vault: &str, name: &str) -> Vec<StoredSecret> {
+        self.emulator.secret_versions(vault, name)
+    }
+}
+
+/// The target entry of a JSON report for an output secret.
+pub fn target<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["secret"] == secret)
+        .unwrap_or_else(|| panic!("no target {secret} in {report:#}"))
+}
+
+pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no app {name} in {report:#}"))
+}
+
+/// The claims of a JWT (test side, independent of the product's decoder).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
