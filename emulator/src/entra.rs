@@ -1,0 +1,445 @@
+//! The Microsoft Entra ID side of the login listener: the v2 and v1 client-credentials token
+//! endpoints, OpenID discovery and JWKS, with Entra-shaped tokens and AADSTS error bodies.
+//! Owns token minting policy (claims, lifetimes); does not know about vaults.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::jwt::{random_b64, random_in};
+use crate::state::{App, Shared};
+
+/// Which token endpoint was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    V1,
+    V2,
+}
+
+/// An AADSTS failure: HTTP status, OAuth `error`, AADSTS number and description.
+pub(crate) struct AadError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    description: String,
+}
+
+impl AadError {
+    fn new(status: StatusCode, error: &'static str, code: u32, description: String) -> AadError {
+        AadError {
+            status,
+            error,
+            code,
+            description,
+        }
+    }
+
+    pub fn into_response(self, authority_host: &str) -> Response {
+        let trace_id = uuid::Uuid::new_v4().to_string();
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let now = OffsetDateTime::now_utc();
+        let timestamp = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let body = json!({
+            "error": self.error,
+            "error_description": format!(
+                "AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}",
+                self.code, self.description
+            ),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("{authority_host}/error?code={}", self.code),
+        });
+        json_response(self.status, &body)
+    }
+}
+
+/// A JSON response with Entra-like cache headers.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, axum::Json(body.clone())).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
+    resp
+}
+
+/// How the client authenticated. Certificate assertions plug in here.
+enum ClientCredential<'a> {
+    Secret(&'a str),
+    Assertion,
+    Missing,
+}
+
+impl<'a> ClientCredential<'a> {
+    fn from_form(form: &'a HashMap<String, String>) -> ClientCredential<'a> {
+        if let Some(s) = form.get("client_secret") {
+            ClientCredential::Secret(s)
+        } else if form.contains_key("client_assertion") {
+            ClientCredential::Assertion
+        } else {
+            ClientCredential::Missing
+        }
+    }
+
+    fn check(&self, app: &App, now: OffsetDateTime) -> Result<(), AadError> {
+        let invalid_secret = || {
+            AadError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                    app.client_id
+                ),
+            )
+        };
+        match self {
+            ClientCredential::Secret(value) => {
+                let Some(secret) = app.secrets.iter().find(|s| s.value == *value) else {
+                    return Err(invalid_secret());
+                };
+                if secret.end.is_some_and(|end| end < now) {
+                    return Err(AadError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000222,
+                        format!(
+                            "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                            app.client_id
+                        ),
+                    ));
+                }
+                if secret.start.is_some_and(|start| start > now) {
+                    return Err(invalid_secret());
+                }
+                Ok(())
+            }
+            // No certificate credentials can be seeded yet, so no assertion can verify.
+            ClientCredential::Assertion => Err(AadError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation. (Reason - The key was not found.)"
+                    .to_string(),
+            )),
+            ClientCredential::Missing => Err(AadError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_string(),
+            )),
+        }
+    }
+}
+
+/// Handles a token request for `tenant` and returns the response (success or AADSTS error).
+pub(crate) fn token(
+    shared: &Shared,
+    endpoint: Endpoint,
+    tenant: &str,
+    form: &HashMap<String, String>,
+) -> Response {
+    match issue(shared, endpoint, tenant, form) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => e.into_response(&shared.authority_host),
+    }
+}
+
+fn bad_request(error: &'static str, code: u32, description: String) -> AadError {
+    AadError::new(StatusCode::BAD_REQUEST, error, code, description)
+}
+
+/// The resource a request asks for, from `scope` (v2) or `resource` (v1).
+fn requested_resource(
+    endpoint: Endpoint,
+    form: &HashMap<String, String>,
+) -> Result<String, AadError> {
+    match endpoint {
+        Endpoint::V1 => form
+            .get("resource")
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| r.trim().to_string())
+            .ok_or_else(|| {
+                bad_request(
+                    "invalid_resource",
+                    50001,
+                    "The resource is required for this request: provide the 'resource' parameter."
+                        .to_string(),
+                )
+            }),
+        Endpoint::V2 => {
+            let raw = form.get("scope").map(String::as_str).unwrap_or("");
+            let scopes: Vec<&str> = raw
+                .split_whitespace()
+                .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+                .collect();
+            match scopes.as_slice() {
+                [] => Err(bad_request(
+                    "invalid_scope",
+                    70011,
+                    "The provided request must include a 'scope' input parameter.".to_string(),
+                )),
+                [one] => match one.strip_suffix("/.default") {
+                    Some(resource) if !resource.is_empty() => Ok(resource.to_string()),
+                    _ => Err(bad_request(
+                        "invalid_scope",
+                        1002012,
+                        format!(
+                            "The provided value for scope {one} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                        ),
+                    )),
+                },
+                _ => Err(bad_request(
+                    "invalid_scope",
+                    70011,
+                    format!(
+                        "The provided value for the input parameter 'scope' is not valid. The scope {raw} is not valid."
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+fn issue(
+    shared: &Shared,
+    endpoint: Endpoint,
+    tenant: &str,
+    form: &HashMap<String, String>,
+) -> Result<Value, AadError> {
+    let now = OffsetDateTime::now_utc();
+    let world = shared.world();
+    let Some(apps) = world.tenants.get(&tenant.to_ascii_lowercase()) else {
+        return Err(bad_request(
+            "invalid_tenant",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
+        ));
+    };
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if grant != "client_credentials" {
+        return Err(bad_request(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant}'."),
+        ));
+    }
+    let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
+    if client_id.is_empty() {
+        return Err(bad_request(
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.".to_string(),
+        ));
+    }
+    let Some(app) = apps.get(&client_id.to_ascii_lowercase()) else {
+        return Err(bad_request(
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    };
+    let requested = requested_resource(endpoint, form)?;
+    let Some((audience, version)) = world.resource(&requested) else {
+        return Err(bad_request(
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {requested} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    };
+    ClientCredential::from_form(form).check(app, now)?;
+
+    let (lo, hi) = world.lifetime;
+    let lifetime = random_in(lo, hi) as i64;
+    let issued = now.unix_timestamp();
+    let iat = issued - 300;
+    let exp = issued + lifetime;
+    let tid = tenant.to_ascii_lowercase();
+    let mut claims = json!({
+        "aud": audience,
+        "iat": iat,
+        "nbf": iat,
+        "exp": exp,
+        "aio": format!("E2{}=", random_b64(48)),
+        "idp": format!("https://sts.windows.net/{tid}/"),
+        "oid": app.object_id,
+        "rh": format!("1.A{}.", random_b64(40)),
+        "sub": app.object_id,
+        "tid": tid,
+        "uti": random_b64(16),
+    });
+    if version == 2 {
+        claims["iss"] = json!(format!("https://login.microsoftonline.com/{tid}/v2.0"));
+        claims["azp"] = json!(app.client_id);
+        claims["azpacr"] = json!("1");
+        claims["ver"] = json!("2.0");
+    } else {
+        claims["iss"] = json!(format!("https://sts.windows.net/{tid}/"));
+        claims["appid"] = json!(app.client_id);
+        claims["appidacr"] = json!("1");
+        claims["ver"] = json!("1.0");
+    }
+    let roles = app
+        .roles
+        .iter()
+        .find(|(uri, _)| uri.trim_end_matches('/') == audience.trim_end_matches('/'))
+        .map(|(_, r)| r.clone())
+        .unwrap_or_default();
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
+    let nonce = audience
+        .starts_with("https://graph.microsoft.com")
+        .then(|| random_b64(32));
+    let access_token = shared
+        .keys()
+        .current
+        .mint(&claims, nonce.as_deref())
+        .map_err(|e| {
+            AadError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                format!("There was an error issuing a token: {e}"),
+            )
+        })?;
+    let expires_in = exp - issued;
+    Ok(match endpoint {
+        Endpoint::V2 => json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "ext_expires_in": expires_in,
+            "access_token": access_token,
+        }),
+        Endpoint::V1 => json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in.to_string(),
+            "ext_expires_in": expires_in.to_string(),
+            "expires_on": exp.to_string(),
+            "not_before": iat.to_string(),
+            "resource": requested,
+            "access_token": access_token,
+        }),
+    })
+}
+
+/// OpenID configuration for `tenant` (v2 when `v2`).
+pub(crate) fn openid_configuration(shared: &Shared, tenant: &str, v2: bool) -> Response {
+    let a = &shared.authority_host;
+    let known = shared
+        .world()
+        .tenants
+        .contains_key(&tenant.to_ascii_lowercase());
+    if !known {
+        return AadError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        )
+        .into_response(a);
+    }
+    let body = if v2 {
+        json!({
+            "token_endpoint": format!("{a}/{tenant}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{a}/{tenant}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "authorization_endpoint": format!("{a}/{tenant}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{a}/{tenant}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{a}/{tenant}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver", "oid"],
+            "kerberos_endpoint": format!("{a}/{tenant}/kerberos"),
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        })
+    } else {
+        json!({
+            "token_endpoint": format!("{a}/{tenant}/oauth2/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{a}/{tenant}/discovery/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "scopes_supported": ["openid"],
+            "issuer": format!("https://sts.windows.net/{tenant}/"),
+            "authorization_endpoint": format!("{a}/{tenant}/oauth2/authorize"),
+            "end_session_endpoint": format!("{a}/{tenant}/oauth2/logout"),
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        })
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+/// The JWKS for `tenant`: current and rolled-over keys.
+pub(crate) fn jwks(shared: &Shared, tenant: &str, v2: bool) -> Response {
+    let issuer = v2.then(|| format!("https://login.microsoftonline.com/{tenant}/v2.0"));
+    let keys: Vec<Value> = shared
+        .keys()
+        .all()
+        .map(|k| k.jwk(issuer.as_deref()))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "keys": keys }))
+}
+
+/// Minimal instance discovery answer (MSAL asks unless told not to).
+pub(crate) fn instance_discovery(shared: &Shared, query: &HashMap<String, String>) -> Response {
+    let host = shared
+        .authority_host
+        .trim_start_matches("https://")
+        .to_string();
+    let endpoint = query
+        .get("authorization_endpoint")
+        .cloned()
+        .unwrap_or_else(|| format!("{}/common/oauth2/v2.0/authorize", shared.authority_host));
+    let tenant_discovery = endpoint
+        .replace(
+            "/oauth2/v2.0/authorize",
+            "/v2.0/.well-known/openid-configuration",
+        )
+        .replace("/oauth2/authorize", "/.well-known/openid-configuration");
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "tenant_discovery_endpoint": tenant_discovery,
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }),
+    )
+}

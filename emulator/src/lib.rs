@@ -1,0 +1,549 @@
+//! `akv-emulator`: a local, HTTPS-only stand-in for Azure Key Vault (secrets data plane) and
+//! Microsoft Entra ID (client-credentials token endpoint, OpenID discovery, JWKS), for the
+//! product's integration tests and demo. It shares no code with the product on purpose.
+//!
+//! Topology: one HTTPS listener for the login host (Entra ID + the `/_emulator/` admin API)
+//! and one HTTPS listener per vault, all on 127.0.0.1, addressed as `https://localhost:PORT`,
+//! with a certificate from a CA generated at start (see [`EmulatorHandle::ca_cert_path`]).
+
+mod entra;
+mod jwt;
+mod seed;
+mod state;
+mod tls;
+mod vault;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use seed::{
+    AppSeed, ClientSecretSeed, DEMO_APP_CLIENT_ID, DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID,
+    PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantSeed, VaultSeed,
+};
+pub use state::{StatEntry, Stats, StoredSecret};
+
+use crate::jwt::{KeySet, SigningKey};
+use crate::state::{Shared, Vault};
+
+/// Service name of the login listener in [`Stats`].
+pub const LOGIN_SERVICE: &str = "login";
+
+/// How to start the emulator.
+#[derive(Debug, Default)]
+pub struct EmulatorOptions {
+    /// Initial world.
+    pub seed: Seed,
+    /// Where `ca.pem` (and, standalone, the rotator's secret file) go. Default: a fresh
+    /// temporary directory removed when the handle is dropped.
+    pub state_dir: Option<PathBuf>,
+    /// Port of the login listener; 0 picks a free one.
+    pub authority_port: u16,
+    /// Fixed ports per vault name; vaults not listed get a free port.
+    pub vault_ports: BTreeMap<String, u16>,
+}
+
+/// Everything the listeners share, including what is needed to start new vault listeners at
+/// run time (admin seed API).
+struct Core {
+    shared: Arc<Shared>,
+    acceptor: TlsAcceptor,
+    runtime: tokio::runtime::Handle,
+    vault_ports: BTreeMap<String, u16>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    ca_pem: String,
+    ca_path: PathBuf,
+    state_dir: PathBuf,
+    first_tenant: Mutex<Option<String>>,
+    info_extra: Mutex<Option<Value>>,
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Core {
+    fn apply_seed(&self, seed: &Seed) -> anyhow::Result<()> {
+        seed.validate()?;
+        {
+            let mut first = self.first_tenant.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_none() {
+                *first = seed.tenants.first().map(|t| t.id.clone());
+            }
+        }
+        for vs in &seed.vaults {
+            if self.shared.world().vaults.contains_key(&vs.name) {
+                continue;
+            }
+            let port = self.vault_ports.get(&vs.name).copied().unwrap_or(0);
+            let (listener, port) = self.bind(port)?;
+            let url = format!("https://localhost:{port}/");
+            self.shared.world_mut().vaults.insert(
+                vs.name.clone(),
+                Vault {
+                    tenant_id: vs.tenant_id.clone(),
+                    url,
+                    permissions: Vec::new(),
+                    secrets: BTreeMap::new(),
+                    deleted: BTreeMap::new(),
+                },
+            );
+            let router = Router::new()
+                .fallback(vault_request)
+                .with_state(VaultState {
+                    shared: self.shared.clone(),
+                    vault: vs.name.clone(),
+                });
+            let _guard = self.runtime.enter();
+            let task = tls::serve(listener, self.acceptor.clone(), router);
+            self.tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+            tracing::info!(vault = %vs.name, port, "vault listener started");
+        }
+        let mut world = self.shared.world_mut();
+        world.merge_identities(seed);
+        world.merge_vault_contents(seed);
+        Ok(())
+    }
+
+    fn bind(&self, port: u16) -> anyhow::Result<(tokio::net::TcpListener, u16)> {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        std_listener.set_nonblocking(true)?;
+        let port = std_listener.local_addr()?.port();
+        let _guard = self.runtime.enter();
+        Ok((tokio::net::TcpListener::from_std(std_listener)?, port))
+    }
+
+    fn vault_urls(&self) -> BTreeMap<String, String> {
+        self.shared
+            .world()
+            .vaults
+            .iter()
+            .map(|(n, v)| (n.clone(), v.url.clone()))
+            .collect()
+    }
+
+    fn info(&self) -> Value {
+        let mut info = json!({
+            "authority_host": self.shared.authority_host,
+            "vaults": self.vault_urls(),
+            "ca_cert": self.ca_path.display().to_string(),
+            "tenant_id": self.first_tenant.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        });
+        if let Some(Value::Object(extra)) = self
+            .info_extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            for (k, v) in extra {
+                info[k] = v;
+            }
+        }
+        info
+    }
+
+    fn abort_all(&self) -> Vec<JoinHandle<()>> {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in &tasks {
+            t.abort();
+        }
+        tasks
+    }
+}
+
+/// A running emulator. Dropping it stops the listeners; [`EmulatorHandle::shutdown`] also
+/// waits for them.
+pub struct EmulatorHandle {
+    core: Arc<Core>,
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        self.core.abort_all();
+    }
+}
+
+/// Starts the login listener and one listener per seeded vault.
+pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
+    tls::install_crypto_provider();
+    let (state_dir, temp_dir) = match options.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating state dir {}", dir.display()))?;
+            (dir, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("akv-emulator-")
+                .tempdir()
+                .context("creating a temporary state dir")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let (tls, key) = tokio::task::spawn_blocking(|| -> anyhow::Result<_> {
+        Ok((tls::generate()?, SigningKey::generate()?))
+    })
+    .await
+    .context("key generation task")??;
+    let ca_path = state_dir.join("ca.pem");
+    std::fs::write(&ca_path, &tls.ca_pem)
+        .with_context(|| format!("writing {}", ca_path.display()))?;
+
+    let std_listener = std::net::TcpListener::bind(("127.0.0.1", options.authority_port))
+        .with_context(|| {
+            format!(
+                "binding login listener on 127.0.0.1:{}",
+                options.authority_port
+            )
+        })?;
+    std_listener.set_nonblocking(true)?;
+    let port = std_listener.local_addr()?.port();
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    let authority_host = format!("https://localhost:{port}");
+    let shared = Shared::new(
+        authority_host,
+        KeySet {
+            current: key,
+            previous: Vec::new(),
+        },
+    );
+    let core = Arc::new(Core {
+        shared,
+        acceptor: tls.acceptor.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        vault_ports: options.vault_ports,
+        tasks: Mutex::new(Vec::new()),
+        ca_pem: tls.ca_pem,
+        ca_path,
+        state_dir,
+        first_tenant: Mutex::new(None),
+        info_extra: Mutex::new(None),
+        _temp_dir: temp_dir,
+    });
+    let login = Router::new()
+        .fallback(login_request)
+        .with_state(core.clone());
+    let task = tls::serve(listener, tls.acceptor, login);
+    core.tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(task);
+    let handle = EmulatorHandle { core };
+    handle.core.apply_seed(&options.seed)?;
+    Ok(handle)
+}
+
+impl EmulatorHandle {
+    /// `https://localhost:PORT` of the login listener.
+    pub fn authority_host(&self) -> String {
+        self.core.shared.authority_host.clone()
+    }
+
+    /// `https://localhost:PORT/` of a vault.
+    pub fn vault_url(&self, vault: &str) -> Option<String> {
+        self.core
+            .shared
+            .world()
+            .vaults
+            .get(vault)
+            .map(|v| v.url.clone())
+    }
+
+    /// All vault URLs by name.
+    pub fn vault_urls(&self) -> BTreeMap<String, String> {
+        self.core.vault_urls()
+    }
+
+    /// Path of the CA certificate (PEM) clients must trust.
+    pub fn ca_cert_path(&self) -> &Path {
+        &self.core.ca_path
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.core.ca_pem
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.core.state_dir
+    }
+
+    /// The info JSON (same as `GET /_emulator/info` and the standalone info line).
+    pub fn info(&self) -> Value {
+        self.core.info()
+    }
+
+    /// Merges a seed at run time; new vaults get a new listener.
+    pub fn apply_seed(&self, seed: Seed) -> anyhow::Result<()> {
+        self.core.apply_seed(&seed)
+    }
+
+    /// Request counts so far.
+    pub fn stats(&self) -> Stats {
+        self.core.shared.stats()
+    }
+
+    /// Clears the request counts.
+    pub fn reset_stats(&self) {
+        self.core.shared.reset_stats();
+    }
+
+    /// All versions of a secret, oldest first (active or soft-deleted; empty if unknown).
+    pub fn secret_versions(&self, vault: &str, name: &str) -> Vec<StoredSecret> {
+        let world = self.core.shared.world();
+        let Some(v) = world.vaults.get(vault) else {
+            return Vec::new();
+        };
+        let key = name.to_ascii_lowercase();
+        v.secrets
+            .get(&key)
+            .or_else(|| v.deleted.get(&key).map(|d| &d.entry))
+            .map(|e| e.versions.clone())
+            .unwrap_or_default()
+    }
+
+    /// Enables or disables the latest version of a secret.
+    pub fn set_secret_enabled(&self, vault: &str, name: &str, enabled: bool) {
+        let mut world = self.core.shared.world_mut();
+        if let Some(latest) = world
+            .vaults
+            .get_mut(vault)
+            .and_then(|v| v.secrets.get_mut(&name.to_ascii_lowercase()))
+            .and_then(|e| e.versions.last_mut())
+        {
+            latest.enabled = enabled;
+            latest.updated = state::now();
+        }
+    }
+
+    /// Makes a new token signing key current; the previous one stays published.
+    pub fn rollover_signing_key(&self) -> anyhow::Result<()> {
+        let next = SigningKey::generate()?;
+        self.core.shared.keys_mut().rollover(next);
+        Ok(())
+    }
+
+    /// Stops all listeners and waits for them.
+    pub async fn shutdown(self) {
+        let tasks = self.core.abort_all();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct VaultState {
+    shared: Arc<Shared>,
+    vault: String,
+}
+
+async fn vault_request(
+    State(state): State<VaultState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut resp = vault::handle(&state.shared, &state.vault, &method, &uri, &headers, &body);
+    let tenant = state
+        .shared
+        .world()
+        .vaults
+        .get(&state.vault)
+        .map(|v| v.tenant_id.clone())
+        .unwrap_or_default();
+    vault::add_challenge(&mut resp, &state.shared.authority_host, &tenant);
+    resp
+}
+
+fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn login_request(
+    State(core): State<Arc<Core>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let shared = &core.shared;
+    let path = uri.path().to_string();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let query: HashMap<String, String> = uri.query().map(vault::query_pairs).unwrap_or_default();
+    let form = || vault::query_pairs(&String::from_utf8_lossy(&body));
+    let (op, resp) = match (method.as_str(), segs.as_slice()) {
+        ("POST", [tenant, "oauth2", "v2.0", "token"]) => (
+            "TokenV2",
+            entra::token(shared, entra::Endpoint::V2, tenant, &form()),
+        ),
+        ("POST", [tenant, "oauth2", "token"]) => (
+            "TokenV1",
+            entra::token(shared, entra::Endpoint::V1, tenant, &form()),
+        ),
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => (
+            "OpenIdConfiguration",
+            entra::openid_configuration(shared, tenant, true),
+        ),
+        ("GET", [tenant, ".well-known", "openid-configuration"]) => (
+            "OpenIdConfiguration",
+            entra::openid_configuration(shared, tenant, false),
+        ),
+        ("GET", [tenant, "discovery", "v2.0", "keys"]) => {
+            ("Jwks", entra::jwks(shared, tenant, true))
+        }
+        ("GET", [tenant, "discovery", "keys"]) => ("Jwks", entra::jwks(shared, tenant, false)),
+        ("GET", ["common", "discovery", "instance"]) => (
+            "InstanceDiscovery",
+            entra::instance_discovery(shared, &query),
+        ),
+        (m, ["_emulator", rest @ ..]) => return admin(&core, m, rest, &body),
+        _ => (
+            "Unknown",
+            admin_error(
+                StatusCode::NOT_FOUND,
+                format!("no route for {method} {path}"),
+            ),
+        ),
+    };
+    shared.record(LOGIN_SERVICE, op, resp.status().as_u16());
+    resp
+}
+
+fn admin(core: &Arc<Core>, method: &str, rest: &[&str], body: &Bytes) -> Response {
+    match (method, rest) {
+        ("POST", ["seed"]) => {
+            let seed: Seed = match serde_json::from_slice(body) {
+                Ok(s) => s,
+                Err(e) => {
+                    return admin_error(StatusCode::BAD_REQUEST, format!("invalid seed: {e}"));
+                }
+            };
+            match core.apply_seed(&seed) {
+                Ok(()) => axum::Json(json!({})).into_response(),
+                Err(e) => admin_error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+            }
+        }
+        ("GET", ["stats"]) => axum::Json(core.shared.stats()).into_response(),
+        ("POST", ["stats", "reset"]) => {
+            core.shared.reset_stats();
+            axum::Json(json!({})).into_response()
+        }
+        ("GET", ["info"]) => axum::Json(core.info()).into_response(),
+        ("POST", ["keys", "rollover"]) => match SigningKey::generate() {
+            Ok(next) => {
+                core.shared.keys_mut().rollover(next);
+                axum::Json(json!({})).into_response()
+            }
+            Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        },
+        _ => admin_error(StatusCode::NOT_FOUND, "unknown admin route"),
+    }
+}
+
+/// Picks the rotator's own identity in a seed: the app named `rotator`, else the first
+/// principal with write access to a vault.
+fn rotator_identity(seed: &Seed) -> Option<(String, String, String)> {
+    let find = |client_id: &str| {
+        seed.tenants.iter().find_map(|t| {
+            t.apps
+                .iter()
+                .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+                .and_then(|a| {
+                    a.secrets
+                        .first()
+                        .map(|s| (t.id.clone(), a.client_id.clone(), s.value.clone()))
+                })
+        })
+    };
+    seed.tenants
+        .iter()
+        .flat_map(|t| t.apps.iter())
+        .find(|a| a.display_name.as_deref() == Some("rotator"))
+        .and_then(|a| find(&a.client_id))
+        .or_else(|| {
+            seed.vaults
+                .iter()
+                .flat_map(|v| v.permissions.iter())
+                .filter(|p| p.write)
+                .find_map(|p| find(&p.principal))
+        })
+}
+
+/// Writes `contents` to a new file readable only by the owner.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Runs the emulator until `shutdown` completes: loads `seed` (or [`Seed::default_demo`]),
+/// binds the login listener to `listen` (127.0.0.1 only), prints one JSON info line on stdout
+/// and writes the rotator's client secret to a 0600 file in the state dir.
+pub async fn run_standalone(
+    seed: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let seed = match seed {
+        Some(path) => Seed::from_file(&path)?,
+        None => Seed::default_demo(),
+    };
+    let authority_port = match listen {
+        Some(addr) if !addr.ip().is_loopback() => {
+            bail!("the emulator listens on loopback only, not {addr}")
+        }
+        Some(addr) => addr.port(),
+        None => 0,
+    };
+    let rotator = rotator_identity(&seed);
+    let handle = start(EmulatorOptions {
+        seed,
+        authority_port,
+        ..EmulatorOptions::default()
+    })
+    .await?;
+    if let Some((tenant_id, client_id, secret)) = rotator {
+        let path = handle.state_dir().join("rotator-client-secret");
+        write_private(&path, &secret)?;
+        *handle
+            .core
+            .info_extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(json!({
+            "rotator": {
+                "tenant_id": tenant_id,
+                "client_id": client_id,
+                "client_secret_file": path.display().to_string(),
+            }
+        }));
+    }
+    println!("{}", handle.info());
+    shutdown.await;
+    handle.shutdown().await;
+    Ok(())
+}

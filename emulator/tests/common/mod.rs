@@ -1,0 +1,170 @@
+//! Shared test helpers: a seeded emulator, a reqwest client that trusts its CA, and token
+//! fetching.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use akv_emulator::{
+    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, PermissionSeed, SecretSeed, Seed,
+    TenantSeed, VaultSeed,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+pub const WRITER: &str = "aaaaaaaa-0000-0000-0000-000000000001";
+pub const READER: &str = "aaaaaaaa-0000-0000-0000-000000000002";
+pub const SCOPED: &str = "aaaaaaaa-0000-0000-0000-000000000003";
+pub const NOBODY: &str = "aaaaaaaa-0000-0000-0000-000000000004";
+pub const EXPIRED: &str = "aaaaaaaa-0000-0000-0000-000000000005";
+pub const FUTURE: &str = "aaaaaaaa-0000-0000-0000-000000000006";
+pub const SECRET: &str = "test-secret-value~0123456789";
+
+fn app(client_id: &str, secret: ClientSecretSeed) -> AppSeed {
+    AppSeed {
+        client_id: client_id.to_string(),
+        display_name: None,
+        object_id: None,
+        secrets: vec![secret],
+        roles: BTreeMap::new(),
+    }
+}
+
+fn valid() -> ClientSecretSeed {
+    ClientSecretSeed {
+        value: SECRET.to_string(),
+        ..ClientSecretSeed::default()
+    }
+}
+
+pub fn seed() -> Seed {
+    let now = OffsetDateTime::now_utc();
+    let mut writer = app(WRITER, valid());
+    writer.roles.insert(
+        "https://analysis.windows.net/powerbi/api".to_string(),
+        vec!["Tenant.Read.All".to_string()],
+    );
+    let perm = |principal: &str, read, write, secrets: Option<Vec<String>>| PermissionSeed {
+        principal: principal.to_string(),
+        read,
+        write,
+        secrets,
+    };
+    Seed {
+        tenants: vec![TenantSeed {
+            id: TENANT.to_string(),
+            apps: vec![
+                writer,
+                app(READER, valid()),
+                app(SCOPED, valid()),
+                app(NOBODY, valid()),
+                app(
+                    EXPIRED,
+                    ClientSecretSeed {
+                        end: Some(now - time::Duration::days(1)),
+                        ..valid()
+                    },
+                ),
+                app(
+                    FUTURE,
+                    ClientSecretSeed {
+                        start: Some(now + time::Duration::days(1)),
+                        ..valid()
+                    },
+                ),
+            ],
+        }],
+        vaults: vec![VaultSeed {
+            name: "main".to_string(),
+            tenant_id: TENANT.to_string(),
+            permissions: vec![
+                perm(WRITER, true, true, None),
+                perm(READER, true, false, None),
+                perm(SCOPED, true, false, Some(vec!["scoped-secret".to_string()])),
+            ],
+            secrets: vec![
+                SecretSeed {
+                    name: "scoped-secret".to_string(),
+                    value: "s".to_string(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: None,
+                    tags: BTreeMap::new(),
+                },
+                SecretSeed {
+                    name: "Other-Secret".to_string(),
+                    value: "o".to_string(),
+                    content_type: Some("text/plain".to_string()),
+                    enabled: true,
+                    nbf: None,
+                    exp: None,
+                    tags: BTreeMap::from([("k".to_string(), "v".to_string())]),
+                },
+            ],
+        }],
+        token_lifetime_secs: None,
+        resources: vec![],
+    }
+}
+
+pub async fn emulator() -> EmulatorHandle {
+    akv_emulator::start(EmulatorOptions {
+        seed: seed(),
+        ..EmulatorOptions::default()
+    })
+    .await
+    .expect("emulator starts")
+}
+
+pub fn http(emu: &EmulatorHandle) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(emu.ca_cert_pem().as_bytes()).expect("CA parses");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client builds")
+}
+
+pub async fn token_response(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let resp = http
+        .post(format!("{}/{path}", emu.authority_host()))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json body"))
+}
+
+pub async fn vault_token(emu: &EmulatorHandle, http: &reqwest::Client, client_id: &str) -> String {
+    let (status, body) = token_response(
+        emu,
+        http,
+        &format!("{TENANT}/oauth2/v2.0/token"),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", SECRET),
+            ("scope", "https://vault.azure.net/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().expect("token").to_string()
+}
+
+/// Decodes the JWT payload (or header with `part = 0`).
+pub fn jwt_part(token: &str, part: usize) -> Value {
+    use base64::Engine;
+    let seg = token.split('.').nth(part).expect("part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(seg)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
