@@ -192,7 +192,57 @@ pub struct ValidConfig {
     pub credential: CredentialConfig,
     pub concurrency: usize,
     pub thresholds: Thresholds,
+    pub daemon: DaemonConfig,
+    /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).
+    pub shard_count: Option<u32>,
     pub apps: Vec<App>,
+}
+
+/// Daemon mode (`akv-rotator run`).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// When cycles run.
+    pub schedule: cron::Schedule,
+    /// The schedule as written (5 or 6 fields).
+    pub schedule_text: String,
+    /// Each cycle starts at a random delay in `[0, jitter]` after its slot.
+    pub jitter: Duration,
+    /// Where `/healthz`, `/readyz`, `/metrics` and `/status` are served.
+    pub listen: std::net::SocketAddr,
+    /// How long in-flight work may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            schedule: parse_cron(DEFAULT_SCHEDULE)
+                .expect("the default schedule is a valid cron expression"),
+            schedule_text: DEFAULT_SCHEDULE.to_string(),
+            jitter: Duration::from_secs(30),
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+const DEFAULT_SCHEDULE: &str = "*/10 * * * *";
+
+/// Parses a cron expression; a classic 5-field one (minute hour day month weekday) gets a
+/// leading `0` seconds field, as the `cron` crate wants 6 or 7 fields.
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    use std::str::FromStr;
+    let fields = text.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {text}"),
+        6 | 7 => text.to_string(),
+        n => {
+            return Err(format!(
+                "a cron schedule has 5 fields (minute hour day month weekday), found {n}"
+            ));
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
 }
 
 impl ValidConfig {
@@ -233,7 +283,30 @@ pub struct RawConfig {
     #[serde(default)]
     credential: Option<Spanned<RawCredential>>,
     #[serde(default)]
+    daemon: Option<RawDaemon>,
+    #[serde(default)]
+    shard: Option<RawShard>,
+    #[serde(default)]
     apps: Vec<Spanned<RawApp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    #[serde(default)]
+    schedule: Option<Spanned<String>>,
+    #[serde(default)]
+    jitter: Option<Spanned<String>>,
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    shutdown_grace: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShard {
+    count: Spanned<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -558,14 +631,14 @@ impl RawConfig {
             .ca_file
             .as_ref()
             .map(|s| resolve_path(path, s.get_ref()));
-        if let (Some(file), Some(raw)) = (&ca_file, &self.ca_file) {
-            if !file.is_file() {
-                c.push(
-                    raw.span(),
-                    "ca_file",
-                    format!("CA certificate file {} does not exist", file.display()),
-                );
-            }
+        if let (Some(file), Some(raw)) = (&ca_file, &self.ca_file)
+            && !file.is_file()
+        {
+            c.push(
+                raw.span(),
+                "ca_file",
+                format!("CA certificate file {} does not exist", file.display()),
+            );
         }
 
         let concurrency = match &self.concurrency {
@@ -612,6 +685,63 @@ impl RawConfig {
                 );
             }
         }
+
+        let mut daemon = DaemonConfig::default();
+        if let Some(d) = &self.daemon {
+            if let Some(text) = &d.schedule {
+                match parse_cron(text.get_ref().trim()) {
+                    Ok(schedule) => {
+                        daemon.schedule = schedule;
+                        daemon.schedule_text = text.get_ref().trim().to_string();
+                    }
+                    Err(e) => c.push(
+                        text.span(),
+                        "daemon.schedule",
+                        format!("invalid cron schedule {:?}: {e}", text.get_ref()),
+                    ),
+                }
+            }
+            if let Some(j) = &d.jitter {
+                match humantime::parse_duration(j.get_ref().trim()) {
+                    Ok(v) => daemon.jitter = v,
+                    Err(e) => c.push(
+                        j.span(),
+                        "daemon.jitter",
+                        format!("invalid duration {:?}: {e}", j.get_ref()),
+                    ),
+                }
+            }
+            if let Some(g) = d
+                .shutdown_grace
+                .as_ref()
+                .and_then(|g| c.duration(g, "daemon.shutdown_grace"))
+            {
+                daemon.shutdown_grace = g;
+            }
+            if let Some(l) = &d.listen {
+                match l.get_ref().trim().parse() {
+                    Ok(addr) => daemon.listen = addr,
+                    Err(_) => c.push(
+                        l.span(),
+                        "daemon.listen",
+                        format!(
+                            "{:?} is not an address:port like \"0.0.0.0:8080\"",
+                            l.get_ref()
+                        ),
+                    ),
+                }
+            }
+        }
+        let shard_count = match &self.shard {
+            None => None,
+            Some(RawShard { count }) if (1..=10_000).contains(count.get_ref()) => {
+                Some(*count.get_ref() as u32)
+            }
+            Some(RawShard { count }) => {
+                c.push(count.span(), "shard.count", "must be between 1 and 10000");
+                None
+            }
+        };
 
         let credential = match &self.credential {
             None => CredentialConfig::Auto,
@@ -702,25 +832,25 @@ impl RawConfig {
                     Some(d) => c.duration(d, &tkey("refresh_before")),
                     None => Some(default_refresh),
                 };
-                if let (Some(v), Some(s)) = (&vault, &secret) {
-                    if !outputs.insert((v.clone(), s.to_ascii_lowercase())) {
-                        c.push(
-                            t.secret.span(),
-                            &tkey("secret"),
-                            format!("two targets write the same secret {s:?} in {v}"),
-                        );
-                    }
+                if let (Some(v), Some(s)) = (&vault, &secret)
+                    && !outputs.insert((v.clone(), s.to_ascii_lowercase()))
+                {
+                    c.push(
+                        t.secret.span(),
+                        &tkey("secret"),
+                        format!("two targets write the same secret {s:?} in {v}"),
+                    );
                 }
                 if let (Some(sn), Some(s), Some(v), Some(av)) =
                     (&secret_name, &secret, &vault, &app_vault)
+                    && sn.eq_ignore_ascii_case(s)
+                    && v == av
                 {
-                    if sn.eq_ignore_ascii_case(s) && v == av {
-                        c.push(
-                            t.secret.span(),
-                            &tkey("secret"),
-                            "the token would overwrite the app's own client secret",
-                        );
-                    }
+                    c.push(
+                        t.secret.span(),
+                        &tkey("secret"),
+                        "the token would overwrite the app's own client secret",
+                    );
                 }
                 if let (Some(scope_resource), Some(secret), Some(vault), Some(refresh_before)) =
                     (resource, secret, vault, refresh_before)
@@ -737,17 +867,16 @@ impl RawConfig {
             }
             if let (Some(tenant_id), Some(client_id), Some(secret_name), Some(vault)) =
                 (tenant_id, client_id, secret_name, app_vault)
+                && targets.len() == app.targets.len()
             {
-                if targets.len() == app.targets.len() {
-                    apps.push(App {
-                        name,
-                        tenant_id,
-                        client_id,
-                        client_secret_vault: vault,
-                        client_secret_name: secret_name,
-                        targets,
-                    });
-                }
+                apps.push(App {
+                    name,
+                    tenant_id,
+                    client_id,
+                    client_secret_vault: vault,
+                    client_secret_name: secret_name,
+                    targets,
+                });
             }
         }
 
@@ -764,6 +893,8 @@ impl RawConfig {
             credential,
             concurrency,
             thresholds,
+            daemon,
+            shard_count,
             apps,
         })
     }
@@ -1014,6 +1145,20 @@ refresh_before = "45m"
             keys.contains(&"credential.client_secret_file".to_string()),
             "{keys:?}"
         );
+    }
+
+    #[test]
+    fn daemon_schedule_accepts_five_fields_and_rejects_garbage() {
+        let text = format!(
+            "{}\n[daemon]\nschedule = \"*/5 * * * *\"\njitter = \"10s\"\nlisten = \"127.0.0.1:9000\"\n",
+            good()
+        );
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        assert_eq!(cfg.daemon.schedule_text, "*/5 * * * *");
+        assert_eq!(cfg.daemon.jitter, Duration::from_secs(10));
+        let bad = text.replace("*/5 * * * *", "every five minutes");
+        let found = issues(&bad);
+        assert_eq!(found[0].key.as_deref(), Some("daemon.schedule"));
     }
 
     #[test]

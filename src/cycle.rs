@@ -202,11 +202,11 @@ impl Rotator {
                 }
             }
         }
-        if let Some(v) = &client_secret {
-            if let Err(e) = check_secret_value(v, app) {
-                app_error = Some(e);
-                client_secret = None;
-            }
+        if let Some(v) = &client_secret
+            && let Err(e) = check_secret_value(v, app)
+        {
+            app_error = Some(e);
+            client_secret = None;
         }
 
         let (severity, days_left) = expiry::assess(

@@ -241,16 +241,16 @@ fn interpret(
                 ),
             )
         })?;
-        if let Some(t) = &parsed.token_type {
-            if !t.eq_ignore_ascii_case("bearer") {
-                return Err(StepError::new(
-                    ErrorClass::MalformedResponse,
-                    format!(
-                        "Entra ID returned token_type {:?}, expected Bearer",
-                        truncate(t, 32)
-                    ),
-                ));
-            }
+        if let Some(t) = &parsed.token_type
+            && !t.eq_ignore_ascii_case("bearer")
+        {
+            return Err(StepError::new(
+                ErrorClass::MalformedResponse,
+                format!(
+                    "Entra ID returned token_type {:?}, expected Bearer",
+                    truncate(t, 32)
+                ),
+            ));
         }
         let Some(token) = parsed.access_token.filter(|t| !t.trim().is_empty()) else {
             return Err(StepError::new(

@@ -92,7 +92,6 @@ pub fn credential(
                 client_id: client_id.clone(),
                 tenant_id: tenant_id.clone(),
                 token_file_path: token_file.clone(),
-                ..Default::default()
             }))
             .map_err(setup("workload-identity"))?;
             Ok(cred)
@@ -101,7 +100,6 @@ pub fn credential(
             let cred = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                 client_options: options,
-                ..Default::default()
             }))
             .map_err(setup("managed-identity"))?;
             Ok(cred)

@@ -18,6 +18,7 @@ pub mod expiry;
 pub mod http;
 pub mod identity;
 pub mod report;
+pub mod schedule;
 pub mod telemetry;
 pub mod validate;
 pub mod vault;
