@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::jwt::{random_b64, random_in};
-use crate::state::{App, Shared};
+use crate::faults::TokenFault;
+use crate::jwt::{SigningKey, mint_unsigned, random_b64, random_in};
+use crate::state::{App, Registration, Shared};
 
 /// Which token endpoint was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,12 @@ pub(crate) struct AadError {
 }
 
 impl AadError {
-    fn new(status: StatusCode, error: &'static str, code: u32, description: String) -> AadError {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        description: String,
+    ) -> AadError {
         AadError {
             status,
             error,
@@ -76,25 +82,40 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
-/// How the client authenticated. Certificate assertions plug in here.
+/// How the client authenticated.
 enum ClientCredential<'a> {
     Secret(&'a str),
-    Assertion,
+    Assertion {
+        kind: Option<&'a str>,
+        assertion: &'a str,
+    },
     Missing,
 }
+
+/// What the caller proved, for `appidacr` / `azpacr`: "1" secret, "2" assertion.
+type Acr = &'static str;
 
 impl<'a> ClientCredential<'a> {
     fn from_form(form: &'a HashMap<String, String>) -> ClientCredential<'a> {
         if let Some(s) = form.get("client_secret") {
             ClientCredential::Secret(s)
-        } else if form.contains_key("client_assertion") {
-            ClientCredential::Assertion
+        } else if let Some(a) = form.get("client_assertion") {
+            ClientCredential::Assertion {
+                kind: form.get("client_assertion_type").map(String::as_str),
+                assertion: a,
+            }
         } else {
             ClientCredential::Missing
         }
     }
 
-    fn check(&self, app: &App, now: OffsetDateTime) -> Result<(), AadError> {
+    fn check(
+        &self,
+        app: &App,
+        registration: &Registration,
+        token_urls: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Acr, AadError> {
         let invalid_secret = || {
             AadError::new(
                 StatusCode::UNAUTHORIZED,
@@ -108,10 +129,13 @@ impl<'a> ClientCredential<'a> {
         };
         match self {
             ClientCredential::Secret(value) => {
-                let Some(secret) = app.secrets.iter().find(|s| s.value == *value) else {
+                let Some(secret) = app.credentials.iter().find(|s| s.value == *value) else {
                     return Err(invalid_secret());
                 };
-                if secret.end.is_some_and(|end| end < now) {
+                if secret.usable_from.is_some_and(|t| t > now) {
+                    return Err(invalid_secret());
+                }
+                if secret.end < now {
                     return Err(AadError::new(
                         StatusCode::UNAUTHORIZED,
                         "invalid_client",
@@ -122,19 +146,25 @@ impl<'a> ClientCredential<'a> {
                         ),
                     ));
                 }
-                if secret.start.is_some_and(|start| start > now) {
+                if secret.start > now {
                     return Err(invalid_secret());
                 }
-                Ok(())
+                Ok("1")
             }
-            // No certificate credentials can be seeded yet, so no assertion can verify.
-            ClientCredential::Assertion => Err(AadError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                700027,
-                "Client assertion failed signature validation. (Reason - The key was not found.)"
-                    .to_string(),
-            )),
+            ClientCredential::Assertion { kind, assertion } => {
+                if *kind != Some(crate::assertion::JWT_BEARER) {
+                    return Err(bad_request(
+                        "invalid_request",
+                        900144,
+                        format!(
+                            "The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.",
+                            crate::assertion::JWT_BEARER
+                        ),
+                    ));
+                }
+                crate::assertion::verify(assertion, &app.client_id, registration, token_urls, now)?;
+                Ok("2")
+            }
             ClientCredential::Missing => Err(AadError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
@@ -152,10 +182,32 @@ pub(crate) fn token(
     tenant: &str,
     form: &HashMap<String, String>,
 ) -> Response {
+    let admitted = shared
+        .world_mut()
+        .entra_throttle
+        .as_mut()
+        .is_none_or(|t| t.admit());
+    if !admitted {
+        return throttled(&shared.authority_host);
+    }
     match issue(shared, endpoint, tenant, form) {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => e.into_response(&shared.authority_host),
     }
+}
+
+/// The token endpoint's 429: `Retry-After: 60` and an AADSTS50196-style body.
+pub(crate) fn throttled(authority_host: &str) -> Response {
+    let mut resp = AadError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        50196,
+        "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.".to_string(),
+    )
+    .into_response(authority_host);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    resp
 }
 
 fn bad_request(error: &'static str, code: u32, description: String) -> AadError {
@@ -266,14 +318,30 @@ fn issue(
             ),
         ));
     };
-    ClientCredential::from_form(form).check(app, now)?;
+    let tid = tenant.to_ascii_lowercase();
+    let a = &shared.authority_host;
+    let token_urls = [
+        format!("{a}/{tenant}/oauth2/v2.0/token"),
+        format!("{a}/{tenant}/oauth2/token"),
+        format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
+        format!("https://login.microsoftonline.com/{tenant}/oauth2/token"),
+    ];
+    let acr = ClientCredential::from_form(form).check(
+        app,
+        &world.registration(&app.client_id),
+        &token_urls,
+        now,
+    )?;
+    let fault = shared.token_fault(&app.client_id);
 
     let (lo, hi) = world.lifetime;
     let lifetime = random_in(lo, hi) as i64;
     let issued = now.unix_timestamp();
-    let iat = issued - 300;
-    let exp = issued + lifetime;
-    let tid = tenant.to_ascii_lowercase();
+    let (iat, exp) = match fault {
+        Some(TokenFault::Expired) => (issued - 3600 - lifetime - 300, issued - 3600),
+        Some(TokenFault::NotYetValid) => (issued + 3600, issued + 3600 + lifetime),
+        _ => (issued - 300, issued + lifetime),
+    };
     let mut claims = json!({
         "aud": audience,
         "iat": iat,
@@ -290,12 +358,12 @@ fn issue(
     if version == 2 {
         claims["iss"] = json!(format!("https://login.microsoftonline.com/{tid}/v2.0"));
         claims["azp"] = json!(app.client_id);
-        claims["azpacr"] = json!("1");
+        claims["azpacr"] = json!(acr);
         claims["ver"] = json!("2.0");
     } else {
         claims["iss"] = json!(format!("https://sts.windows.net/{tid}/"));
         claims["appid"] = json!(app.client_id);
-        claims["appidacr"] = json!("1");
+        claims["appidacr"] = json!(acr);
         claims["ver"] = json!("1.0");
     }
     let roles = app
@@ -307,22 +375,26 @@ fn issue(
     if !roles.is_empty() {
         claims["roles"] = json!(roles);
     }
+    apply_claim_fault(&mut claims, fault, version);
     let nonce = audience
         .starts_with("https://graph.microsoft.com")
         .then(|| random_b64(32));
-    let access_token = shared
-        .keys()
-        .current
-        .mint(&claims, nonce.as_deref())
-        .map_err(|e| {
-            AadError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                50000,
-                format!("There was an error issuing a token: {e}"),
-            )
-        })?;
-    let expires_in = exp - issued;
+    drop(world);
+    let access_token = sign(shared, &claims, nonce.as_deref(), fault).map_err(|e| {
+        AadError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            format!("There was an error issuing a token: {e}"),
+        )
+    })?;
+    // Expired / not-yet-valid tokens still report the normal lifetime: only a client that
+    // reads the token itself notices.
+    let expires_in = if matches!(fault, Some(TokenFault::Expired | TokenFault::NotYetValid)) {
+        lifetime
+    } else {
+        exp - issued
+    };
     Ok(match endpoint {
         Endpoint::V2 => json!({
             "token_type": "Bearer",
@@ -340,6 +412,61 @@ fn issue(
             "access_token": access_token,
         }),
     })
+}
+
+/// Breaks the claims of a token as `fault` says (signature faults are applied by [`sign`]).
+fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8) {
+    let Some(fault) = fault else { return };
+    match fault {
+        TokenFault::WrongAudience => claims["aud"] = json!("api://akv-emulator/wrong-audience"),
+        TokenFault::MissingRoles => {
+            if let Some(o) = claims.as_object_mut() {
+                o.remove("roles");
+            }
+        }
+        TokenFault::WrongIssuer => {
+            let other = uuid::Uuid::new_v4();
+            claims["iss"] = if version == 2 {
+                json!(format!("https://login.microsoftonline.com/{other}/v2.0"))
+            } else {
+                json!(format!("https://sts.windows.net/{other}/"))
+            };
+        }
+        TokenFault::WrongClientId => {
+            let key = if version == 2 { "azp" } else { "appid" };
+            claims[key] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        TokenFault::Expired
+        | TokenFault::NotYetValid
+        | TokenFault::BadSignature
+        | TokenFault::UnknownKid
+        | TokenFault::AlgNone => {}
+    }
+}
+
+/// Signs the claims with the current key, or breaks the signature as `fault` says.
+fn sign(
+    shared: &Shared,
+    claims: &Value,
+    nonce: Option<&str>,
+    fault: Option<TokenFault>,
+) -> anyhow::Result<String> {
+    match fault {
+        Some(TokenFault::AlgNone) => mint_unsigned(claims),
+        Some(TokenFault::BadSignature) => shared.keys().current.mint_with(claims, nonce, true),
+        Some(TokenFault::UnknownKid) => {
+            let existing = shared.keys().pending.clone();
+            let pending = match existing {
+                Some(k) => k,
+                None => {
+                    let fresh = SigningKey::generate()?;
+                    shared.keys_mut().pending.get_or_insert(fresh).clone()
+                }
+            };
+            pending.mint(claims, nonce)
+        }
+        _ => shared.keys().current.mint(claims, nonce),
+    }
 }
 
 /// OpenID configuration for `tenant` (v2 when `v2`).

@@ -50,6 +50,16 @@ impl SigningKey {
     /// Mints a compact RS256 JWT. `nonce` adds a Graph-style `nonce` header field (the
     /// signature stays a plain RS256 signature over the header and payload as sent).
     pub fn mint(&self, claims: &Value, nonce: Option<&str>) -> anyhow::Result<String> {
+        self.mint_with(claims, nonce, false)
+    }
+
+    /// Like [`SigningKey::mint`]; `corrupt` flips one byte of the signature.
+    pub fn mint_with(
+        &self,
+        claims: &Value,
+        nonce: Option<&str>,
+        corrupt: bool,
+    ) -> anyhow::Result<String> {
         let mut header = json!({"typ": "JWT", "alg": "RS256"});
         if let Some(n) = nonce {
             header["nonce"] = json!(n);
@@ -70,6 +80,10 @@ impl SigningKey {
                 &mut sig,
             )
             .map_err(|_| anyhow!("RS256 signing failed"))?;
+        let middle = sig.len() / 2;
+        if corrupt && let Some(b) = sig.get_mut(middle) {
+            *b ^= 0x5a;
+        }
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
@@ -100,10 +114,23 @@ impl SigningKey {
     }
 }
 
-/// Current key plus keys rolled over (still published and accepted).
+/// An unsigned token (`alg` `none`, empty signature).
+pub(crate) fn mint_unsigned(claims: &Value) -> anyhow::Result<String> {
+    let header = json!({"typ": "JWT", "alg": "none"});
+    Ok(format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
+    ))
+}
+
+/// Current key plus keys rolled over (still published and accepted), plus a pending key
+/// that is not published yet (used by the `UnknownKid` token fault; the next rollover makes
+/// it current).
 pub(crate) struct KeySet {
     pub current: Arc<SigningKey>,
     pub previous: Vec<Arc<SigningKey>>,
+    pub pending: Option<Arc<SigningKey>>,
 }
 
 impl KeySet {
@@ -115,6 +142,7 @@ impl KeySet {
     /// Makes `next` current and keeps the old current one (only the last previous key is
     /// kept, like Entra's overlap window).
     pub fn rollover(&mut self, next: Arc<SigningKey>) {
+        let next = self.pending.take().unwrap_or(next);
         let old = std::mem::replace(&mut self.current, next);
         self.previous = vec![old];
     }
@@ -158,6 +186,65 @@ impl KeySet {
             .ok_or("The token payload is not valid base64url JSON.")?;
         Ok(claims)
     }
+}
+
+/// Splits a compact JWS into (header JSON, payload JSON, signing input, signature).
+pub(crate) fn split_jws(token: &str) -> Result<(Value, Value, String, Vec<u8>), String> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("The token is malformed: it must have three dot-separated parts.".into());
+    };
+    let decode = |seg: &str, what: &str| -> Result<Value, String> {
+        URL_SAFE_NO_PAD
+            .decode(seg)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter(Value::is_object)
+            .ok_or_else(|| format!("The token {what} is not valid base64url JSON."))
+    };
+    let header = decode(h, "header")?;
+    let payload = decode(p, "payload")?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| "The token signature is not valid base64url.".to_string())?;
+    Ok((header, payload, format!("{h}.{p}"), sig))
+}
+
+/// Verifies an RS256 or PS256 signature with an RSA key given as JWK components.
+pub(crate) fn verify_rsa_components(
+    alg: &str,
+    n: &[u8],
+    e: &[u8],
+    signing_input: &[u8],
+    sig: &[u8],
+) -> bool {
+    let params: &signature::RsaParameters = match alg {
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        _ => return false,
+    };
+    signature::RsaPublicKeyComponents { n, e }
+        .verify(params, signing_input, sig)
+        .is_ok()
+}
+
+/// Verifies an RS256 or PS256 signature with a PKCS#1 `RSAPublicKey` DER.
+pub(crate) fn verify_rsa_der(
+    alg: &str,
+    public_key: &[u8],
+    signing_input: &[u8],
+    sig: &[u8],
+) -> bool {
+    let params: &'static signature::RsaParameters = match alg {
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        _ => return false,
+    };
+    signature::UnparsedPublicKey::new(params, public_key)
+        .verify(signing_input, sig)
+        .is_ok()
 }
 
 /// base64url of `n` random bytes.

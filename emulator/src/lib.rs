@@ -6,8 +6,13 @@
 //! and one HTTPS listener per vault, all on 127.0.0.1, addressed as `https://localhost:PORT`,
 //! with a certificate from a CA generated at start (see [`EmulatorHandle::ca_cert_path`]).
 
+mod assertion;
+mod bearer;
 mod entra;
+mod faults;
+mod graph;
 mod jwt;
+mod powerbi;
 mod seed;
 mod state;
 mod tls;
@@ -29,9 +34,11 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+pub use faults::{FaultKind, FaultRule, TokenFault};
 pub use seed::{
-    AppSeed, ClientSecretSeed, DEMO_APP_CLIENT_ID, DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID,
-    PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantSeed, VaultSeed,
+    AppRegistrationSeed, AppSeed, CertificateSeed, ClientSecretSeed, DEMO_APP_CLIENT_ID,
+    DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID, FederatedCredentialSeed, PermissionSeed, ResourceSeed,
+    SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed, VaultPolicySeed, VaultSeed,
 };
 pub use state::{StatEntry, Stats, StoredSecret};
 
@@ -40,6 +47,10 @@ use crate::state::{Shared, Vault};
 
 /// Service name of the login listener in [`Stats`].
 pub const LOGIN_SERVICE: &str = "login";
+/// Service name of the Microsoft Graph listener in [`Stats`].
+pub const GRAPH_SERVICE: &str = graph::SERVICE;
+/// Service name of the Power BI listener in [`Stats`].
+pub const POWERBI_SERVICE: &str = powerbi::SERVICE;
 
 /// How to start the emulator.
 #[derive(Debug, Default)]
@@ -68,6 +79,8 @@ struct Core {
     state_dir: PathBuf,
     first_tenant: Mutex<Option<String>>,
     info_extra: Mutex<Option<Value>>,
+    graph_url: Mutex<String>,
+    powerbi_url: Mutex<String>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -103,17 +116,46 @@ impl Core {
                     shared: self.shared.clone(),
                     vault: vs.name.clone(),
                 });
-            let _guard = self.runtime.enter();
-            let task = tls::serve(listener, self.acceptor.clone(), router);
-            self.tasks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(task);
+            self.serve(listener, router);
             tracing::info!(vault = %vs.name, port, "vault listener started");
         }
         let mut world = self.shared.world_mut();
-        world.merge_identities(seed);
+        world.merge_identities(seed)?;
         world.merge_vault_contents(seed);
+        drop(world);
+        if !seed.faults.is_empty() {
+            self.shared.faults.set(seed.faults.clone());
+        }
+        Ok(())
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener, router: Router) {
+        let _guard = self.runtime.enter();
+        let task = tls::serve(listener, self.acceptor.clone(), router);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
+
+    /// Starts the Graph and Power BI listeners.
+    fn start_cloud_apis(&self) -> anyhow::Result<()> {
+        let (listener, port) = self.bind(0)?;
+        *self.graph_url.lock().unwrap_or_else(|e| e.into_inner()) =
+            format!("https://localhost:{port}");
+        let shared = self.shared.clone();
+        self.serve(
+            listener,
+            Router::new().fallback(graph_request).with_state(shared),
+        );
+        let (listener, port) = self.bind(0)?;
+        *self.powerbi_url.lock().unwrap_or_else(|e| e.into_inner()) =
+            format!("https://localhost:{port}");
+        let shared = self.shared.clone();
+        self.serve(
+            listener,
+            Router::new().fallback(powerbi_request).with_state(shared),
+        );
         Ok(())
     }
 
@@ -141,6 +183,8 @@ impl Core {
             "vaults": self.vault_urls(),
             "ca_cert": self.ca_path.display().to_string(),
             "tenant_id": self.first_tenant.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "graph_url": self.graph_url.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "powerbi_url": self.powerbi_url.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         });
         if let Some(Value::Object(extra)) = self
             .info_extra
@@ -218,6 +262,7 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
         KeySet {
             current: key,
             previous: Vec::new(),
+            pending: None,
         },
     );
     let core = Arc::new(Core {
@@ -231,6 +276,8 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
         state_dir,
         first_tenant: Mutex::new(None),
         info_extra: Mutex::new(None),
+        graph_url: Mutex::new(String::new()),
+        powerbi_url: Mutex::new(String::new()),
         _temp_dir: temp_dir,
     });
     let login = Router::new()
@@ -242,6 +289,7 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
         .unwrap_or_else(|e| e.into_inner())
         .push(task);
     let handle = EmulatorHandle { core };
+    handle.core.start_cloud_apis()?;
     handle.core.apply_seed(&options.seed)?;
     Ok(handle)
 }
@@ -330,11 +378,83 @@ impl EmulatorHandle {
         }
     }
 
-    /// Makes a new token signing key current; the previous one stays published.
+    /// Makes a new token signing key current; the previous one stays published. When a
+    /// [`TokenFault::UnknownKid`] token was issued, its pending key is the one made current.
     pub fn rollover_signing_key(&self) -> anyhow::Result<()> {
-        let next = SigningKey::generate()?;
-        self.core.shared.keys_mut().rollover(next);
-        Ok(())
+        rollover(&self.core.shared)
+    }
+
+    /// `https://localhost:PORT` of the Microsoft Graph listener (`/v1.0/applications…`).
+    pub fn graph_url(&self) -> String {
+        self.core
+            .graph_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `https://localhost:PORT` of the Power BI listener (`/v1.0/myorg/groups`).
+    pub fn powerbi_url(&self) -> String {
+        self.core
+            .powerbi_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Breaks (`Some`) or repairs (`None`) the tokens issued to `client_id` from now on.
+    pub fn set_token_fault(&self, client_id: &str, fault: Option<TokenFault>) {
+        self.core.shared.set_token_fault(client_id, fault);
+    }
+
+    /// The Graph application object id of an app (`/v1.0/applications/{id}`).
+    pub fn application_object_id(&self, client_id: &str) -> Option<String> {
+        self.core
+            .shared
+            .world()
+            .find_app(client_id)
+            .map(|(_, a)| a.application_object_id.clone())
+    }
+
+    /// Sets how long a secret added through Graph `addPassword` is refused at the token
+    /// endpoint (AADSTS7000215) before it works. Applies to secrets added afterwards.
+    pub fn set_secret_propagation_secs(&self, secs: u64) {
+        self.core.shared.world_mut().secret_propagation_secs = secs;
+    }
+
+    /// Replaces the active fault rules.
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        self.core.shared.faults.set(rules);
+    }
+
+    /// Removes all fault rules.
+    pub fn clear_faults(&self) {
+        self.core.shared.faults.set(Vec::new());
+    }
+
+    /// The active fault rules (`count` = hits left).
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.core.shared.faults.active()
+    }
+
+    /// Sets (`Some`) or removes (`None`) the request limit of a vault; the window restarts.
+    pub fn set_vault_throttle(&self, vault: &str, throttle: Option<ThrottleSeed>) {
+        let mut world = self.core.shared.world_mut();
+        match throttle {
+            Some(t) => {
+                world
+                    .vault_throttles
+                    .insert(vault.to_string(), state::Throttle::new(t));
+            }
+            None => {
+                world.vault_throttles.remove(vault);
+            }
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the token endpoint's request limit.
+    pub fn set_entra_throttle(&self, throttle: Option<ThrottleSeed>) {
+        self.core.shared.world_mut().entra_throttle = throttle.map(state::Throttle::new);
     }
 
     /// Stops all listeners and waits for them.
@@ -352,6 +472,59 @@ struct VaultState {
     vault: String,
 }
 
+/// Makes the pending key (or a new one) current.
+fn rollover(shared: &Shared) -> anyhow::Result<()> {
+    let has_pending = shared.keys().pending.is_some();
+    let next = if has_pending {
+        None
+    } else {
+        Some(SigningKey::generate()?)
+    };
+    let mut keys = shared.keys_mut();
+    let next = match (next, keys.pending.clone()) {
+        (_, Some(p)) => p,
+        (Some(n), None) => n,
+        (None, None) => SigningKey::generate()?,
+    };
+    keys.rollover(next);
+    Ok(())
+}
+
+async fn graph_request(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let op = graph::operation(&method, &uri);
+    let resp = faults::run(&shared, GRAPH_SERVICE, op, faults::Flavor::Graph, || {
+        graph::handle(&shared, &method, &uri, &headers, &body)
+    })
+    .await;
+    shared.record(GRAPH_SERVICE, op, faults::stat_status(&resp));
+    resp
+}
+
+async fn powerbi_request(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let op = powerbi::operation(&method, &uri);
+    let resp = faults::run(
+        &shared,
+        POWERBI_SERVICE,
+        op,
+        faults::Flavor::PowerBi,
+        || powerbi::handle(&shared, &method, &uri, &headers),
+    )
+    .await;
+    shared.record(POWERBI_SERVICE, op, faults::stat_status(&resp));
+    resp
+}
+
 async fn vault_request(
     State(state): State<VaultState>,
     method: Method,
@@ -359,7 +532,21 @@ async fn vault_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut resp = vault::handle(&state.shared, &state.vault, &method, &uri, &headers, &body);
+    let shared = &state.shared;
+    let op = vault::operation(&method, &uri);
+    let mut resp = faults::run(shared, &state.vault, op, faults::Flavor::Vault, || {
+        let admitted = shared
+            .world_mut()
+            .vault_throttles
+            .get_mut(&state.vault)
+            .is_none_or(|t| t.admit());
+        if !admitted {
+            return faults::vault_throttled(None);
+        }
+        vault::handle(shared, &state.vault, &method, &uri, &headers, &body)
+    })
+    .await;
+    shared.record(&state.vault, op, faults::stat_status(&resp));
     let tenant = state
         .shared
         .world()
@@ -384,47 +571,95 @@ async fn login_request(
     let shared = &core.shared;
     let path = uri.path().to_string();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let query: HashMap<String, String> = uri.query().map(vault::query_pairs).unwrap_or_default();
-    let form = || vault::query_pairs(&String::from_utf8_lossy(&body));
-    let (op, resp) = match (method.as_str(), segs.as_slice()) {
-        ("POST", [tenant, "oauth2", "v2.0", "token"]) => (
-            "TokenV2",
-            entra::token(shared, entra::Endpoint::V2, tenant, &form()),
-        ),
-        ("POST", [tenant, "oauth2", "token"]) => (
-            "TokenV1",
-            entra::token(shared, entra::Endpoint::V1, tenant, &form()),
-        ),
-        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => (
-            "OpenIdConfiguration",
-            entra::openid_configuration(shared, tenant, true),
-        ),
-        ("GET", [tenant, ".well-known", "openid-configuration"]) => (
-            "OpenIdConfiguration",
-            entra::openid_configuration(shared, tenant, false),
-        ),
-        ("GET", [tenant, "discovery", "v2.0", "keys"]) => {
-            ("Jwks", entra::jwks(shared, tenant, true))
-        }
-        ("GET", [tenant, "discovery", "keys"]) => ("Jwks", entra::jwks(shared, tenant, false)),
-        ("GET", ["common", "discovery", "instance"]) => (
-            "InstanceDiscovery",
-            entra::instance_discovery(shared, &query),
-        ),
-        (m, ["_emulator", rest @ ..]) => return admin(&core, m, rest, &body),
-        _ => (
-            "Unknown",
-            admin_error(
-                StatusCode::NOT_FOUND,
-                format!("no route for {method} {path}"),
-            ),
-        ),
-    };
-    shared.record(LOGIN_SERVICE, op, resp.status().as_u16());
+    if let ["_emulator", rest @ ..] = segs.as_slice() {
+        return admin(&core, method.as_str(), rest, &body);
+    }
+    let op = login_operation(method.as_str(), &segs);
+    let resp = faults::run(shared, LOGIN_SERVICE, op, faults::Flavor::Login, || {
+        login_route(shared, &method, &uri, &segs, &body)
+    })
+    .await;
+    shared.record(LOGIN_SERVICE, op, faults::stat_status(&resp));
     resp
 }
 
+fn login_operation(method: &str, segs: &[&str]) -> &'static str {
+    match (method, segs) {
+        ("POST", [_, "oauth2", "v2.0", "token"]) => "TokenV2",
+        ("POST", [_, "oauth2", "token"]) => "TokenV1",
+        ("GET", [_, "v2.0", ".well-known", "openid-configuration"])
+        | ("GET", [_, ".well-known", "openid-configuration"]) => "OpenIdConfiguration",
+        ("GET", [_, "discovery", "v2.0", "keys"]) | ("GET", [_, "discovery", "keys"]) => "Jwks",
+        ("GET", ["common", "discovery", "instance"]) => "InstanceDiscovery",
+        _ => "Unknown",
+    }
+}
+
+fn login_route(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    segs: &[&str],
+    body: &Bytes,
+) -> Response {
+    let query: HashMap<String, String> = uri.query().map(vault::query_pairs).unwrap_or_default();
+    let form = || vault::query_pairs(&String::from_utf8_lossy(body));
+    match (method.as_str(), segs) {
+        ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
+            entra::token(shared, entra::Endpoint::V2, tenant, &form())
+        }
+        ("POST", [tenant, "oauth2", "token"]) => {
+            entra::token(shared, entra::Endpoint::V1, tenant, &form())
+        }
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
+            entra::openid_configuration(shared, tenant, true)
+        }
+        ("GET", [tenant, ".well-known", "openid-configuration"]) => {
+            entra::openid_configuration(shared, tenant, false)
+        }
+        ("GET", [tenant, "discovery", "v2.0", "keys"]) => entra::jwks(shared, tenant, true),
+        ("GET", [tenant, "discovery", "keys"]) => entra::jwks(shared, tenant, false),
+        ("GET", ["common", "discovery", "instance"]) => entra::instance_discovery(shared, &query),
+        _ => admin_error(
+            StatusCode::NOT_FOUND,
+            format!("no route for {method} {}", uri.path()),
+        ),
+    }
+}
+
+/// Body of `POST /_emulator/token-fault`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFaultRequest {
+    client_id: String,
+    #[serde(default)]
+    fault: Option<TokenFault>,
+}
+
+/// Body of `POST /_emulator/faults`: a list of rules, or `{"rules": [...]}`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum FaultsRequest {
+    List(Vec<FaultRule>),
+    Object { rules: Vec<FaultRule> },
+}
+
+/// Body of `POST /_emulator/throttle`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleRequest {
+    /// A vault name, or `login` for the token endpoint.
+    service: String,
+    #[serde(default)]
+    throttle: Option<ThrottleSeed>,
+}
+
+fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid request: {e}"))
+}
+
 fn admin(core: &Arc<Core>, method: &str, rest: &[&str], body: &Bytes) -> Response {
+    let ok = || axum::Json(json!({})).into_response();
     match (method, rest) {
         ("POST", ["seed"]) => {
             let seed: Seed = match serde_json::from_slice(body) {
@@ -434,23 +669,79 @@ fn admin(core: &Arc<Core>, method: &str, rest: &[&str], body: &Bytes) -> Respons
                 }
             };
             match core.apply_seed(&seed) {
-                Ok(()) => axum::Json(json!({})).into_response(),
+                Ok(()) => ok(),
                 Err(e) => admin_error(StatusCode::BAD_REQUEST, format!("{e:#}")),
             }
         }
         ("GET", ["stats"]) => axum::Json(core.shared.stats()).into_response(),
         ("POST", ["stats", "reset"]) => {
             core.shared.reset_stats();
-            axum::Json(json!({})).into_response()
+            ok()
         }
         ("GET", ["info"]) => axum::Json(core.info()).into_response(),
-        ("POST", ["keys", "rollover"]) => match SigningKey::generate() {
-            Ok(next) => {
-                core.shared.keys_mut().rollover(next);
-                axum::Json(json!({})).into_response()
-            }
+        ("POST", ["keys", "rollover"]) => match rollover(&core.shared) {
+            Ok(()) => ok(),
             Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
         },
+        ("POST", ["token-fault"]) => match parse_admin::<TokenFaultRequest>(body) {
+            Ok(r) => {
+                core.shared.set_token_fault(&r.client_id, r.fault);
+                ok()
+            }
+            Err(msg) => admin_error(StatusCode::BAD_REQUEST, msg),
+        },
+        ("POST", ["faults"]) => match parse_admin::<FaultsRequest>(body) {
+            Ok(FaultsRequest::List(rules) | FaultsRequest::Object { rules }) => {
+                core.shared.faults.set(rules);
+                ok()
+            }
+            Err(msg) => admin_error(StatusCode::BAD_REQUEST, msg),
+        },
+        ("GET", ["faults"]) => axum::Json(core.shared.faults.active()).into_response(),
+        ("DELETE", ["faults"]) => {
+            core.shared.faults.set(Vec::new());
+            ok()
+        }
+        ("POST", ["throttle"]) => match parse_admin::<ThrottleRequest>(body) {
+            Ok(r) => {
+                let mut world = core.shared.world_mut();
+                if r.service == LOGIN_SERVICE {
+                    world.entra_throttle = r.throttle.map(state::Throttle::new);
+                } else if !world.vaults.contains_key(&r.service) {
+                    return admin_error(
+                        StatusCode::NOT_FOUND,
+                        format!("no vault named {}", r.service),
+                    );
+                } else {
+                    match r.throttle {
+                        Some(t) => {
+                            world
+                                .vault_throttles
+                                .insert(r.service.clone(), state::Throttle::new(t));
+                        }
+                        None => {
+                            world.vault_throttles.remove(&r.service);
+                        }
+                    }
+                }
+                ok()
+            }
+            Err(msg) => admin_error(StatusCode::BAD_REQUEST, msg),
+        },
+        ("POST", ["secret-propagation"]) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Req {
+                secs: u64,
+            }
+            match parse_admin::<Req>(body) {
+                Ok(r) => {
+                    core.shared.world_mut().secret_propagation_secs = r.secs;
+                    ok()
+                }
+                Err(msg) => admin_error(StatusCode::BAD_REQUEST, msg),
+            }
+        }
         _ => admin_error(StatusCode::NOT_FOUND, "unknown admin route"),
     }
 }

@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Everything the emulator knows at start, or merges in later through `apply_seed`.
+///
+/// Seed files may also write the per-tenant, per-app and per-vault settings of
+/// [`Seed::tenant_policies`], [`Seed::app_registrations`] and [`Seed::vault_policies`] inline
+/// in `[[tenants]]`, `[[tenants.apps]]` and `[[vaults]]`; they are lifted into those tables
+/// when the seed is read (the Rust structs [`TenantSeed`], [`AppSeed`] and [`VaultSeed`] keep
+/// their original fields so existing struct literals keep compiling).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default, from = "file::SeedFile")]
 pub struct Seed {
     /// Entra ID tenants and their app registrations.
     pub tenants: Vec<TenantSeed>,
@@ -21,6 +27,130 @@ pub struct Seed {
     pub token_lifetime_secs: Option<(u64, u64)>,
     /// Resources accepted by the token endpoint beyond the built-in ones.
     pub resources: Vec<ResourceSeed>,
+    /// Per-tenant policies (Power BI service principal switch, app-management policy).
+    pub tenant_policies: Vec<TenantPolicySeed>,
+    /// Per-app settings beyond [`AppSeed`]: owners, federated and certificate credentials,
+    /// the application object id.
+    pub app_registrations: Vec<AppRegistrationSeed>,
+    /// Seconds before a client secret added through Graph `addPassword` works at the token
+    /// endpoint (AADSTS7000215 until then). `None` keeps the current setting (initially 0).
+    pub secret_propagation_secs: Option<u64>,
+    /// Per-vault settings beyond [`VaultSeed`] (the throttle).
+    pub vault_policies: Vec<VaultPolicySeed>,
+    /// Fault rules; a merged seed with rules replaces the active rules.
+    pub faults: Vec<crate::faults::FaultRule>,
+    /// Entra ID token endpoint throttle (429 with `Retry-After: 60`, AADSTS50196).
+    pub entra_throttle: Option<ThrottleSeed>,
+}
+
+/// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultPolicySeed {
+    /// The vault name.
+    pub vault: String,
+    /// Request limit; `None` = unlimited.
+    #[serde(default)]
+    pub throttle: Option<ThrottleSeed>,
+}
+
+/// A fixed-window request limit: at most `requests` accepted requests per `window_secs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSeed {
+    /// Accepted requests per window (Key Vault secrets: 4000).
+    pub requests: u64,
+    /// Window length in seconds (Key Vault: 10).
+    pub window_secs: u64,
+}
+
+impl Default for ThrottleSeed {
+    fn default() -> ThrottleSeed {
+        ThrottleSeed {
+            requests: 4000,
+            window_secs: 10,
+        }
+    }
+}
+
+/// Policies of one tenant. Inline form: the same fields in `[[tenants]]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPolicySeed {
+    /// The tenant id.
+    pub tenant_id: String,
+    /// Power BI tenant setting "Allow service principals to use Power BI APIs" (default true).
+    #[serde(default = "yes")]
+    pub powerbi_service_principals_enabled: bool,
+    /// App-management policy: longest client secret lifetime Graph `addPassword` accepts.
+    #[serde(default)]
+    pub max_secret_lifetime_days: Option<u32>,
+}
+
+impl Default for TenantPolicySeed {
+    fn default() -> TenantPolicySeed {
+        TenantPolicySeed {
+            tenant_id: String::new(),
+            powerbi_service_principals_enabled: true,
+            max_secret_lifetime_days: None,
+        }
+    }
+}
+
+/// Settings of one app registration beyond [`AppSeed`], matched by client id in any tenant.
+/// Inline form: the same fields (without `client_id`) in `[[tenants.apps]]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRegistrationSeed {
+    /// The app's client id.
+    pub client_id: String,
+    /// Object id of the *application* object (Graph `/applications/{id}`), distinct from the
+    /// service principal object id in tokens. Default: a random UUID (kept across merges).
+    #[serde(default)]
+    pub application_object_id: Option<String>,
+    /// Client ids of apps that own this app (for `Application.ReadWrite.OwnedBy`).
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Federated identity credentials (workload identity).
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredentialSeed>,
+    /// Certificate credentials (public certificates).
+    #[serde(default)]
+    pub certificates: Vec<CertificateSeed>,
+}
+
+/// A federated identity credential: tokens of an external issuer that the app accepts as
+/// client assertions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredentialSeed {
+    /// Issuer URL (`iss` of the external token), compared exactly.
+    pub issuer: String,
+    /// Subject (`sub` of the external token), compared exactly.
+    pub subject: String,
+    /// Accepted audiences; default `["api://AzureADTokenExchange"]`.
+    #[serde(default = "default_fic_audiences")]
+    pub audiences: Vec<String>,
+    /// The issuer's public JWKS, inline (`{"keys":[{"kty":"RSA","kid",…,"n","e"}]}`).
+    pub jwks: serde_json::Value,
+}
+
+fn default_fic_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".to_string()]
+}
+
+/// A certificate credential of an app.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSeed {
+    /// The public certificate, PEM.
+    pub pem: String,
+    /// Valid from (RFC 3339); default the certificate's notBefore.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub start: Option<OffsetDateTime>,
+    /// Valid until (RFC 3339); default the certificate's notAfter.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub end: Option<OffsetDateTime>,
 }
 
 /// One Entra ID tenant.
@@ -221,6 +351,48 @@ impl Seed {
                 bail!("a vault needs a name");
             }
         }
+        let throttles = self
+            .vault_policies
+            .iter()
+            .filter_map(|p| p.throttle)
+            .chain(self.entra_throttle);
+        for t in throttles {
+            if t.window_secs == 0 {
+                bail!("a throttle needs window_secs > 0");
+            }
+        }
+        for f in &self.faults {
+            if !(0.0..=1.0).contains(&f.probability) {
+                bail!(
+                    "fault rule for {}: probability must be within 0.0..=1.0",
+                    f.service
+                );
+            }
+        }
+        for a in &self.app_registrations {
+            if a.client_id.is_empty() {
+                bail!("an app registration needs a client_id");
+            }
+            for f in &a.federated_credentials {
+                if f.issuer.is_empty() || f.subject.is_empty() {
+                    bail!(
+                        "app {}: a federated credential needs an issuer and a subject",
+                        a.client_id
+                    );
+                }
+                if !f.jwks.get("keys").is_some_and(serde_json::Value::is_array) {
+                    bail!(
+                        "app {}: federated credential {}: jwks must be an object with a keys array",
+                        a.client_id,
+                        f.issuer
+                    );
+                }
+            }
+            for c in &a.certificates {
+                crate::assertion::parse_certificate(&c.pem)
+                    .with_context(|| format!("app {}: certificate", a.client_id))?;
+            }
+        }
         Ok(())
     }
 
@@ -288,6 +460,7 @@ impl Seed {
             }],
             token_lifetime_secs: None,
             resources: Vec::new(),
+            ..Seed::default()
         }
     }
 }
@@ -297,4 +470,157 @@ pub(crate) fn random_secret() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     format!("{}~{}", &a[..20], &b[..19])
+}
+
+/// The seed file form: [`Seed`] plus the inline per-tenant, per-app and per-vault settings,
+/// lifted into the side tables on conversion.
+mod file {
+    use super::*;
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    pub(super) struct SeedFile {
+        tenants: Vec<TenantFile>,
+        vaults: Vec<VaultFile>,
+        token_lifetime_secs: Option<(u64, u64)>,
+        resources: Vec<ResourceSeed>,
+        tenant_policies: Vec<TenantPolicySeed>,
+        app_registrations: Vec<AppRegistrationSeed>,
+        secret_propagation_secs: Option<u64>,
+        vault_policies: Vec<super::VaultPolicySeed>,
+        faults: Vec<crate::faults::FaultRule>,
+        entra_throttle: Option<super::ThrottleSeed>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TenantFile {
+        id: String,
+        #[serde(default)]
+        apps: Vec<AppFile>,
+        #[serde(default)]
+        powerbi_service_principals_enabled: Option<bool>,
+        #[serde(default)]
+        max_secret_lifetime_days: Option<u32>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AppFile {
+        client_id: String,
+        #[serde(default)]
+        display_name: Option<String>,
+        #[serde(default)]
+        object_id: Option<String>,
+        #[serde(default)]
+        secrets: Vec<ClientSecretSeed>,
+        #[serde(default)]
+        roles: BTreeMap<String, Vec<String>>,
+        #[serde(default)]
+        application_object_id: Option<String>,
+        #[serde(default)]
+        owners: Vec<String>,
+        #[serde(default)]
+        federated_credentials: Vec<FederatedCredentialSeed>,
+        #[serde(default)]
+        certificates: Vec<CertificateSeed>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct VaultFile {
+        name: String,
+        tenant_id: String,
+        #[serde(default)]
+        permissions: Vec<PermissionSeed>,
+        #[serde(default)]
+        secrets: Vec<SecretSeed>,
+        #[serde(default)]
+        throttle: Option<super::ThrottleSeed>,
+    }
+
+    impl From<SeedFile> for Seed {
+        fn from(f: SeedFile) -> Seed {
+            let mut tenant_policies = Vec::new();
+            let mut app_registrations = Vec::new();
+            let mut vault_policies = Vec::new();
+            let tenants = f
+                .tenants
+                .into_iter()
+                .map(|t| {
+                    if t.powerbi_service_principals_enabled.is_some()
+                        || t.max_secret_lifetime_days.is_some()
+                    {
+                        tenant_policies.push(TenantPolicySeed {
+                            tenant_id: t.id.clone(),
+                            powerbi_service_principals_enabled: t
+                                .powerbi_service_principals_enabled
+                                .unwrap_or(true),
+                            max_secret_lifetime_days: t.max_secret_lifetime_days,
+                        });
+                    }
+                    let apps = t
+                        .apps
+                        .into_iter()
+                        .map(|a| {
+                            if a.application_object_id.is_some()
+                                || !a.owners.is_empty()
+                                || !a.federated_credentials.is_empty()
+                                || !a.certificates.is_empty()
+                            {
+                                app_registrations.push(AppRegistrationSeed {
+                                    client_id: a.client_id.clone(),
+                                    application_object_id: a.application_object_id,
+                                    owners: a.owners,
+                                    federated_credentials: a.federated_credentials,
+                                    certificates: a.certificates,
+                                });
+                            }
+                            AppSeed {
+                                client_id: a.client_id,
+                                display_name: a.display_name,
+                                object_id: a.object_id,
+                                secrets: a.secrets,
+                                roles: a.roles,
+                            }
+                        })
+                        .collect();
+                    TenantSeed { id: t.id, apps }
+                })
+                .collect();
+            let vaults = f
+                .vaults
+                .into_iter()
+                .map(|v| {
+                    if let Some(throttle) = v.throttle {
+                        vault_policies.push(super::VaultPolicySeed {
+                            vault: v.name.clone(),
+                            throttle: Some(throttle),
+                        });
+                    }
+                    VaultSeed {
+                        name: v.name,
+                        tenant_id: v.tenant_id,
+                        permissions: v.permissions,
+                        secrets: v.secrets,
+                    }
+                })
+                .collect();
+            tenant_policies.extend(f.tenant_policies);
+            app_registrations.extend(f.app_registrations);
+            vault_policies.extend(f.vault_policies);
+            Seed {
+                tenants,
+                vaults,
+                token_lifetime_secs: f.token_lifetime_secs,
+                resources: f.resources,
+                tenant_policies,
+                app_registrations,
+                secret_propagation_secs: f.secret_propagation_secs,
+                vault_policies,
+                faults: f.faults,
+                entra_throttle: f.entra_throttle,
+            }
+        }
+    }
 }

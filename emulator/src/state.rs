@@ -8,8 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::assertion::RegisteredCert;
+use crate::faults::TokenFault;
 use crate::jwt::KeySet;
-use crate::seed::{AppSeed, ClientSecretSeed, PermissionSeed, Seed};
+use crate::seed::{
+    AppSeed, FederatedCredentialSeed, PermissionSeed, Seed, TenantPolicySeed, ThrottleSeed,
+};
 
 /// Built-in token audiences (all v1 tokens).
 pub(crate) const BUILTIN_RESOURCES: &[&str] = &[
@@ -130,9 +134,66 @@ pub(crate) struct Vault {
 #[derive(Debug, Clone)]
 pub(crate) struct App {
     pub client_id: String,
+    /// Service principal object id (`oid`/`sub` in tokens).
     pub object_id: String,
-    pub secrets: Vec<ClientSecretSeed>,
+    /// Application object id (Graph `/applications/{id}`).
+    pub application_object_id: String,
+    pub display_name: Option<String>,
+    pub credentials: Vec<PasswordCredential>,
     pub roles: BTreeMap<String, Vec<String>>,
+}
+
+/// One client secret as Graph and the token endpoint see it.
+#[derive(Debug, Clone)]
+pub(crate) struct PasswordCredential {
+    pub key_id: String,
+    pub value: String,
+    pub hint: String,
+    pub display_name: Option<String>,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// Before this instant the token endpoint rejects the secret (propagation delay).
+    pub usable_from: Option<OffsetDateTime>,
+}
+
+/// Per-app settings from [`crate::AppRegistrationSeed`], by lower-case client id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Registration {
+    pub owners: Vec<String>,
+    pub federated: Vec<FederatedCredentialSeed>,
+    pub certificates: Vec<RegisteredCert>,
+}
+
+/// A fixed-window counter.
+#[derive(Debug, Clone)]
+pub(crate) struct Throttle {
+    pub limit: ThrottleSeed,
+    pub window_start: std::time::Instant,
+    pub accepted: u64,
+}
+
+impl Throttle {
+    pub fn new(limit: ThrottleSeed) -> Throttle {
+        Throttle {
+            limit,
+            window_start: std::time::Instant::now(),
+            accepted: 0,
+        }
+    }
+
+    /// Counts one request; false when it is over the limit (and then not counted).
+    pub fn admit(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.window_start).as_secs_f64() >= self.limit.window_secs as f64 {
+            self.window_start = now;
+            self.accepted = 0;
+        }
+        if self.accepted >= self.limit.requests {
+            return false;
+        }
+        self.accepted += 1;
+        true
+    }
 }
 
 /// Tenants, resources and vaults.
@@ -145,6 +206,14 @@ pub(crate) struct World {
     pub lifetime: (u64, u64),
     /// Keyed by vault name.
     pub vaults: BTreeMap<String, Vault>,
+    /// Keyed by lower-case tenant id.
+    pub tenant_policies: BTreeMap<String, TenantPolicySeed>,
+    /// Keyed by lower-case client id.
+    pub registrations: BTreeMap<String, Registration>,
+    pub secret_propagation_secs: u64,
+    /// Keyed by vault name.
+    pub vault_throttles: BTreeMap<String, Throttle>,
+    pub entra_throttle: Option<Throttle>,
 }
 
 impl World {
@@ -168,27 +237,106 @@ impl World {
         fallback
     }
 
+    /// The policy of a tenant (defaults when none was seeded).
+    pub fn tenant_policy(&self, tenant: &str) -> TenantPolicySeed {
+        self.tenant_policies
+            .get(&tenant.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The per-app settings of a client id (empty when none were seeded).
+    pub fn registration(&self, client_id: &str) -> Registration {
+        self.registrations
+            .get(&client_id.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Finds an app by client id in any tenant: (lower-case tenant id, app).
+    pub fn find_app(&self, client_id: &str) -> Option<(&str, &App)> {
+        let key = client_id.to_ascii_lowercase();
+        self.tenants
+            .iter()
+            .find_map(|(t, apps)| apps.get(&key).map(|a| (t.as_str(), a)))
+    }
+
     /// Merges the non-vault parts of a seed. Vaults are merged by [`World::merge_vault_contents`]
     /// once their listener exists.
-    pub fn merge_identities(&mut self, seed: &Seed) {
+    pub fn merge_identities(&mut self, seed: &Seed) -> anyhow::Result<()> {
+        // Parse certificates first so a bad one changes nothing.
+        let mut registrations = Vec::new();
+        for r in &seed.app_registrations {
+            let certificates = r
+                .certificates
+                .iter()
+                .map(RegisteredCert::from_seed)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            registrations.push((
+                r,
+                Registration {
+                    owners: r.owners.clone(),
+                    federated: r.federated_credentials.clone(),
+                    certificates,
+                },
+            ));
+        }
         if let Some(l) = seed.token_lifetime_secs {
             self.lifetime = l;
+        }
+        if let Some(p) = seed.secret_propagation_secs {
+            self.secret_propagation_secs = p;
+        }
+        if let Some(t) = seed.entra_throttle {
+            self.entra_throttle = Some(Throttle::new(t));
         }
         for r in &seed.resources {
             self.resources.insert(r.uri.clone(), r.token_version);
         }
+        for p in &seed.tenant_policies {
+            self.tenant_policies
+                .insert(p.tenant_id.to_ascii_lowercase(), p.clone());
+        }
+        let now = now();
         for t in &seed.tenants {
             let apps = self.tenants.entry(t.id.to_ascii_lowercase()).or_default();
             for a in &t.apps {
                 let key = a.client_id.to_ascii_lowercase();
+                let old = apps.get(&key);
                 let object_id = a
                     .object_id
                     .clone()
-                    .or_else(|| apps.get(&key).map(|old| old.object_id.clone()))
+                    .or_else(|| old.map(|o| o.object_id.clone()))
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                apps.insert(key, app_from_seed(a, object_id));
+                let application_object_id = old
+                    .map(|o| o.application_object_id.clone())
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                apps.insert(key, app_from_seed(a, object_id, application_object_id, now));
             }
         }
+        for (seed_reg, reg) in registrations {
+            let key = seed_reg.client_id.to_ascii_lowercase();
+            if let Some(id) = &seed_reg.application_object_id {
+                for apps in self.tenants.values_mut() {
+                    if let Some(app) = apps.get_mut(&key) {
+                        app.application_object_id = id.clone();
+                    }
+                }
+            }
+            self.registrations.insert(key, reg);
+        }
+        for p in &seed.vault_policies {
+            match p.throttle {
+                Some(t) => {
+                    self.vault_throttles
+                        .insert(p.vault.clone(), Throttle::new(t));
+                }
+                None => {
+                    self.vault_throttles.remove(&p.vault);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Merges permissions and secrets of the seed's vaults that exist.
@@ -228,11 +376,42 @@ impl World {
     }
 }
 
-fn app_from_seed(a: &AppSeed, object_id: String) -> App {
+/// Default client secret lifetime (Graph `addPassword`, and seeded secrets without `end`).
+pub(crate) const DEFAULT_SECRET_LIFETIME: time::Duration = time::Duration::days(730);
+
+fn app_from_seed(
+    a: &AppSeed,
+    object_id: String,
+    application_object_id: String,
+    now: OffsetDateTime,
+) -> App {
     App {
         client_id: a.client_id.clone(),
         object_id,
-        secrets: a.secrets.clone(),
+        application_object_id,
+        display_name: a.display_name.clone(),
+        credentials: a
+            .secrets
+            .iter()
+            .map(|s| {
+                let start = s.start.unwrap_or(now);
+                PasswordCredential {
+                    key_id: s
+                        .key_id
+                        .clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                    value: s.value.clone(),
+                    hint: s
+                        .hint
+                        .clone()
+                        .unwrap_or_else(|| s.value.chars().take(3).collect()),
+                    display_name: None,
+                    start,
+                    end: s.end.unwrap_or(start + DEFAULT_SECRET_LIFETIME),
+                    usable_from: None,
+                }
+            })
+            .collect(),
         roles: a.roles.clone(),
     }
 }
@@ -254,6 +433,9 @@ pub(crate) struct Shared {
     keys: RwLock<KeySet>,
     world: RwLock<World>,
     stats: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Token faults by lower-case client id.
+    token_faults: Mutex<BTreeMap<String, TokenFault>>,
+    pub faults: crate::faults::FaultSet,
 }
 
 impl Shared {
@@ -266,7 +448,30 @@ impl Shared {
                 ..World::default()
             }),
             stats: Mutex::new(BTreeMap::new()),
+            token_faults: Mutex::new(BTreeMap::new()),
+            faults: crate::faults::FaultSet::default(),
         })
+    }
+
+    pub fn set_token_fault(&self, client_id: &str, fault: Option<TokenFault>) {
+        let mut faults = self.token_faults.lock().unwrap_or_else(|e| e.into_inner());
+        let key = client_id.to_ascii_lowercase();
+        match fault {
+            Some(f) => {
+                faults.insert(key, f);
+            }
+            None => {
+                faults.remove(&key);
+            }
+        }
+    }
+
+    pub fn token_fault(&self, client_id: &str) -> Option<TokenFault> {
+        self.token_faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&client_id.to_ascii_lowercase())
+            .copied()
     }
 
     pub fn world(&self) -> RwLockReadGuard<'_, World> {

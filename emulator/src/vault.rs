@@ -193,7 +193,12 @@ fn kv_json(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
-/// Serves one data-plane request for `vault_name` and records it in the stats.
+/// The stats / fault-rule operation name of a request.
+pub(crate) fn operation(method: &Method, uri: &Uri) -> &'static str {
+    Op::parse(method, uri.path()).stat_name()
+}
+
+/// Serves one data-plane request for `vault_name` (the caller records it in the stats).
 pub(crate) fn handle(
     shared: &Arc<Shared>,
     vault_name: &str,
@@ -204,12 +209,10 @@ pub(crate) fn handle(
 ) -> Response {
     let op = Op::parse(method, uri.path());
     let query: HashMap<String, String> = uri.query().map(query_pairs).unwrap_or_default();
-    let response = match serve(shared, vault_name, &op, &query, headers, body) {
+    match serve(shared, vault_name, &op, &query, headers, body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    };
-    shared.record(vault_name, op.stat_name(), response.status().as_u16());
-    response
+    }
 }
 
 /// Minimal `application/x-www-form-urlencoded` decoding of a query string.
@@ -223,7 +226,7 @@ pub(crate) fn query_pairs(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

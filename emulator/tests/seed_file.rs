@@ -55,3 +55,52 @@ async fn demo_seed_starts() {
     );
     assert!(emu.ca_cert_path().exists());
 }
+
+#[test]
+fn inline_settings_are_lifted_into_side_tables() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("block end");
+    let seed: Seed = toml::from_str(&readme[start..end]).expect("parses");
+    assert_eq!(seed.secret_propagation_secs, Some(10));
+    assert_eq!(seed.tenant_policies.len(), 1);
+    assert_eq!(seed.tenant_policies[0].max_secret_lifetime_days, Some(180));
+    assert!(seed.tenant_policies[0].powerbi_service_principals_enabled);
+    assert_eq!(seed.app_registrations.len(), 2);
+    let fic = &seed.app_registrations[0].federated_credentials[0];
+    assert_eq!(
+        fic.audiences,
+        vec!["api://AzureADTokenExchange".to_string()]
+    );
+    assert_eq!(seed.app_registrations[1].owners.len(), 1);
+    assert_eq!(
+        seed.vault_policies[0].throttle,
+        Some(akv_emulator::ThrottleSeed {
+            requests: 4000,
+            window_secs: 10
+        })
+    );
+    // Round trip through the table form (what Serialize writes).
+    let again: Seed = serde_json::from_str(&serde_json::to_string(&seed).expect("json"))
+        .expect("table form parses");
+    assert_eq!(again.app_registrations.len(), 2);
+    assert_eq!(again.tenant_policies.len(), 1);
+}
+
+#[test]
+fn readme_fault_example_parses() {
+    let readme = include_str!("../README.md");
+    let marker = "```toml\n[[faults]]";
+    let start = readme.find(marker).expect("faults block") + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("block end");
+    let seed: Seed = toml::from_str(&readme[start..end]).expect("parses");
+    assert_eq!(seed.faults.len(), 2);
+    assert_eq!(seed.faults[0].count, Some(3));
+    assert_eq!(
+        seed.faults[0].kind,
+        akv_emulator::FaultKind::TooManyRequests {
+            retry_after_secs: None
+        }
+    );
+    assert!((seed.faults[1].probability - 0.25).abs() < f64::EPSILON);
+}

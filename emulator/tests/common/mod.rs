@@ -106,6 +106,7 @@ pub fn seed() -> Seed {
         }],
         token_lifetime_secs: None,
         resources: vec![],
+        ..Seed::default()
     }
 }
 
@@ -167,4 +168,41 @@ pub fn jwt_part(token: &str, part: usize) -> Value {
         .decode(seg)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
+}
+
+/// A v2 client-credentials token for `scope` with the common secret.
+pub async fn token_for(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+    scope: &str,
+) -> String {
+    let (status, body) = token_response(
+        emu,
+        http,
+        &format!("{TENANT}/oauth2/v2.0/token"),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", SECRET),
+            ("scope", scope),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().expect("token").to_string()
+}
+
+/// GET a seeded secret from vault `main` with `token`; returns the status.
+pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
+    http.get(format!(
+        "{}secrets/Other-Secret?api-version=7.5",
+        emu.vault_url("main").expect("vault")
+    ))
+    .bearer_auth(token)
+    .send()
+    .await
+    .expect("vault request")
+    .status()
+    .as_u16()
 }

@@ -1,0 +1,371 @@
+//! Fault injection and throttling: the rule model (seed, admin API, handle), matching a
+//! request against the active rules, and applying a fault to a response. Also the token
+//! faults that break tokens issued to one app. Owns no protocol semantics.
+
+use serde::{Deserialize, Serialize};
+
+/// A way to break the tokens issued to one app, for validation tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFault {
+    /// The RS256 signature does not verify (one byte flipped) although `kid` is published.
+    BadSignature,
+    /// `aud` is `api://akv-emulator/wrong-audience` instead of the requested resource.
+    WrongAudience,
+    /// No `roles` claim even when the app holds roles for the resource.
+    MissingRoles,
+    /// `iss` names another tenant (`tid` is unchanged).
+    WrongIssuer,
+    /// `appid` / `azp` is a random client id.
+    WrongClientId,
+    /// `exp` is one hour in the past (the token response still reports a positive
+    /// `expires_in`, so only a client that reads the token notices).
+    Expired,
+    /// `nbf` and `iat` are one hour in the future.
+    NotYetValid,
+    /// Signed by a *pending* key that is not in the JWKS; the next key rollover
+    /// ([`crate::EmulatorHandle::rollover_signing_key`] or `POST /_emulator/keys/rollover`)
+    /// makes exactly that key current, after which these tokens verify.
+    UnknownKid,
+    /// Header `alg` is `none` and the signature is empty.
+    AlgNone,
+}
+
+/// One fault rule: requests matching `service` (and `operation`) get `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// A vault name, `"login"`, `"graph"`, `"powerbi"`, or `"*"` for every service.
+    pub service: String,
+    /// An operation as named in the stats (`SecretGet`, `TokenV2`, …); `None` = any.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// What happens.
+    pub kind: FaultKind,
+    /// Chance that a matching request is hit, 0.0–1.0 (default 1.0).
+    #[serde(default = "certain")]
+    pub probability: f64,
+    /// Apply to the next N matching requests that are hit, then retire; `None` = forever.
+    #[serde(default)]
+    pub count: Option<u64>,
+}
+
+fn certain() -> f64 {
+    1.0
+}
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultKind {
+    /// Answer normally after `ms` milliseconds.
+    Latency {
+        /// Delay in milliseconds.
+        ms: u64,
+    },
+    /// Answer with this status and the service's generic error body instead of serving.
+    Status {
+        /// HTTP status code.
+        code: u16,
+    },
+    /// Answer 429 with the service's throttling body and optional `Retry-After`.
+    TooManyRequests {
+        /// `Retry-After` seconds; `None` = no header (like Key Vault).
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
+    /// Close the connection without an answer.
+    ConnectionReset,
+    /// Serve, then replace the body with invalid JSON (status kept).
+    MalformedJson,
+    /// Serve, then cut the JSON body in half (status kept, `Content-Length` matching).
+    TruncatedJson,
+    /// Serve, then pad the JSON body with whitespace to at least `bytes` bytes.
+    OversizedBody {
+        /// Minimum body size.
+        bytes: u64,
+    },
+    /// Serve, then send the body at `bytes_per_sec`.
+    SlowBody {
+        /// Throughput.
+        bytes_per_sec: u64,
+    },
+}
+
+/// A rule while active: how many more hits it has.
+#[derive(Debug)]
+struct ActiveRule {
+    rule: FaultRule,
+    remaining: Option<u64>,
+}
+
+/// The active fault rules, in order; the first rule that hits a request wins.
+#[derive(Debug, Default)]
+pub(crate) struct FaultSet {
+    rules: std::sync::Mutex<Vec<ActiveRule>>,
+}
+
+impl FaultSet {
+    /// Replaces the active rules.
+    pub fn set(&self, rules: Vec<FaultRule>) {
+        *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = rules
+            .into_iter()
+            .map(|rule| ActiveRule {
+                remaining: rule.count,
+                rule,
+            })
+            .collect();
+    }
+
+    /// The active rules with their remaining counts.
+    pub fn active(&self) -> Vec<FaultRule> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|a| FaultRule {
+                count: a.remaining,
+                ..a.rule.clone()
+            })
+            .collect()
+    }
+
+    /// The fault for one request to `service` / `operation`, if a rule hits it.
+    pub fn pick(&self, service: &str, operation: &str) -> Option<FaultKind> {
+        let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hit = None;
+        for (i, a) in rules.iter_mut().enumerate() {
+            let r = &a.rule;
+            let service_matches = r.service == "*" || r.service.eq_ignore_ascii_case(service);
+            let op_matches = r
+                .operation
+                .as_deref()
+                .is_none_or(|o| o.eq_ignore_ascii_case(operation));
+            if !service_matches || !op_matches || a.remaining == Some(0) {
+                continue;
+            }
+            let roll = crate::jwt::random_in(0, 999_999) as f64 / 1_000_000.0;
+            if roll >= r.probability {
+                continue;
+            }
+            if let Some(n) = a.remaining.as_mut() {
+                *n -= 1;
+            }
+            hit = Some((i, r.kind.clone()));
+            break;
+        }
+        let (i, kind) = hit?;
+        if rules[i].remaining == Some(0) {
+            rules.remove(i);
+        }
+        Some(kind)
+    }
+}
+
+/// Which service's error shapes a fabricated response uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Vault,
+    Login,
+    Graph,
+    PowerBi,
+}
+
+/// Marks a response whose connection is cut (recorded with status 0 in the stats).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionCut;
+
+/// The status to record for a response: 0 when the connection was cut.
+pub(crate) fn stat_status(resp: &axum::response::Response) -> u16 {
+    if resp.extensions().get::<ConnectionCut>().is_some() {
+        0
+    } else {
+        resp.status().as_u16()
+    }
+}
+
+/// The Key Vault throttling answer (no `Retry-After`, as captured from the real service).
+pub(crate) fn vault_throttled(retry_after: Option<u64>) -> axum::response::Response {
+    status_response(Flavor::Vault, 429, retry_after, "")
+}
+
+/// A fabricated error response for `flavor` with HTTP `code`.
+pub(crate) fn status_response(
+    flavor: Flavor,
+    code: u16,
+    retry_after: Option<u64>,
+    authority_host: &str,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    use serde_json::json;
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let throttled = code == 429;
+    let mut resp = match flavor {
+        Flavor::Vault => {
+            let (c, m) = if throttled {
+                (
+                    "Throttled",
+                    "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached".to_string(),
+                )
+            } else {
+                (
+                    reason,
+                    format!("The service returned {code} {reason} (akv-emulator fault)."),
+                )
+            };
+            let mut r = (
+                status,
+                axum::Json(json!({"error": {"code": c, "message": m}})),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+                r.headers_mut().insert("x-ms-request-id", v);
+            }
+            r
+        }
+        Flavor::Login => {
+            if throttled {
+                let mut r = crate::entra::throttled(authority_host);
+                r.headers_mut().remove(header::RETRY_AFTER);
+                r
+            } else {
+                crate::entra::AadError::new(
+                    status,
+                    "temporarily_unavailable",
+                    50000,
+                    format!("There was an error issuing a token or an authorization code. Please try again later. (HTTP {code}, akv-emulator fault)"),
+                )
+                .into_response(authority_host)
+            }
+        }
+        Flavor::Graph => {
+            let c = if throttled {
+                "TooManyRequests"
+            } else {
+                "generalException"
+            };
+            let now = time::OffsetDateTime::now_utc();
+            let id = uuid::Uuid::new_v4().to_string();
+            (
+                status,
+                axum::Json(json!({"error": {
+                    "code": c,
+                    "message": format!("{reason} (akv-emulator fault)."),
+                    "innerError": {
+                        "date": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                        "request-id": id,
+                        "client-request-id": id,
+                    }
+                }})),
+            )
+                .into_response()
+        }
+        Flavor::PowerBi => {
+            let c = if throttled {
+                "TooManyRequestsException"
+            } else {
+                "InternalServerError"
+            };
+            (
+                status,
+                axum::Json(json!({"error": {"code": c, "pbi.error": {"code": c, "parameters": {}, "details": [], "exceptionCulprit": 0}}})),
+            )
+                .into_response()
+        }
+    };
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Serves a request through the fault rules: `serve` answers it normally.
+pub(crate) async fn run(
+    shared: &crate::state::Shared,
+    service: &str,
+    operation: &str,
+    flavor: Flavor,
+    serve: impl FnOnce() -> axum::response::Response,
+) -> axum::response::Response {
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderValue, header};
+    let Some(kind) = shared.faults.pick(service, operation) else {
+        return serve();
+    };
+    tracing::debug!(service, operation, ?kind, "fault injected");
+    let authority = shared.authority_host.as_str();
+    match kind {
+        FaultKind::Latency { ms } => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            serve()
+        }
+        FaultKind::Status { code } => status_response(flavor, code, None, authority),
+        FaultKind::TooManyRequests { retry_after_secs } => {
+            status_response(flavor, 429, retry_after_secs, authority)
+        }
+        FaultKind::ConnectionReset => {
+            let body = Body::from_stream(futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "akv-emulator fault: connection reset",
+                ))
+            }));
+            let mut resp = axum::response::Response::new(body);
+            resp.extensions_mut().insert(ConnectionCut);
+            resp
+        }
+        FaultKind::MalformedJson
+        | FaultKind::TruncatedJson
+        | FaultKind::OversizedBody { .. }
+        | FaultKind::SlowBody { .. } => {
+            let resp = serve();
+            let (mut parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let new: Body = match kind {
+                FaultKind::MalformedJson => {
+                    parts.headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json; charset=utf-8"),
+                    );
+                    Body::from("{\"value\": [{\"id\": \"akv-emulator\",, }")
+                }
+                FaultKind::TruncatedJson => Body::from(bytes.slice(..bytes.len() / 2)),
+                FaultKind::OversizedBody { bytes: size } => {
+                    let mut v = bytes.to_vec();
+                    let target = usize::try_from(size).unwrap_or(usize::MAX);
+                    if v.len() < target {
+                        v.resize(target, b' ');
+                    }
+                    Body::from(v)
+                }
+                FaultKind::SlowBody { bytes_per_sec } => {
+                    let rate = bytes_per_sec.max(1) as usize;
+                    let chunk = rate.div_ceil(10).max(1);
+                    let delay = std::time::Duration::from_secs_f64(chunk as f64 / rate as f64);
+                    let chunks: Vec<Bytes> =
+                        bytes.chunks(chunk).map(Bytes::copy_from_slice).collect();
+                    if let Ok(v) = HeaderValue::from_str(&bytes.len().to_string()) {
+                        parts.headers.insert(header::CONTENT_LENGTH, v);
+                    }
+                    Body::from_stream(futures_util::stream::unfold(
+                        chunks.into_iter(),
+                        move |mut it| async move {
+                            let next = it.next()?;
+                            tokio::time::sleep(delay).await;
+                            Some((Ok::<Bytes, std::io::Error>(next), it))
+                        },
+                    ))
+                }
+                _ => Body::from(bytes),
+            };
+            axum::response::Response::from_parts(parts, new)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Power BI probe: `GET /v1.0/myorg/groups` accepts emulator-signed Power BI tokens and
+//! rejects everything else the way the real service does.
+
+mod common;
+
+use akv_emulator::{TenantPolicySeed, TokenFault};
+use common::*;
+use serde_json::Value;
+
+const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";
+
+async fn probe(
+    emu: &akv_emulator::EmulatorHandle,
+    http: &reqwest::Client,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut req = http.get(format!("{}/v1.0/myorg/groups?$top=1", emu.powerbi_url()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("probe");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+fn assert_not_authorized(status: u16, body: &str) {
+    assert_eq!(status, 401, "{body}");
+    let v: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(v["error"]["code"], "PowerBINotAuthorizedException");
+    assert_eq!(
+        v["error"]["pbi.error"]["code"],
+        "PowerBINotAuthorizedException"
+    );
+    assert_eq!(v["error"]["pbi.error"]["exceptionCulprit"], 1);
+    assert!(
+        v["error"]["pbi.error"]["details"]
+            .as_array()
+            .expect("details")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn valid_token_lists_groups_and_is_counted() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    assert!(emu.powerbi_url().starts_with("https://localhost:"));
+    let token = token_for(&emu, &http, WRITER, POWERBI_SCOPE).await;
+    let (status, body) = probe(&emu, &http, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        v["@odata.context"]
+            .as_str()
+            .expect("context")
+            .ends_with("/v1.0/myorg/$metadata#groups")
+    );
+    assert_eq!(v["value"], serde_json::json!([]));
+    assert_eq!(emu.stats().count_status("powerbi", "GroupsList", 200), 1);
+    assert_eq!(emu.info()["powerbi_url"], emu.powerbi_url());
+}
+
+#[tokio::test]
+async fn missing_token_is_forbidden() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    let (status, _) = probe(&emu, &http, None).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn wrong_audience_and_broken_tokens_are_not_authorized() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    let vault_token = token_for(&emu, &http, WRITER, "https://vault.azure.net/.default").await;
+    let (status, body) = probe(&emu, &http, Some(&vault_token)).await;
+    assert_not_authorized(status, &body);
+    for fault in [
+        TokenFault::BadSignature,
+        TokenFault::Expired,
+        TokenFault::NotYetValid,
+        TokenFault::UnknownKid,
+        TokenFault::AlgNone,
+        TokenFault::WrongIssuer,
+    ] {
+        emu.set_token_fault(WRITER, Some(fault));
+        let token = token_for(&emu, &http, WRITER, POWERBI_SCOPE).await;
+        let (status, body) = probe(&emu, &http, Some(&token)).await;
+        assert_not_authorized(status, &body);
+    }
+    let (status, body) = probe(&emu, &http, Some("not-a-jwt")).await;
+    assert_not_authorized(status, &body);
+    assert_eq!(emu.stats().count_status("powerbi", "GroupsList", 401), 8);
+}
+
+#[tokio::test]
+async fn tenant_switch_blocks_service_principals() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    let token = token_for(&emu, &http, WRITER, POWERBI_SCOPE).await;
+    emu.apply_seed(akv_emulator::Seed {
+        tenant_policies: vec![TenantPolicySeed {
+            tenant_id: TENANT.to_string(),
+            powerbi_service_principals_enabled: false,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .expect("seed");
+    let (status, body) = probe(&emu, &http, Some(&token)).await;
+    assert_not_authorized(status, &body);
+}
