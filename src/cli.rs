@@ -29,6 +29,18 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Which shard of the apps to process (Kubernetes Indexed Jobs).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ShardArgs {
+    /// Process only the apps of shard INDEX of COUNT, like `--shard 2/8`.
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "shard_count")]
+    pub shard: Option<String>,
+    /// Process one shard of COUNT; the index comes from JOB_COMPLETION_INDEX (set by Kubernetes
+    /// Indexed Jobs). Overrides `[shard] count` in the config.
+    #[arg(long, value_name = "COUNT")]
+    pub shard_count: Option<u32>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one rotation cycle and exit (for CronJobs and Container Apps Jobs).
@@ -44,11 +56,27 @@ pub enum Command {
         /// Also exit 1 when a client secret is at this severity or worse.
         #[arg(long, value_enum, default_value_t)]
         fail_on: FailOn,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
-    /// Validate the config file offline and exit (0 valid, 2 invalid).
+    /// Run as a daemon: cycles on the `[daemon] schedule`, with /healthz, /readyz, /metrics
+    /// and /status on `[daemon] listen`, until SIGTERM.
+    Run {
+        #[arg(long, short, env = "AKV_ROTATOR_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Validate the config completely (exit 0 valid, 2 invalid); with --online, a read-only
+    /// preflight against Key Vault and Entra ID (exit 1 when a check fails).
     Check {
         #[arg(long, short, env = "AKV_ROTATOR_CONFIG")]
         config: PathBuf,
+        /// Also check permissions and credentials against Key Vault and Entra ID, read-only.
+        #[arg(long)]
+        online: bool,
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
     },
     /// Run the local Key Vault + Entra ID emulator until stopped (prints one JSON line).
     #[cfg(feature = "emulator")]

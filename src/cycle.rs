@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{App, TokenTarget, ValidConfig};
@@ -18,6 +19,7 @@ use crate::entra::EntraClient;
 use crate::error::{ErrorClass, StepError};
 use crate::expiry;
 use crate::identity;
+use crate::metrics::Metrics;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339};
 use crate::validate::{Expectations, SignatureCheck, ValidatedToken, Validator};
 use crate::vault::{KeyVaults, SecretMeta, SecretValue};
@@ -47,10 +49,64 @@ pub enum SetupError {
 }
 
 /// What a cycle should do.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CycleOptions {
     /// Plan and report, without reading client secrets, acquiring or writing.
     pub dry_run: bool,
+    /// Only the apps of this shard.
+    pub shard: Option<Shard>,
+    /// Cancelled on shutdown: targets not yet started are skipped, in-flight ones finish.
+    pub stop: Option<CancellationToken>,
+    /// Ticks once per app.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+/// One shard of the apps, for Kubernetes Indexed Jobs: apps are assigned by a stable hash of
+/// their name, so every app lands in exactly one shard and stays there across runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `INDEX/COUNT`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (i, c) = text
+            .split_once('/')
+            .ok_or_else(|| format!("shard {text:?} must be INDEX/COUNT, like 0/4"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard index {i:?} is not a number"))?;
+        let count: u32 = c
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard count {c:?} is not a number"))?;
+        Shard::new(index, count)
+    }
+
+    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!("shard index {index} is not within 0..{count}"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether an app belongs to this shard.
+    pub fn owns(&self, app_name: &str) -> bool {
+        (stable_hash(app_name) % u64::from(self.count)) as u32 == self.index
+    }
+}
+
+/// FNV-1a: stable across processes, platforms and releases (unlike `DefaultHasher`).
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Everything a cycle needs, built once from a [`ValidConfig`] (and kept by a daemon).
@@ -59,13 +115,19 @@ pub struct Rotator {
     vaults: KeyVaults,
     entra: EntraClient,
     validator: Validator,
+    metrics: Arc<Metrics>,
 }
 
 impl Rotator {
     /// Builds the HTTPS client, the rotator's credential and one Key Vault client per vault.
     pub fn new(config: ValidConfig) -> Result<Self, SetupError> {
+        Self::with_metrics(config, Arc::new(Metrics::new()))
+    }
+
+    /// Like [`Rotator::new`], recording into shared metrics.
+    pub fn with_metrics(config: ValidConfig, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
         let http = crate::http::build_client(config.ca_file.as_deref())?;
-        let options = identity::client_options(&http, &config.cloud);
+        let options = identity::client_options(&http, &config.cloud, Some(metrics.clone()));
         let credential = identity::credential(&config.credential, options.clone())?;
         let vaults = KeyVaults::new(
             &config.vaults(),
@@ -74,13 +136,14 @@ impl Rotator {
             config.cloud.verify_challenge_resource(),
         )
         .map_err(SetupError::Vault)?;
-        let entra = EntraClient::new(http.clone(), config.cloud.clone());
-        let validator = Validator::new(http, config.cloud.clone());
+        let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone());
+        let validator = Validator::new(http, config.cloud.clone(), metrics.clone());
         Ok(Rotator {
             config: Arc::new(config),
             vaults,
             entra,
             validator,
+            metrics,
         })
     }
 
@@ -88,23 +151,77 @@ impl Rotator {
         &self.config
     }
 
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Replaces the validator's key refetch interval (tests of key rollover).
+    pub fn with_key_refetch_interval(mut self, interval: std::time::Duration) -> Self {
+        self.validator = self.validator.with_refetch_interval(interval);
+        self
+    }
+
     /// Runs one cycle. `Err` only for problems before any work (the rotator cannot reach or
     /// authenticate to any vault); everything else is in the report.
     #[tracing::instrument(name = "cycle", skip_all, fields(dry_run = options.dry_run, apps = self.config.apps.len()))]
     pub async fn run_cycle(&self, options: CycleOptions) -> Result<CycleReport, SetupError> {
         let started = OffsetDateTime::now_utc();
+        let clock = std::time::Instant::now();
+        let result = self.cycle(&options, started).await;
+        match &result {
+            Ok(report) => self.metrics.record_cycle(
+                report,
+                clock.elapsed().as_secs_f64(),
+                OffsetDateTime::now_utc(),
+            ),
+            Err(_) => self.metrics.record_setup_error(),
+        }
+        result
+    }
+
+    async fn cycle(
+        &self,
+        options: &CycleOptions,
+        started: OffsetDateTime,
+    ) -> Result<CycleReport, SetupError> {
         let mut notes = Vec::new();
+        let apps: Vec<&App> = self
+            .config
+            .apps
+            .iter()
+            .filter(|a| options.shard.is_none_or(|s| s.owns(&a.name)))
+            .collect();
+        if let Some(s) = options.shard {
+            notes.push(format!(
+                "shard {}/{}: {} of {} apps",
+                s.index,
+                s.count,
+                apps.len(),
+                self.config.apps.len()
+            ));
+        }
+        if let Some(p) = &options.progress {
+            p.set_length(apps.len() as u64);
+        }
 
         // Plan: one paged list per vault.
         let mut listings: HashMap<Url, HashMap<String, SecretMeta>> = HashMap::new();
-        for vault in self.config.vaults() {
-            match self.vaults.list(&vault).await {
+        let mut vaults: Vec<&Url> = apps
+            .iter()
+            .flat_map(|a| {
+                std::iter::once(&a.client_secret_vault).chain(a.targets.iter().map(|t| &t.vault))
+            })
+            .collect();
+        vaults.sort();
+        vaults.dedup();
+        for vault in vaults {
+            match self.vaults.list(vault).await {
                 Ok(items) => {
                     let map = items
                         .into_iter()
                         .map(|m| (m.name.to_ascii_lowercase(), m))
                         .collect();
-                    listings.insert(vault, map);
+                    listings.insert(vault.clone(), map);
                 }
                 Err(e) if e.class == ErrorClass::RotatorCredential => {
                     return Err(SetupError::Vault(e));
@@ -120,12 +237,15 @@ impl Rotator {
         }
 
         let listings = &listings;
-        let results: Vec<(AppReport, Vec<TargetReport>)> =
-            futures::stream::iter(self.config.apps.iter())
-                .map(|app| self.run_app(app, listings, options))
-                .buffer_unordered(self.config.concurrency)
-                .collect()
-                .await;
+        // Futures collected first: a closure returning them would not be provably Send.
+        let pending: Vec<_> = apps
+            .iter()
+            .map(|app| self.run_app(app, listings, options))
+            .collect();
+        let results: Vec<(AppReport, Vec<TargetReport>)> = futures::stream::iter(pending)
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
 
         let mut apps = Vec::new();
         let mut targets = Vec::new();
@@ -159,8 +279,9 @@ impl Rotator {
         &self,
         app: &App,
         listings: &HashMap<Url, HashMap<String, SecretMeta>>,
-        options: CycleOptions,
+        options: &CycleOptions,
     ) -> (AppReport, Vec<TargetReport>) {
+        let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
         let now = OffsetDateTime::now_utc();
         let secret_listing = listings.get(&app.client_secret_vault);
         let mut secret_meta: Option<SecretMeta> = secret_listing
@@ -187,7 +308,11 @@ impl Rotator {
 
         // One client secret read per app, when a token is due (or listing was not possible).
         let mut client_secret: Option<SecretValue> = None;
-        if !options.dry_run && app_error.is_none() && (needs_secret || secret_listing.is_none()) {
+        if !options.dry_run
+            && !stopping()
+            && app_error.is_none()
+            && (needs_secret || secret_listing.is_none())
+        {
             match self
                 .vaults
                 .read(&app.client_secret_vault, &app.client_secret_name)
@@ -227,6 +352,8 @@ impl Rotator {
                 tracing::info!(event = "target_fresh", app = %app.name, secret = %target.secret_name, "stored token is still fresh");
             } else if options.dry_run {
                 report.outcome = Outcome::Planned;
+            } else if stopping() {
+                report.outcome = Outcome::Skipped;
             } else if let Some(e) = &app_error {
                 report.fail(e.clone());
             } else if let Some(secret) = &client_secret {
@@ -265,6 +392,46 @@ impl Rotator {
             error: app_error,
         };
         (app_report, reports)
+    }
+
+    /// The Key Vault clients (for the preflight).
+    pub fn vaults(&self) -> &KeyVaults {
+        &self.vaults
+    }
+
+    /// Acquire → validate, without writing (the preflight, and the first half of a refresh).
+    pub async fn acquire_validated(
+        &self,
+        app: &App,
+        target: &TokenTarget,
+        secret: &SecretValue,
+        now: OffsetDateTime,
+    ) -> Result<ValidatedToken, StepError> {
+        let acquired = self
+            .entra
+            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "app {:?} (client secret {} in {})",
+                    app.name, app.client_secret_name, app.client_secret_vault
+                ))
+            })?;
+        let expect = Expectations {
+            tenant_id: &app.tenant_id,
+            client_id: &app.client_id,
+            resource: &target.resource,
+            required_roles: &target.required_roles,
+        };
+        self.validator
+            .validate(acquired, &expect, now)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "token for {:?} was not written",
+                    target.secret_name
+                ))
+            })
     }
 
     /// Acquire → validate → write, for one target.

@@ -331,7 +331,7 @@ async fn consumer_view(
         authority_host: url::Url::parse(&emulator.authority_host())?,
         vault_suffix: None,
     };
-    let options = crate::identity::client_options(&http, &cloud);
+    let options = crate::identity::client_options(&http, &cloud, None);
     let credential = ClientSecretCredential::new(
         TENANT,
         CONSUMER.into(),

@@ -5,6 +5,7 @@
 //! into something the vault writer accepts. Responses are size-limited and parsed without ever
 //! echoing their content (serde messages can quote values, so they are not shown).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::config::Cloud;
 use crate::error::{ErrorClass, StepError};
+use crate::metrics::Metrics;
 
 /// Token responses are a few KB; anything far larger is hostile or broken.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -31,6 +33,7 @@ pub struct AcquiredToken {
 pub struct EntraClient {
     http: reqwest::Client,
     cloud: Cloud,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Deserialize)]
@@ -53,8 +56,12 @@ struct ErrorResponse {
 }
 
 impl EntraClient {
-    pub fn new(http: reqwest::Client, cloud: Cloud) -> Self {
-        EntraClient { http, cloud }
+    pub fn new(http: reqwest::Client, cloud: Cloud, metrics: Arc<Metrics>) -> Self {
+        EntraClient {
+            http,
+            cloud,
+            metrics,
+        }
     }
 
     /// The token endpoint for a tenant.
@@ -76,7 +83,7 @@ impl EntraClient {
     }
 
     /// Client-credentials grant with a client secret. Retries transient failures.
-    #[tracing::instrument(name = "entra.acquire", skip_all, fields(tenant_id, client_id, scope))]
+    #[tracing::instrument(name = "acquire", skip_all, fields(tenant_id = tenant_id, client_id = client_id, scope = scope))]
     pub async fn acquire(
         &self,
         tenant_id: &str,
@@ -95,6 +102,11 @@ impl EntraClient {
                 ("client_secret", client_secret.expose_secret()),
             ];
             let result = self.http.post(&url).form(&form).send().await;
+            self.metrics.record_request(
+                "entra",
+                "token",
+                result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+            );
             let outcome = match result {
                 Ok(resp) => {
                     let status = resp.status();

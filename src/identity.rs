@@ -28,8 +28,13 @@ pub enum IdentityError {
     Setup { kind: &'static str, message: String },
 }
 
-/// SDK client options sharing the rotator's HTTPS client and cloud.
-pub fn client_options(http: &reqwest::Client, cloud: &Cloud) -> ClientOptions {
+/// SDK client options sharing the rotator's HTTPS client and cloud; with `metrics`, every
+/// request the SDK sends (Key Vault and the credential's token requests) is counted.
+pub fn client_options(
+    http: &reqwest::Client,
+    cloud: &Cloud,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) -> ClientOptions {
     let cloud_config = match cloud.name {
         CloudName::Public => CloudConfiguration::AzurePublic,
         CloudName::UsGovernment => CloudConfiguration::AzureGovernment,
@@ -45,7 +50,13 @@ pub fn client_options(http: &reqwest::Client, cloud: &Cloud) -> ClientOptions {
         }
     };
     ClientOptions {
-        transport: Some(Transport::new(Arc::new(http.clone()))),
+        transport: Some(match metrics {
+            Some(m) => Transport::new(Arc::new(crate::metrics::MeteredTransport::new(
+                http.clone(),
+                m,
+            ))),
+            None => Transport::new(Arc::new(http.clone())),
+        }),
         cloud: Some(Arc::new(cloud_config)),
         ..Default::default()
     }

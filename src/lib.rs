@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod cycle;
+pub mod daemon;
 #[cfg(feature = "emulator")]
 pub mod demo;
 pub mod entra;
@@ -17,8 +18,12 @@ pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod identity;
+pub mod metrics;
+pub mod preflight;
 pub mod report;
 pub mod schedule;
+pub mod server;
+pub mod status;
 pub mod telemetry;
 pub mod validate;
 pub mod vault;

@@ -1,16 +1,19 @@
-//! The `akv-rotator` binary: parse the CLI, start logging, run a library command, map the
+//! The `akv-rotator` binary: parse the CLI, start telemetry, run a library command, map the
 //! result to an exit code (0 ok, 1 some target failed, 2 configuration or setup problem).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use akv_rotator::cli::{Cli, Command, OutputFormat};
-use akv_rotator::cycle::{CycleOptions, Rotator};
-use akv_rotator::{config, exit, telemetry};
+use akv_rotator::cli::{Cli, Command, OutputFormat, ShardArgs};
+use akv_rotator::config::{self, ValidConfig};
+use akv_rotator::cycle::{CycleOptions, Rotator, Shard};
+use akv_rotator::{exit, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
+    // Before the runtime: the OTLP exporters use blocking clients on their own threads.
+    let telemetry = telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,7 +25,41 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    drop(runtime);
+    telemetry.shutdown();
     ExitCode::from(code as u8)
+}
+
+fn load(path: &std::path::Path) -> Result<ValidConfig, i32> {
+    config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::SETUP
+    })
+}
+
+/// `--shard I/C`, or `--shard-count C` / `[shard] count` with the index from
+/// `JOB_COMPLETION_INDEX`.
+fn shard(args: &ShardArgs, cfg: &ValidConfig) -> Result<Option<Shard>, i32> {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        exit::SETUP
+    };
+    if let Some(text) = &args.shard {
+        return Shard::parse(text).map(Some).map_err(fail);
+    }
+    let Some(count) = args.shard_count.or(cfg.shard_count) else {
+        return Ok(None);
+    };
+    let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+        fail(format!(
+            "sharding into {count} needs JOB_COMPLETION_INDEX (set by Kubernetes Indexed Jobs) or --shard INDEX/COUNT"
+        ))
+    })?;
+    let index: u32 = index
+        .trim()
+        .parse()
+        .map_err(|_| fail(format!("JOB_COMPLETION_INDEX {index:?} is not a number")))?;
+    Shard::new(index, count).map(Some).map_err(fail)
 }
 
 async fn run(cli: Cli) -> i32 {
@@ -32,13 +69,15 @@ async fn run(cli: Cli) -> i32 {
             output,
             dry_run,
             fail_on,
+            shard: shard_args,
         } => {
-            let cfg = match config::load(&config) {
+            let cfg = match load(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::SETUP;
-                }
+                Err(code) => return code,
+            };
+            let shard = match shard(&shard_args, &cfg) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             let rotator = match Rotator::new(cfg) {
                 Ok(r) => r,
@@ -47,7 +86,29 @@ async fn run(cli: Cli) -> i32 {
                     return exit::SETUP;
                 }
             };
-            match rotator.run_cycle(CycleOptions { dry_run }).await {
+            // A progress bar only for people watching a terminal table.
+            let progress =
+                (output == OutputFormat::Table && std::io::stderr().is_terminal()).then(|| {
+                    let bar = indicatif::ProgressBar::new(0);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {bar:40} {pos}/{len} apps {elapsed}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar
+                });
+            let options = CycleOptions {
+                dry_run,
+                shard,
+                progress: progress.clone(),
+                ..Default::default()
+            };
+            let result = rotator.run_cycle(options).await;
+            if let Some(bar) = progress {
+                bar.finish_and_clear();
+            }
+            match result {
                 Ok(report) => {
                     match output {
                         OutputFormat::Json => println!("{}", report.to_json()),
@@ -61,24 +122,44 @@ async fn run(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Check { config } => match config::load(&config) {
-            Ok(cfg) => {
+        Command::Run {
+            config,
+            shard: shard_args,
+        } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let shard = match shard(&shard_args, &cfg) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            akv_rotator::daemon::run(cfg, shard, akv_rotator::daemon::termination_signal()).await
+        }
+        Command::Check {
+            config,
+            online,
+            output,
+        } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if !online {
                 let targets: usize = cfg.apps.iter().map(|a| a.targets.len()).sum();
                 println!(
-                    "{}: valid ({} apps, {} targets, {} vaults, cloud {})",
+                    "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?})",
                     config.display(),
                     cfg.apps.len(),
                     targets,
                     cfg.vaults().len(),
-                    cfg.cloud.name
+                    cfg.cloud.name,
+                    cfg.daemon.schedule_text
                 );
-                exit::OK
+                return exit::OK;
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::SETUP
-            }
-        },
+            akv_rotator::preflight::run(cfg, output).await
+        }
         #[cfg(feature = "emulator")]
         Command::Emulator { seed, listen } => {
             let shutdown = async {

@@ -33,6 +33,8 @@ pub enum Outcome {
     Failed,
     /// Dry run: a new token would be acquired and written.
     Planned,
+    /// Not processed: the daemon was shutting down.
+    Skipped,
 }
 
 impl Outcome {
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::Fresh => "fresh",
             Outcome::Failed => "failed",
             Outcome::Planned => "planned",
+            Outcome::Skipped => "skipped",
         }
     }
 }
@@ -111,6 +114,7 @@ pub struct Summary {
     pub fresh: usize,
     pub failed: usize,
     pub planned: usize,
+    pub skipped: usize,
     pub apps: usize,
     pub secrets_ok: usize,
     pub secrets_warning: usize,
@@ -163,6 +167,7 @@ impl CycleReport {
                 Outcome::Fresh => s.fresh += 1,
                 Outcome::Failed => s.failed += 1,
                 Outcome::Planned => s.planned += 1,
+                Outcome::Skipped => s.skipped += 1,
             }
         }
         for a in &apps {

@@ -1,24 +1,128 @@
-//! Logging setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), human-readable
-//! on a terminal and JSON lines otherwise, so a CronJob's logs can be queried by event name.
-//! stdout is kept for reports.
+//! Telemetry: `tracing` logs to stderr (filtered by `RUST_LOG`, default `info`; human-readable on
+//! a terminal, JSON lines otherwise, with stable `event` names), and OpenTelemetry traces and
+//! metrics exported over OTLP/HTTP when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+//! per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `…_METRICS_ENDPOINT`) is set — nothing is
+//! exported otherwise. The exporters read the other standard `OTEL_*` variables themselves
+//! (headers, timeout, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`).
+//!
+//! Call [`init`] before the async runtime starts and [`Telemetry::shutdown`] after it ends: the
+//! exporters use a blocking HTTP client on their own threads.
 
 use std::io::IsTerminal;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber once; later calls are ignored.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::io::stderr().is_terminal() {
-        builder.with_target(false).try_init()
+/// Keeps the exporters alive; flushes them on [`Telemetry::shutdown`].
+#[derive(Default)]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+fn set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+}
+
+impl Telemetry {
+    /// Flushes and stops the exporters.
+    pub fn shutdown(self) {
+        if let Some(t) = self.tracer {
+            let _ = t.shutdown();
+        }
+        if let Some(m) = self.meter {
+            let _ = m.shutdown();
+        }
+    }
+
+    /// Whether OTLP export is on.
+    pub fn exporting(&self) -> bool {
+        self.tracer.is_some() || self.meter.is_some()
+    }
+}
+
+fn resource() -> Resource {
+    Resource::builder()
+        .with_service_name(
+            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "akv-rotator".to_string()),
+        )
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build()
+}
+
+/// Installs the global subscriber (and, when configured, the OTLP exporters). Later calls only
+/// return an empty guard.
+pub fn init() -> Telemetry {
+    let mut telemetry = Telemetry::default();
+    let any = set("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let tracing_on = any || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let metrics_on = any || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    let mut export_errors = Vec::new();
+
+    let otel_layer = if tracing_on {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => {
+                let provider = SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource())
+                    .build();
+                let tracer = provider.tracer("akv-rotator");
+                telemetry.tracer = Some(provider);
+                Some(tracing_opentelemetry::layer().with_tracer(tracer))
+            }
+            Err(e) => {
+                export_errors.push(format!("OTLP trace exporter: {e}"));
+                None
+            }
+        }
     } else {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+        None
+    };
+    if metrics_on {
+        match opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => {
+                let provider = SdkMeterProvider::builder()
+                    .with_periodic_exporter(exporter)
+                    .with_resource(resource())
+                    .build();
+                opentelemetry::global::set_meter_provider(provider.clone());
+                telemetry.meter = Some(provider);
+            }
+            Err(e) => export_errors.push(format!("OTLP metric exporter: {e}")),
+        }
+    }
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+    let _ = if std::io::stderr().is_terminal() {
+        registry.with(fmt.with_target(false)).try_init()
+    } else {
+        registry
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false),
+            )
             .try_init()
     };
+    for e in export_errors {
+        tracing::warn!(event = "telemetry_export_disabled", error = %e, "OpenTelemetry export is off");
+    }
+    telemetry
 }

@@ -172,6 +172,8 @@ pub struct Validator {
     cloud: Cloud,
     keys: Mutex<HashMap<String, TenantKeys>>,
     jwks_fetches: std::sync::atomic::AtomicU64,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    refetch_interval: Duration,
 }
 
 fn invalid(reason: impl Into<String>) -> StepError {
@@ -195,13 +197,25 @@ fn trim_slash(s: &str) -> String {
 }
 
 impl Validator {
-    pub fn new(http: reqwest::Client, cloud: Cloud) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        cloud: Cloud,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Validator {
             http,
             cloud,
             keys: Mutex::new(HashMap::new()),
             jwks_fetches: std::sync::atomic::AtomicU64::new(0),
+            metrics,
+            refetch_interval: REFETCH_INTERVAL,
         }
+    }
+
+    /// Changes the minimum time between key refetches (tests use a short one).
+    pub fn with_refetch_interval(mut self, interval: Duration) -> Self {
+        self.refetch_interval = interval;
+        self
     }
 
     /// How many times signing keys were fetched (for efficiency reports).
@@ -210,7 +224,7 @@ impl Validator {
     }
 
     /// Checks a token; on success it becomes a [`ValidatedToken`].
-    #[tracing::instrument(name = "token.validate", skip_all, fields(tenant_id = expect.tenant_id, client_id = expect.client_id))]
+    #[tracing::instrument(name = "validate", skip_all, fields(tenant_id = expect.tenant_id, client_id = expect.client_id))]
     pub async fn validate(
         &self,
         token: AcquiredToken,
@@ -291,7 +305,7 @@ impl Validator {
             if let Some(k) = entry.keys.get(kid) {
                 return Ok(k.clone());
             }
-            if entry.fetched.elapsed() < REFETCH_INTERVAL {
+            if entry.fetched.elapsed() < self.refetch_interval {
                 return Err(invalid(format!(
                     "token is signed with key {kid:?}, which is not among tenant {tenant_id}'s signing keys \
                      (keys were refreshed less than 5 minutes ago)"
@@ -319,7 +333,9 @@ impl Validator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let authority = self.cloud.tenant_authority(tenant_id);
         let discovery = format!("{authority}/v2.0/.well-known/openid-configuration");
-        let config: OpenIdConfiguration = self.get_json(&discovery, "OpenID configuration").await?;
+        let config: OpenIdConfiguration = self
+            .get_json(&discovery, "OpenID configuration", "openid_configuration")
+            .await?;
         let jwks_url = url::Url::parse(&config.jwks_uri)
             .map_err(|_| invalid("the tenant's OpenID configuration has an invalid jwks_uri"))?;
         // Keys must come from the authority itself: anything else could substitute keys.
@@ -332,7 +348,9 @@ impl Validator {
                 self.cloud.authority_host.host_str().unwrap_or("")
             )));
         }
-        let jwks: Jwks = self.get_json(jwks_url.as_str(), "signing keys").await?;
+        let jwks: Jwks = self
+            .get_json(jwks_url.as_str(), "signing keys", "jwks")
+            .await?;
         let mut keys = HashMap::new();
         for k in jwks.keys {
             if k.kty.as_deref() != Some("RSA") {
@@ -353,8 +371,15 @@ impl Validator {
         &self,
         url: &str,
         what: &str,
+        operation: &str,
     ) -> Result<T, StepError> {
-        let resp = self.http.get(url).send().await.map_err(|e| {
+        let sent = self.http.get(url).send().await;
+        self.metrics.record_request(
+            "entra",
+            operation,
+            sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+        );
+        let resp = sent.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,
                 format!(

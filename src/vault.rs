@@ -93,7 +93,7 @@ impl KeyVaults {
     }
 
     /// Lists the properties of every secret in the vault, following `nextLink` to the end.
-    #[tracing::instrument(name = "vault.list", skip_all, fields(vault = %vault))]
+    #[tracing::instrument(name = "list", skip_all, fields(vault = %vault))]
     pub async fn list(&self, vault: &Url) -> Result<Vec<SecretMeta>, StepError> {
         let client = self.client(vault)?;
         let mut pager = client
@@ -129,7 +129,7 @@ impl KeyVaults {
     }
 
     /// Reads the current version of a secret with its value.
-    #[tracing::instrument(name = "vault.read", skip_all, fields(vault = %vault, secret = name))]
+    #[tracing::instrument(name = "read", skip_all, fields(vault = %vault, secret = name))]
     pub async fn read(&self, vault: &Url, name: &str) -> Result<SecretValue, StepError> {
         let client = self.client(vault)?;
         let secret = client
@@ -162,7 +162,7 @@ impl KeyVaults {
     }
 
     /// Writes a validated token as a new version, with `exp`/`nbf` equal to the token's own.
-    #[tracing::instrument(name = "vault.write", skip_all, fields(vault = %vault, secret = name))]
+    #[tracing::instrument(name = "write", skip_all, fields(vault = %vault, secret = name))]
     pub async fn write_token(
         &self,
         vault: &Url,
@@ -197,6 +197,65 @@ impl KeyVaults {
         Ok(WrittenSecret {
             version: written.resource_id().ok().and_then(|id| id.version),
         })
+    }
+}
+
+/// What a read-only write-permission probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteProbe {
+    /// The service answered "not found" for a version that cannot exist: authorization passed.
+    Allowed,
+    Denied(StepError),
+    /// The answer did not tell.
+    Unknown(StepError),
+}
+
+impl KeyVaults {
+    /// Probes write permission without writing: an update of a version that cannot exist is
+    /// authorized before it is looked up, so 404 means "allowed" and 403 means "denied".
+    pub async fn probe_write(&self, vault: &Url, name: &str) -> WriteProbe {
+        use azure_security_keyvault_secrets::models::{
+            SecretClientUpdateSecretPropertiesOptions, UpdateSecretPropertiesParameters,
+        };
+        let client = match self.client(vault) {
+            Ok(c) => c,
+            Err(e) => return WriteProbe::Unknown(e),
+        };
+        let params = UpdateSecretPropertiesParameters::default();
+        let body = match params.try_into() {
+            Ok(b) => b,
+            Err(e) => {
+                let e: azure_core::Error = e;
+                return WriteProbe::Unknown(StepError::new(
+                    ErrorClass::MalformedResponse,
+                    format!("cannot encode the probe: {}", e.kind()),
+                ));
+            }
+        };
+        let result = client
+            .update_secret_properties(
+                name,
+                body,
+                Some(SecretClientUpdateSecretPropertiesOptions {
+                    secret_version: Some("0".repeat(32)),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match result {
+            Ok(_) => WriteProbe::Unknown(StepError::new(
+                ErrorClass::MalformedResponse,
+                "the vault accepted an update of a version that cannot exist",
+            )),
+            Err(e) => {
+                let err = classify(e, vault, Some(name), "probe write access to");
+                match err.class {
+                    ErrorClass::NotFound => WriteProbe::Allowed,
+                    ErrorClass::PermissionDenied => WriteProbe::Denied(err),
+                    _ => WriteProbe::Unknown(err),
+                }
+            }
+        }
     }
 }
 
@@ -265,14 +324,23 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
                 None => err,
             }
         }
-        ErrorKind::Credential => StepError::new(
-            ErrorClass::RotatorCredential,
-            format!(
-                "cannot {what}: the rotator could not get a token for Key Vault: {} \
-                 (check the [credential] section and the identity's federation or secret)",
-                error_chain(&e)
-            ),
-        ),
+        ErrorKind::Credential => {
+            let chain = error_chain(&e);
+            let (code, detail) = entra_refusal(&chain);
+            let err = StepError::new(
+                ErrorClass::RotatorCredential,
+                format!(
+                    "cannot {what}: the rotator's own identity could not get a token for Key Vault: {} \
+                     (check the [credential] section: for workload identity the federated credential's issuer, \
+                     subject and audience; for a client secret the secret file)",
+                    detail.unwrap_or(chain)
+                ),
+            );
+            match code {
+                Some(c) => err.with_code(c),
+                None => err,
+            }
+        }
         ErrorKind::Connection | ErrorKind::Io => StepError::new(
             ErrorClass::Transient,
             format!(
@@ -289,6 +357,34 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
             format!("cannot {what}: {}", error_chain(&e)),
         ),
     }
+}
+
+/// Finds Entra's `AADSTSnnnn: description` inside a credential error (the SDK may wrap it in a
+/// decoding error with escaped line breaks) and returns the code and its first line.
+fn entra_refusal(text: &str) -> (Option<String>, Option<String>) {
+    let Some(start) = text.find("AADSTS") else {
+        return (None, None);
+    };
+    let rest = &text[start..];
+    let digits: String = rest[6..].chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return (None, None);
+    }
+    let end = [
+        rest.find("\\r\\n"),
+        rest.find("\r"),
+        rest.find('\n'),
+        rest.find('"'),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(rest.len());
+    let line = rest[..end].trim().trim_end_matches(',').to_string();
+    (
+        Some(format!("AADSTS{digits}")),
+        Some(format!("Entra ID refused it: {line}")),
+    )
 }
 
 /// The Key Vault error body: `{"error":{"code","message","innererror":{"code"}}}`; returns
@@ -339,6 +435,17 @@ mod tests {
         assert_eq!(code.as_deref(), Some("Forbidden"));
         assert_eq!(inner.as_deref(), Some("SecretDisabled"));
         assert!(message.is_some_and(|m| m.contains("disabled")));
+    }
+
+    #[test]
+    fn entra_refusals_are_pulled_out_of_wrapped_errors() {
+        let text = r#"WorkloadIdentityCredential authentication failed. invalid type: string "AADSTS700213: No matching federated identity record found for presented assertion subject 'x'.\r\nTrace ID: 1\r\nCorrelation ID: 2", expected a borrowed string"#;
+        let (code, detail) = entra_refusal(text);
+        assert_eq!(code.as_deref(), Some("AADSTS700213"));
+        let detail = detail.expect("detail");
+        assert!(detail.ends_with("subject 'x'."), "{detail}");
+        assert!(!detail.contains("Trace ID"));
+        assert_eq!(entra_refusal("connection refused"), (None, None));
     }
 
     #[test]

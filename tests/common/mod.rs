@@ -322,3 +322,90 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+impl World {
+    /// Writes the world's config plus `extra` TOML to a new file and returns its path.
+    pub fn config_with(&self, file: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, format!("{}\n{extra}\n", self.config_text())).unwrap();
+        path
+    }
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One sample of a Prometheus/OpenMetrics text exposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses the text exposition format (comments skipped, labels unescaped).
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (head, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => {
+                let body = rest.strip_suffix('}').unwrap();
+                let mut labels = BTreeMap::new();
+                let mut rest = body;
+                while !rest.is_empty() {
+                    let (k, v) = rest.split_once("=\"").unwrap();
+                    let end = v.find("\"").unwrap();
+                    labels.insert(
+                        k.trim_start_matches(',').to_string(),
+                        v[..end].replace("\\\"", "\""),
+                    );
+                    rest = &v[end + 1..];
+                }
+                (n.to_string(), labels)
+            }
+            None => (head.to_string(), BTreeMap::new()),
+        };
+        out.push(Sample {
+            name,
+            labels,
+            value: value.parse().unwrap(),
+        });
+    }
+    out
+}
+
+/// The value of the sample with this name and these labels (others ignored).
+pub fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .reduce(|a, b| a + b)
+}
+
+/// GET over plain HTTP on loopback (the daemon's endpoints); returns (status, body).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.text().await.ok()?))
+}

@@ -1,0 +1,171 @@
+//! `akv-rotator run`: cycles on the configured cron schedule with the HTTP endpoints alongside,
+//! until SIGTERM/SIGINT; then no new work starts, in-flight writes get `shutdown_grace` to
+//! finish, and the process exits 0.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ValidConfig;
+use crate::cycle::{CycleOptions, Rotator, Shard};
+use crate::metrics::Metrics;
+use crate::report::rfc3339;
+use crate::schedule::{
+    Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, run_loop,
+};
+use crate::server::DaemonState;
+
+/// Runs cycles for the daemon and publishes their results.
+pub struct DaemonRunner {
+    pub rotator: Rotator,
+    pub state: Arc<DaemonState>,
+    pub shard: Option<Shard>,
+}
+
+impl CycleRunner for DaemonRunner {
+    async fn run_cycle(&self, stop: CancellationToken) -> CycleOutcome {
+        let options = CycleOptions {
+            shard: self.shard,
+            stop: Some(stop),
+            ..Default::default()
+        };
+        match self.rotator.run_cycle(options).await {
+            Ok(report) => {
+                let refresh_due = refresh_due(self.rotator.config(), &report);
+                tracing::info!(
+                    event = "cycle_finished",
+                    written = report.summary.written,
+                    fresh = report.summary.fresh,
+                    failed = report.summary.failed,
+                    skipped = report.summary.skipped,
+                    "cycle finished"
+                );
+                self.state.ready.store(true, Ordering::SeqCst);
+                *self.state.last_error.write().await = None;
+                *self.state.last_report.write().await = Some(report);
+                CycleOutcome { refresh_due }
+            }
+            Err(e) => {
+                tracing::error!(event = "cycle_setup_failed", error = %e, "cycle could not start");
+                self.state.ready.store(false, Ordering::SeqCst);
+                *self.state.last_error.write().await = Some(e.to_string());
+                CycleOutcome::default()
+            }
+        }
+    }
+}
+
+/// For each target, when its stored token stops being fresh (`exp - refresh_before`).
+fn refresh_due(
+    config: &ValidConfig,
+    report: &crate::report::CycleReport,
+) -> Vec<Option<OffsetDateTime>> {
+    report
+        .targets
+        .iter()
+        .map(|t| {
+            let exp = t.token_expires_on.as_deref().and_then(|s| {
+                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })?;
+            let refresh = config
+                .apps
+                .iter()
+                .find(|a| a.name == t.app)?
+                .targets
+                .iter()
+                .find(|x| x.secret_name == t.secret)?
+                .refresh_before;
+            Some(exp - time::Duration::try_from(refresh).ok()?)
+        })
+        .collect()
+}
+
+/// Runs the daemon until `shutdown` resolves; returns the exit code.
+pub async fn run(
+    config: ValidConfig,
+    shard: Option<Shard>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> i32 {
+    let metrics = Arc::new(Metrics::new());
+    let listen = config.daemon.listen;
+    let grace = config.daemon.shutdown_grace;
+    let schedule = Schedule::new(config.daemon.schedule.clone(), config.daemon.jitter);
+    let schedule_text = config.daemon.schedule_text.clone();
+    let rotator = match Rotator::with_metrics(config, metrics.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return crate::exit::SETUP;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen} (daemon.listen): {e}");
+            return crate::exit::SETUP;
+        }
+    };
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let state = Arc::new(DaemonState::new(metrics.clone()));
+    let stop = CancellationToken::new();
+    let server_stop = stop.clone();
+    let server = tokio::spawn(crate::server::serve(listener, state.clone(), async move {
+        server_stop.cancelled().await
+    }));
+    tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, "daemon started");
+
+    let runner = DaemonRunner {
+        rotator,
+        state,
+        shard,
+    };
+    let clock = SystemClock;
+    let loop_metrics = metrics.clone();
+    let cycles = run_loop(&runner, &schedule, &clock as &dyn Clock, grace, shutdown, move |event| match event {
+        LoopEvent::CycleStarted { at, trigger } => {
+            tracing::info!(event = "cycle_started", at = %rfc3339(at), trigger = ?trigger, "cycle started")
+        }
+        LoopEvent::Overran { started, ended, missed_slot } => {
+            loop_metrics.record_overrun();
+            tracing::warn!(event = "cycle_overran", started = %rfc3339(started), ended = %rfc3339(ended), missed_slot = %rfc3339(missed_slot), "cycle ran past the next slot; that slot was skipped")
+        }
+        LoopEvent::Draining => tracing::info!(event = "shutdown_draining", "shutdown requested: finishing in-flight work"),
+        LoopEvent::Stopped => tracing::info!(event = "daemon_stopped", "daemon stopped"),
+        LoopEvent::NoMoreSlots => tracing::warn!(event = "schedule_exhausted", "the schedule has no further slots"),
+        LoopEvent::CycleFinished { .. } => {}
+    })
+    .await;
+    stop.cancel();
+    let _ = server.await;
+    tracing::info!(event = "daemon_exit", cycles, "exiting");
+    crate::exit::OK
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,302 @@
+//! Daemon mode against the emulator: endpoints, readiness, metrics after a cycle, graceful
+//! shutdown on SIGTERM in the middle of a cycle, and sharding.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use akv_emulator::{FaultKind, FaultRule};
+use common::*;
+
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start_daemon(world: &World, schedule: &str) -> Daemon {
+    let port = free_port();
+    let config = world.config_with(
+        "daemon.toml",
+        &format!("[daemon]\nschedule = \"{schedule}\"\njitter = \"0s\"\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"20s\"\n"),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    Daemon { child, port }
+}
+
+async fn wait_for(port: u16, path: &str, status: u16, within: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some((s, body)) = http_get(port, path).await {
+            if s == status {
+                return body;
+            }
+        }
+        assert!(start.elapsed() < within, "{path} never answered {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoints_readiness_and_metrics_after_a_cycle() {
+    let world = World::start(vec![
+        TestApp::new("sales"),
+        TestApp::new("wrong").fault(Fault::WrongSecret),
+    ])
+    .await;
+    // Slow the first listing so readiness can be seen before the first cycle completes.
+    world.emulator.set_faults(vec![FaultRule {
+        service: INPUT.into(),
+        operation: Some("SecretList".into()),
+        kind: FaultKind::Latency { ms: 1500 },
+        probability: 1.0,
+        count: Some(1),
+    }]);
+    let daemon = start_daemon(&world, "0 0 * * *");
+
+    assert_eq!(
+        wait_for(daemon.port, "/healthz", 200, Duration::from_secs(20))
+            .await
+            .trim(),
+        "ok"
+    );
+    let (status, body) = http_get(daemon.port, "/readyz").await.unwrap();
+    assert_eq!(
+        status, 503,
+        "not ready before the first cycle reached Key Vault: {body}"
+    );
+
+    wait_for(daemon.port, "/readyz", 200, Duration::from_secs(30)).await;
+    let text = wait_for(daemon.port, "/metrics", 200, Duration::from_secs(5)).await;
+    let samples = parse_metrics(&text);
+    assert_eq!(
+        metric(
+            &samples,
+            "akv_rotator_token_refreshes_total",
+            &[("app", "sales"), ("outcome", "written")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            "akv_rotator_token_refreshes_total",
+            &[("app", "wrong"), ("outcome", "failed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&samples, "akv_rotator_cycle_duration_seconds_count", &[]),
+        Some(1.0)
+    );
+    assert!(
+        metric(&samples, "akv_rotator_cycle_duration_seconds_sum", &[]).unwrap() >= 1.5,
+        "the slowed listing is in the cycle duration"
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            "akv_rotator_requests_total",
+            &[
+                ("service", "keyvault"),
+                ("operation", "set"),
+                ("status", "200")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            "akv_rotator_requests_total",
+            &[
+                ("service", "entra"),
+                ("operation", "token"),
+                ("status", "401")
+            ]
+        ),
+        Some(1.0),
+        "the wrong secret's refusal is counted"
+    );
+    let secret_left = metric(
+        &samples,
+        "akv_rotator_client_secret_expiry_seconds",
+        &[("app", "sales")],
+    )
+    .unwrap();
+    assert!(
+        (179.0 * 86400.0..=180.0 * 86400.0).contains(&secret_left),
+        "{secret_left}"
+    );
+    let token_left = metric(
+        &samples,
+        "akv_rotator_token_expiry_seconds",
+        &[("app", "sales"), ("secret", "sales-powerbi-token")],
+    )
+    .unwrap();
+    assert!((3000.0..=5400.0).contains(&token_left), "{token_left}");
+    for s in &samples {
+        for v in s.labels.values() {
+            assert!(
+                !v.contains("~"),
+                "a label carries something secret-shaped: {s:?}"
+            );
+        }
+    }
+    let page = wait_for(daemon.port, "/status", 200, Duration::from_secs(5)).await;
+    assert!(page.contains("data-app=\"sales\"") && page.contains("data-app=\"wrong\""));
+    assert!(!page.contains(&world.apps[0].secret_value));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_cycle_leaves_every_target_written_or_untouched() {
+    let apps: Vec<TestApp> = (0..12)
+        .map(|i| TestApp::new(&format!("app{i:02}")))
+        .collect();
+    let world = World::start(apps).await;
+    // Each token request takes 400 ms: the cycle lasts a few seconds.
+    world.emulator.set_faults(vec![FaultRule {
+        service: "login".into(),
+        operation: Some("TokenV2".into()),
+        kind: FaultKind::Latency { ms: 400 },
+        probability: 1.0,
+        count: None,
+    }]);
+    let mut daemon = start_daemon(&world, "0 0 * * *");
+    wait_for(daemon.port, "/healthz", 200, Duration::from_secs(20)).await;
+    // Wait until the cycle is under way (some tokens written), then stop.
+    let start = Instant::now();
+    loop {
+        let written = world
+            .apps
+            .iter()
+            .filter(|a| !world.versions(OUTPUT, &a.targets[0].1).is_empty())
+            .count();
+        if written >= 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no token was written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let code = daemon.child.wait().unwrap();
+        let mut stderr = String::new();
+        use std::io::Read;
+        daemon
+            .child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (code, stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(exit.0.code(), Some(0), "graceful exit: {}", exit.1);
+    assert!(exit.1.contains("shutdown_draining"), "{}", exit.1);
+
+    let mut written = 0;
+    let mut untouched = 0;
+    for app in &world.apps {
+        let versions = world.versions(OUTPUT, &app.targets[0].1);
+        match versions.as_slice() {
+            [] => untouched += 1,
+            [v] => {
+                let claims = jwt_claims(&v.value);
+                assert_eq!(
+                    v.exp.unwrap().unix_timestamp(),
+                    claims["exp"].as_i64().unwrap()
+                );
+                assert_eq!(v.content_type.as_deref(), Some("application/jwt"));
+                written += 1;
+            }
+            more => panic!("{} versions of {}", more.len(), app.name),
+        }
+    }
+    assert!(written >= 1, "some targets were written");
+    assert!(
+        untouched >= 1,
+        "the shutdown came mid-cycle: some targets were left untouched"
+    );
+    assert_eq!(written + untouched, 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_split_the_apps_without_overlap() {
+    let apps: Vec<TestApp> = (0..9)
+        .map(|i| TestApp::new(&format!("shard-app{i}")))
+        .collect();
+    let world = World::start(apps).await;
+    let mut seen = std::collections::BTreeMap::new();
+    for index in 0..3 {
+        let (code, report, stderr) = world.once(&["--shard", &format!("{index}/3")]);
+        assert_eq!(code, 0, "{stderr}");
+        for t in report["targets"].as_array().unwrap() {
+            assert!(
+                seen.insert(t["app"].as_str().unwrap().to_string(), index)
+                    .is_none(),
+                "an app landed in two shards"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 9, "every app landed in a shard");
+    // JOB_COMPLETION_INDEX + --shard-count picks the same shard as --shard.
+    let config = world.config_path.display().to_string();
+    let out = world.run(
+        &[
+            "once",
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "--dry-run",
+            "--shard-count",
+            "3",
+        ],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let apps: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["app"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = seen
+        .iter()
+        .filter(|(_, i)| **i == 1)
+        .map(|(a, _)| a.as_str())
+        .collect();
+    let mut apps_sorted = apps.clone();
+    apps_sorted.sort();
+    assert_eq!(apps_sorted, expected);
+    let out = world.run(&["once", "--config", &config, "--shard-count", "3"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a shard count without an index is a setup error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JOB_COMPLETION_INDEX"));
+}
