@@ -408,4 +408,62 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()?;
     let status = resp.status().as_u16();
     Some((status, resp.text().await.ok()?))
+
+// ---- added for tests/workload_identity.rs --------------------------------------------------
+
+impl World {
+    /// Like [`World::start`], with `customize` applied to the seed before the emulator starts
+    /// (e.g. to give the rotator a federated credential instead of a client secret).
+    pub async fn start_with(apps: Vec<TestApp>, customize: impl FnOnce(&mut Seed)) -> World {
+        // Build the usual world, then re-seed it: the emulator keeps the ports, CA and vaults.
+        let world = World::start(apps).await;
+        let mut seed = Seed {
+            tenants: vec![TenantSeed {
+                id: TENANT.into(),
+                apps: vec![AppSeed {
+                    client_id: ROTATOR.into(),
+                    display_name: Some("akv-rotator".into()),
+                    secrets: vec![ClientSecretSeed {
+                        value: world.rotator_secret.clone(),
+                        end: Some(OffsetDateTime::now_utc() + days(365)),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        };
+        customize(&mut seed);
+        world.emulator.apply_seed(seed).unwrap();
+        world
+    }
+
+    /// The world's config with its `[credential]` table replaced by `credential` (a complete
+    /// TOML table, e.g. `"[credential]\nkind = \"workload-identity\"\n"`).
+    pub fn config_text_with_credential(&self, credential: &str) -> String {
+        let text = self.config_text();
+        let current = format!(
+            "[credential]\nkind = \"client-secret\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{ROTATOR}\"\nclient_secret_file = \"{file}\"\n",
+            file = self.dir.path().join("rotator-secret").display(),
+        );
+        assert!(text.contains(&current), "config_text changed shape: {text}");
+        text.replace(&current, credential)
+    }
+
+    /// `once --config <world config> --output json` with extra environment; returns
+    /// (exit code, JSON, stderr).
+    pub fn once_with_env(&self, env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+        let config = self.config_path.display().to_string();
+        let out = self.run(
+            &["once", "--config", config.as_str(), "--output", "json"],
+            env,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            json,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
 }
