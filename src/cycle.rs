@@ -558,3 +558,41 @@ fn check_secret_value(v: &SecretValue, app: &App) -> Result<(), StepError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shard_hash_is_fixed_across_runs_and_releases() {
+        // FNV-1a 64 reference values: if these change, apps move between shards on upgrade.
+        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(stable_hash("sales-reporting"), stable_hash("sales-reporting"));
+    }
+
+    #[test]
+    fn every_app_lands_in_exactly_one_shard() {
+        for count in [1u32, 2, 3, 7, 16] {
+            for i in 0..500 {
+                let name = format!("app-{i}");
+                let owners = (0..count)
+                    .filter(|&index| Shard::new(index, count).expect("shard").owns(&name))
+                    .count();
+                assert_eq!(owners, 1, "{name} in {count} shards");
+            }
+        }
+        // And the split is reasonably even.
+        let in_first = (0..1000).filter(|i| Shard { index: 0, count: 4 }.owns(&format!("app-{i}"))).count();
+        assert!((150..350).contains(&in_first), "{in_first}");
+    }
+
+    #[test]
+    fn shard_arguments_are_checked() {
+        assert_eq!(Shard::parse("2/8"), Ok(Shard { index: 2, count: 8 }));
+        assert!(Shard::parse("8/8").is_err());
+        assert!(Shard::parse("1").is_err());
+        assert!(Shard::parse("a/2").is_err());
+        assert!(Shard::new(0, 0).is_err());
+    }
+}

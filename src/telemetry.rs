@@ -25,8 +25,15 @@ pub struct Telemetry {
     meter: Option<SdkMeterProvider>,
 }
 
-fn set(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+/// Which signals to export, from the standard variables: (traces, metrics).
+fn export_switches(lookup: impl Fn(&str) -> Option<String>) -> (bool, bool) {
+    let set = |var: &str| lookup(var).is_some_and(|v| !v.trim().is_empty());
+    let any = set("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let off = |signal: &str| lookup(signal).is_some_and(|v| v.trim() == "none");
+    (
+        (any || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && !off("OTEL_TRACES_EXPORTER"),
+        (any || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && !off("OTEL_METRICS_EXPORTER"),
+    )
 }
 
 impl Telemetry {
@@ -62,9 +69,7 @@ fn resource() -> Resource {
 /// return an empty guard.
 pub fn init() -> Telemetry {
     let mut telemetry = Telemetry::default();
-    let any = set("OTEL_EXPORTER_OTLP_ENDPOINT");
-    let tracing_on = any || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    let metrics_on = any || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    let (tracing_on, metrics_on) = export_switches(|v| std::env::var(v).ok());
     let mut export_errors = Vec::new();
 
     let otel_layer = if tracing_on {
@@ -125,4 +130,26 @@ pub fn init() -> Telemetry {
         tracing::warn!(event = "telemetry_export_disabled", error = %e, "OpenTelemetry export is off");
     }
     telemetry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn switches(vars: &[(&str, &str)]) -> (bool, bool) {
+        export_switches(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn nothing_is_exported_unless_an_endpoint_is_set() {
+        assert_eq!(switches(&[]), (false, false));
+        assert_eq!(switches(&[("OTEL_SERVICE_NAME", "x")]), (false, false));
+        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]), (false, false));
+        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]), (true, true));
+        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]), (true, false));
+        assert_eq!(
+            switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_METRICS_EXPORTER", "none")]),
+            (true, false)
+        );
+    }
 }
