@@ -408,6 +408,7 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()?;
     let status = resp.status().as_u16();
     Some((status, resp.text().await.ok()?))
+}
 
 // ---- added for tests/workload_identity.rs --------------------------------------------------
 
