@@ -568,7 +568,10 @@ mod tests {
         // FNV-1a 64 reference values: if these change, apps move between shards on upgrade.
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(stable_hash("sales-reporting"), stable_hash("sales-reporting"));
+        assert_eq!(
+            stable_hash("sales-reporting"),
+            stable_hash("sales-reporting")
+        );
     }
 
     #[test]
@@ -583,7 +586,9 @@ mod tests {
             }
         }
         // And the split is reasonably even.
-        let in_first = (0..1000).filter(|i| Shard { index: 0, count: 4 }.owns(&format!("app-{i}"))).count();
+        let in_first = (0..1000)
+            .filter(|i| Shard { index: 0, count: 4 }.owns(&format!("app-{i}")))
+            .count();
         assert!((150..350).contains(&in_first), "{in_first}");
     }
 

@@ -137,18 +137,37 @@ mod tests {
     use super::*;
 
     fn switches(vars: &[(&str, &str)]) -> (bool, bool) {
-        export_switches(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+        export_switches(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn nothing_is_exported_unless_an_endpoint_is_set() {
         assert_eq!(switches(&[]), (false, false));
         assert_eq!(switches(&[("OTEL_SERVICE_NAME", "x")]), (false, false));
-        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]), (false, false));
-        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]), (true, true));
-        assert_eq!(switches(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]), (true, false));
         assert_eq!(
-            switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_METRICS_EXPORTER", "none")]),
+            switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]),
+            (false, false)
+        );
+        assert_eq!(
+            switches(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]),
+            (true, true)
+        );
+        assert_eq!(
+            switches(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:4318/v1/traces"
+            )]),
+            (true, false)
+        );
+        assert_eq!(
+            switches(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_METRICS_EXPORTER", "none")
+            ]),
             (true, false)
         );
     }

@@ -28,14 +28,20 @@ async fn receiver() -> (u16, Arc<Mutex<Received>>) {
         .route(
             "/v1/traces",
             post(move |body: Bytes| async move {
-                t.lock().unwrap().traces.push(ExportTraceServiceRequest::decode(body).unwrap());
+                t.lock()
+                    .unwrap()
+                    .traces
+                    .push(ExportTraceServiceRequest::decode(body).unwrap());
                 ""
             }),
         )
         .route(
             "/v1/metrics",
             post(move |body: Bytes| async move {
-                m.lock().unwrap().metrics.push(ExportMetricsServiceRequest::decode(body).unwrap());
+                m.lock()
+                    .unwrap()
+                    .metrics
+                    .push(ExportMetricsServiceRequest::decode(body).unwrap());
                 ""
             }),
         );
@@ -66,7 +72,12 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
     })
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let received = received.lock().unwrap();
     let spans: Vec<_> = received
@@ -87,17 +98,34 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
         }
         names
     };
-    let named = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    let named = |name: &str| {
+        spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "no span {name}: {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+    };
     let cycle = named("cycle");
     assert!(cycle.parent_span_id.is_empty(), "cycle is a root span");
     assert_eq!(ancestors(named("app")), vec!["cycle"]);
     for step in ["read", "acquire", "validate", "write"] {
         let chain = ancestors(named(step));
-        assert!(chain.ends_with(&["app".to_string(), "cycle".to_string()]), "{step} sits under app and cycle: {chain:?}");
+        assert!(
+            chain.ends_with(&["app".to_string(), "cycle".to_string()]),
+            "{step} sits under app and cycle: {chain:?}"
+        );
         assert_eq!(named(step).trace_id, cycle.trace_id);
     }
-    let service = received.traces[0].resource_spans[0].resource.as_ref().unwrap().attributes.iter().find(|a| a.key == "service.name").unwrap();
-    assert_eq!(format!("{:?}", service.value).contains("akv-rotator-test"), true);
+    let service = received.traces[0].resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|a| a.key == "service.name")
+        .unwrap();
+    assert!(format!("{:?}", service.value).contains("akv-rotator-test"));
 
     let metric_names: Vec<String> = received
         .metrics
@@ -107,8 +135,15 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
         .flat_map(|sm| &sm.metrics)
         .map(|m| m.name.clone())
         .collect();
-    for name in ["akv_rotator.cycle.duration", "akv_rotator.requests", "akv_rotator.token.refreshes"] {
-        assert!(metric_names.iter().any(|n| n == name), "metric {name} exported: {metric_names:?}");
+    for name in [
+        "akv_rotator.cycle.duration",
+        "akv_rotator.requests",
+        "akv_rotator.token.refreshes",
+    ] {
+        assert!(
+            metric_names.iter().any(|n| n == name),
+            "metric {name} exported: {metric_names:?}"
+        );
     }
     // No span attribute carries a secret.
     let app = &world.apps[0];

@@ -18,7 +18,11 @@ fn under_pty(command: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminal_gets_a_progress_bar_and_json_does_not() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("util-linux `script` is needed for this test");
     }
     let world = World::start((0..4).map(|i| TestApp::new(&format!("p{i}"))).collect()).await;
@@ -33,13 +37,23 @@ async fn a_terminal_gets_a_progress_bar_and_json_does_not() {
     let config = world.config_path.display();
     let concurrency = world.config_with("serial.toml", "");
     // One app at a time so the bar is drawn while the cycle runs.
-    let text = std::fs::read_to_string(&concurrency).unwrap().replacen("refresh_before", "concurrency = 1\nrefresh_before", 1);
+    let text = std::fs::read_to_string(&concurrency).unwrap().replacen(
+        "refresh_before",
+        "concurrency = 1\nrefresh_before",
+        1,
+    );
     std::fs::write(&concurrency, text).unwrap();
     let table = under_pty(&format!("{bin} once --config {}", concurrency.display()));
-    assert!(table.contains("/4 apps"), "a progress bar was drawn: {table:?}");
+    assert!(
+        table.contains("/4 apps"),
+        "a progress bar was drawn: {table:?}"
+    );
     assert!(table.contains("4 targets: 4 written"), "{table}");
 
     let json = under_pty(&format!("{bin} once --config {config} --output json"));
-    assert!(!json.contains(" apps"), "no progress bar with JSON output: {json:?}");
+    assert!(
+        !json.contains(" apps"),
+        "no progress bar with JSON output: {json:?}"
+    );
     assert!(json.contains("\"schema_version\""));
 }
