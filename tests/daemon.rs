@@ -39,10 +39,10 @@ fn start_daemon(world: &World, schedule: &str) -> Daemon {
 async fn wait_for(port: u16, path: &str, status: u16, within: Duration) -> String {
     let start = Instant::now();
     loop {
-        if let Some((s, body)) = http_get(port, path).await {
-            if s == status {
-                return body;
-            }
+        if let Some((s, body)) = http_get(port, path).await
+            && s == status
+        {
+            return body;
         }
         assert!(start.elapsed() < within, "{path} never answered {status}");
         tokio::time::sleep(Duration::from_millis(100)).await;
