@@ -1,0 +1,371 @@
+//! Posting one alert to one webhook: a timeout per attempt, retries with jittered exponential
+//! backoff for what may pass (timeouts, connection failures, 408, 429 with `Retry-After`, 5xx),
+//! and a failure reason that names the sink, never the URL.
+//!
+//! The webhook URL is a credential (whoever has it can post into the channel): it stays in a
+//! [`SecretString`] until the request is built, and every text that leaves this module (error
+//! reasons, logs) is built without it and scrubbed of it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// How hard to try one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Attempts per alert, the first included.
+    pub max_attempts: u32,
+    /// Limit for one attempt, from connecting to the end of the response.
+    pub attempt_timeout: Duration,
+    /// Wait before the second attempt; doubled for each further one, ±25 % jitter.
+    pub initial_backoff: Duration,
+    /// Longest `Retry-After` honoured (longer ones are cut to this).
+    pub max_retry_after: Duration,
+    /// Accept `http://` webhook URLs. Only for tests and local receivers: the product's HTTP
+    /// client refuses plain HTTP anyway.
+    pub allow_plain_http: bool,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(10),
+            initial_backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(10),
+            allow_plain_http: false,
+        }
+    }
+}
+
+/// Why a delivery did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeliveryFailure {
+    /// Human-readable, without the URL.
+    pub reason: String,
+    pub attempts: u32,
+    /// The sink as a whole looks broken (down, URL revoked): skip its other alerts this run.
+    pub sink_unavailable: bool,
+}
+
+/// A webhook URL taken out of its secret, only for building requests; no `Debug`.
+pub(crate) struct WebhookUrl {
+    url: Url,
+    /// Raw texts to scrub from any message: the secret as stored, and its parsed forms.
+    scrub: Vec<String>,
+}
+
+impl WebhookUrl {
+    /// Parses the URL stored in the sink's Key Vault secret.
+    pub fn parse(secret: &SecretString, opts: &DeliveryOptions) -> Result<WebhookUrl, String> {
+        let raw = secret.expose_secret().trim();
+        // url's parse errors describe the problem, never the input.
+        let url =
+            Url::parse(raw).map_err(|e| format!("the stored webhook URL is not a URL ({e})"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if opts.allow_plain_http => {}
+            _ => return Err("the stored webhook URL must use https://".to_string()),
+        }
+        if url.host_str().is_none() {
+            return Err("the stored webhook URL has no host".to_string());
+        }
+        let mut scrub = vec![raw.to_string(), url.as_str().to_string()];
+        let path_and_query = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        if path_and_query.len() > 1 {
+            scrub.push(path_and_query);
+        }
+        if let Some(q) = url.query() {
+            scrub.push(q.to_string());
+        }
+        scrub.retain(|s| s.len() >= 4);
+        // Longest first, so a part never leaves a tail of the whole.
+        scrub.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Ok(WebhookUrl { url, scrub })
+    }
+
+    /// `text` with every form of the URL replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.scrub {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "<webhook-url>");
+            }
+        }
+        out
+    }
+}
+
+/// Posts `body` with retries. `Ok(attempts)` once the receiver answered 2xx.
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &WebhookUrl,
+    sink: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    opts: &DeliveryOptions,
+) -> Result<u32, DeliveryFailure> {
+    let max_attempts = opts.max_attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = attempt_once(http, url, body.clone(), content_type, opts).await;
+        let (reason, retry, wait_hint, unavailable) = match outcome {
+            Attempt::Accepted => return Ok(attempt),
+            Attempt::Retry {
+                reason,
+                retry_after,
+            } => (reason, true, retry_after, true),
+            Attempt::Refused {
+                reason,
+                sink_unavailable,
+            } => (reason, false, None, sink_unavailable),
+        };
+        if !retry || attempt >= max_attempts {
+            let reason = if attempt > 1 {
+                format!("{reason} (after {attempt} attempts)")
+            } else {
+                reason
+            };
+            return Err(DeliveryFailure {
+                reason: url.scrub(&reason),
+                attempts: attempt,
+                sink_unavailable: unavailable,
+            });
+        }
+        let wait = wait_hint
+            .map(|w| w.min(opts.max_retry_after))
+            .unwrap_or_else(|| backoff(opts.initial_backoff, attempt));
+        tracing::debug!(
+            event = "alert_retry",
+            sink,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            reason = %url.scrub(&reason),
+            "alert delivery will be retried"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+enum Attempt {
+    Accepted,
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    Refused {
+        reason: String,
+        sink_unavailable: bool,
+    },
+}
+
+async fn attempt_once(
+    http: &reqwest::Client,
+    url: &WebhookUrl,
+    body: Vec<u8>,
+    content_type: &str,
+    opts: &DeliveryOptions,
+) -> Attempt {
+    let sent = http
+        .post(url.url.clone())
+        .header(CONTENT_TYPE, content_type)
+        .timeout(opts.attempt_timeout)
+        .body(body)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => return from_send_error(e, opts),
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Attempt::Accepted;
+    }
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let snippet = body_snippet(response).await;
+    let reason = format!(
+        "the receiver answered HTTP {}{}",
+        status.as_u16(),
+        snippet.map(|s| format!(": {s}")).unwrap_or_default()
+    );
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
+            reason,
+            retry_after,
+        },
+        StatusCode::REQUEST_TIMEOUT => Attempt::Retry {
+            reason,
+            retry_after: None,
+        },
+        s if s.is_server_error() => Attempt::Retry {
+            reason,
+            retry_after: None,
+        },
+        s if s.is_redirection() => Attempt::Refused {
+            reason: format!(
+                "{reason} (a redirect: store the final webhook URL in the sink's Key Vault secret)"
+            ),
+            sink_unavailable: true,
+        },
+        StatusCode::UNAUTHORIZED
+        | StatusCode::FORBIDDEN
+        | StatusCode::NOT_FOUND
+        | StatusCode::GONE => Attempt::Refused {
+            reason: format!(
+                "{reason} (the webhook URL looks revoked or wrong: check the sink's Key Vault secret)"
+            ),
+            sink_unavailable: true,
+        },
+        _ => Attempt::Refused {
+            reason,
+            sink_unavailable: false,
+        },
+    }
+}
+
+fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
+    // reqwest puts the URL into its errors: drop it before the text is built.
+    let e = e.without_url();
+    if e.is_builder() {
+        return Attempt::Refused {
+            reason: format!(
+                "the request could not be built: {}",
+                crate::vault::error_chain(&e)
+            ),
+            sink_unavailable: true,
+        };
+    }
+    let reason = if e.is_timeout() {
+        format!(
+            "no answer within {} (timed out)",
+            humantime::format_duration(opts.attempt_timeout)
+        )
+    } else if e.is_connect() {
+        format!("cannot connect: {}", crate::vault::error_chain(&e))
+    } else {
+        format!("request failed: {}", crate::vault::error_chain(&e))
+    };
+    Attempt::Retry {
+        reason,
+        retry_after: None,
+    }
+}
+
+/// The first line of an error response, short (Slack answers `invalid_payload`, Teams a JSON
+/// error): enough to act on without flooding the report.
+async fn body_snippet(mut response: reqwest::Response) -> Option<String> {
+    let mut buf = Vec::new();
+    while buf.len() < 512 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let line: String = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .find(|l| !l.is_empty())?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    Some(line)
+}
+
+/// `initial · 2^(attempt-1)`, ±25 %.
+fn backoff(initial: Duration, attempt: u32) -> Duration {
+    let base = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let jitter = 0.75 + 0.5 * (random_u32() as f64 / u32::MAX as f64);
+    base.mul_f64(jitter)
+}
+
+fn random_u32() -> u32 {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 4];
+    match SystemRandom::new().fill(&mut b) {
+        Ok(()) => u32::from_le_bytes(b),
+        Err(_) => u32::MAX / 2,
+    }
+}
+
+/// A random CloudEvents `id` (128 bits, hex); the same for every attempt of one alert so
+/// receivers can drop duplicates.
+pub(crate) fn new_event_id() -> String {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 16];
+    if SystemRandom::new().fill(&mut b).is_err() {
+        // No system randomness: fall back to the clock, still unique per alert in practice.
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        b = nanos.to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_of_the_url_is_scrubbed() {
+        let opts = DeliveryOptions::default();
+        let secret = SecretString::from(
+            "https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET",
+        );
+        let url = WebhookUrl::parse(&secret, &opts).unwrap();
+        let text = "error sending request for url (https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET): \
+                    path /webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET and query sig=TOPSECRET";
+        let clean = url.scrub(text);
+        assert!(!clean.contains("TOPSECRET"), "{clean}");
+        assert!(!clean.contains("IncomingWebhook"), "{clean}");
+    }
+
+    #[test]
+    fn plain_http_and_garbage_are_refused_without_echo() {
+        let opts = DeliveryOptions::default();
+        for raw in [
+            "http://hooks.example/TOPSECRET",
+            "not a url TOPSECRET",
+            "ftp://x/TOPSECRET",
+        ] {
+            let e = WebhookUrl::parse(&SecretString::from(raw), &opts).err();
+            assert!(
+                e.as_ref().is_some_and(|e| !e.contains("TOPSECRET")),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let d = Duration::from_millis(500);
+        for attempt in 1..=3u32 {
+            let b = backoff(d, attempt);
+            let nominal = d * (1 << (attempt - 1));
+            assert!(
+                b >= nominal.mul_f64(0.74) && b <= nominal.mul_f64(1.26),
+                "{b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_ids_are_random_hex() {
+        let a = new_event_id();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, new_event_id());
+    }
+}

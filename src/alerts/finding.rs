@@ -1,0 +1,491 @@
+//! Findings: the problems a cycle report shows that someone should be told about, each with a
+//! stable key so that the same problem is recognised from one run to the next.
+//!
+//! This module turns a [`CycleReport`] into findings and writes their human text (title,
+//! detail). It decides nothing about sending: that is [`super::decide`]. It never sees a secret
+//! value: reports hold names, vault URLs, times and classified error messages only.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::state::AlertState;
+use crate::expiry::Severity;
+use crate::report::{CycleReport, Outcome, TargetReport, rfc3339};
+
+/// How urgent an alert is. Unlike [`Severity`] there is no `ok`: an alert is always a problem.
+/// Ordered from least to most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSeverity {
+    Warning,
+    Critical,
+    Expired,
+}
+
+impl AlertSeverity {
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+            AlertSeverity::Expired => "expired",
+        }
+    }
+
+    /// The alert severity of a client secret's expiry severity: `ok` is no alert, `unknown`
+    /// (no expiry recorded) is a warning.
+    pub fn from_expiry(severity: Severity) -> Option<AlertSeverity> {
+        match severity {
+            Severity::Ok => None,
+            Severity::Unknown | Severity::Warning => Some(AlertSeverity::Warning),
+            Severity::Critical => Some(AlertSeverity::Critical),
+            Severity::Expired => Some(AlertSeverity::Expired),
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<AlertSeverity> {
+        match s {
+            "warning" => Some(AlertSeverity::Warning),
+            "critical" => Some(AlertSeverity::Critical),
+            "expired" => Some(AlertSeverity::Expired),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// What kind of problem a finding is. The label is the first part of the finding key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The client secret expires soon (warning, critical) or has expired.
+    ClientSecretExpiry,
+    /// The client secret has no expiry recorded in Key Vault.
+    ClientSecretUnknownExpiry,
+    /// A token target failed `failure_threshold` cycles in a row.
+    TargetFailing,
+    /// The stored token expires before the next scheduled run.
+    TokenExpiresBeforeNextRun,
+}
+
+impl FindingKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingKind::ClientSecretExpiry => "client_secret_expiry",
+            FindingKind::ClientSecretUnknownExpiry => "client_secret_unknown_expiry",
+            FindingKind::TargetFailing => "target_failing",
+            FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
+        }
+    }
+
+    /// The CloudEvents `type` of an alert about this kind of finding.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            FindingKind::ClientSecretExpiry => "com.akv-rotator.client_secret.expiry",
+            FindingKind::ClientSecretUnknownExpiry => {
+                "com.akv-rotator.client_secret.unknown_expiry"
+            }
+            FindingKind::TargetFailing => "com.akv-rotator.token.failing",
+            FindingKind::TokenExpiresBeforeNextRun => {
+                "com.akv-rotator.token.expires_before_next_run"
+            }
+        }
+    }
+
+    /// Whether the finding is about an app's client secret (else about a token secret).
+    pub fn is_client_secret(self) -> bool {
+        matches!(
+            self,
+            FindingKind::ClientSecretExpiry | FindingKind::ClientSecretUnknownExpiry
+        )
+    }
+
+    /// The stable key of a finding: `{kind}/{app}` for client secrets, `{kind}/{app}/{secret}`
+    /// for token targets.
+    pub fn key(self, app: &str, token_secret: Option<&str>) -> String {
+        match token_secret {
+            Some(s) if !self.is_client_secret() => format!("{}/{app}/{s}", self.label()),
+            _ => format!("{}/{app}", self.label()),
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A Key Vault secret a finding is about (the client secret, or the token secret). Name and
+/// vault only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub name: String,
+    pub vault: String,
+}
+
+/// Whether this run could tell if the problem exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingStatus {
+    /// The problem exists at this severity.
+    Problem(AlertSeverity),
+    /// This run could not tell (for example the client secret could not be read, or a dry
+    /// run): whatever the alert state says about this key is kept as it is, and nothing is sent
+    /// or resolved for it.
+    NotAssessed,
+}
+
+/// One problem found in a cycle report (or the note that a known problem could not be checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable across runs, e.g. `client_secret_expiry/sales-reporting`.
+    pub key: String,
+    pub kind: FindingKind,
+    pub status: FindingStatus,
+    pub app: String,
+    /// The app's owner, when the config names one; used for routing.
+    pub owner: Option<String>,
+    /// One line, e.g. `Client secret of app "sales" expires in 3 days`.
+    pub title: String,
+    /// What is wrong, where, and what to do.
+    pub detail: String,
+    /// The client secret (client secret findings) or the token secret (token findings).
+    pub secret: Option<SecretRef>,
+    /// RFC 3339: the client secret's expiry, or the stored token's.
+    pub expires_on: Option<String>,
+    /// Whole days until the client secret expires (negative once expired).
+    pub days_left: Option<i64>,
+    /// For [`FindingKind::TargetFailing`]: how many cycles in a row the target failed,
+    /// including this one.
+    pub consecutive_failures: Option<u32>,
+}
+
+impl Finding {
+    /// The severity, when the problem was assessed.
+    pub fn severity(&self) -> Option<AlertSeverity> {
+        match self.status {
+            FindingStatus::Problem(s) => Some(s),
+            FindingStatus::NotAssessed => None,
+        }
+    }
+
+    /// A client secret expiring (warning/critical) or expired.
+    pub fn client_secret_expiry(
+        app: &str,
+        owner: Option<&str>,
+        severity: AlertSeverity,
+        secret: SecretRef,
+        expires_on: Option<String>,
+        days_left: Option<i64>,
+    ) -> Finding {
+        let kind = FindingKind::ClientSecretExpiry;
+        let when = match (severity, days_left) {
+            (AlertSeverity::Expired, Some(d)) if d < -1 => format!("expired {} days ago", -d),
+            (AlertSeverity::Expired, _) => "has expired".to_string(),
+            (_, Some(0)) => "expires within a day".to_string(),
+            (_, Some(1)) => "expires in 1 day".to_string(),
+            (_, Some(d)) => format!("expires in {d} days"),
+            (_, None) => "expires soon".to_string(),
+        };
+        let on = expires_on
+            .as_deref()
+            .map(|e| format!(" (expiry {e})"))
+            .unwrap_or_default();
+        let impact = if severity == AlertSeverity::Expired {
+            "Its tokens can no longer be refreshed; consumers will fail once the stored tokens end."
+        } else {
+            "Once it expires, its tokens can no longer be refreshed."
+        };
+        Finding {
+            key: kind.key(app, None),
+            kind,
+            status: FindingStatus::Problem(severity),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!("Client secret of app \"{app}\" {when}"),
+            detail: format!(
+                "Key Vault secret \"{}\" in {}{on} holds the client secret of app \"{app}\". {impact} \
+                 Create a new client secret for the app registration in Entra ID, store its value as a new \
+                 version of \"{}\" with the new end date as its expiry, then remove the old client secret.",
+                secret.name, secret.vault, secret.name
+            ),
+            secret: Some(secret),
+            expires_on,
+            days_left,
+            consecutive_failures: None,
+        }
+    }
+
+    /// A client secret with no expiry recorded in Key Vault.
+    pub fn client_secret_unknown_expiry(
+        app: &str,
+        owner: Option<&str>,
+        secret: SecretRef,
+    ) -> Finding {
+        let kind = FindingKind::ClientSecretUnknownExpiry;
+        Finding {
+            key: kind.key(app, None),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Warning),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!("Client secret of app \"{app}\" has no expiry date"),
+            detail: format!(
+                "Key Vault secret \"{}\" in {} has no expiration date, so nobody will be warned before the \
+                 client secret stops working. Set the secret's expiration date to the client secret's end \
+                 date in Entra ID.",
+                secret.name, secret.vault
+            ),
+            secret: Some(secret),
+            expires_on: None,
+            days_left: None,
+            consecutive_failures: None,
+        }
+    }
+
+    /// A token target that failed `consecutive_failures` cycles in a row (this one included).
+    /// The alert is only sent once the count reaches the configured threshold.
+    pub fn target_failing(
+        target: &TargetReport,
+        owner: Option<&str>,
+        consecutive_failures: u32,
+    ) -> Finding {
+        let kind = FindingKind::TargetFailing;
+        let app = target.app.as_str();
+        let why = target
+            .error
+            .as_ref()
+            .map(|e| {
+                let code = e
+                    .code
+                    .as_deref()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default();
+                format!("{}{code}: {}", e.class, e.message)
+            })
+            .unwrap_or_else(|| "no error recorded".to_string());
+        let runs = if consecutive_failures == 1 {
+            "1 run".to_string()
+        } else {
+            format!("{consecutive_failures} runs in a row")
+        };
+        Finding {
+            key: kind.key(app, Some(&target.secret)),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Critical),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!(
+                "Token \"{}\" of app \"{app}\" failed to refresh for {runs}",
+                target.secret
+            ),
+            detail: format!(
+                "The token for {} could not be refreshed: {why}. Consumers keep the stored token until it \
+                 expires{}.",
+                target.scope,
+                target
+                    .token_expires_on
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+            secret: Some(SecretRef {
+                name: target.secret.clone(),
+                vault: target.vault.clone(),
+            }),
+            expires_on: target.token_expires_on.clone(),
+            days_left: None,
+            consecutive_failures: Some(consecutive_failures),
+        }
+    }
+
+    /// The stored token ends before the next scheduled run: consumers will read an expired
+    /// token in between. Critical when the target failed this run, warning when it succeeded
+    /// (the schedule and `refresh_before` do not fit together).
+    pub fn token_expires_before_next_run(
+        target: &TargetReport,
+        owner: Option<&str>,
+        expires: OffsetDateTime,
+        next_run: OffsetDateTime,
+    ) -> Finding {
+        let kind = FindingKind::TokenExpiresBeforeNextRun;
+        let app = target.app.as_str();
+        let failed = target.outcome == Outcome::Failed;
+        let advice = if failed {
+            "The last refresh failed; fix the target's error (see the failing-token alert or the \
+             report) or run the rotator sooner."
+                .to_string()
+        } else {
+            "Run the rotator more often, or set the target's refresh_before longer than the time \
+             between runs."
+                .to_string()
+        };
+        Finding {
+            key: kind.key(app, Some(&target.secret)),
+            kind,
+            status: FindingStatus::Problem(if failed {
+                AlertSeverity::Critical
+            } else {
+                AlertSeverity::Warning
+            }),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!(
+                "Token \"{}\" of app \"{app}\" expires before the next run",
+                target.secret
+            ),
+            detail: format!(
+                "The stored token for {} expires at {}, the next run is at {}: consumers will read an \
+                 expired token in between. {advice}",
+                target.scope,
+                rfc3339(expires),
+                rfc3339(next_run)
+            ),
+            secret: Some(SecretRef {
+                name: target.secret.clone(),
+                vault: target.vault.clone(),
+            }),
+            expires_on: Some(rfc3339(expires)),
+            days_left: None,
+            consecutive_failures: None,
+        }
+    }
+
+    /// "This run could not tell" for a known key: keeps its alert state untouched.
+    pub fn not_assessed(key: &str, kind: FindingKind, app: &str) -> Finding {
+        Finding {
+            key: key.to_string(),
+            kind,
+            status: FindingStatus::NotAssessed,
+            app: app.to_string(),
+            owner: None,
+            title: String::new(),
+            detail: String::new(),
+            secret: None,
+            expires_on: None,
+            days_left: None,
+            consecutive_failures: None,
+        }
+    }
+}
+
+/// The findings of one cycle report.
+///
+/// - client secret `warning`/`critical`/`expired` → [`FindingKind::ClientSecretExpiry`];
+///   `unknown` (no expiry recorded) → [`FindingKind::ClientSecretUnknownExpiry`] (warning);
+///   an app whose client secret could not be read at all (severity `unknown` *and* an app
+///   error, or `unknown` in a dry run) is not assessed, so a Key Vault hiccup neither resolves
+///   nor raises anything;
+/// - every failed target → [`FindingKind::TargetFailing`] with the consecutive failure count
+///   (the previous count in `state`, plus one); the alert is sent once it reaches the
+///   configured threshold ([`super::decide`]); a target that succeeds resets its count;
+/// - a target whose stored token expires at or before `next_run` →
+///   [`FindingKind::TokenExpiresBeforeNextRun`]; with `next_run = None` these are not assessed;
+/// - a dry run assesses client secrets only.
+///
+/// `owners` maps app names to owners.
+pub fn findings_from_report(
+    report: &CycleReport,
+    owners: &HashMap<String, String>,
+    next_run: Option<OffsetDateTime>,
+    state: &AlertState,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let owner_of = |app: &str| owners.get(app).map(String::as_str);
+    // Keys already known, so that "not assessed" is only said about something to keep.
+    let known = |key: &str| state.findings.contains_key(key) || state.failures.contains_key(key);
+    let hold = |out: &mut Vec<Finding>, kind: FindingKind, app: &str, secret: Option<&str>| {
+        let key = kind.key(app, secret);
+        if known(&key) {
+            out.push(Finding::not_assessed(&key, kind, app));
+        }
+    };
+
+    for app in &report.apps {
+        let cs = &app.client_secret;
+        let owner = owner_of(&app.name);
+        let secret = SecretRef {
+            name: cs.name.clone(),
+            vault: cs.vault.clone(),
+        };
+        match cs.severity {
+            Severity::Ok => {}
+            // Unreadable, or a dry run whose listing fell back to reads it did not make.
+            Severity::Unknown if app.error.is_some() || report.dry_run => {
+                hold(&mut out, FindingKind::ClientSecretExpiry, &app.name, None);
+                hold(
+                    &mut out,
+                    FindingKind::ClientSecretUnknownExpiry,
+                    &app.name,
+                    None,
+                );
+            }
+            Severity::Unknown => {
+                out.push(Finding::client_secret_unknown_expiry(
+                    &app.name, owner, secret,
+                ));
+            }
+            s @ (Severity::Warning | Severity::Critical | Severity::Expired) => {
+                if let Some(severity) = AlertSeverity::from_expiry(s) {
+                    out.push(Finding::client_secret_expiry(
+                        &app.name,
+                        owner,
+                        severity,
+                        secret,
+                        cs.expires_on.clone(),
+                        cs.days_left,
+                    ));
+                }
+            }
+        }
+    }
+
+    for t in &report.targets {
+        let owner = owner_of(&t.app);
+        let secret = Some(t.secret.as_str());
+        if report.dry_run || t.outcome == Outcome::Planned {
+            hold(&mut out, FindingKind::TargetFailing, &t.app, secret);
+            hold(
+                &mut out,
+                FindingKind::TokenExpiresBeforeNextRun,
+                &t.app,
+                secret,
+            );
+            continue;
+        }
+        if t.outcome == Outcome::Failed {
+            let key = FindingKind::TargetFailing.key(&t.app, secret);
+            let previous = state.failures.get(&key).copied().unwrap_or(0);
+            out.push(Finding::target_failing(
+                t,
+                owner,
+                previous.saturating_add(1),
+            ));
+        }
+        let expires = t
+            .token_expires_on
+            .as_deref()
+            .and_then(|e| OffsetDateTime::parse(e, &Rfc3339).ok());
+        match (next_run, expires) {
+            (None, _) => hold(
+                &mut out,
+                FindingKind::TokenExpiresBeforeNextRun,
+                &t.app,
+                secret,
+            ),
+            (Some(next), Some(exp)) if exp <= next => {
+                out.push(Finding::token_expires_before_next_run(t, owner, exp, next));
+            }
+            // No stored token at all: the failing-target finding covers it.
+            (Some(_), _) => {}
+        }
+    }
+    out
+}

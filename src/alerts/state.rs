@@ -1,0 +1,297 @@
+//! The alert state that survives between runs: which findings are open, at which severity, and
+//! which sink last received what and when; plus each token target's consecutive failure count.
+//!
+//! It is one JSON document (content type `application/json`, with a `version`), stored by an
+//! [`AlertStateStore`]: in production one Key Vault secret, in tests memory. It holds no secret
+//! value and no webhook URL: sinks are named, apps and secrets by name. Key Vault limits a
+//! secret value to 25 KB ([`MAX_STATE_BYTES`]).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::decide::{Notification, NotificationState};
+use super::finding::{AlertSeverity, FindingKind, SecretRef};
+use crate::error::{ErrorClass, StepError};
+
+/// The layout version this code reads and writes.
+pub const STATE_VERSION: u32 = 1;
+/// The content type to store the state secret with.
+pub const STATE_CONTENT_TYPE: &str = "application/json";
+/// Key Vault's maximum secret value size.
+pub const MAX_STATE_BYTES: usize = 25 * 1024;
+
+/// Everything alerting remembers between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertState {
+    pub version: u32,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    /// Open findings, and resolved ones whose "resolved" message some sink has not accepted yet.
+    #[serde(default)]
+    pub findings: BTreeMap<String, FindingRecord>,
+    /// Consecutive failed cycles per token target, keyed by the target's
+    /// [`FindingKind::TargetFailing`] key; absent means the last cycle succeeded.
+    #[serde(default)]
+    pub failures: BTreeMap<String, u32>,
+}
+
+impl Default for AlertState {
+    fn default() -> Self {
+        AlertState {
+            version: STATE_VERSION,
+            updated_at: None,
+            findings: BTreeMap::new(),
+            failures: BTreeMap::new(),
+        }
+    }
+}
+
+/// What is remembered about one finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub kind: FindingKind,
+    pub app: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretRef>,
+    /// The latest severity observed.
+    pub severity: AlertSeverity,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// Sinks that accepted an alert about this finding, with what they last accepted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent_to: BTreeMap<String, SinkRecord>,
+    /// Set once the finding is gone; `sent_to` then lists the sinks still owed a "resolved".
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+/// What one sink last accepted about one finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkRecord {
+    pub severity: AlertSeverity,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_sent: OffsetDateTime,
+}
+
+impl AlertState {
+    /// Reads a stored state. Fails with [`ErrorClass::MalformedResponse`] when the text is not
+    /// a state this version understands; the message never quotes the text.
+    pub fn from_json(text: &str) -> Result<AlertState, StepError> {
+        let state: AlertState = serde_json::from_str(text).map_err(|e| {
+            StepError::new(
+                ErrorClass::MalformedResponse,
+                format!(
+                    "the alert state is not valid (line {}, column {}: {})",
+                    e.line(),
+                    e.column(),
+                    match e.classify() {
+                        serde_json::error::Category::Io => "unreadable",
+                        serde_json::error::Category::Syntax => "not JSON",
+                        serde_json::error::Category::Data => "unexpected layout",
+                        serde_json::error::Category::Eof => "truncated",
+                    }
+                ),
+            )
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StepError::new(
+                ErrorClass::MalformedResponse,
+                format!(
+                    "the alert state has layout version {}, this akv-rotator reads version {STATE_VERSION}",
+                    state.version
+                ),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// The compact JSON document to store.
+    pub fn to_json(&self) -> String {
+        // Serializing maps with string keys, strings, numbers and times cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// Records that `notification`'s sink accepted it at `at`: the sink now knows the finding
+    /// at that severity, or (for "resolved") no longer needs to hear about it. A finding whose
+    /// "resolved" every sink has accepted is dropped.
+    pub fn record_delivery(&mut self, notification: &Notification, at: OffsetDateTime) {
+        let key = notification.finding.key.as_str();
+        let Some(record) = self.findings.get_mut(key) else {
+            return;
+        };
+        match notification.state {
+            NotificationState::Resolved => {
+                record.sent_to.remove(&notification.sink);
+                if record.resolved_at.is_some() && record.sent_to.is_empty() {
+                    self.findings.remove(key);
+                }
+            }
+            NotificationState::New | NotificationState::Escalated | NotificationState::Reminder => {
+                record.sent_to.insert(
+                    notification.sink.clone(),
+                    SinkRecord {
+                        severity: notification.severity,
+                        last_sent: at,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Where the alert state lives between runs.
+///
+/// `load` returns an empty [`AlertState`] when nothing is stored yet, and an error of class
+/// [`ErrorClass::MalformedResponse`] when what is stored cannot be read (use
+/// [`AlertState::from_json`]); alerting then starts from an empty state and overwrites it.
+/// Any other error means "could not read": alerting still runs but does not overwrite the state.
+#[async_trait::async_trait]
+pub trait AlertStateStore: Send + Sync {
+    async fn load(&self) -> Result<AlertState, StepError>;
+    async fn save(&self, state: &AlertState) -> Result<(), StepError>;
+}
+
+/// An in-memory store for tests and dry runs. It keeps the JSON text, so loading goes through
+/// the same parsing as a Key Vault store.
+#[derive(Debug, Default)]
+pub struct MemoryStateStore {
+    text: Mutex<Option<String>>,
+    fail_load: Mutex<Option<StepError>>,
+    fail_save: Mutex<Option<StepError>>,
+}
+
+impl MemoryStateStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store already holding `text` (for example a corrupt document).
+    pub fn with_json(text: impl Into<String>) -> Self {
+        let store = Self::default();
+        store.set_json(Some(text.into()));
+        store
+    }
+
+    /// The stored JSON text, if any.
+    pub fn json(&self) -> Option<String> {
+        lock(&self.text).clone()
+    }
+
+    pub fn set_json(&self, text: Option<String>) {
+        *lock(&self.text) = text;
+    }
+
+    /// The stored state, if any and readable.
+    pub fn state(&self) -> Option<AlertState> {
+        self.json().and_then(|t| AlertState::from_json(&t).ok())
+    }
+
+    /// Makes the next loads fail with `error` (None: succeed again).
+    pub fn fail_load(&self, error: Option<StepError>) {
+        *lock(&self.fail_load) = error;
+    }
+
+    /// Makes the next saves fail with `error` (None: succeed again).
+    pub fn fail_save(&self, error: Option<StepError>) {
+        *lock(&self.fail_save) = error;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_trait::async_trait]
+impl AlertStateStore for MemoryStateStore {
+    async fn load(&self) -> Result<AlertState, StepError> {
+        if let Some(e) = lock(&self.fail_load).clone() {
+            return Err(e);
+        }
+        match self.json() {
+            None => Ok(AlertState::default()),
+            Some(text) => AlertState::from_json(&text),
+        }
+    }
+
+    async fn save(&self, state: &AlertState) -> Result<(), StepError> {
+        if let Some(e) = lock(&self.fail_save).clone() {
+            return Err(e);
+        }
+        self.set_json(Some(state.to_json()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut state = AlertState {
+            updated_at: Some(now),
+            ..AlertState::default()
+        };
+        state.failures.insert("target_failing/a/t".into(), 2);
+        state.findings.insert(
+            "client_secret_expiry/a".into(),
+            FindingRecord {
+                kind: FindingKind::ClientSecretExpiry,
+                app: "a".into(),
+                owner: Some("team".into()),
+                secret: Some(SecretRef {
+                    name: "a-secret".into(),
+                    vault: "https://kv.vault.azure.net/".into(),
+                }),
+                severity: AlertSeverity::Critical,
+                first_seen: now,
+                sent_to: BTreeMap::from([(
+                    "teams".to_string(),
+                    SinkRecord {
+                        severity: AlertSeverity::Warning,
+                        last_sent: now,
+                    },
+                )]),
+                resolved_at: None,
+            },
+        );
+        let text = state.to_json();
+        assert!(text.contains("\"version\":1"), "{text}");
+        assert!(
+            text.contains("\"last_sent\":\"2027-01-15T08:00:00Z\""),
+            "{text}"
+        );
+        assert_eq!(AlertState::from_json(&text), Ok(state));
+    }
+
+    #[test]
+    fn corrupt_or_foreign_state_is_malformed_and_not_quoted() {
+        for text in [
+            "{not json",
+            "[]",
+            r#"{"version":99}"#,
+            "SECRET-LOOKING-TEXT",
+        ] {
+            let e = AlertState::from_json(text).err();
+            let e = e.as_ref();
+            assert_eq!(
+                e.map(|e| e.class),
+                Some(ErrorClass::MalformedResponse),
+                "{text}"
+            );
+            assert!(e.is_some_and(|e| !e.message.contains("SECRET-LOOKING")));
+        }
+    }
+}

@@ -1,0 +1,1072 @@
+//! Alerting end to end through the library API: real HTTP receivers (axum on 127.0.0.1:0)
+//! capture what Teams, Slack and a CloudEvents webhook would receive, and the clock is driven by
+//! hand across runs to check deduplication, escalation, reminders and resolution.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use akv_rotator::alerts::{
+    AlertReport, AlertSeverity, AlertState, AlertsConfig, DeliveryOutcome, Finding, FindingKind,
+    MemoryStateStore, RawAlertsConfig, SecretRef, findings_from_report, run_alerts,
+};
+use akv_rotator::error::{ErrorClass, StepError};
+use akv_rotator::expiry::Severity;
+use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+// ---------------------------------------------------------------------------------------------
+// Receivers.
+
+/// What a receiver does with each request.
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    Accept,
+    /// Answer this status, with a body that echoes the request path and query (as some
+    /// receivers do), to prove the URL is scrubbed from reasons.
+    Fail(u16),
+    /// Answer 429 with `Retry-After: secs` this many times, then accept.
+    RateLimited {
+        times: usize,
+        secs: u64,
+    },
+    /// Never answer in time.
+    Hang,
+}
+
+#[derive(Clone)]
+struct Shared {
+    behaviour: Arc<Mutex<Behaviour>>,
+    hits: Arc<AtomicUsize>,
+    accepted: Arc<Mutex<Vec<Captured>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Captured {
+    content_type: String,
+    body: Value,
+}
+
+struct Receiver {
+    /// Contains a path and query that must never leak.
+    url: String,
+    shared: Shared,
+}
+
+const SECRET_PATH: &str = "hooks/Sup3rS3cretPath";
+const SECRET_QUERY: &str = "sig=T0pS3cretSignature";
+
+impl Receiver {
+    async fn spawn(behaviour: Behaviour) -> Receiver {
+        let shared = Shared {
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            hits: Arc::new(AtomicUsize::new(0)),
+            accepted: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new().fallback(receive).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url: format!("http://{addr}/{SECRET_PATH}?{SECRET_QUERY}"),
+            shared,
+        }
+    }
+
+    fn set(&self, b: Behaviour) {
+        *self.shared.behaviour.lock().unwrap() = b;
+    }
+
+    /// Bodies of accepted requests.
+    fn received(&self) -> Vec<Captured> {
+        self.shared.accepted.lock().unwrap().clone()
+    }
+
+    fn take(&self) -> Vec<Captured> {
+        std::mem::take(&mut *self.shared.accepted.lock().unwrap())
+    }
+
+    fn hits(&self) -> usize {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn receive(
+    State(s): State<Shared>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let behaviour = *s.behaviour.lock().unwrap();
+    let accept = |s: &Shared| {
+        s.accepted.lock().unwrap().push(Captured {
+            content_type: headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        StatusCode::ACCEPTED.into_response()
+    };
+    match behaviour {
+        Behaviour::Accept => accept(&s),
+        Behaviour::Fail(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            format!("no route for {uri}"),
+        )
+            .into_response(),
+        Behaviour::RateLimited { times, secs } => {
+            if times == 0 {
+                accept(&s)
+            } else {
+                *s.behaviour.lock().unwrap() = Behaviour::RateLimited {
+                    times: times - 1,
+                    secs,
+                };
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs.to_string())],
+                    "slow down",
+                )
+                    .into_response()
+            }
+        }
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            accept(&s)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+fn http() -> reqwest::Client {
+    akv_rotator::http::install_crypto_provider();
+    // Test receivers speak plain HTTP; the product client is https-only.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+const T0: OffsetDateTime = datetime!(2026-11-28 20:00 UTC);
+
+fn hours(h: i64) -> time::Duration {
+    time::Duration::hours(h)
+}
+
+/// `[alerts]` from TOML with fast retries for tests.
+fn alerts_config(toml_text: &str) -> AlertsConfig {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        alerts: RawAlertsConfig,
+    }
+    let doc: Doc = toml::from_str(toml_text).unwrap();
+    let mut cfg = doc.alerts.validate().unwrap();
+    cfg.delivery.allow_plain_http = true;
+    cfg.delivery.attempt_timeout = Duration::from_millis(300);
+    cfg.delivery.initial_backoff = Duration::from_millis(10);
+    cfg
+}
+
+fn sink_toml(name: &str, kind: &str, extra: &str) -> String {
+    format!(
+        "[[alerts.sinks]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl_secret = \"{name}-url\"\n{extra}\n"
+    )
+}
+
+fn urls(pairs: &[(&str, &Receiver)]) -> HashMap<String, SecretString> {
+    pairs
+        .iter()
+        .map(|(name, r)| (name.to_string(), SecretString::from(r.url.clone())))
+        .collect()
+}
+
+const VAULT: &str = "https://kv-secrets.vault.azure.net/";
+
+fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) -> Finding {
+    Finding::client_secret_expiry(
+        app,
+        owner,
+        severity,
+        SecretRef {
+            name: format!("{app}-client-secret"),
+            vault: VAULT.into(),
+        },
+        Some("2026-12-10T20:15:01Z".into()),
+        Some(days),
+    )
+}
+
+fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppReport {
+    AppReport {
+        name: name.into(),
+        tenant_id: "11111111-2222-4333-8444-555555555555".into(),
+        client_id: "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e".into(),
+        client_secret: ClientSecretReport {
+            vault: VAULT.into(),
+            name: format!("{name}-client-secret"),
+            version: None,
+            expires_on: days_left.map(|_| "2026-12-10T20:15:01Z".to_string()),
+            days_left,
+            severity,
+        },
+        error: None,
+    }
+}
+
+fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) -> TargetReport {
+    TargetReport {
+        app: app.into(),
+        scope: "https://analysis.windows.net/powerbi/api/.default".into(),
+        vault: "https://kv-tokens.vault.azure.net/".into(),
+        secret: format!("{app}-powerbi-token"),
+        outcome,
+        token_expires_on: token_expires_on.map(str::to_string),
+        version: None,
+        signature: None,
+        error: (outcome == Outcome::Failed).then(|| {
+            StepError::new(
+                ErrorClass::BadClientSecret,
+                "Entra ID rejected the client secret",
+            )
+            .with_code("AADSTS7000215")
+        }),
+    }
+}
+
+fn cycle(apps: Vec<AppReport>, targets: Vec<TargetReport>) -> CycleReport {
+    CycleReport::new(T0, T0, false, apps, targets, Vec::new())
+}
+
+/// One run: the findings, then alerting at `now`.
+async fn run(
+    cfg: &AlertsConfig,
+    urls: &HashMap<String, SecretString>,
+    store: &MemoryStateStore,
+    findings: Vec<Finding>,
+    now: OffsetDateTime,
+) -> AlertReport {
+    run_alerts(&http(), cfg, urls, store, findings, now).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads.
+
+#[tokio::test]
+async fn webhook_sink_posts_a_structured_cloudevent() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let store = MemoryStateStore::new();
+
+    let report = run(
+        &cfg,
+        &urls(&[("siem", &hook)]),
+        &store,
+        vec![expiring(
+            "sales",
+            Some("team-bi"),
+            AlertSeverity::Critical,
+            3,
+        )],
+        T0,
+    )
+    .await;
+
+    assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+    let got = hook.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content_type, "application/cloudevents+json");
+    let e = &got[0].body;
+    assert_eq!(e["specversion"], "1.0");
+    assert_eq!(e["source"], "akv-rotator");
+    assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry");
+    assert_eq!(e["subject"], "sales");
+    assert_eq!(e["time"], "2026-11-28T20:00:00Z");
+    assert_eq!(e["datacontenttype"], "application/json");
+    assert_eq!(e["id"].as_str().map(str::len), Some(32));
+    let d = &e["data"];
+    assert_eq!(d["app"], "sales");
+    assert_eq!(d["owner"], "team-bi");
+    assert_eq!(d["severity"], "critical");
+    assert_eq!(d["kind"], "client_secret_expiry");
+    assert_eq!(d["state"], "new");
+    assert_eq!(d["finding_key"], "client_secret_expiry/sales");
+    assert_eq!(d["expires_on"], "2026-12-10T20:15:01Z");
+    assert_eq!(d["days_left"], 3);
+    assert_eq!(d["client_secret"]["name"], "sales-client-secret");
+    assert_eq!(d["client_secret"]["vault"], VAULT);
+    assert!(
+        d["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("expires in 3 days")),
+        "{d}"
+    );
+    assert!(d["detail"].as_str().is_some_and(|t| t.contains("Entra ID")));
+}
+
+#[tokio::test]
+async fn teams_sink_posts_an_adaptive_card() {
+    let teams = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
+    let store = MemoryStateStore::new();
+
+    run(
+        &cfg,
+        &urls(&[("sec", &teams)]),
+        &store,
+        vec![expiring(
+            "sales",
+            Some("team-bi"),
+            AlertSeverity::Critical,
+            3,
+        )],
+        T0,
+    )
+    .await;
+
+    let got = teams.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content_type, "application/json");
+    let m = &got[0].body;
+    assert_eq!(m["type"], "message");
+    let a = &m["attachments"][0];
+    assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(a["contentUrl"], Value::Null);
+    let card = &a["content"];
+    assert_eq!(
+        card["$schema"],
+        "http://adaptivecards.io/schemas/adaptive-card.json"
+    );
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    assert_eq!(card["msteams"]["width"], "Full");
+    let title = &card["body"][0];
+    assert_eq!(title["type"], "TextBlock");
+    assert_eq!(title["color"], "attention");
+    assert!(title["text"].as_str().unwrap().starts_with("CRITICAL: "));
+    let facts: HashMap<String, String> = card["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "FactSet")
+        .unwrap()["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["title"].as_str().unwrap().to_string(),
+                f["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(facts["App"], "sales");
+    assert_eq!(facts["Owner"], "team-bi");
+    assert_eq!(facts["Severity"], "critical");
+    assert_eq!(facts["Expires"], "2026-12-10T20:15:01Z");
+    assert_eq!(facts["Days left"], "3");
+    assert_eq!(
+        facts["Client secret"],
+        format!("sales-client-secret in {VAULT}")
+    );
+
+    // A warning is yellow, a resolution green.
+    let cfg2 = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
+    let store2 = MemoryStateStore::new();
+    let u = urls(&[("sec", &teams)]);
+    teams.take();
+    run(
+        &cfg2,
+        &u,
+        &store2,
+        vec![expiring("hr", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+    run(&cfg2, &u, &store2, vec![], T0 + hours(1)).await;
+    let colors: Vec<Value> = teams
+        .take()
+        .iter()
+        .map(|c| c.body["attachments"][0]["content"]["body"][0]["color"].clone())
+        .collect();
+    assert_eq!(colors, ["warning", "good"]);
+}
+
+#[tokio::test]
+async fn slack_sink_posts_blocks() {
+    let slack = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("chat", "slack", "")));
+    let store = MemoryStateStore::new();
+
+    run(
+        &cfg,
+        &urls(&[("chat", &slack)]),
+        &store,
+        vec![expiring(
+            "a<b>&c",
+            Some("team-bi"),
+            AlertSeverity::Warning,
+            12,
+        )],
+        T0,
+    )
+    .await;
+
+    let got = slack.received();
+    assert_eq!(got.len(), 1);
+    let m = &got[0].body;
+    assert!(
+        m["text"].as_str().unwrap().contains("WARNING"),
+        "fallback text: {m}"
+    );
+    let blocks = m["blocks"].as_array().unwrap();
+    let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["header", "section", "context"]);
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    assert!(blocks[0]["text"]["text"].as_str().unwrap().len() <= 150);
+    let fields: Vec<&str> = blocks[1]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["type"], "mrkdwn");
+            f["text"].as_str().unwrap()
+        })
+        .collect();
+    assert!(fields.contains(&"*App*\na&lt;b&gt;&amp;c"), "{fields:?}");
+    assert!(fields.contains(&"*Owner*\nteam-bi"));
+    assert!(fields.contains(&"*Severity*\nwarning"));
+    assert!(fields.contains(&"*Days left*\n12"));
+    assert!(fields.len() <= 10);
+    assert_eq!(blocks[2]["elements"][0]["type"], "mrkdwn");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deduplication over runs.
+
+#[tokio::test]
+async fn two_runs_send_one_alert_then_a_reminder_after_24h() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+    let f = || vec![expiring("sales", None, AlertSeverity::Warning, 20)];
+
+    let r1 = run(&cfg, &u, &store, f(), T0).await;
+    let r2 = run(&cfg, &u, &store, f(), T0 + hours(1)).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!((r1.sent, r2.sent, r2.suppressed), (1, 0, 1));
+
+    run(&cfg, &u, &store, f(), T0 + hours(23)).await;
+    assert_eq!(hook.received().len(), 1);
+    run(&cfg, &u, &store, f(), T0 + hours(24)).await;
+    let got = hook.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].body["data"]["state"], "reminder");
+    // A different id for a different alert.
+    assert_ne!(got[0].body["id"], got[1].body["id"]);
+}
+
+#[tokio::test]
+async fn escalation_sends_again_at_once() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("sales", None, AlertSeverity::Warning, 8)],
+        T0,
+    )
+    .await;
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("sales", None, AlertSeverity::Critical, 6)],
+        T0 + hours(1),
+    )
+    .await;
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("sales", None, AlertSeverity::Critical, 6)],
+        T0 + hours(2),
+    )
+    .await;
+
+    let states: Vec<(Value, Value)> = hook
+        .received()
+        .iter()
+        .map(|c| {
+            (
+                c.body["data"]["state"].clone(),
+                c.body["data"]["severity"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("new".into(), "warning".into()),
+            ("escalated".into(), "critical".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn resolution_sends_resolved_once() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("sales", Some("bi"), AlertSeverity::Warning, 8)],
+        T0,
+    )
+    .await;
+    // The client secret was rotated: the finding is gone.
+    run(&cfg, &u, &store, vec![], T0 + hours(1)).await;
+    run(&cfg, &u, &store, vec![], T0 + hours(2)).await;
+
+    let got = hook.received();
+    assert_eq!(got.len(), 2);
+    let e = &got[1].body;
+    assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry.resolved");
+    assert_eq!(e["data"]["state"], "resolved");
+    assert_eq!(e["data"]["owner"], "bi");
+    assert_eq!(e["data"]["client_secret"]["name"], "sales-client-secret");
+    assert!(
+        store.state().unwrap().findings.is_empty(),
+        "forgotten after resolving"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing.
+
+#[tokio::test]
+async fn owners_route_and_min_severity_filters() {
+    let team_a = Receiver::spawn(Behaviour::Accept).await;
+    let oncall = Receiver::spawn(Behaviour::Accept).await;
+    let all = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!(
+        "[alerts]\n{}{}{}",
+        sink_toml("team-a", "slack", "owners = [\"alice\"]"),
+        sink_toml("oncall", "teams", "min_severity = \"critical\""),
+        sink_toml("all", "webhook", ""),
+    ));
+    let u = urls(&[("team-a", &team_a), ("oncall", &oncall), ("all", &all)]);
+    let store = MemoryStateStore::new();
+
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![
+            expiring("x", Some("alice"), AlertSeverity::Warning, 20),
+            expiring("y", Some("bob"), AlertSeverity::Critical, 3),
+            expiring("z", None, AlertSeverity::Expired, -2),
+        ],
+        T0,
+    )
+    .await;
+
+    let apps = |r: &Receiver, pick: fn(&Value) -> &Value| -> Vec<String> {
+        r.received()
+            .iter()
+            .map(|c| pick(&c.body).as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    // Slack: the App field is the first field.
+    assert_eq!(
+        apps(&team_a, |b| &b["blocks"][1]["fields"][0]["text"]),
+        ["*App*\nx"]
+    );
+    assert_eq!(
+        apps(
+            &oncall,
+            |b| &b["attachments"][0]["content"]["body"][2]["facts"][0]["value"]
+        ),
+        ["y", "z"]
+    );
+    assert_eq!(apps(&all, |b| &b["subject"]), ["x", "y", "z"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks that are down.
+
+#[tokio::test]
+async fn failing_sink_is_reported_and_retried_next_run() {
+    let hook = Receiver::spawn(Behaviour::Fail(500)).await;
+    let ok = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!(
+        "[alerts]\n{}{}",
+        sink_toml("down", "webhook", ""),
+        sink_toml("up", "slack", "")
+    ));
+    let u = urls(&[("down", &hook), ("up", &ok)]);
+    let store = MemoryStateStore::new();
+    let f = || {
+        vec![
+            expiring("a", None, AlertSeverity::Warning, 20),
+            expiring("b", None, AlertSeverity::Warning, 20),
+        ]
+    };
+
+    let r1 = run(&cfg, &u, &store, f(), T0).await;
+
+    // 3 attempts for the first alert, then the sink is taken as down for this run.
+    assert_eq!(hook.hits(), 3);
+    let down = r1.sinks.iter().find(|s| s.name == "down").unwrap();
+    assert_eq!((down.sent, down.failed, down.skipped), (0, 1, 1));
+    assert_eq!(down.deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(down.deliveries[0].attempts, 3);
+    let reason = down.error.as_deref().unwrap();
+    assert!(reason.contains("HTTP 500"), "{reason}");
+    assert_eq!(down.deliveries[1].outcome, DeliveryOutcome::Skipped);
+    // The other sink is not held back, and the run still stores its state.
+    assert_eq!(ok.received().len(), 2);
+    assert!(r1.state_saved);
+    assert_eq!(r1.failed, 2);
+
+    // Next run: the receiver is back; only what it missed is sent, as new.
+    hook.set(Behaviour::Accept);
+    let r2 = run(&cfg, &u, &store, f(), T0 + hours(1)).await;
+    let got = hook.received();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|c| c.body["data"]["state"] == "new"));
+    assert_eq!(ok.received().len(), 2, "the healthy sink is not told twice");
+    assert_eq!((r2.sent, r2.failed, r2.suppressed), (2, 0, 2));
+}
+
+#[tokio::test]
+async fn hanging_sink_times_out_and_is_reported() {
+    let hook = Receiver::spawn(Behaviour::Hang).await;
+    let mut cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("slow", "webhook", "")));
+    cfg.delivery.attempt_timeout = Duration::from_millis(200);
+    cfg.delivery.max_attempts = 2;
+    let u = urls(&[("slow", &hook)]);
+    let store = MemoryStateStore::new();
+
+    let started = std::time::Instant::now();
+    let r = run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(r.failed, 1);
+    let reason = r.sinks[0].error.as_deref().unwrap();
+    assert!(reason.contains("timed out"), "{reason}");
+    assert_eq!(hook.hits(), 2);
+    // Not recorded as sent: tried again next run.
+    hook.set(Behaviour::Accept);
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0 + hours(1),
+    )
+    .await;
+    assert_eq!(hook.received().len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limited_sink_honours_retry_after() {
+    let hook = Receiver::spawn(Behaviour::RateLimited { times: 1, secs: 1 }).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+
+    let started = std::time::Instant::now();
+    let r = run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited Retry-After"
+    );
+    assert_eq!(r.sent, 1, "{r:?}");
+    assert_eq!(r.sinks[0].deliveries[0].attempts, 2);
+    assert_eq!(hook.hits(), 2);
+}
+
+#[tokio::test]
+async fn sink_without_url_is_reported_not_fatal() {
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let store = MemoryStateStore::new();
+    let r = run(
+        &cfg,
+        &HashMap::new(),
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+    assert_eq!(r.failed, 1);
+    assert!(r.sinks[0].error.as_deref().unwrap().contains("siem-url"));
+    assert!(r.state_saved);
+}
+
+/// The webhook URL is a credential: not in the report, not in any log line, even when the
+/// receiver echoes it back or cannot be reached.
+#[tokio::test]
+async fn webhook_url_never_appears_in_report_or_logs() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let echo = Receiver::spawn(Behaviour::Fail(404)).await;
+    let hang = Receiver::spawn(Behaviour::Hang).await;
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}/{SECRET_PATH}?{SECRET_QUERY}")
+    };
+    let cfg = alerts_config(&format!(
+        "[alerts]\n{}{}{}{}",
+        sink_toml("echo", "teams", ""),
+        sink_toml("hang", "slack", ""),
+        sink_toml("closed", "webhook", ""),
+        sink_toml("bad", "webhook", ""),
+    ));
+    let mut u = urls(&[("echo", &echo), ("hang", &hang)]);
+    u.insert("closed".into(), SecretString::from(closed));
+    u.insert(
+        "bad".into(),
+        SecretString::from(format!("ftp://example/{SECRET_PATH}?{SECRET_QUERY}")),
+    );
+    let store = MemoryStateStore::new();
+
+    let r = run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+
+    assert_eq!(r.failed, 4, "{r:?}");
+    let report = serde_json::to_string(&r).unwrap();
+    let logs = logs.text();
+    assert!(logs.contains("alert_failed"), "logs were captured: {logs}");
+    for text in [&report, &logs, &store.json().unwrap()] {
+        for secret in ["Sup3rS3cretPath", "T0pS3cretSignature"] {
+            assert!(!text.contains(secret), "{secret} leaked into:\n{text}");
+        }
+    }
+    // Reasons still say what happened.
+    let reasons: Vec<&str> = r.sinks.iter().filter_map(|s| s.error.as_deref()).collect();
+    assert!(reasons[0].contains("HTTP 404"), "{reasons:?}");
+    assert!(reasons[1].contains("timed out"), "{reasons:?}");
+    assert!(reasons[2].contains("cannot connect"), "{reasons:?}");
+    assert!(reasons[3].contains("https"), "{reasons:?}");
+}
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State.
+
+#[tokio::test]
+async fn corrupt_state_does_not_stop_alerting() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::with_json("{\"version\":1,\"findings\":[garbage");
+
+    let r = run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+
+    assert_eq!(r.sent, 1);
+    assert!(
+        r.notes.iter().any(|n| n.contains("could not be read")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.state_saved, "the corrupt state is replaced");
+    let state: AlertState = store.state().unwrap();
+    assert!(
+        state.findings["client_secret_expiry/a"]
+            .sent_to
+            .contains_key("siem")
+    );
+}
+
+#[tokio::test]
+async fn unreadable_state_is_not_overwritten() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+    run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0,
+    )
+    .await;
+    let before = store.json();
+
+    store.fail_load(Some(StepError::new(
+        ErrorClass::Transient,
+        "Key Vault is throttling",
+    )));
+    let r = run(
+        &cfg,
+        &u,
+        &store,
+        vec![expiring("a", None, AlertSeverity::Warning, 20)],
+        T0 + hours(1),
+    )
+    .await;
+
+    assert!(!r.state_saved);
+    assert!(
+        r.notes.iter().any(|n| n.contains("could not be loaded")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(store.json(), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// From cycle reports.
+
+#[tokio::test]
+async fn findings_come_from_the_cycle_report() {
+    let state = AlertState::default();
+    let report = cycle(
+        vec![
+            app_report("ok", Severity::Ok, Some(90)),
+            app_report("soon", Severity::Warning, Some(12)),
+            app_report("never", Severity::Unknown, None),
+            app_report("gone", Severity::Expired, Some(-3)),
+        ],
+        vec![target_report(
+            "ok",
+            Outcome::Written,
+            Some("2026-11-28T21:30:00Z"),
+        )],
+    );
+    let owners = HashMap::from([("soon".to_string(), "team-bi".to_string())]);
+    let findings = findings_from_report(&report, &owners, Some(T0 + hours(1)), &state);
+    let got: Vec<(&str, Option<AlertSeverity>, Option<&str>)> = findings
+        .iter()
+        .map(|f| (f.key.as_str(), f.severity(), f.owner.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "client_secret_expiry/soon",
+                Some(AlertSeverity::Warning),
+                Some("team-bi")
+            ),
+            (
+                "client_secret_unknown_expiry/never",
+                Some(AlertSeverity::Warning),
+                None
+            ),
+            (
+                "client_secret_expiry/gone",
+                Some(AlertSeverity::Expired),
+                None
+            ),
+        ]
+    );
+    assert!(
+        findings[2].title.contains("expired 3 days ago"),
+        "{}",
+        findings[2].title
+    );
+}
+
+#[tokio::test]
+async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+    let failing = cycle(
+        vec![app_report("legacy", Severity::Ok, Some(90))],
+        vec![target_report(
+            "legacy",
+            Outcome::Failed,
+            Some("2026-11-29T20:00:00Z"),
+        )],
+    );
+
+    for run_no in 0..3 {
+        let state = store.state().unwrap_or_default();
+        let f = findings_from_report(&failing, &HashMap::new(), None, &state);
+        run(&cfg, &u, &store, f, T0 + hours(run_no)).await;
+        let expected = if run_no < 2 { 0 } else { 1 };
+        assert_eq!(hook.received().len(), expected, "after run {}", run_no + 1);
+    }
+    let e = &hook.received()[0].body;
+    assert_eq!(e["type"], "com.akv-rotator.token.failing");
+    assert_eq!(e["data"]["consecutive_failures"], 3);
+    assert_eq!(e["data"]["token_secret"]["name"], "legacy-powerbi-token");
+    assert!(
+        e["data"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AADSTS7000215")
+    );
+
+    let healthy = cycle(
+        vec![app_report("legacy", Severity::Ok, Some(90))],
+        vec![target_report(
+            "legacy",
+            Outcome::Written,
+            Some("2026-11-29T20:00:00Z"),
+        )],
+    );
+    let state = store.state().unwrap();
+    let f = findings_from_report(&healthy, &HashMap::new(), None, &state);
+    run(&cfg, &u, &store, f, T0 + hours(3)).await;
+    let got = hook.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1].body["type"],
+        "com.akv-rotator.token.failing.resolved"
+    );
+    assert!(store.state().unwrap().failures.is_empty());
+}
+
+#[tokio::test]
+async fn token_expiring_before_the_next_run_alerts() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+    // The token was refreshed but lives 1 h; the next run is in 2 h.
+    let report = cycle(
+        vec![app_report("bi", Severity::Ok, Some(90))],
+        vec![target_report(
+            "bi",
+            Outcome::Written,
+            Some("2026-11-28T21:00:00Z"),
+        )],
+    );
+    let f = findings_from_report(
+        &report,
+        &HashMap::new(),
+        Some(T0 + hours(2)),
+        &AlertState::default(),
+    );
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].kind, FindingKind::TokenExpiresBeforeNextRun);
+
+    run(&cfg, &u, &store, f, T0).await;
+    let e = &hook.received()[0].body;
+    assert_eq!(e["type"], "com.akv-rotator.token.expires_before_next_run");
+    assert_eq!(e["data"]["severity"], "warning");
+    assert_eq!(e["data"]["expires_on"], "2026-11-28T21:00:00Z");
+
+    // Without a known next run it is not assessed: neither resent nor resolved.
+    let state = store.state().unwrap();
+    let f = findings_from_report(&report, &HashMap::new(), None, &state);
+    run(&cfg, &u, &store, f, T0 + hours(30)).await;
+    assert_eq!(hook.received().len(), 1);
+}
+
+#[tokio::test]
+async fn unreadable_client_secret_neither_resolves_nor_raises() {
+    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let u = urls(&[("siem", &hook)]);
+    let store = MemoryStateStore::new();
+    let soon = cycle(vec![app_report("a", Severity::Warning, Some(12))], vec![]);
+    let f = findings_from_report(&soon, &HashMap::new(), None, &AlertState::default());
+    run(&cfg, &u, &store, f, T0).await;
+
+    // Next run Key Vault could not be read for this app: severity unknown with an error.
+    let mut broken = app_report("a", Severity::Unknown, None);
+    broken.error = Some(StepError::new(ErrorClass::Transient, "Key Vault timed out"));
+    let hiccup = cycle(vec![broken], vec![]);
+    let f = findings_from_report(&hiccup, &HashMap::new(), None, &store.state().unwrap());
+    run(&cfg, &u, &store, f, T0 + hours(1)).await;
+
+    assert_eq!(
+        hook.received().len(),
+        1,
+        "no resolved, no unknown-expiry alert"
+    );
+}
