@@ -164,6 +164,8 @@ pub struct App {
     pub client_id: String,
     pub client_secret_vault: Url,
     pub client_secret_name: String,
+    /// Who to tell about this app (included in alerts, can route them to a sink).
+    pub owner: Option<String>,
     pub targets: Vec<TokenTarget>,
 }
 
@@ -195,6 +197,8 @@ pub struct ValidConfig {
     pub daemon: DaemonConfig,
     /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).
     pub shard_count: Option<u32>,
+    /// Alert sinks and deduplication (absent: no alerts are sent).
+    pub alerts: Option<crate::alerts::AlertsConfig>,
     pub apps: Vec<App>,
 }
 
@@ -255,6 +259,10 @@ impl ValidConfig {
                 set.insert(t.vault.clone());
             }
         }
+        if let Some(a) = &self.alerts {
+            set.extend(a.state_vault.clone());
+            set.extend(a.sinks.iter().filter_map(|s| s.url_vault.clone()));
+        }
         set.into_iter().collect()
     }
 }
@@ -286,6 +294,8 @@ pub struct RawConfig {
     daemon: Option<RawDaemon>,
     #[serde(default)]
     shard: Option<RawShard>,
+    #[serde(default)]
+    alerts: Option<Spanned<crate::alerts::RawAlertsConfig>>,
     #[serde(default)]
     apps: Vec<Spanned<RawApp>>,
 }
@@ -349,6 +359,8 @@ struct RawApp {
     client_secret_name: Spanned<String>,
     #[serde(default)]
     vault: Option<Spanned<String>>,
+    #[serde(default)]
+    owner: Option<Spanned<String>>,
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
 }
@@ -875,10 +887,20 @@ impl RawConfig {
                     client_id,
                     client_secret_vault: vault,
                     client_secret_name: secret_name,
+                    owner: app
+                        .owner
+                        .as_ref()
+                        .map(|o| o.get_ref().trim().to_string())
+                        .filter(|o| !o.is_empty()),
                     targets,
                 });
             }
         }
+
+        let alerts = self
+            .alerts
+            .as_ref()
+            .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
 
         if !c.issues.is_empty() {
             return Err(ConfigError::Invalid {
@@ -895,8 +917,65 @@ impl RawConfig {
             thresholds,
             daemon,
             shard_count,
+            alerts,
             apps,
         })
+    }
+}
+
+/// Validates `[alerts]`: the module's own checks, then vaults against the cloud, defaulting the
+/// state and sink-URL vaults to the top-level vault.
+fn validate_alerts(
+    c: &mut Checker<'_>,
+    raw: &Spanned<crate::alerts::RawAlertsConfig>,
+    cloud: &Cloud,
+    default_vault: Option<&Url>,
+) -> Option<crate::alerts::AlertsConfig> {
+    let span = raw.span();
+    match raw.get_ref().validate() {
+        Err(problems) => {
+            for p in problems {
+                c.push(span.clone(), &p.key, p.message);
+            }
+            None
+        }
+        Ok(mut cfg) => {
+            let in_cloud = |u: &Url| {
+                cloud.vault_suffix.as_ref().is_none_or(|suffix| {
+                    u.host_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase()
+                        .ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
+                })
+            };
+            if let Some(v) = &cfg.state_vault {
+                if !in_cloud(v) {
+                    c.push(span.clone(), "alerts.state_vault", format!("{v} is not a Key Vault of this cloud"));
+                }
+            }
+            if cfg.state_vault.is_none() {
+                cfg.state_vault = default_vault.cloned();
+            }
+            let Some(state_vault) = cfg.state_vault.clone() else {
+                c.push(
+                    span,
+                    "alerts.state_vault",
+                    "alerts keep their state in Key Vault: set `state_vault` or the top-level `vault`",
+                );
+                return None;
+            };
+            for (i, sink) in cfg.sinks.iter_mut().enumerate() {
+                if let Some(v) = &sink.url_vault {
+                    if !in_cloud(v) {
+                        c.push(span.clone(), &format!("alerts.sinks[{i}].url_vault"), format!("{v} is not a Key Vault of this cloud"));
+                    }
+                }
+                if sink.url_vault.is_none() {
+                    sink.url_vault = Some(state_vault.clone());
+                }
+            }
+            Some(cfg)
+        }
     }
 }
 

@@ -116,6 +116,7 @@ pub struct Rotator {
     entra: EntraClient,
     validator: Validator,
     metrics: Arc<Metrics>,
+    http: reqwest::Client,
 }
 
 impl Rotator {
@@ -137,13 +138,14 @@ impl Rotator {
         )
         .map_err(SetupError::Vault)?;
         let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone());
-        let validator = Validator::new(http, config.cloud.clone(), metrics.clone());
+        let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone());
         Ok(Rotator {
             config: Arc::new(config),
             vaults,
             entra,
             validator,
             metrics,
+            http,
         })
     }
 
@@ -167,7 +169,21 @@ impl Rotator {
     pub async fn run_cycle(&self, options: CycleOptions) -> Result<CycleReport, SetupError> {
         let started = OffsetDateTime::now_utc();
         let clock = std::time::Instant::now();
-        let result = self.cycle(&options, started).await;
+        let mut result = self.cycle(&options, started).await;
+        if let Ok(report) = &mut result {
+            if !options.dry_run {
+                report.alerts = crate::alerting::alert(
+                    &self.config,
+                    &self.vaults,
+                    &self.http,
+                    &self.metrics,
+                    report,
+                    options.shard,
+                    OffsetDateTime::now_utc(),
+                )
+                .await;
+            }
+        }
         match &result {
             Ok(report) => self.metrics.record_cycle(
                 report,

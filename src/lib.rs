@@ -7,6 +7,7 @@
 //! (token endpoint), `validate` (the only producer of [`validate::ValidatedToken`]), `expiry`,
 //! `report`, `cli`, `telemetry`, and `demo` (with the `emulator` feature).
 
+pub mod alerting;
 pub mod alerts;
 pub mod cli;
 pub mod config;

@@ -133,6 +133,9 @@ pub struct CycleReport {
     pub apps: Vec<AppReport>,
     pub targets: Vec<TargetReport>,
     pub notes: Vec<String>,
+    /// Alerts delivered after the cycle (absent when `[alerts]` is not configured or in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::AlertReport>,
 }
 
 /// When warnings should make the exit code non-zero.
@@ -188,6 +191,7 @@ impl CycleReport {
             apps,
             targets,
             notes,
+            alerts: None,
         }
     }
 
@@ -306,6 +310,18 @@ impl CycleReport {
         }
         for n in &self.notes {
             let _ = writeln!(out, "note: {n}");
+        }
+        if let Some(a) = &self.alerts {
+            let _ = writeln!(
+                out,
+                "\nAlerts: {} sent, {} not delivered (retried next run), {} suppressed as already sent",
+                a.sent, a.failed, a.suppressed
+            );
+            for sink in &a.sinks {
+                if let Some(e) = &sink.error {
+                    let _ = writeln!(out, "  - sink {}: {e}", sink.name);
+                }
+            }
         }
         let s = &self.summary;
         let _ = writeln!(

@@ -200,6 +200,45 @@ impl KeyVaults {
     }
 }
 
+impl KeyVaults {
+    /// Writes a plain (non-token) secret such as the alert state: a new version.
+    #[tracing::instrument(name = "write", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn write_text(
+        &self,
+        vault: &Url,
+        name: &str,
+        value: &str,
+        content_type: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<WrittenSecret, StepError> {
+        let client = self.client(vault)?;
+        let params = SetSecretParameters {
+            value: Some(value.to_string()),
+            content_type: Some(content_type.to_string()),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                ..Default::default()
+            }),
+            tags: Some(tags.into_iter().collect()),
+        };
+        let body = params.try_into().map_err(|e: azure_core::Error| {
+            StepError::new(
+                ErrorClass::MalformedResponse,
+                format!("cannot encode secret {name:?}: {}", e.kind()),
+            )
+        })?;
+        let written = client
+            .set_secret(name, body, None)
+            .await
+            .map_err(|e| classify(e, vault, Some(name), "write"))?
+            .into_model()
+            .map_err(|e| classify(e, vault, Some(name), "write"))?;
+        Ok(WrittenSecret {
+            version: written.resource_id().ok().and_then(|id| id.version),
+        })
+    }
+}
+
 /// What a read-only write-permission probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteProbe {

@@ -40,7 +40,7 @@ pub use seed::{
     DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID, FederatedCredentialSeed, PermissionSeed, ResourceSeed,
     SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed, VaultPolicySeed, VaultSeed,
 };
-pub use state::{StatEntry, Stats, StoredSecret};
+pub use state::{StatEntry, Stats, StoredSecret, WebhookDelivery};
 
 use crate::jwt::{KeySet, SigningKey};
 use crate::state::{Shared, Vault};
@@ -330,6 +330,36 @@ impl EmulatorHandle {
         &self.core.state_dir
     }
 
+    /// URL of a test webhook receiver on the login listener (HTTPS, same CA): every POST is
+    /// recorded and answered 200, or the status set by [`EmulatorHandle::set_webhook_status`].
+    pub fn webhook_url(&self, name: &str) -> String {
+        format!("{}/_emulator/webhooks/{name}", self.authority_host())
+    }
+
+    /// What a test webhook receiver got, oldest first.
+    pub fn webhook_deliveries(&self, name: &str) -> Vec<state::WebhookDelivery> {
+        self.core
+            .shared
+            .webhooks
+            .lock()
+            .map(|m| m.get(name).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Makes a test webhook receiver answer with `status` (e.g. 500), or 200 again with `None`.
+    pub fn set_webhook_status(&self, name: &str, status: Option<u16>) {
+        if let Ok(mut m) = self.core.shared.webhook_status.lock() {
+            match status {
+                Some(s) => {
+                    m.insert(name.to_string(), s);
+                }
+                None => {
+                    m.remove(name);
+                }
+            }
+        }
+    }
+
     /// The info JSON (same as `GET /_emulator/info` and the standalone info line).
     pub fn info(&self) -> Value {
         self.core.info()
@@ -566,11 +596,15 @@ async fn login_request(
     State(core): State<Arc<Core>>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     let shared = &core.shared;
     let path = uri.path().to_string();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let (&Method::POST, ["_emulator", "webhooks", name]) = (&method, segs.as_slice()) {
+        return webhook_receive(shared, name, &headers, &body);
+    }
     if let ["_emulator", rest @ ..] = segs.as_slice() {
         return admin(&core, method.as_str(), rest, &body);
     }
@@ -581,6 +615,27 @@ async fn login_request(
     .await;
     shared.record(LOGIN_SERVICE, op, faults::stat_status(&resp));
     resp
+}
+
+/// A test webhook receiver: records the request and answers 200 (or the status set for it).
+fn webhook_receive(shared: &Shared, name: &str, headers: &axum::http::HeaderMap, body: &Bytes) -> Response {
+    let delivery = state::WebhookDelivery {
+        content_type: headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: String::from_utf8_lossy(body).to_string(),
+    };
+    let status = shared
+        .webhook_status
+        .lock()
+        .ok()
+        .and_then(|m| m.get(name).copied())
+        .unwrap_or(200);
+    if let Ok(mut m) = shared.webhooks.lock() {
+        m.entry(name.to_string()).or_default().push(delivery);
+    }
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), "").into_response()
 }
 
 fn login_operation(method: &str, segs: &[&str]) -> &'static str {

@@ -436,6 +436,16 @@ pub(crate) struct Shared {
     /// Token faults by lower-case client id.
     token_faults: Mutex<BTreeMap<String, TokenFault>>,
     pub faults: crate::faults::FaultSet,
+    /// Test webhook receivers: bodies received per receiver name, and a status to answer with.
+    pub webhooks: Mutex<BTreeMap<String, Vec<WebhookDelivery>>>,
+    pub webhook_status: Mutex<BTreeMap<String, u16>>,
+}
+
+/// One request received by a test webhook receiver (`POST /_emulator/webhooks/{name}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    pub content_type: Option<String>,
+    pub body: String,
 }
 
 impl Shared {
@@ -450,6 +460,8 @@ impl Shared {
             stats: Mutex::new(BTreeMap::new()),
             token_faults: Mutex::new(BTreeMap::new()),
             faults: crate::faults::FaultSet::default(),
+            webhooks: Mutex::new(BTreeMap::new()),
+            webhook_status: Mutex::new(BTreeMap::new()),
         })
     }
 
