@@ -1,0 +1,106 @@
+//! Token validation end to end: tokens the emulator breaks on purpose are each rejected with a
+//! clear reason and never written; an unknown signing key is accepted after a key rollover.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use akv_emulator::TokenFault;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_broken_token_is_rejected_with_its_reason_and_nothing_is_written() {
+    let cases = [
+        ("badsig", TokenFault::BadSignature, "signature does not verify"),
+        ("wrongaud", TokenFault::WrongAudience, "audience"),
+        ("wrongiss", TokenFault::WrongIssuer, "issuer"),
+        ("wrongclient", TokenFault::WrongClientId, "issued to client"),
+        ("expired", TokenFault::Expired, "expired"),
+        ("early", TokenFault::NotYetValid, "not valid before"),
+        ("noroles", TokenFault::MissingRoles, "required role"),
+        ("algnone", TokenFault::AlgNone, "algorithm"),
+        ("newkid", TokenFault::UnknownKid, "not among tenant"),
+    ];
+    let mut apps = vec![TestApp::new("healthy")];
+    apps.extend(cases.iter().map(|(name, _, _)| TestApp::new(name)));
+    let world = World::start(apps).await;
+    for (i, (_, fault, _)) in cases.iter().enumerate() {
+        world.emulator.set_token_fault(&world.apps[i + 1].client_id, Some(*fault));
+    }
+    // Every target requires the role the apps are granted.
+    let text = world.config_text().replace("-powerbi-token\"\n", "-powerbi-token\"\nrequired_roles = [\"Tenant.Read.All\"]\n");
+    std::fs::write(&world.config_path, text).unwrap();
+
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(target(&report, "healthy-powerbi-token")["outcome"], "written");
+    assert_eq!(target(&report, "healthy-powerbi-token")["signature"], "verified");
+    for (name, _, reason) in cases {
+        let secret = format!("{name}-powerbi-token");
+        let t = target(&report, &secret);
+        assert_eq!(t["outcome"], "failed", "{name}");
+        assert_eq!(t["error"]["class"], "invalid_token", "{name}: {t:#}");
+        let message = t["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{name}: {message}");
+        assert!(message.contains("was not written"), "{name}: {message}");
+        assert!(world.versions(OUTPUT, &secret).is_empty(), "{name}: nothing written");
+    }
+
+    // The unknown key is published by a rollover and signs the next tokens: the next run
+    // (a new process, so a fresh key cache) accepts them.
+    world.emulator.rollover_signing_key().unwrap();
+    world.emulator.set_token_fault(&world.apps[9].client_id, None);
+    let (_, report, _) = world.once(&[]);
+    assert_eq!(target(&report, "newkid-powerbi-token")["outcome"], "written", "{report:#}");
+    assert_eq!(target(&report, "newkid-powerbi-token")["signature"], "verified");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_tokens_are_claim_checked_and_reported_as_not_verifiable() {
+    let world = World::start(vec![TestApp::new("sales").target(GRAPH, "sales-graph-token")]).await;
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(target(&report, "sales-graph-token")["outcome"], "written");
+    assert_eq!(target(&report, "sales-graph-token")["signature"], "not_verifiable");
+    assert_eq!(target(&report, "sales-powerbi-token")["signature"], "verified");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
+    use akv_rotator::cycle::{CycleOptions, Rotator};
+    let world = World::start(vec![TestApp::new("a"), TestApp::new("b")]).await;
+    let b = world.apps[1].client_id.clone();
+    async fn cycle(rotator: &Rotator) -> akv_rotator::report::CycleReport {
+        rotator.run_cycle(CycleOptions::default()).await.unwrap()
+    }
+    let outcome = |r: &akv_rotator::report::CycleReport, app: &str| {
+        r.targets.iter().find(|t| t.app == app).unwrap().outcome.label().to_string()
+    };
+
+    // Default interval (5 minutes): keys fetched once for app a; b's token, signed with a key
+    // published only after that fetch, is refused without refetching.
+    let cfg = akv_rotator::config::load(&world.config_path).unwrap();
+    let rotator = Rotator::new(cfg).unwrap();
+    world.emulator.set_token_fault(&b, Some(TokenFault::UnknownKid));
+    let r = cycle(&rotator).await;
+    assert_eq!(outcome(&r, "a"), "written");
+    assert_eq!(outcome(&r, "b"), "failed");
+    world.emulator.rollover_signing_key().unwrap();
+    world.emulator.set_token_fault(&b, None);
+    let r = cycle(&rotator).await;
+    assert_eq!(outcome(&r, "b"), "failed", "no refetch within the interval");
+    assert!(r.targets.iter().any(|t| t.error.as_ref().is_some_and(|e| e.message.contains("less than 5 minutes"))));
+    assert_eq!(rotator.jwks_fetches(), 1, "keys fetched once per tenant");
+
+    // A short interval: the unknown kid triggers one refetch, which finds the rolled key.
+    let cfg = akv_rotator::config::load(&world.config_path).unwrap();
+    let rotator = Rotator::new(cfg).unwrap().with_key_refetch_interval(std::time::Duration::ZERO);
+    world.emulator.set_token_fault(&b, Some(TokenFault::UnknownKid));
+    let r = cycle(&rotator).await;
+    assert_eq!(outcome(&r, "b"), "failed");
+    let fetches = rotator.jwks_fetches();
+    world.emulator.rollover_signing_key().unwrap();
+    world.emulator.set_token_fault(&b, None);
+    let r = cycle(&rotator).await;
+    assert_eq!(outcome(&r, "b"), "written", "{:?}", r.targets);
+    assert_eq!(rotator.jwks_fetches(), fetches + 1, "exactly one refetch for the new kid");
+}
