@@ -73,6 +73,8 @@ pub struct Cloud {
     pub authority_host: Url,
     /// Vault hosts must end with `.{vault_suffix}` (None: custom cloud without a suffix rule).
     pub vault_suffix: Option<String>,
+    /// Power BI REST API base for this cloud (the probe allowlist).
+    pub powerbi_api: Option<Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,21 +86,63 @@ pub enum CloudName {
 }
 
 impl Cloud {
+    /// Where a token for `resource` may be probed (a live token goes only to these hosts) and
+    /// the default probe URL, if the resource has one.
+    pub fn probe_base(&self, resource: &str) -> Option<(Url, Option<&'static str>)> {
+        let r = resource.trim_end_matches('/').to_ascii_lowercase();
+        if r.ends_with("/powerbi/api") {
+            return self
+                .powerbi_api
+                .clone()
+                .map(|u| (u, Some("/v1.0/myorg/groups?$top=1")));
+        }
+        let fixed = |host: &str| Url::parse(host).ok();
+        let base = match (self.name, r.as_str()) {
+            (CloudName::Public, "https://graph.microsoft.com") => fixed("https://graph.microsoft.com"),
+            (CloudName::UsGovernment, "https://graph.microsoft.us") => fixed("https://graph.microsoft.us"),
+            (CloudName::China, "https://microsoftgraph.chinacloudapi.cn") => {
+                fixed("https://microsoftgraph.chinacloudapi.cn")
+            }
+            (CloudName::Public, "https://management.azure.com") => fixed("https://management.azure.com"),
+            (CloudName::UsGovernment, "https://management.usgovcloudapi.net") => {
+                fixed("https://management.usgovcloudapi.net")
+            }
+            (CloudName::China, "https://management.chinacloudapi.cn") => {
+                fixed("https://management.chinacloudapi.cn")
+            }
+            _ => None,
+        }?;
+        let default = r
+            .starts_with("https://management.")
+            .then_some("/subscriptions?api-version=2022-12-01");
+        Some((base, default))
+    }
+
     /// The built-in clouds; `None` for [`CloudName::Custom`], which needs its own settings.
     pub fn known(name: CloudName) -> Option<Cloud> {
-        let (host, suffix) = match name {
-            CloudName::Public => ("https://login.microsoftonline.com", "vault.azure.net"),
+        let (host, suffix, powerbi) = match name {
+            CloudName::Public => (
+                "https://login.microsoftonline.com",
+                "vault.azure.net",
+                "https://api.powerbi.com",
+            ),
             CloudName::UsGovernment => (
                 "https://login.microsoftonline.us",
                 "vault.usgovcloudapi.net",
+                "https://api.powerbigov.us",
             ),
-            CloudName::China => ("https://login.chinacloudapi.cn", "vault.azure.cn"),
+            CloudName::China => (
+                "https://login.chinacloudapi.cn",
+                "vault.azure.cn",
+                "https://api.powerbi.cn",
+            ),
             CloudName::Custom => return None,
         };
         Some(Cloud {
             name,
             authority_host: Url::parse(host).ok()?,
             vault_suffix: Some(suffix.to_string()),
+            powerbi_api: Url::parse(powerbi).ok(),
         })
     }
 
@@ -154,6 +198,8 @@ pub struct TokenTarget {
     pub refresh_before: Duration,
     /// Application roles the token must carry (`roles` claim).
     pub required_roles: Vec<String>,
+    /// A GET with the new token that must succeed before it is written.
+    pub probe: Option<Url>,
 }
 
 /// One app registration whose client secret the rotator reads.
@@ -325,6 +371,8 @@ struct RawCustomCloud {
     authority_host: Spanned<String>,
     #[serde(default)]
     vault_suffix: Option<Spanned<String>>,
+    #[serde(default)]
+    powerbi_api: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +424,9 @@ struct RawTarget {
     refresh_before: Option<Spanned<String>>,
     #[serde(default)]
     required_roles: Vec<String>,
+    /// `true` for the resource's default probe, or a URL on the resource's API host.
+    #[serde(default)]
+    probe: Option<Spanned<toml::Value>>,
 }
 
 /// Reads and validates a config file.
@@ -600,6 +651,10 @@ impl RawConfig {
         let cloud = match (cloud_name, &self.custom_cloud) {
             (Some(CloudName::Custom), Some(custom)) => {
                 let host = c.https_url(&custom.authority_host, "custom_cloud.authority_host");
+                let powerbi_api = custom
+                    .powerbi_api
+                    .as_ref()
+                    .and_then(|p| c.https_url(p, "custom_cloud.powerbi_api"));
                 host.map(|authority_host| Cloud {
                     name: CloudName::Custom,
                     authority_host,
@@ -607,6 +662,7 @@ impl RawConfig {
                         .vault_suffix
                         .as_ref()
                         .map(|s| s.get_ref().trim_start_matches('.').to_string()),
+                    powerbi_api,
                 })
             }
             (Some(CloudName::Custom), None) => {
@@ -828,6 +884,10 @@ impl RawConfig {
                         None
                     }
                 };
+                let probe = match (&t.probe, &resource) {
+                    (None, _) | (_, None) => None,
+                    (Some(p), Some(res)) => validate_probe(&mut c, p, &tkey("probe"), &cloud, res),
+                };
                 let secret = c.secret_name(&t.secret, &tkey("secret"));
                 let vault = match &t.vault {
                     Some(v) => c.vault(v, &tkey("vault"), &cloud),
@@ -874,6 +934,7 @@ impl RawConfig {
                         secret_name: secret,
                         refresh_before,
                         required_roles: t.required_roles.clone(),
+                        probe,
                     });
                 }
             }
@@ -920,6 +981,68 @@ impl RawConfig {
             alerts,
             apps,
         })
+    }
+}
+
+/// `probe = true` (the resource's default) or `probe = "https://…"` on the resource's API host:
+/// the probe carries a live token, so no other host is accepted.
+fn validate_probe(
+    c: &mut Checker<'_>,
+    value: &Spanned<toml::Value>,
+    key: &str,
+    cloud: &Cloud,
+    resource: &str,
+) -> Option<Url> {
+    let allowed = cloud.probe_base(resource);
+    match (value.get_ref(), allowed) {
+        (toml::Value::Boolean(false), _) => None,
+        (_, None) => {
+            c.push(
+                value.span(),
+                key,
+                format!(
+                    "no probe is known for resource {resource} in the {} cloud (Power BI, Microsoft Graph and ARM are)",
+                    cloud.name
+                ),
+            );
+            None
+        }
+        (toml::Value::Boolean(true), Some((base, Some(path)))) => base.join(path).ok(),
+        (toml::Value::Boolean(true), Some((base, None))) => {
+            c.push(
+                value.span(),
+                key,
+                format!("resource {resource} has no default probe: give a URL on {base}"),
+            );
+            None
+        }
+        (toml::Value::String(text), Some((base, _))) => match Url::parse(text) {
+            Ok(u)
+                if u.scheme() == "https"
+                    && u.host_str() == base.host_str()
+                    && u.port_or_known_default() == base.port_or_known_default() =>
+            {
+                Some(u)
+            }
+            Ok(_) => {
+                c.push(
+                    value.span(),
+                    key,
+                    format!(
+                        "probe URL {text:?} is not on {base}: a probe carries a live token, so only the resource's own API host is allowed"
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                c.push(value.span(), key, format!("invalid probe URL {text:?}: {e}"));
+                None
+            }
+        },
+        _ => {
+            c.push(value.span(), key, "probe must be true, false, or an https URL");
+            None
+        }
     }
 }
 
@@ -1238,6 +1361,28 @@ refresh_before = "45m"
         let bad = text.replace("*/5 * * * *", "every five minutes");
         let found = issues(&bad);
         assert_eq!(found[0].key.as_deref(), Some("daemon.schedule"));
+    }
+
+    #[test]
+    fn probes_are_limited_to_the_resource_api_host() {
+        let with = |probe: &str| {
+            good().replacen(
+                "secret = \"sales-powerbi-token\"",
+                &format!("secret = \"sales-powerbi-token\"\nprobe = {probe}"),
+                1,
+            )
+        };
+        let cfg = parse(Path::new("r.toml"), &with("true")).expect("valid");
+        assert_eq!(
+            cfg.apps[0].targets[0].probe.as_ref().map(Url::as_str),
+            Some("https://api.powerbi.com/v1.0/myorg/groups?$top=1")
+        );
+        let cfg = parse(Path::new("r.toml"), &with("\"https://api.powerbi.com/v1.0/myorg/reports\"")).expect("valid");
+        assert!(cfg.apps[0].targets[0].probe.is_some());
+        for bad in ["\"https://evil.example/v1.0/myorg/groups\"", "\"http://api.powerbi.com/x\"", "\"https://api.powerbi.com:8443/x\"", "42"] {
+            let found = issues(&with(bad));
+            assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[0].probe"), "{bad}");
+        }
     }
 
     #[test]

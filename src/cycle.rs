@@ -382,6 +382,7 @@ impl Rotator {
                             SignatureCheck::Verified { .. } => "verified".into(),
                             SignatureCheck::NotVerifiable { .. } => "not_verifiable".into(),
                         });
+                        report.probe = token.probed().then(|| "passed".to_string());
                         tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, expires_on = %rfc3339(token.expires_at()), "token written");
                     }
                     Err(e) => report.fail(e),
@@ -438,6 +439,7 @@ impl Rotator {
             client_id: &app.client_id,
             resource: &target.resource,
             required_roles: &target.required_roles,
+            probe: target.probe.as_ref(),
         };
         self.validator
             .validate(acquired, &expect, now)
@@ -473,6 +475,7 @@ impl Rotator {
             client_id: &app.client_id,
             resource: &target.resource,
             required_roles: &target.required_roles,
+            probe: target.probe.as_ref(),
         };
         let token = self
             .validator

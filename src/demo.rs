@@ -330,6 +330,7 @@ async fn consumer_view(
         name: CloudName::Custom,
         authority_host: url::Url::parse(&emulator.authority_host())?,
         vault_suffix: None,
+        powerbi_api: None,
     };
     let options = crate::identity::client_options(&http, &cloud, None);
     let credential = ClientSecretCredential::new(

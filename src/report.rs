@@ -62,6 +62,8 @@ pub struct TargetReport {
     pub version: Option<String>,
     /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
     pub signature: Option<String>,
+    /// `passed` when a probe of the target API accepted the new token.
+    pub probe: Option<String>,
     pub error: Option<StepError>,
 }
 
@@ -76,6 +78,7 @@ impl TargetReport {
             token_expires_on: None,
             version: None,
             signature: None,
+            probe: None,
             error: None,
         }
     }

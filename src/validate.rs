@@ -37,6 +37,8 @@ pub struct Expectations<'a> {
     /// The resource from the scope, e.g. `https://analysis.windows.net/powerbi/api`.
     pub resource: &'a str,
     pub required_roles: &'a [String],
+    /// A GET with the token that must succeed (allowlisted at config validation).
+    pub probe: Option<&'a url::Url>,
 }
 
 /// The claims the rotator relies on.
@@ -70,6 +72,7 @@ pub struct ValidatedToken {
     raw: SecretString,
     claims: TokenClaims,
     signature: SignatureCheck,
+    probed: bool,
 }
 
 impl ValidatedToken {
@@ -81,6 +84,10 @@ impl ValidatedToken {
     }
     pub fn signature(&self) -> &SignatureCheck {
         &self.signature
+    }
+    /// Whether the target API accepted the token (a probe was configured and passed).
+    pub fn probed(&self) -> bool {
+        self.probed
     }
     pub fn expires_at(&self) -> OffsetDateTime {
         self.claims.expires_at
@@ -291,11 +298,71 @@ impl Validator {
             SignatureCheck::Verified { kid }
         };
 
+        let probed = match expect.probe {
+            Some(url) => {
+                self.probe(url, &raw).await?;
+                true
+            }
+            None => false,
+        };
+
         Ok(ValidatedToken {
             raw,
             claims,
             signature,
+            probed,
         })
+    }
+
+    /// A real GET to the target API with the token; only a 2xx answer passes.
+    #[tracing::instrument(name = "probe", skip_all, fields(host = url.host_str().unwrap_or("")))]
+    async fn probe(&self, url: &url::Url, token: &SecretString) -> Result<(), StepError> {
+        let host = url.host_str().unwrap_or("").to_string();
+        let sent = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await;
+        self.metrics.record_request(
+            "probe",
+            "get",
+            sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+        );
+        let resp = sent.map_err(|e| {
+            StepError::new(
+                ErrorClass::Transient,
+                format!("the probe of {host} failed: {}", crate::entra::describe_reqwest(&e)),
+            )
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = read_limited(resp).await.unwrap_or_default();
+        let code = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["code"].as_str().map(|c| c.chars().take(80).collect::<String>()));
+        let detail = code.map(|c| format!(" {c}")).unwrap_or_default();
+        let class = if status.as_u16() == 401 || status.as_u16() == 403 {
+            ErrorClass::InvalidToken
+        } else if status.as_u16() == 429 || status.is_server_error() {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::MalformedResponse
+        };
+        Err(StepError::new(
+            class,
+            format!(
+                "the target API at {host} answered the probe with HTTP {}{detail}: the token does not work there{}",
+                status.as_u16(),
+                if class == ErrorClass::InvalidToken {
+                    " (for Power BI: is 'Allow service principals to use Power BI APIs' enabled for this app?)"
+                } else {
+                    ""
+                }
+            ),
+        ))
     }
 
     /// Finds a signing key, fetching the tenant's keys when missing or on an unknown `kid`.
@@ -542,6 +609,7 @@ mod tests {
             client_id: CID,
             resource: "https://analysis.windows.net/powerbi/api",
             required_roles: roles,
+            probe: None,
         };
         check_claims(claims(v), &expect, &cloud(), now)
     }

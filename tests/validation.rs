@@ -104,3 +104,53 @@ async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
     assert_eq!(outcome(&r, "b"), "written", "{:?}", r.targets);
     assert_eq!(rotator.jwks_fetches(), fetches + 1, "exactly one refetch for the new kid");
 }
+
+fn with_probe(world: &World, probe: &str) -> String {
+    world
+        .config_text()
+        .replacen("[custom_cloud]\n", &format!("[custom_cloud]\npowerbi_api = \"{}\"\n", world.emulator.powerbi_url()), 1)
+        .replace("-powerbi-token\"\n", &format!("-powerbi-token\"\nprobe = {probe}\n"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_passes_an_accepted_token_and_blocks_a_rejected_one() {
+    let world = World::start(vec![TestApp::new("sales")]).await;
+    std::fs::write(&world.config_path, with_probe(&world, "true")).unwrap();
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(target(&report, "sales-powerbi-token")["probe"], "passed");
+    assert_eq!(world.emulator.stats().count_status("powerbi", "GroupsList", 200), 1, "a real GET reached the API");
+
+    // The tenant does not allow service principals in Power BI: the API refuses the token.
+    let blocked = World::start(vec![TestApp::new("blocked")]).await;
+    blocked
+        .emulator
+        .apply_seed(akv_emulator::Seed {
+            tenant_policies: vec![akv_emulator::TenantPolicySeed {
+                tenant_id: TENANT.into(),
+                powerbi_service_principals_enabled: false,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    std::fs::write(&blocked.config_path, with_probe(&blocked, "true")).unwrap();
+    let (code, report, _) = blocked.once(&[]);
+    assert_eq!(code, 1);
+    let t = target(&report, "blocked-powerbi-token");
+    assert_eq!(t["error"]["class"], "invalid_token", "{t:#}");
+    let message = t["error"]["message"].as_str().unwrap();
+    assert!(message.contains("HTTP 401") && message.contains("PowerBINotAuthorizedException"), "{message}");
+    assert!(blocked.versions(OUTPUT, "blocked-powerbi-token").is_empty(), "a token the API rejects is not written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_url_outside_the_allowlist_is_refused_at_config_validation() {
+    let world = World::start(vec![TestApp::new("sales")]).await;
+    std::fs::write(&world.config_path, with_probe(&world, "\"https://attacker.example/collect\"")).unwrap();
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(report.is_null());
+    assert!(stderr.contains("apps[0].targets[0].probe") && stderr.contains("live token"), "{stderr}");
+    assert_eq!(world.emulator.stats().count("login", "TokenV2"), 0, "no token was even requested");
+}
