@@ -212,6 +212,8 @@ pub struct App {
     pub client_secret_name: String,
     /// Who to tell about this app (included in alerts, can route them to a sink).
     pub owner: Option<String>,
+    /// Client secret expiry thresholds for this app (the global ones unless overridden).
+    pub thresholds: Thresholds,
     pub targets: Vec<TokenTarget>,
 }
 
@@ -410,6 +412,8 @@ struct RawApp {
     #[serde(default)]
     owner: Option<Spanned<String>>,
     #[serde(default)]
+    expiry: Option<RawThresholds>,
+    #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
 }
 
@@ -505,6 +509,26 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// `{ warning, critical }` over `base`; critical must not exceed warning.
+    fn thresholds(&mut self, t: &RawThresholds, base: Thresholds, key: &str) -> Thresholds {
+        let mut out = base;
+        if let Some(w) = t.warning.as_ref().and_then(|d| self.duration(d, &format!("{key}.warning"))) {
+            out.warning = w;
+        }
+        if let Some(k) = t.critical.as_ref().and_then(|d| self.duration(d, &format!("{key}.critical"))) {
+            out.critical = k;
+        }
+        if out.critical > out.warning {
+            let span = t.critical.as_ref().or(t.warning.as_ref()).map(|s| s.span()).unwrap_or(0..0);
+            self.push(
+                span,
+                &format!("{key}.critical"),
+                "the critical threshold must not be longer than the warning threshold",
+            );
+        }
+        out
     }
 
     fn guid(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
@@ -728,31 +752,10 @@ impl RawConfig {
             .and_then(|d| c.duration(d, "refresh_before"))
             .unwrap_or(DEFAULT_REFRESH_BEFORE);
 
-        let mut thresholds = Thresholds::default();
-        if let Some(t) = &self.expiry {
-            if let Some(w) = t
-                .warning
-                .as_ref()
-                .and_then(|d| c.duration(d, "expiry.warning"))
-            {
-                thresholds.warning = w;
-            }
-            if let Some(k) = t
-                .critical
-                .as_ref()
-                .and_then(|d| c.duration(d, "expiry.critical"))
-            {
-                thresholds.critical = k;
-            }
-            if thresholds.critical > thresholds.warning {
-                let span = t.critical.as_ref().map(|s| s.span()).unwrap_or(0..0);
-                c.push(
-                    span,
-                    "expiry.critical",
-                    "the critical threshold must not be longer than the warning threshold",
-                );
-            }
-        }
+        let thresholds = match &self.expiry {
+            None => Thresholds::default(),
+            Some(t) => c.thresholds(t, Thresholds::default(), "expiry"),
+        };
 
         let mut daemon = DaemonConfig::default();
         if let Some(d) = &self.daemon {
@@ -835,6 +838,10 @@ impl RawConfig {
                     format!("duplicate app name {name:?}"),
                 );
             }
+            let app_thresholds = match &app.expiry {
+                None => thresholds,
+                Some(t) => c.thresholds(t, thresholds, &key("expiry")),
+            };
             let tenant_id = c.guid(&app.tenant_id, &key("tenant_id"));
             let client_id = c.guid(&app.client_id, &key("client_id"));
             let secret_name = c.secret_name(&app.client_secret_name, &key("client_secret_name"));
@@ -953,6 +960,7 @@ impl RawConfig {
                         .as_ref()
                         .map(|o| o.get_ref().trim().to_string())
                         .filter(|o| !o.is_empty()),
+                    thresholds: app_thresholds,
                     targets,
                 });
             }
@@ -1383,6 +1391,21 @@ refresh_before = "45m"
             let found = issues(&with(bad));
             assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[0].probe"), "{bad}");
         }
+    }
+
+    #[test]
+    fn thresholds_are_global_with_per_app_overrides() {
+        let text = format!("{}\n[expiry]\nwarning = \"45d\"\n", good()).replacen(
+            "client_secret_name = \"sales-client-secret\"",
+            "client_secret_name = \"sales-client-secret\"\nexpiry = { critical = \"14d\" }",
+            1,
+        );
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        assert_eq!(cfg.thresholds.warning, Duration::from_secs(45 * 86_400));
+        assert_eq!(cfg.apps[0].thresholds.warning, Duration::from_secs(45 * 86_400));
+        assert_eq!(cfg.apps[0].thresholds.critical, Duration::from_secs(14 * 86_400));
+        let bad = text.replace("\"14d\"", "\"60d\"");
+        assert_eq!(issues(&bad)[0].key.as_deref(), Some("apps[0].expiry.critical"));
     }
 
     #[test]

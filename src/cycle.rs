@@ -353,7 +353,7 @@ impl Rotator {
         let (severity, days_left) = expiry::assess(
             secret_meta.as_ref().and_then(|m| m.expires),
             now,
-            &self.config.thresholds,
+            &app.thresholds,
         );
         if severity > expiry::Severity::Ok {
             tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %severity, days_left, "client secret needs attention");
