@@ -180,6 +180,7 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
                 name: "tokens-out".into(),
                 tenant_id: TENANT.into(),
                 permissions: vec![perm(ROTATOR, true, true), perm(CONSUMER, true, false)],
+                // The alert webhook URL is a credential: it lives in Key Vault (set below).
                 secrets: vec![],
             },
         ],
@@ -191,6 +192,20 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
         ..Default::default()
     })
     .await?;
+    // The Teams webhook is the emulator's local test receiver; its URL is stored in Key Vault.
+    emulator.apply_seed(Seed {
+        vaults: vec![VaultSeed {
+            name: "tokens-out".into(),
+            tenant_id: TENANT.into(),
+            permissions: vec![],
+            secrets: vec![stored(
+                "alerts-teams-webhook",
+                &emulator.webhook_url("security-teams"),
+                None,
+            )],
+        }],
+        ..Default::default()
+    })?;
     let dir = tempfile::tempdir()?;
     let secret_file = dir.path().join("rotator-client-secret");
     write_private(&secret_file, &rotator_secret)?;
@@ -209,6 +224,16 @@ refresh_before = "30m"
 
 [custom_cloud]
 authority_host = "{authority}"
+powerbi_api = "{powerbi}"          # the probe may only call this host
+
+[alerts]                           # deduplicated; state kept in the tokens vault
+realert_after = "24h"
+
+[[alerts.sinks]]
+name = "security-teams"
+kind = "teams"
+url_secret = "alerts-teams-webhook"  # the webhook URL is read from Key Vault
+min_severity = "warning"
 
 [credential]
 kind = "client-secret"
@@ -227,6 +252,7 @@ vault = "{secrets_in}"          # client secrets are only read, from another vau
 scope = "{POWERBI}/.default"
 secret = "sales-reporting-powerbi-token"
 required_roles = ["Tenant.Read.All"]
+probe = true                      # GET /v1.0/myorg/groups?$top=1 with the new token before writing it
 
 [[apps]]
 name = "ops-dashboard"
@@ -234,6 +260,7 @@ tenant_id = "{TENANT}"
 client_id = "{OPS}"
 client_secret_name = "ops-dashboard-client-secret"
 vault = "{secrets_in}"
+owner = "ops-team"
 
 [[apps.targets]]
 scope = "{POWERBI}/.default"
@@ -256,6 +283,7 @@ secret = "legacy-export-powerbi-token"
 "#,
         ca = emulator.ca_cert_path().display(),
         authority = emulator.authority_host(),
+        powerbi = emulator.powerbi_url(),
         secret_file = secret_file.display(),
     );
     let config_path = dir.path().join("rotator.toml");
@@ -286,11 +314,26 @@ secret = "legacy-export-powerbi-token"
         second.summary.fresh, second.summary.written, second.summary.failed
     );
 
+    let alerts = emulator.webhook_deliveries("security-teams");
+    println!("\nAlerts: the local Teams receiver got {} message(s) (and none more on the second cycle: deduplicated):", alerts.len());
+    for a in &alerts {
+        if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
+            let content = &card["attachments"][0]["content"];
+            let title = content["body"][0]["text"].as_str().unwrap_or("");
+            println!("  Adaptive Card: {title}");
+            if let Some(facts) = content["body"].as_array().and_then(|b| b.iter().find(|x| x["type"] == "FactSet")) {
+                for f in facts["facts"].as_array().into_iter().flatten() {
+                    println!("    {:<12} {}", f["title"].as_str().unwrap_or(""), f["value"].as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+
     consumer_view(&emulator, &tokens_out, &consumer_secret).await?;
 
-    let ok = as_designed(&report);
+    let ok = as_designed(&report) && alerts.len() == 1;
     println!(
-        "\nDemo {}: tokens written and validated, a client secret expiring within 30 days flagged as a warning, a wrong client secret reported as a failure.",
+        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
         } else {
@@ -302,10 +345,12 @@ secret = "legacy-export-powerbi-token"
 }
 
 fn as_designed(report: &CycleReport) -> bool {
-    let written = report
-        .targets
-        .iter()
-        .any(|t| t.app == "sales-reporting" && t.outcome == Outcome::Written);
+    let written = report.targets.iter().any(|t| {
+        t.app == "sales-reporting"
+            && t.outcome == Outcome::Written
+            && t.signature.as_deref() == Some("verified")
+            && t.probe.as_deref() == Some("passed")
+    });
     let warned = report
         .apps
         .iter()

@@ -13,7 +13,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before the runtime: the OTLP exporters use blocking clients on their own threads.
-    let telemetry = telemetry::init();
+    let telemetry = if is_demo(&cli) {
+        telemetry::init_with_default("error")
+    } else {
+        telemetry::init()
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,6 +32,16 @@ fn main() -> ExitCode {
     drop(runtime);
     telemetry.shutdown();
     ExitCode::from(code as u8)
+}
+
+#[cfg(feature = "emulator")]
+fn is_demo(cli: &Cli) -> bool {
+    matches!(cli.command, Command::Demo { .. })
+}
+
+#[cfg(not(feature = "emulator"))]
+fn is_demo(_: &Cli) -> bool {
+    false
 }
 
 fn load(path: &std::path::Path) -> Result<ValidConfig, i32> {

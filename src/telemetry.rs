@@ -68,6 +68,12 @@ fn resource() -> Resource {
 /// Installs the global subscriber (and, when configured, the OTLP exporters). Later calls only
 /// return an empty guard.
 pub fn init() -> Telemetry {
+    init_with_default("info")
+}
+
+/// Like [`init`], with another default filter when `RUST_LOG` is unset (the demo prints its
+/// own narrative and keeps logs to errors).
+pub fn init_with_default(default_filter: &str) -> Telemetry {
     let mut telemetry = Telemetry::default();
     let (tracing_on, metrics_on) = export_switches(|v| std::env::var(v).ok());
     let mut export_errors = Vec::new();
@@ -111,7 +117,7 @@ pub fn init() -> Telemetry {
         }
     }
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let _ = if std::io::stderr().is_terminal() {
