@@ -651,7 +651,7 @@ impl Status {
                 };
                 let _ = writeln!(
                     page,
-                    r#"<tr>{lead}<td><span class="nw">{secret}</span><small class="nw">{res} · {vault}</small></td><td><span class="outcome {outcome}">{outcome}</span></td><td class="nw">{exp}</td><td class="nw">{age}</td></tr>"#,
+                    r#"<tr>{lead}<td><span class="nw">{secret}</span><small><span class="nw">{res}</span> · <span class="nw">{vault}</span></small></td><td><span class="outcome {outcome}">{outcome}</span></td><td class="nw">{exp}</td><td class="nw">{age}</td></tr>"#,
                     secret = esc(&t.secret),
                     vault = esc(&host(&t.vault)),
                     res = esc(resource(&t.scope)),
