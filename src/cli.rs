@@ -1,4 +1,4 @@
-//! Command-line interface: `once`, `check`, `emulator`, `demo`. Parsing only; each command
+//! Command-line interface: `once`, `run`, `status`, `check`, `emulator`, `demo`. Parsing only; each command
 //! lives in the library and `main` maps results to exit codes.
 
 #[cfg(feature = "emulator")]
@@ -27,6 +27,20 @@ pub enum OutputFormat {
     Table,
     /// One JSON document (schema in README.md).
     Json,
+}
+
+/// How `status` shows what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StatusFormat {
+    /// One terminal table, most urgent first.
+    #[default]
+    Table,
+    /// One JSON document (layout in README.md).
+    Json,
+    /// Markdown, ready to paste into a ticket.
+    Markdown,
+    /// One self-contained HTML page: an expiry timeline above the table.
+    Html,
 }
 
 /// Which shard of the apps to process (Kubernetes Indexed Jobs).
@@ -66,6 +80,15 @@ pub enum Command {
         config: PathBuf,
         #[command(flatten)]
         shard: ShardArgs,
+    },
+    /// Show every app and token secret, most urgent first: client secret expiry and severity,
+    /// stored token expiry and age, and what the next cycle would do. Read-only: a dry run that
+    /// lists the vaults and reads, acquires and writes nothing.
+    Status {
+        #[arg(long, short, env = "AKV_ROTATOR_CONFIG")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        output: StatusFormat,
     },
     /// Validate the config completely (exit 0 valid, 2 invalid); with --online, a read-only
     /// preflight against Key Vault and Entra ID (exit 1 when a check fails).

@@ -112,7 +112,10 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let state = Arc::new(DaemonState::new(metrics.clone()));
+    let state = Arc::new(DaemonState::new(
+        metrics.clone(),
+        rotator.config().thresholds,
+    ));
     let stop = CancellationToken::new();
     let server_stop = stop.clone();
     let server = tokio::spawn(crate::server::serve(listener, state.clone(), async move {

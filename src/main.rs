@@ -4,9 +4,10 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use akv_rotator::cli::{Cli, Command, OutputFormat, ShardArgs};
+use akv_rotator::cli::{Cli, Command, OutputFormat, ShardArgs, StatusFormat};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::cycle::{CycleOptions, Rotator, Shard};
+use akv_rotator::status::{self, Status};
 use akv_rotator::{exit, telemetry};
 use clap::Parser;
 
@@ -149,6 +150,40 @@ async fn run(cli: Cli) -> i32 {
                 Err(code) => return code,
             };
             akv_rotator::daemon::run(cfg, shard, akv_rotator::daemon::termination_signal()).await
+        }
+        Command::Status { config, output } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let thresholds = cfg.thresholds;
+            let rotator = match Rotator::new(cfg) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::SETUP;
+                }
+            };
+            let options = CycleOptions {
+                dry_run: true,
+                ..Default::default()
+            };
+            let report = match rotator.run_cycle(options).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::SETUP;
+                }
+            };
+            let updated = status::token_updated_times(rotator.vaults(), &report).await;
+            let view = Status::with_token_updated(&report, &thresholds, &updated);
+            match output {
+                StatusFormat::Table => print!("{}", view.to_table()),
+                StatusFormat::Json => println!("{}", view.to_json()),
+                StatusFormat::Markdown => print!("{}", view.to_markdown()),
+                StatusFormat::Html => print!("{}", view.to_html()),
+            }
+            exit::OK
         }
         Command::Check {
             config,

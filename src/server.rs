@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::RwLock;
 
+use crate::config::Thresholds;
 use crate::metrics::Metrics;
 use crate::report::CycleReport;
 
@@ -24,12 +25,15 @@ pub struct DaemonState {
     pub ready: AtomicBool,
     pub last_report: RwLock<Option<CycleReport>>,
     pub last_error: RwLock<Option<String>>,
+    /// Client secret severity thresholds, for the status page's timeline zones.
+    pub thresholds: Thresholds,
 }
 
 impl DaemonState {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, thresholds: Thresholds) -> Self {
         DaemonState {
             metrics,
+            thresholds,
             ..Default::default()
         }
     }
@@ -75,7 +79,7 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> Response {
 
 async fn status(State(state): State<Arc<DaemonState>>) -> Response {
     match state.last_report.read().await.as_ref() {
-        Some(report) => Html(crate::status::html(report)).into_response(),
+        Some(report) => Html(crate::status::html(report, &state.thresholds)).into_response(),
         None => Html(
             "<!doctype html><title>akv-rotator</title><p>No cycle has completed yet.</p>"
                 .to_string(),

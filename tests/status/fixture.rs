@@ -1,0 +1,226 @@
+//! A fixed cycle report for the status views: seven apps, one of each urgency (and an ok one far
+//! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable.
+//! Shared by `tests/status.rs` (snapshots) and `examples/status_page.rs` (the browser check).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use akv_rotator::config::{self, ValidConfig};
+use akv_rotator::error::{ErrorClass, StepError};
+use akv_rotator::expiry::{self, Severity};
+use akv_rotator::report::{
+    AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339,
+};
+use akv_rotator::status::TokenUpdated;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// When the fixture's dry run finished: "now" for every view.
+pub const NOW: OffsetDateTime = datetime!(2026-11-28 20:15:02 UTC);
+
+const SECRETS: &str = "https://kv-secrets.vault.azure.net/";
+const TOKENS: &str = "https://kv-tokens.vault.azure.net/";
+
+pub const CONFIG: &str = r#"
+vault = "https://kv-tokens.vault.azure.net/"
+
+[expiry]
+warning = "30d"
+critical = "7d"
+
+[[apps]]
+name = "sales-reporting"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e"
+client_secret_name = "sales-reporting-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "sales-reporting-powerbi-token"
+[[apps.targets]]
+scope = "https://graph.microsoft.com/.default"
+secret = "sales-reporting-graph-token"
+
+[[apps]]
+name = "ops-dashboard"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "0b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
+client_secret_name = "ops-dashboard-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "ops-dashboard-powerbi-token"
+[[apps.targets]]
+scope = "https://management.azure.com/.default"
+secret = "ops-dashboard-arm-token"
+
+[[apps]]
+name = "hr-analytics"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+client_secret_name = "hr-analytics-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "hr-analytics-powerbi-token"
+
+[[apps]]
+name = "legacy-export"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "2d3e4f5a-6b7c-4d8e-9fa0-b1c2d3e4f5a6"
+client_secret_name = "legacy-export-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "legacy-export-powerbi-token"
+
+[[apps]]
+name = "data-lake-ingest"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+client_secret_name = "data-lake-ingest-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://storage.azure.com/.default"
+secret = "data-lake-ingest-storage-token"
+
+[[apps]]
+name = "finance-sync"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "4f5a6b7c-8d9e-4fa0-b1c2-d3e4f5a6b7c8"
+client_secret_name = "finance-sync-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://graph.microsoft.com/.default"
+secret = "finance-sync-graph-token"
+
+[[apps]]
+name = "marketing-insights"
+tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+client_id = "5a6b7c8d-9eaf-4b0c-8d2e-f3a4b5c6d7e8"
+client_secret_name = "marketing-insights-client-secret"
+vault = "https://kv-secrets.vault.azure.net/"
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "marketing-insights-powerbi-token"
+"#;
+
+pub fn config() -> ValidConfig {
+    config::parse(Path::new("fixture.toml"), CONFIG).unwrap()
+}
+
+/// How the fixture's dry run found each stored token.
+enum Stored {
+    /// Fresh: expires in this long, written this long ago.
+    Fresh(Duration, Duration),
+    /// Due for refresh: expires in this long (negative: already expired), or no token yet.
+    Due(Option<Duration>),
+}
+
+/// The dry-run report (as `status` gets it) and the stored tokens' `updated` times.
+pub fn report() -> (CycleReport, TokenUpdated) {
+    use Stored::{Due, Fresh};
+    let cfg = config();
+    let min = Duration::minutes;
+    // (client secret expires in, app error, stored token per target)
+    let plan: Vec<(Option<Duration>, Option<StepError>, Vec<Stored>)> = vec![
+        // sales-reporting: ok, far beyond the timeline.
+        (
+            Some(Duration::days(212) + Duration::hours(5)),
+            None,
+            vec![Fresh(min(52), min(23)), Fresh(min(47), min(28))],
+        ),
+        // ops-dashboard: critical, one token due.
+        (
+            Some(Duration::days(3) + Duration::hours(7)),
+            None,
+            vec![Fresh(min(41), min(34)), Due(Some(min(12)))],
+        ),
+        // hr-analytics: warning.
+        (
+            Some(Duration::days(12) + Duration::hours(2)),
+            None,
+            vec![Fresh(min(66), min(9))],
+        ),
+        // legacy-export: expired two days ago, its token too.
+        (
+            Some(-(Duration::days(2) + Duration::hours(11))),
+            None,
+            vec![Due(Some(-(Duration::hours(26))))],
+        ),
+        // data-lake-ingest: no expiry recorded on the client secret.
+        (None, None, vec![Fresh(min(38), min(37))]),
+        // finance-sync: the client secret does not exist.
+        (
+            None,
+            Some(StepError::new(
+                ErrorClass::NotFound,
+                "app \"finance-sync\": client secret \"finance-sync-client-secret\" does not exist in https://kv-secrets.vault.azure.net/ (create it with the app registration's client secret value, or fix client_secret_name)",
+            )),
+            vec![Due(None)],
+        ),
+        // marketing-insights: ok, inside the timeline.
+        (Some(Duration::days(64)), None, vec![Fresh(min(58), min(2))]),
+    ];
+    let mut apps = Vec::new();
+    let mut targets = Vec::new();
+    let mut updated = TokenUpdated::new();
+    for (app, (secret_left, app_error, stored)) in cfg.apps.iter().zip(plan) {
+        let expires = secret_left.map(|d| NOW + d);
+        let (severity, days_left) = if app_error.is_some() {
+            (Severity::Unknown, None)
+        } else {
+            expiry::assess(expires, NOW, &cfg.thresholds)
+        };
+        apps.push(AppReport {
+            name: app.name.clone(),
+            tenant_id: app.tenant_id.clone(),
+            client_id: app.client_id.clone(),
+            client_secret: ClientSecretReport {
+                vault: SECRETS.into(),
+                name: app.client_secret_name.clone(),
+                version: None,
+                expires_on: if app_error.is_some() {
+                    None
+                } else {
+                    expires.map(rfc3339)
+                },
+                days_left,
+                severity,
+            },
+            error: app_error,
+        });
+        for (target, stored) in app.targets.iter().zip(stored) {
+            let mut t = TargetReport::new(app, target);
+            assert_eq!(t.vault, TOKENS);
+            match stored {
+                Fresh(left, age) => {
+                    t.outcome = Outcome::Fresh;
+                    t.token_expires_on = Some(rfc3339(NOW + left));
+                    updated.insert((t.vault.clone(), t.secret.to_ascii_lowercase()), NOW - age);
+                }
+                Due(left) => {
+                    t.outcome = Outcome::Planned;
+                    t.token_expires_on = left.map(|l| rfc3339(NOW + l));
+                    if let Some(l) = left {
+                        // Written an hour before it expires (tokens live about an hour).
+                        updated.insert(
+                            (t.vault.clone(), t.secret.to_ascii_lowercase()),
+                            NOW + l - Duration::minutes(65),
+                        );
+                    }
+                }
+            }
+            targets.push(t);
+        }
+    }
+    let report = CycleReport::new(
+        NOW - Duration::milliseconds(840),
+        NOW,
+        true,
+        apps,
+        targets,
+        vec![],
+    );
+    (report, updated)
+}
