@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::alerts::{
-    AlertReport, AlertState, AlertStateStore, AlertsConfig, STATE_CONTENT_TYPE, findings_from_report, run_alerts,
+    AlertReport, AlertState, AlertStateStore, AlertsConfig, STATE_CONTENT_TYPE,
+    findings_from_report, run_alerts,
 };
 use crate::config::ValidConfig;
 use crate::error::{ErrorClass, StepError};
@@ -39,10 +40,19 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
 
     async fn save(&self, state: &AlertState) -> Result<(), StepError> {
         let mut tags = BTreeMap::new();
-        tags.insert("written-by".to_string(), crate::cycle::WRITTEN_BY.to_string());
+        tags.insert(
+            "written-by".to_string(),
+            crate::cycle::WRITTEN_BY.to_string(),
+        );
         tags.insert("purpose".to_string(), "alert-state".to_string());
         self.vaults
-            .write_text(&self.vault, &self.name, &state.to_json(), STATE_CONTENT_TYPE, tags)
+            .write_text(
+                &self.vault,
+                &self.name,
+                &state.to_json(),
+                STATE_CONTENT_TYPE,
+                tags,
+            )
             .await
             .map(|_| ())
     }
@@ -71,7 +81,10 @@ pub async fn alert(
     let state_vault = cfg.state_vault.clone()?;
     let mut urls: HashMap<String, SecretString> = HashMap::new();
     for sink in &cfg.sinks {
-        let vault = sink.url_vault.clone().unwrap_or_else(|| state_vault.clone());
+        let vault = sink
+            .url_vault
+            .clone()
+            .unwrap_or_else(|| state_vault.clone());
         match vaults.read(&vault, &sink.url_secret).await {
             Ok(v) => {
                 urls.insert(sink.name.clone(), v.value);
@@ -92,8 +105,9 @@ pub async fn alert(
         .iter()
         .filter_map(|a| a.owner.clone().map(|o| (a.name.clone(), o)))
         .collect();
-    let next_run = crate::schedule::Schedule::new(config.daemon.schedule.clone(), std::time::Duration::ZERO)
-        .next_slot(now);
+    let next_run =
+        crate::schedule::Schedule::new(config.daemon.schedule.clone(), std::time::Duration::ZERO)
+            .next_slot(now);
     let state = store.load().await.unwrap_or_default();
     let findings = findings_from_report(report, &owners, next_run, &state);
     let result = run_alerts(http, cfg, &urls, &store, findings, now).await;
@@ -106,7 +120,13 @@ pub async fn alert(
         }
     }
     if result.failed > 0 || !result.state_saved {
-        tracing::warn!(event = "alerts_incomplete", sent = result.sent, failed = result.failed, state_saved = result.state_saved, "some alerts were not delivered; they are retried next run");
+        tracing::warn!(
+            event = "alerts_incomplete",
+            sent = result.sent,
+            failed = result.failed,
+            state_saved = result.state_saved,
+            "some alerts were not delivered; they are retried next run"
+        );
     } else if result.sent > 0 {
         tracing::info!(event = "alerts_sent", sent = result.sent, "alerts sent");
     }

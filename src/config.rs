@@ -98,12 +98,18 @@ impl Cloud {
         }
         let fixed = |host: &str| Url::parse(host).ok();
         let base = match (self.name, r.as_str()) {
-            (CloudName::Public, "https://graph.microsoft.com") => fixed("https://graph.microsoft.com"),
-            (CloudName::UsGovernment, "https://graph.microsoft.us") => fixed("https://graph.microsoft.us"),
+            (CloudName::Public, "https://graph.microsoft.com") => {
+                fixed("https://graph.microsoft.com")
+            }
+            (CloudName::UsGovernment, "https://graph.microsoft.us") => {
+                fixed("https://graph.microsoft.us")
+            }
             (CloudName::China, "https://microsoftgraph.chinacloudapi.cn") => {
                 fixed("https://microsoftgraph.chinacloudapi.cn")
             }
-            (CloudName::Public, "https://management.azure.com") => fixed("https://management.azure.com"),
+            (CloudName::Public, "https://management.azure.com") => {
+                fixed("https://management.azure.com")
+            }
             (CloudName::UsGovernment, "https://management.usgovcloudapi.net") => {
                 fixed("https://management.usgovcloudapi.net")
             }
@@ -514,14 +520,27 @@ impl Checker<'_> {
     /// `{ warning, critical }` over `base`; critical must not exceed warning.
     fn thresholds(&mut self, t: &RawThresholds, base: Thresholds, key: &str) -> Thresholds {
         let mut out = base;
-        if let Some(w) = t.warning.as_ref().and_then(|d| self.duration(d, &format!("{key}.warning"))) {
+        if let Some(w) = t
+            .warning
+            .as_ref()
+            .and_then(|d| self.duration(d, &format!("{key}.warning")))
+        {
             out.warning = w;
         }
-        if let Some(k) = t.critical.as_ref().and_then(|d| self.duration(d, &format!("{key}.critical"))) {
+        if let Some(k) = t
+            .critical
+            .as_ref()
+            .and_then(|d| self.duration(d, &format!("{key}.critical")))
+        {
             out.critical = k;
         }
         if out.critical > out.warning {
-            let span = t.critical.as_ref().or(t.warning.as_ref()).map(|s| s.span()).unwrap_or(0..0);
+            let span = t
+                .critical
+                .as_ref()
+                .or(t.warning.as_ref())
+                .map(|s| s.span())
+                .unwrap_or(0..0);
             self.push(
                 span,
                 &format!("{key}.critical"),
@@ -1043,12 +1062,20 @@ fn validate_probe(
                 None
             }
             Err(e) => {
-                c.push(value.span(), key, format!("invalid probe URL {text:?}: {e}"));
+                c.push(
+                    value.span(),
+                    key,
+                    format!("invalid probe URL {text:?}: {e}"),
+                );
                 None
             }
         },
         _ => {
-            c.push(value.span(), key, "probe must be true, false, or an https URL");
+            c.push(
+                value.span(),
+                key,
+                "probe must be true, false, or an https URL",
+            );
             None
         }
     }
@@ -1081,7 +1108,11 @@ fn validate_alerts(
             };
             if let Some(v) = &cfg.state_vault {
                 if !in_cloud(v) {
-                    c.push(span.clone(), "alerts.state_vault", format!("{v} is not a Key Vault of this cloud"));
+                    c.push(
+                        span.clone(),
+                        "alerts.state_vault",
+                        format!("{v} is not a Key Vault of this cloud"),
+                    );
                 }
             }
             if cfg.state_vault.is_none() {
@@ -1098,7 +1129,11 @@ fn validate_alerts(
             for (i, sink) in cfg.sinks.iter_mut().enumerate() {
                 if let Some(v) = &sink.url_vault {
                     if !in_cloud(v) {
-                        c.push(span.clone(), &format!("alerts.sinks[{i}].url_vault"), format!("{v} is not a Key Vault of this cloud"));
+                        c.push(
+                            span.clone(),
+                            &format!("alerts.sinks[{i}].url_vault"),
+                            format!("{v} is not a Key Vault of this cloud"),
+                        );
                     }
                 }
                 if sink.url_vault.is_none() {
@@ -1385,11 +1420,24 @@ refresh_before = "45m"
             cfg.apps[0].targets[0].probe.as_ref().map(Url::as_str),
             Some("https://api.powerbi.com/v1.0/myorg/groups?$top=1")
         );
-        let cfg = parse(Path::new("r.toml"), &with("\"https://api.powerbi.com/v1.0/myorg/reports\"")).expect("valid");
+        let cfg = parse(
+            Path::new("r.toml"),
+            &with("\"https://api.powerbi.com/v1.0/myorg/reports\""),
+        )
+        .expect("valid");
         assert!(cfg.apps[0].targets[0].probe.is_some());
-        for bad in ["\"https://evil.example/v1.0/myorg/groups\"", "\"http://api.powerbi.com/x\"", "\"https://api.powerbi.com:8443/x\"", "42"] {
+        for bad in [
+            "\"https://evil.example/v1.0/myorg/groups\"",
+            "\"http://api.powerbi.com/x\"",
+            "\"https://api.powerbi.com:8443/x\"",
+            "42",
+        ] {
             let found = issues(&with(bad));
-            assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[0].probe"), "{bad}");
+            assert_eq!(
+                found[0].key.as_deref(),
+                Some("apps[0].targets[0].probe"),
+                "{bad}"
+            );
         }
     }
 
@@ -1402,10 +1450,19 @@ refresh_before = "45m"
         );
         let cfg = parse(Path::new("r.toml"), &text).expect("valid");
         assert_eq!(cfg.thresholds.warning, Duration::from_secs(45 * 86_400));
-        assert_eq!(cfg.apps[0].thresholds.warning, Duration::from_secs(45 * 86_400));
-        assert_eq!(cfg.apps[0].thresholds.critical, Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            cfg.apps[0].thresholds.warning,
+            Duration::from_secs(45 * 86_400)
+        );
+        assert_eq!(
+            cfg.apps[0].thresholds.critical,
+            Duration::from_secs(14 * 86_400)
+        );
         let bad = text.replace("\"14d\"", "\"60d\"");
-        assert_eq!(issues(&bad)[0].key.as_deref(), Some("apps[0].expiry.critical"));
+        assert_eq!(
+            issues(&bad)[0].key.as_deref(),
+            Some("apps[0].expiry.critical")
+        );
     }
 
     #[test]

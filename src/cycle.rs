@@ -363,6 +363,7 @@ impl Rotator {
         for (target, stored, fresh) in plans {
             let mut report = TargetReport::new(app, target);
             report.token_expires_on = stored.as_ref().and_then(|m| m.expires).map(rfc3339);
+            report.token_updated_on = stored.as_ref().and_then(|m| m.updated).map(rfc3339);
             if fresh {
                 report.outcome = Outcome::Fresh;
                 tracing::info!(event = "target_fresh", app = %app.name, secret = %target.secret_name, "stored token is still fresh");
@@ -377,6 +378,7 @@ impl Rotator {
                     Ok((token, version)) => {
                         report.outcome = Outcome::Written;
                         report.token_expires_on = Some(rfc3339(token.expires_at()));
+                        report.token_updated_on = Some(rfc3339(OffsetDateTime::now_utc()));
                         report.version = version;
                         report.signature = Some(match token.signature() {
                             SignatureCheck::Verified { .. } => "verified".into(),

@@ -26,6 +26,21 @@ use crate::exit;
 use crate::expiry::Severity;
 use crate::report::{CycleReport, Outcome};
 
+/// `println!` that stops quietly when the reader went away (`demo | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 const TENANT: &str = "4f1c2b7e-8a3d-4c5e-9b6a-1d2e3f4a5b6c";
 const ROTATOR: &str = "0a0a0a0a-1111-4222-8333-444444444444";
 const CONSUMER: &str = "0c0c0c0c-1111-4222-8333-444444444444";
@@ -289,12 +304,12 @@ secret = "legacy-export-powerbi-token"
     let config_path = dir.path().join("rotator.toml");
     std::fs::write(&config_path, &config_text)?;
 
-    println!("== akv-rotator demo ==");
-    println!(
+    say!("== akv-rotator demo ==");
+    say!(
         "Emulator: Entra ID at {}, vaults secrets-in at {secrets_in} and tokens-out at {tokens_out}",
         emulator.authority_host()
     );
-    println!(
+    say!(
         "Config:   {}  (3 apps, 4 token targets)\n",
         config_path.display()
     );
@@ -303,27 +318,39 @@ secret = "legacy-export-powerbi-token"
     let rotator = Rotator::new(cfg)?;
     let report = rotator.run_cycle(CycleOptions::default()).await?;
     match output {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Table => print!("{}", report.to_table()),
+        OutputFormat::Json => say!("{}", report.to_json()),
+        OutputFormat::Table => say_raw!("{}", report.to_table()),
     }
 
     // A second run moments later: every written token is fresh, nothing is rewritten.
     let second = rotator.run_cycle(CycleOptions::default()).await?;
-    println!(
+    say!(
         "\nA second cycle right after: {} fresh, {} written, {} failed (fresh tokens are not rewritten).",
-        second.summary.fresh, second.summary.written, second.summary.failed
+        second.summary.fresh,
+        second.summary.written,
+        second.summary.failed
     );
 
     let alerts = emulator.webhook_deliveries("security-teams");
-    println!("\nAlerts: the local Teams receiver got {} message(s) (and none more on the second cycle: deduplicated):", alerts.len());
+    say!(
+        "\nAlerts: the local Teams receiver got {} message(s) (and none more on the second cycle: deduplicated):",
+        alerts.len()
+    );
     for a in &alerts {
         if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
             let content = &card["attachments"][0]["content"];
             let title = content["body"][0]["text"].as_str().unwrap_or("");
-            println!("  Adaptive Card: {title}");
-            if let Some(facts) = content["body"].as_array().and_then(|b| b.iter().find(|x| x["type"] == "FactSet")) {
+            say!("  Adaptive Card: {title}");
+            if let Some(facts) = content["body"]
+                .as_array()
+                .and_then(|b| b.iter().find(|x| x["type"] == "FactSet"))
+            {
                 for f in facts["facts"].as_array().into_iter().flatten() {
-                    println!("    {:<12} {}", f["title"].as_str().unwrap_or(""), f["value"].as_str().unwrap_or(""));
+                    say!(
+                        "    {:<12} {}",
+                        f["title"].as_str().unwrap_or(""),
+                        f["value"].as_str().unwrap_or("")
+                    );
                 }
             }
         }
@@ -332,7 +359,7 @@ secret = "legacy-export-powerbi-token"
     consumer_view(&emulator, &tokens_out, &consumer_secret).await?;
 
     let ok = as_designed(&report) && alerts.len() == 1;
-    println!(
+    say!(
         "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
@@ -401,17 +428,17 @@ async fn consumer_view(
         .into_model()?;
     let value = secret.value.unwrap_or_default();
     let attrs = secret.attributes.unwrap_or_default();
-    println!("\nHow a consumer reads its token (its own identity, read-only):");
-    println!(
+    say!("\nHow a consumer reads its token (its own identity, read-only):");
+    say!(
         "  az keyvault secret show --vault-name <tokens-vault> --name sales-reporting-powerbi-token --query value -o tsv"
     );
-    println!("  SDK: SecretClient::get_secret(\"sales-reporting-powerbi-token\") returned:");
-    println!("    id           {}", secret.id.unwrap_or_default());
-    println!(
+    say!("  SDK: SecretClient::get_secret(\"sales-reporting-powerbi-token\") returned:");
+    say!("    id           {}", secret.id.unwrap_or_default());
+    say!(
         "    contentType  {}",
         secret.content_type.unwrap_or_default()
     );
-    println!(
+    say!(
         "    attributes   enabled={} nbf={} exp={}",
         attrs.enabled.unwrap_or(false),
         attrs
@@ -426,9 +453,9 @@ async fn consumer_view(
     let mut tags: Vec<_> = secret.tags.unwrap_or_default().into_iter().collect();
     tags.sort();
     for (k, v) in tags {
-        println!("    tag          {k} = {v}");
+        say!("    tag          {k} = {v}");
     }
-    println!(
+    say!(
         "    value        <a JWT of {} bytes: send it as `Authorization: Bearer …`; never logged here>",
         value.len()
     );

@@ -7,9 +7,24 @@ use std::process::ExitCode;
 use akv_rotator::cli::{Cli, Command, OutputFormat, ShardArgs, StatusFormat};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::cycle::{CycleOptions, Rotator, Shard};
-use akv_rotator::status::{self, Status};
+use akv_rotator::status::Status;
 use akv_rotator::{exit, telemetry};
 use clap::Parser;
+
+/// Writes to stdout; a reader that went away (`| head`) ends the output quietly, not with a
+/// panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the output: {e}");
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -126,8 +141,8 @@ async fn run(cli: Cli) -> i32 {
             match result {
                 Ok(report) => {
                     match output {
-                        OutputFormat::Json => println!("{}", report.to_json()),
-                        OutputFormat::Table => print!("{}", report.to_table()),
+                        OutputFormat::Json => out(&format!("{}\n", report.to_json())),
+                        OutputFormat::Table => out(&report.to_table()),
                     }
                     report.exit_code(fail_on)
                 }
@@ -175,13 +190,12 @@ async fn run(cli: Cli) -> i32 {
                     return exit::SETUP;
                 }
             };
-            let updated = status::token_updated_times(rotator.vaults(), &report).await;
-            let view = Status::with_token_updated(&report, &thresholds, &updated);
+            let view = Status::new(&report, &thresholds);
             match output {
-                StatusFormat::Table => print!("{}", view.to_table()),
-                StatusFormat::Json => println!("{}", view.to_json()),
-                StatusFormat::Markdown => print!("{}", view.to_markdown()),
-                StatusFormat::Html => print!("{}", view.to_html()),
+                StatusFormat::Table => out(&view.to_table()),
+                StatusFormat::Json => out(&format!("{}\n", view.to_json())),
+                StatusFormat::Markdown => out(&view.to_markdown()),
+                StatusFormat::Html => out(&view.to_html()),
             }
             exit::OK
         }

@@ -58,6 +58,8 @@ pub struct TargetReport {
     pub outcome: Outcome,
     /// Expiry of the token now stored (the new one when written).
     pub token_expires_on: Option<String>,
+    /// When the stored token was written (its Key Vault `updated` time).
+    pub token_updated_on: Option<String>,
     /// The Key Vault version written, when written.
     pub version: Option<String>,
     /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
@@ -76,6 +78,7 @@ impl TargetReport {
             secret: target.secret_name.clone(),
             outcome: Outcome::Failed,
             token_expires_on: None,
+            token_updated_on: None,
             version: None,
             signature: None,
             probe: None,

@@ -17,7 +17,6 @@ use crate::config::Thresholds;
 use crate::error::StepError;
 use crate::expiry::Severity;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, rfc3339};
-use crate::vault::KeyVaults;
 
 /// Version of the `status --output json` layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -765,9 +764,11 @@ fn app_status(
                 outcome = Outcome::Failed;
                 error = a.error.clone();
             }
-            let when = updated
-                .get(&(t.vault.clone(), t.secret.to_ascii_lowercase()))
-                .copied();
+            let when = t.token_updated_on.as_deref().and_then(parse).or_else(|| {
+                updated
+                    .get(&(t.vault.clone(), t.secret.to_ascii_lowercase()))
+                    .copied()
+            });
             TargetStatus {
                 secret: t.secret.clone(),
                 vault: t.vault.clone(),
@@ -815,37 +816,6 @@ pub fn html(report: &CycleReport, thresholds: &Thresholds) -> String {
 /// Markdown for a ticket.
 pub fn markdown(report: &CycleReport, thresholds: &Thresholds) -> String {
     Status::new(report, thresholds).to_markdown()
-}
-
-/// The Key Vault `updated` time of every token secret in `report`, from one list per token
-/// vault (read-only; vaults that cannot be listed are left out, so those tokens show no age).
-///
-/// The cycle's own listing already has these times; once the report carries them this extra
-/// listing can go.
-pub async fn token_updated_times(vaults: &KeyVaults, report: &CycleReport) -> TokenUpdated {
-    let mut wanted: Vec<&str> = report.targets.iter().map(|t| t.vault.as_str()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut out = TokenUpdated::new();
-    for vault in wanted {
-        let Ok(url) = url::Url::parse(vault) else {
-            continue;
-        };
-        let Ok(items) = vaults.list(&url).await else {
-            continue;
-        };
-        let names: HashMap<String, OffsetDateTime> = items
-            .into_iter()
-            .filter_map(|m| Some((m.name.to_ascii_lowercase(), m.updated?)))
-            .collect();
-        for t in report.targets.iter().filter(|t| t.vault == vault) {
-            let key = t.secret.to_ascii_lowercase();
-            if let Some(u) = names.get(&key) {
-                out.insert((t.vault.clone(), key), *u);
-            }
-        }
-    }
-    out
 }
 
 /// The timeline's scale, in days from now: a little of the past (expired secrets), today, the

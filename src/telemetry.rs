@@ -117,7 +117,8 @@ pub fn init_with_default(default_filter: &str) -> Telemetry {
         }
     }
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let _ = if std::io::stderr().is_terminal() {

@@ -332,7 +332,10 @@ impl Validator {
         let resp = sent.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,
-                format!("the probe of {host} failed: {}", crate::entra::describe_reqwest(&e)),
+                format!(
+                    "the probe of {host} failed: {}",
+                    crate::entra::describe_reqwest(&e)
+                ),
             )
         })?;
         let status = resp.status();
@@ -342,7 +345,11 @@ impl Validator {
         let body = read_limited(resp).await.unwrap_or_default();
         let code = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| v["error"]["code"].as_str().map(|c| c.chars().take(80).collect::<String>()));
+            .and_then(|v| {
+                v["error"]["code"]
+                    .as_str()
+                    .map(|c| c.chars().take(80).collect::<String>())
+            });
         let detail = code.map(|c| format!(" {c}")).unwrap_or_default();
         let class = if status.as_u16() == 401 || status.as_u16() == 403 {
             ErrorClass::InvalidToken

@@ -10,7 +10,13 @@ use std::collections::BTreeMap;
 use akv_emulator::{SecretSeed, Seed, VaultSeed};
 use common::*;
 
-fn put_secret(world: &World, vault: &str, name: &str, value: &str, exp: Option<time::OffsetDateTime>) {
+fn put_secret(
+    world: &World,
+    vault: &str,
+    name: &str,
+    value: &str,
+    exp: Option<time::OffsetDateTime>,
+) {
     world
         .emulator
         .apply_seed(Seed {
@@ -35,7 +41,11 @@ fn put_secret(world: &World, vault: &str, name: &str, value: &str, exp: Option<t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leaks_the_url() {
-    let world = World::start(vec![TestApp::new("sales"), TestApp::new("ops").secret_expiring_in(days(12))]).await;
+    let world = World::start(vec![
+        TestApp::new("sales"),
+        TestApp::new("ops").secret_expiring_in(days(12)),
+    ])
+    .await;
     let url = world.emulator.webhook_url("teams");
     put_secret(&world, OUTPUT, "teams-webhook", &url, None);
     let config = world.config_with(
@@ -44,10 +54,18 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     );
     let config = config.to_str().unwrap().to_string();
     let run = |world: &World| {
-        let out = world.run(&["once", "--config", &config, "--output", "json"], &[("RUST_LOG", "debug")]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(!text.contains("_emulator/webhooks"), "the webhook URL leaked into the output");
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{text}"));
+        let out = world.run(
+            &["once", "--config", &config, "--output", "json"],
+            &[("RUST_LOG", "debug")],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.contains("_emulator/webhooks"),
+            "the webhook URL leaked into the output"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{text}"));
         (out.status.code(), report)
     };
 
@@ -58,8 +76,15 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     let got = world.emulator.webhook_deliveries("teams");
     assert_eq!(got.len(), 1);
     let card: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!(card["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
-    assert!(got[0].body.contains("ops") && !got[0].body.contains("\"sales\""), "{}", got[0].body);
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert!(
+        got[0].body.contains("ops") && !got[0].body.contains("\"sales\""),
+        "{}",
+        got[0].body
+    );
     let state = world.versions(OUTPUT, "akv-rotator-alert-state");
     assert_eq!(state.len(), 1, "the dedup state is kept in Key Vault");
     assert_eq!(state[0].content_type.as_deref(), Some("application/json"));
@@ -72,13 +97,30 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     // The client secret now expires in 3 days (critical) but the sink is down: the run still
     // succeeds and reports the failure.
     let ops = &world.apps[1];
-    put_secret(&world, INPUT, &ops.secret_name(), &ops.secret_value, Some(time::OffsetDateTime::now_utc() + days(3)));
+    put_secret(
+        &world,
+        INPUT,
+        &ops.secret_name(),
+        &ops.secret_value,
+        Some(time::OffsetDateTime::now_utc() + days(3)),
+    );
     world.emulator.set_webhook_status("teams", Some(500));
     let (code, report) = run(&world);
-    assert_eq!(code, Some(0), "a sink that is down never fails the rotation");
+    assert_eq!(
+        code,
+        Some(0),
+        "a sink that is down never fails the rotation"
+    );
     assert_eq!(report["alerts"]["sent"], 0);
-    assert!(report["alerts"]["failed"].as_u64().unwrap() >= 1, "{:#}", report["alerts"]);
-    assert!(world.emulator.webhook_deliveries("teams").len() >= 2, "delivery was attempted (and retried)");
+    assert!(
+        report["alerts"]["failed"].as_u64().unwrap() >= 1,
+        "{:#}",
+        report["alerts"]
+    );
+    assert!(
+        world.emulator.webhook_deliveries("teams").len() >= 2,
+        "delivery was attempted (and retried)"
+    );
 
     // The sink is back: the escalation is delivered on the next run.
     world.emulator.set_webhook_status("teams", None);
@@ -87,5 +129,11 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     assert_eq!(report["alerts"]["sent"], 1, "{:#}", report["alerts"]);
     let last = world.emulator.webhook_deliveries("teams");
     assert_eq!(last.len(), before + 1);
-    assert!(last.last().unwrap().body.to_lowercase().contains("critical"));
+    assert!(
+        last.last()
+            .unwrap()
+            .body
+            .to_lowercase()
+            .contains("critical")
+    );
 }

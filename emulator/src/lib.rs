@@ -618,7 +618,12 @@ async fn login_request(
 }
 
 /// A test webhook receiver: records the request and answers 200 (or the status set for it).
-fn webhook_receive(shared: &Shared, name: &str, headers: &axum::http::HeaderMap, body: &Bytes) -> Response {
+fn webhook_receive(
+    shared: &Shared,
+    name: &str,
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+) -> Response {
     let delivery = state::WebhookDelivery {
         content_type: headers
             .get(axum::http::header::CONTENT_TYPE)
