@@ -1106,14 +1106,14 @@ fn validate_alerts(
                         .ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
                 })
             };
-            if let Some(v) = &cfg.state_vault {
-                if !in_cloud(v) {
-                    c.push(
-                        span.clone(),
-                        "alerts.state_vault",
-                        format!("{v} is not a Key Vault of this cloud"),
-                    );
-                }
+            if let Some(v) = &cfg.state_vault
+                && !in_cloud(v)
+            {
+                c.push(
+                    span.clone(),
+                    "alerts.state_vault",
+                    format!("{v} is not a Key Vault of this cloud"),
+                );
             }
             if cfg.state_vault.is_none() {
                 cfg.state_vault = default_vault.cloned();
@@ -1127,14 +1127,14 @@ fn validate_alerts(
                 return None;
             };
             for (i, sink) in cfg.sinks.iter_mut().enumerate() {
-                if let Some(v) = &sink.url_vault {
-                    if !in_cloud(v) {
-                        c.push(
-                            span.clone(),
-                            &format!("alerts.sinks[{i}].url_vault"),
-                            format!("{v} is not a Key Vault of this cloud"),
-                        );
-                    }
+                if let Some(v) = &sink.url_vault
+                    && !in_cloud(v)
+                {
+                    c.push(
+                        span.clone(),
+                        &format!("alerts.sinks[{i}].url_vault"),
+                        format!("{v} is not a Key Vault of this cloud"),
+                    );
                 }
                 if sink.url_vault.is_none() {
                     sink.url_vault = Some(state_vault.clone());

@@ -170,19 +170,19 @@ impl Rotator {
         let started = OffsetDateTime::now_utc();
         let clock = std::time::Instant::now();
         let mut result = self.cycle(&options, started).await;
-        if let Ok(report) = &mut result {
-            if !options.dry_run {
-                report.alerts = crate::alerting::alert(
-                    &self.config,
-                    &self.vaults,
-                    &self.http,
-                    &self.metrics,
-                    report,
-                    options.shard,
-                    OffsetDateTime::now_utc(),
-                )
-                .await;
-            }
+        if let Ok(report) = &mut result
+            && !options.dry_run
+        {
+            report.alerts = crate::alerting::alert(
+                &self.config,
+                &self.vaults,
+                &self.http,
+                &self.metrics,
+                report,
+                options.shard,
+                OffsetDateTime::now_utc(),
+            )
+            .await;
         }
         match &result {
             Ok(report) => self.metrics.record_cycle(
