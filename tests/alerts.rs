@@ -239,8 +239,10 @@ fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) ->
         secret: format!("{app}-powerbi-token"),
         outcome,
         token_expires_on: token_expires_on.map(str::to_string),
+        token_updated_on: None,
         version: None,
         signature: None,
+        probe: None,
         error: (outcome == Outcome::Failed).then(|| {
             StepError::new(
                 ErrorClass::BadClientSecret,
