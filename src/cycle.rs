@@ -242,16 +242,18 @@ impl Rotator {
             .iter()
             .map(|app| self.run_app(app, listings, options))
             .collect();
-        let results: Vec<(AppReport, Vec<TargetReport>)> = futures::stream::iter(pending)
+        let results: Vec<(AppReport, Vec<TargetReport>, _)> = futures::stream::iter(pending)
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
 
         let mut apps = Vec::new();
         let mut targets = Vec::new();
-        for (a, t) in results {
+        let mut rotations = Vec::new();
+        for (a, t, r) in results {
             apps.push(a);
             targets.extend(t);
+            rotations.extend(r);
         }
         // Stable output order: config order.
         let order: HashMap<&str, usize> = self
@@ -264,14 +266,17 @@ impl Rotator {
         apps.sort_by_key(|a| order.get(a.name.as_str()).copied());
         targets.sort_by_key(|t| order.get(t.app.as_str()).copied());
 
-        Ok(CycleReport::new(
+        rotations.sort_by_key(|r| order.get(r.app.as_str()).copied());
+        let mut report = CycleReport::new(
             started,
             OffsetDateTime::now_utc(),
             options.dry_run,
             apps,
             targets,
             notes,
-        ))
+        );
+        report.rotations = rotations;
+        Ok(report)
     }
 
     #[tracing::instrument(name = "app", skip_all, fields(app = %app.name, client_id = %app.client_id))]
@@ -280,7 +285,11 @@ impl Rotator {
         app: &App,
         listings: &HashMap<Url, HashMap<String, SecretMeta>>,
         options: &CycleOptions,
-    ) -> (AppReport, Vec<TargetReport>) {
+    ) -> (
+        AppReport,
+        Vec<TargetReport>,
+        Option<crate::rotation::RotationReport>,
+    ) {
         let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
         let now = OffsetDateTime::now_utc();
         let secret_listing = listings.get(&app.client_secret_vault);
@@ -377,6 +386,14 @@ impl Rotator {
             reports.push(report);
         }
 
+        let rotation = crate::rotation::rotate_app(
+            self,
+            app,
+            secret_meta.as_ref(),
+            client_secret.as_ref(),
+            options.dry_run || stopping(),
+        )
+        .await;
         let app_report = AppReport {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
@@ -391,7 +408,12 @@ impl Rotator {
             },
             error: app_error,
         };
-        (app_report, reports)
+        (app_report, reports, rotation)
+    }
+
+    /// The Entra ID client (for `rotation`).
+    pub fn entra(&self) -> &EntraClient {
+        &self.entra
     }
 
     /// The Key Vault clients (for the preflight).
