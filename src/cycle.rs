@@ -337,7 +337,17 @@ impl Rotator {
             }
         }
         if let Some(v) = &client_secret
-            && let Err(e) = check_secret_value(v, app)
+            && let Err(e) = match app.credential_kind {
+                crate::config::AppCredentialKind::ClientSecret => check_secret_value(v, app),
+                // A certificate's notAfter is its expiry.
+                crate::config::AppCredentialKind::Certificate { .. } => {
+                    crate::assertion::check_certificate(v, app).map(|not_after| {
+                        if let Some(m) = secret_meta.as_mut() {
+                            m.expires = Some(not_after);
+                        }
+                    })
+                }
+            }
         {
             app_error = Some(e);
             client_secret = None;
@@ -429,9 +439,7 @@ impl Rotator {
         secret: &SecretValue,
         now: OffsetDateTime,
     ) -> Result<ValidatedToken, StepError> {
-        let acquired = self
-            .entra
-            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
             .await
             .map_err(|e| {
                 e.context(format!(
@@ -464,9 +472,7 @@ impl Rotator {
         target: &TokenTarget,
         secret: &SecretValue,
     ) -> Result<(ValidatedToken, Option<String>), StepError> {
-        let acquired = self
-            .entra
-            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
             .await
             .map_err(|e| {
                 e.context(format!(

@@ -8,6 +8,7 @@
 //! `report`, `cli`, `telemetry`, and `demo` (with the `emulator` feature).
 
 pub mod alerts;
+pub mod assertion;
 pub mod cli;
 pub mod config;
 pub mod cycle;
