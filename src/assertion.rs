@@ -321,3 +321,68 @@ pub async fn acquire(
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::encoding::AsDer;
+
+    fn pem() -> String {
+        let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+        let pkcs8 = key.as_der().expect("der");
+        let rc = rcgen::KeyPair::try_from(pkcs8.as_ref()).expect("rcgen key");
+        let cert = rcgen::CertificateParams::new(vec!["t".to_string()])
+            .expect("params")
+            .self_signed(&rc)
+            .expect("cert");
+        format!("{}{}", rc.serialize_pem(), cert.pem())
+    }
+
+    fn decode(part: &str) -> serde_json::Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("b64")).expect("json")
+    }
+
+    #[test]
+    fn assertions_carry_the_thumbprint_and_short_lifetime_and_debug_redacts() {
+        let pem = SecretString::from(pem());
+        let cert = ClientCertificate::parse(&pem).expect("parse");
+        let debug = format!("{cert:?}");
+        assert!(
+            debug.contains("[REDACTED]") && !debug.contains("PRIVATE"),
+            "{debug}"
+        );
+        let now = OffsetDateTime::now_utc();
+        for (alg, header) in [
+            (AssertionAlgorithm::Ps256, "x5t#S256"),
+            (AssertionAlgorithm::Rs256, "x5t"),
+        ] {
+            let jwt = cert
+                .assertion("c", "https://login/t/oauth2/v2.0/token", alg, now)
+                .expect("sign");
+            let parts: Vec<&str> = jwt.expose_secret().split('.').collect();
+            assert_eq!(parts.len(), 3);
+            let h = decode(parts[0]);
+            assert!(h[header].is_string(), "{h}");
+            let c = decode(parts[1]);
+            assert_eq!(c["aud"], "https://login/t/oauth2/v2.0/token");
+            assert_eq!(c["iss"], "c");
+            assert_eq!(c["sub"], "c");
+            let life = c["exp"].as_i64().unwrap_or(0) - c["iat"].as_i64().unwrap_or(0);
+            assert!(life > 0 && life <= 600, "{life}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_keyless_pem_are_refused_without_echoing() {
+        let e = ClientCertificate::parse(&SecretString::from("not a cert!".to_string()))
+            .expect_err("refused");
+        assert!(!e.message.contains("not a cert"), "{}", e.message);
+        let only_cert: String = pem()
+            .split("-----BEGIN CERTIFICATE-----")
+            .nth(1)
+            .map(|c| format!("-----BEGIN CERTIFICATE-----{c}"))
+            .unwrap_or_default();
+        let e = ClientCertificate::parse(&SecretString::from(only_cert)).expect_err("no key");
+        assert!(e.message.contains("no private key"), "{}", e.message);
+    }
+}

@@ -1381,6 +1381,92 @@ refresh_before = "45m"
     }
 
     #[test]
+    fn rotate_and_certificate_settings_validate() {
+        let text = good().replace(
+            "client_secret_name = \"sales-client-secret\"\n",
+            "client_secret_name = \"sales-client-secret\"\nrotate = { before_expiry = \"20d\", grace = \"2s\" }\n",
+        );
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        let rotate = cfg.apps[0].rotate.expect("rotate");
+        assert_eq!(rotate.before_expiry, Duration::from_secs(20 * 86_400));
+        assert_eq!(rotate.lifetime, Duration::from_secs(180 * 86_400));
+        assert_eq!(rotate.grace, Duration::from_secs(2));
+        assert_eq!(
+            cfg.graph_endpoint.as_ref().map(Url::as_str),
+            Some("https://graph.microsoft.com/")
+        );
+        assert_eq!(cfg.graph_resource, "https://graph.microsoft.com");
+
+        let short = text.replace("grace = \"2s\"", "lifetime = \"10d\"");
+        let found = issues(&short);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate.lifetime"));
+
+        let cert = good().replace(
+            "client_secret_name = \"sales-client-secret\"",
+            "client_certificate_name = \"sales-cert\"\ncertificate_algorithm = \"RS256\"",
+        );
+        let cfg = parse(Path::new("r.toml"), &cert).expect("valid");
+        assert_eq!(
+            cfg.apps[0].credential_kind,
+            AppCredentialKind::Certificate {
+                algorithm: AssertionAlgorithm::Rs256
+            }
+        );
+        assert_eq!(cfg.apps[0].client_secret_name, "sales-cert");
+
+        let both = good().replace(
+            "client_secret_name = \"sales-client-secret\"",
+            "client_secret_name = \"sales-client-secret\"\nclient_certificate_name = \"c\"",
+        );
+        let found = issues(&both);
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].client_certificate_name")
+        );
+        assert!(found[0].message.contains("mutually exclusive"));
+
+        let rotate_cert = cert.replace(
+            "certificate_algorithm = \"RS256\"",
+            "rotate = { lifetime = \"90d\" }",
+        );
+        let found = issues(&rotate_cert);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate"));
+    }
+
+    #[test]
+    fn sovereign_clouds_have_their_graph() {
+        let text = format!("cloud = \"us-government\"\n{}", good())
+            .replace("vault.azure.net", "vault.usgovcloudapi.net");
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        assert_eq!(cfg.graph_resource, "https://graph.microsoft.us");
+        let text = format!(
+            "cloud = \"custom\"\n[custom_cloud]\nauthority_host = \"https://login.example\"\n{}",
+            good().replace(
+                "client_secret_name = \"sales-client-secret\"\n",
+                "client_secret_name = \"sales-client-secret\"\nrotate = {}\n",
+            )
+        );
+        // The [custom_cloud] table must come before the others; rebuild it in order.
+        let text = text.replacen(
+            "\n[custom_cloud]\nauthority_host = \"https://login.example\"\n",
+            "\n",
+            1,
+        );
+        let (head, rest) = text.split_once("[credential]").expect("credential");
+        let text = format!(
+            "{head}[custom_cloud]\nauthority_host = \"https://login.example\"\n\n[credential]{rest}"
+        );
+        let found = issues(&text);
+        assert!(
+            found
+                .iter()
+                .any(|i| i.key.as_deref() == Some("apps[0].rotate")
+                    && i.message.contains("graph_endpoint")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
