@@ -396,14 +396,18 @@ impl Rotator {
             reports.push(report);
         }
 
-        let rotation = crate::rotation::rotate_app(
-            self,
-            app,
-            secret_meta.as_ref(),
-            client_secret.as_ref(),
-            options.dry_run || stopping(),
-        )
-        .await;
+        let rotation = if stopping() {
+            None
+        } else {
+            crate::rotation::rotate_app(
+                self,
+                app,
+                secret_meta.as_ref(),
+                client_secret.as_ref(),
+                options.dry_run,
+            )
+            .await
+        };
         let app_report = AppReport {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),

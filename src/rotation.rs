@@ -170,7 +170,10 @@ pub async fn rotate_app(
         plan.describe(&mut report, &policy);
         return Some(report);
     }
-    if plan == Plan::NotDue || matches!(plan, Plan::Grace { due: false, .. }) {
+    if matches!(
+        plan,
+        Plan::NotDue | Plan::NoExpiry | Plan::Grace { due: false, .. }
+    ) {
         plan.describe(&mut report, &policy);
         return Some(report);
     }
@@ -226,6 +229,8 @@ pub async fn rotate_app(
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Plan {
     NotDue,
+    /// Idle, and the secret has no `exp`: rotation cannot be scheduled.
+    NoExpiry,
     /// Idle and within `before_expiry` (or no `exp` known — then not due).
     Due,
     /// A previous run added a credential and did not publish it.
@@ -264,13 +269,14 @@ impl Plan {
                 }
             }
             _ if due => Plan::Due,
+            _ if meta.expires.is_none() => Plan::NoExpiry,
             _ => Plan::NotDue,
         }
     }
 
     fn state_label(&self) -> &'static str {
         match self {
-            Plan::NotDue | Plan::Due => "idle",
+            Plan::NotDue | Plan::NoExpiry | Plan::Due => "idle",
             Plan::Recover { .. } => tags::ADDING,
             Plan::Grace { .. } => tags::GRACE,
         }
@@ -324,6 +330,14 @@ impl Plan {
                         "the client secret is not within {} of its expiry",
                         humantime::format_duration(policy.before_expiry)
                     ),
+                );
+            }
+            Plan::NoExpiry => {
+                report.outcome = RotationOutcome::NotDue;
+                report.step(
+                    "check_expiry",
+                    "skipped",
+                    "the client secret has no Key Vault exp: set it to the secret's end date so rotation can be scheduled",
                 );
             }
             Plan::Due => add_steps(report),
@@ -397,7 +411,7 @@ impl Run<'_> {
             .or_else(|| identify(&application.password_credentials, &current.value));
         let mut current_tags = current.meta.tags.clone();
         match plan {
-            Plan::NotDue | Plan::Grace { due: false, .. } => {
+            Plan::NotDue | Plan::NoExpiry | Plan::Grace { due: false, .. } => {
                 plan.describe(report, &self.policy);
             }
             Plan::Grace { previous, .. } => {
@@ -570,6 +584,34 @@ impl Run<'_> {
             }
             report.fail("wait_until_usable", e);
             return;
+        }
+        // Overlapping runs: publish only if the progress record is still ours.
+        let still_ours = self
+            .rotator
+            .vaults()
+            .read(&self.app.client_secret_vault, &self.app.client_secret_name)
+            .await
+            .map(|v| {
+                v.version == current.version && v.meta.tags.get(tags::PENDING_NAME) == Some(&marker)
+            });
+        if still_ours != Ok(true) {
+            let _ = self
+                .graph
+                .remove_password(app_id, object_id, &added.key_id)
+                .await;
+            return report.fail(
+                "publish",
+                match still_ours {
+                    Err(e) => e,
+                    Ok(_) => StepError::new(
+                        ErrorClass::Transient,
+                        format!(
+                            "another run changed {:?} while this one was rotating it: removed credential {} and left the secret to that run",
+                            self.app.client_secret_name, added.key_id
+                        ),
+                    ),
+                },
+            );
         }
         // 4. Publish, recording the grace state in the same write.
         let remove_after = OffsetDateTime::now_utc()

@@ -264,6 +264,10 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     assert_eq!(published.tags["rotation-state"], "grace");
     assert_eq!(published.tags["previous-key-id"], old[0]);
     assert!(published.tags.contains_key("previous-remove-after"));
+    assert!(
+        !stderr.contains(&published.value) && !report.to_string().contains(&published.value),
+        "the new secret never reaches logs or the report"
+    );
     let exp = published.exp.unwrap();
     let graph_end = graph_credentials(&world)
         .await
