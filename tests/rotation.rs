@@ -582,3 +582,62 @@ async fn a_rotator_that_does_not_own_the_app_gets_a_clear_permission_error() {
     assert_eq!(world.emulator.stats().count("graph", "AddPassword"), 0);
     assert!(!latest_tags(&world).contains_key("rotation-state"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_remove_password_and_clearing_the_tags_finishes_on_rerun() {
+    // As a crashed run leaves it: grace over, previous credential already removed in Graph,
+    // the tags still saying `grace`.
+    let world = world(Setup::default()).await;
+    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let current = key_ids(&world).await;
+    let gone = "0badc0de-0000-4000-8000-000000000000";
+    let app = &world.apps[0];
+    world
+        .emulator
+        .apply_seed(Seed {
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![SecretSeed {
+                    name: SECRET.into(),
+                    value: app.secret_value.clone(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(OffsetDateTime::now_utc() + days(170)),
+                    tags: [
+                        ("rotation-state".to_string(), "grace".to_string()),
+                        ("key-id".to_string(), current[0].clone()),
+                        ("previous-key-id".to_string(), gone.to_string()),
+                        (
+                            "previous-remove-after".to_string(),
+                            "2020-01-01T00:00:00Z".to_string(),
+                        ),
+                    ]
+                    .into(),
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "completed", "{r:#}");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["detail"].as_str().unwrap().contains("already removed")),
+        "{r:#}"
+    );
+    assert_eq!(key_ids(&world).await, current, "the working one is kept");
+    assert!(!latest_tags(&world).contains_key("rotation-state"));
+}
