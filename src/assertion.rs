@@ -12,7 +12,7 @@ use std::fmt;
 use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use time::OffsetDateTime;
 
 use crate::config::{App, AppCredentialKind, AssertionAlgorithm};
@@ -57,9 +57,9 @@ impl ClientCertificate {
         } else {
             parse_pkcs12(text)?
         };
-        let key = match key_der {
-            KeyDer::Pkcs8(d) => RsaKeyPair::from_pkcs8(&d),
-            KeyDer::Pkcs1(d) => RsaKeyPair::from_der(&d),
+        let key = match &key_der {
+            KeyDer::Pkcs8(d) => RsaKeyPair::from_pkcs8(d.expose_secret()),
+            KeyDer::Pkcs1(d) => RsaKeyPair::from_der(d.expose_secret()),
         }
         .map_err(|_| {
             invalid("the private key is not a usable RSA key (only RSA certificates are supported)")
@@ -186,9 +186,10 @@ impl ClientCertificate {
     }
 }
 
+/// The decoded private key, zeroized on drop.
 enum KeyDer {
-    Pkcs8(Vec<u8>),
-    Pkcs1(Vec<u8>),
+    Pkcs8(SecretSlice<u8>),
+    Pkcs1(SecretSlice<u8>),
 }
 
 fn parse_pem(text: &str) -> Result<(KeyDer, Vec<Vec<u8>>), StepError> {
@@ -206,17 +207,19 @@ fn parse_pem(text: &str) -> Result<(KeyDer, Vec<Vec<u8>>), StepError> {
         let body_end = after
             .find(&end_marker)
             .ok_or_else(|| invalid(format!("PEM block {label} has no end line")))?;
-        let body: String = after[body_start..body_end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let body = SecretString::from(
+            after[body_start..body_end]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>(),
+        );
         let der = STANDARD
-            .decode(body)
+            .decode(body.expose_secret())
             .map_err(|_| invalid(format!("PEM block {label} is not valid base64")))?;
         match label {
             "CERTIFICATE" => certs.push(der),
-            "PRIVATE KEY" => key = Some(KeyDer::Pkcs8(der)),
-            "RSA PRIVATE KEY" => key = Some(KeyDer::Pkcs1(der)),
+            "PRIVATE KEY" => key = Some(KeyDer::Pkcs8(der.into())),
+            "RSA PRIVATE KEY" => key = Some(KeyDer::Pkcs1(der.into())),
             "ENCRYPTED PRIVATE KEY" => {
                 return Err(invalid(
                     "the private key is encrypted: store it unencrypted in Key Vault (Key Vault protects it)",
@@ -257,7 +260,7 @@ fn parse_pkcs12(text: &str) -> Result<(KeyDer, Vec<Vec<u8>>), StepError> {
     if certs.is_empty() {
         return Err(invalid("the PKCS#12 holds no certificate for its key"));
     }
-    Ok((KeyDer::Pkcs8(chain.key().as_der().to_vec()), certs))
+    Ok((KeyDer::Pkcs8(chain.key().as_der().to_vec().into()), certs))
 }
 
 /// For a certificate app: parses the stored certificate, and returns its `notAfter` (the
