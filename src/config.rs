@@ -215,12 +215,53 @@ pub struct App {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret_vault: Url,
+    /// The Key Vault secret holding the app's credential: its client secret, or (with
+    /// `client_certificate_name`, see [`App::credential_kind`]) its certificate.
     pub client_secret_name: String,
     /// Who to tell about this app (included in alerts, can route them to a sink).
     pub owner: Option<String>,
     /// Client secret expiry thresholds for this app (the global ones unless overridden).
     pub thresholds: Thresholds,
     pub targets: Vec<TokenTarget>,
+    /// Client secret or certificate.
+    pub credential_kind: AppCredentialKind,
+    /// Client-secret rotation through Microsoft Graph (opt-in).
+    pub rotate: Option<RotatePolicy>,
+}
+
+/// How an app authenticates to Entra ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppCredentialKind {
+    /// `client_secret_name`: a client secret value.
+    #[default]
+    ClientSecret,
+    /// `client_certificate_name`: PEM (key + certificate) or PKCS#12 in base64, signing a
+    /// client assertion.
+    Certificate { algorithm: AssertionAlgorithm },
+}
+
+/// The client assertion's signature algorithm and thumbprint header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssertionAlgorithm {
+    /// PS256 with `x5t#S256` (current Entra documentation).
+    #[default]
+    Ps256,
+    /// RS256 with `x5t` (SHA-1 thumbprint; older libraries).
+    Rs256,
+}
+
+/// `rotate = { before_expiry, lifetime, grace }` on an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotatePolicy {
+    /// Rotate when the current client secret's Key Vault `exp` is this close.
+    pub before_expiry: Duration,
+    /// Lifetime of the new client secret (`endDateTime` = now + lifetime).
+    pub lifetime: Duration,
+    /// How long the previous client secret is kept after the new one is published.
+    pub grace: Duration,
+    /// How long to wait for a new secret to work at the token endpoint before giving up
+    /// (Entra ID takes seconds to minutes to propagate a new secret).
+    pub propagation_wait: Duration,
 }
 
 /// Expiry thresholds for client secrets.
@@ -254,6 +295,13 @@ pub struct ValidConfig {
     /// Alert sinks and deduplication (absent: no alerts are sent).
     pub alerts: Option<crate::alerts::AlertsConfig>,
     pub apps: Vec<App>,
+    /// Microsoft Graph of the cloud (for client-secret rotation); `None` for a custom cloud
+    /// without `[custom_cloud] graph_endpoint`.
+    pub graph_endpoint: Option<Url>,
+    /// The Graph resource whose `/.default` scope the rotator's token asks for: the endpoint
+    /// for known clouds; `[custom_cloud] graph_resource` (default
+    /// `https://graph.microsoft.com`) for a custom one.
+    pub graph_resource: String,
 }
 
 /// Daemon mode (`akv-rotator run`).
@@ -381,6 +429,10 @@ struct RawCustomCloud {
     vault_suffix: Option<Spanned<String>>,
     #[serde(default)]
     powerbi_api: Option<Spanned<String>>,
+    #[serde(default)]
+    graph_endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    graph_resource: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -412,7 +464,14 @@ struct RawApp {
     name: Spanned<String>,
     tenant_id: Spanned<String>,
     client_id: Spanned<String>,
-    client_secret_name: Spanned<String>,
+    #[serde(default)]
+    client_secret_name: Option<Spanned<String>>,
+    #[serde(default)]
+    client_certificate_name: Option<Spanned<String>>,
+    #[serde(default)]
+    certificate_algorithm: Option<Spanned<String>>,
+    #[serde(default)]
+    rotate: Option<Spanned<RawRotate>>,
     #[serde(default)]
     vault: Option<Spanned<String>>,
     #[serde(default)]
@@ -421,6 +480,19 @@ struct RawApp {
     expiry: Option<RawThresholds>,
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRotate {
+    #[serde(default)]
+    before_expiry: Option<Spanned<String>>,
+    #[serde(default)]
+    lifetime: Option<Spanned<String>>,
+    #[serde(default)]
+    grace: Option<Spanned<String>>,
+    #[serde(default)]
+    propagation_wait: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -738,6 +810,31 @@ impl RawConfig {
             });
         };
 
+        let graph_endpoint = match (&cloud.name, &self.custom_cloud) {
+            (CloudName::Custom, Some(custom)) => custom
+                .graph_endpoint
+                .as_ref()
+                .and_then(|g| c.https_url(g, "custom_cloud.graph_endpoint")),
+            (name, _) => Url::parse(match name {
+                CloudName::UsGovernment => "https://graph.microsoft.us",
+                CloudName::China => "https://microsoftgraph.chinacloudapi.cn",
+                _ => "https://graph.microsoft.com",
+            })
+            .ok(),
+        };
+        let graph_resource = match (&cloud.name, &self.custom_cloud) {
+            (CloudName::Custom, Some(custom)) => custom
+                .graph_resource
+                .as_ref()
+                .and_then(|g| c.https_url(g, "custom_cloud.graph_resource"))
+                .map(|u| u.as_str().trim_end_matches('/').to_string())
+                .unwrap_or_else(|| "https://graph.microsoft.com".to_string()),
+            _ => graph_endpoint
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_string())
+                .unwrap_or_default(),
+        };
+
         let ca_file = self
             .ca_file
             .as_ref()
@@ -863,7 +960,12 @@ impl RawConfig {
             };
             let tenant_id = c.guid(&app.tenant_id, &key("tenant_id"));
             let client_id = c.guid(&app.client_id, &key("client_id"));
-            let secret_name = c.secret_name(&app.client_secret_name, &key("client_secret_name"));
+            let (secret_name, credential_kind, rotate) = validate_app_credential(
+                &mut c,
+                raw_app,
+                &key,
+                cloud.name == CloudName::Custom && graph_endpoint.is_none(),
+            );
             let app_vault = match &app.vault {
                 Some(v) => c.vault(v, &key("vault"), &cloud),
                 None => default_vault.clone(),
@@ -981,6 +1083,8 @@ impl RawConfig {
                         .filter(|o| !o.is_empty()),
                     thresholds: app_thresholds,
                     targets,
+                    credential_kind,
+                    rotate,
                 });
             }
         }
@@ -1007,6 +1111,8 @@ impl RawConfig {
             shard_count,
             alerts,
             apps,
+            graph_endpoint,
+            graph_resource,
         })
     }
 }
@@ -1143,6 +1249,119 @@ fn validate_alerts(
             Some(cfg)
         }
     }
+}
+
+const DEFAULT_ROTATE_BEFORE_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
+const DEFAULT_ROTATE_LIFETIME: Duration = Duration::from_secs(180 * 86_400);
+const DEFAULT_ROTATE_GRACE: Duration = Duration::from_secs(7 * 86_400);
+const DEFAULT_ROTATE_PROPAGATION_WAIT: Duration = Duration::from_secs(180);
+
+/// The app's credential: exactly one of `client_secret_name` and `client_certificate_name`,
+/// the certificate's algorithm, and the `rotate` policy (client secrets only).
+fn validate_app_credential(
+    c: &mut Checker<'_>,
+    raw_app: &Spanned<RawApp>,
+    key: &dyn Fn(&str) -> String,
+    no_graph: bool,
+) -> (Option<String>, AppCredentialKind, Option<RotatePolicy>) {
+    let app = raw_app.get_ref();
+    let mut kind = AppCredentialKind::ClientSecret;
+    let name = match (&app.client_secret_name, &app.client_certificate_name) {
+        (Some(s), None) => c.secret_name(s, &key("client_secret_name")),
+        (None, Some(cert)) => {
+            let algorithm = match app
+                .certificate_algorithm
+                .as_ref()
+                .map(|a| (a.get_ref().as_str(), a.span()))
+            {
+                None | Some(("PS256", _)) => AssertionAlgorithm::Ps256,
+                Some(("RS256", _)) => AssertionAlgorithm::Rs256,
+                Some((other, span)) => {
+                    c.push(
+                        span,
+                        &key("certificate_algorithm"),
+                        format!("unknown algorithm {other:?}; expected \"PS256\" (x5t#S256) or \"RS256\" (x5t)"),
+                    );
+                    AssertionAlgorithm::Ps256
+                }
+            };
+            kind = AppCredentialKind::Certificate { algorithm };
+            c.secret_name(cert, &key("client_certificate_name"))
+        }
+        (Some(_), Some(cert)) => {
+            c.push(
+                cert.span(),
+                &key("client_certificate_name"),
+                "client_secret_name and client_certificate_name are mutually exclusive: an app authenticates with one credential",
+            );
+            None
+        }
+        (None, None) => {
+            c.push(
+                raw_app.span(),
+                &key("client_secret_name"),
+                "missing field `client_secret_name` (or `client_certificate_name` for a certificate credential)",
+            );
+            None
+        }
+    };
+    if kind == AppCredentialKind::ClientSecret
+        && let Some(a) = &app.certificate_algorithm
+    {
+        c.push(
+            a.span(),
+            &key("certificate_algorithm"),
+            "only used with client_certificate_name",
+        );
+    }
+    let rotate = app.rotate.as_ref().and_then(|r| {
+        let raw = r.get_ref();
+        if kind != AppCredentialKind::ClientSecret {
+            c.push(
+                r.span(),
+                &key("rotate"),
+                "rotation renews client secrets; this app uses a certificate",
+            );
+            return None;
+        }
+        if no_graph {
+            c.push(
+                r.span(),
+                &key("rotate"),
+                "rotation needs Microsoft Graph: set [custom_cloud] graph_endpoint",
+            );
+        }
+        let mut get = |v: &Option<Spanned<String>>, k: &str, default: Duration| match v {
+            Some(d) => c.duration(d, &key(&format!("rotate.{k}"))),
+            None => Some(default),
+        };
+        let before_expiry = get(&raw.before_expiry, "before_expiry", DEFAULT_ROTATE_BEFORE_EXPIRY);
+        let lifetime = get(&raw.lifetime, "lifetime", DEFAULT_ROTATE_LIFETIME);
+        let grace = get(&raw.grace, "grace", DEFAULT_ROTATE_GRACE);
+        let propagation_wait = get(
+            &raw.propagation_wait,
+            "propagation_wait",
+            DEFAULT_ROTATE_PROPAGATION_WAIT,
+        );
+        let (before_expiry, lifetime, grace, propagation_wait) =
+            (before_expiry?, lifetime?, grace?, propagation_wait?);
+        if lifetime <= before_expiry {
+            let span = raw.lifetime.as_ref().map(|s| s.span()).unwrap_or(r.span());
+            c.push(
+                span,
+                &key("rotate.lifetime"),
+                "the new secret's lifetime must be longer than before_expiry, or every run would rotate again",
+            );
+            return None;
+        }
+        Some(RotatePolicy {
+            before_expiry,
+            lifetime,
+            grace,
+            propagation_wait,
+        })
+    });
+    (name, kind, rotate)
 }
 
 fn validate_credential(
@@ -1462,6 +1681,92 @@ refresh_before = "45m"
         assert_eq!(
             issues(&bad)[0].key.as_deref(),
             Some("apps[0].expiry.critical")
+        );
+    }
+
+    #[test]
+    fn rotate_and_certificate_settings_validate() {
+        let text = good().replace(
+            "client_secret_name = \"sales-client-secret\"\n",
+            "client_secret_name = \"sales-client-secret\"\nrotate = { before_expiry = \"20d\", grace = \"2s\" }\n",
+        );
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        let rotate = cfg.apps[0].rotate.expect("rotate");
+        assert_eq!(rotate.before_expiry, Duration::from_secs(20 * 86_400));
+        assert_eq!(rotate.lifetime, Duration::from_secs(180 * 86_400));
+        assert_eq!(rotate.grace, Duration::from_secs(2));
+        assert_eq!(
+            cfg.graph_endpoint.as_ref().map(Url::as_str),
+            Some("https://graph.microsoft.com/")
+        );
+        assert_eq!(cfg.graph_resource, "https://graph.microsoft.com");
+
+        let short = text.replace("grace = \"2s\"", "lifetime = \"10d\"");
+        let found = issues(&short);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate.lifetime"));
+
+        let cert = good().replace(
+            "client_secret_name = \"sales-client-secret\"",
+            "client_certificate_name = \"sales-cert\"\ncertificate_algorithm = \"RS256\"",
+        );
+        let cfg = parse(Path::new("r.toml"), &cert).expect("valid");
+        assert_eq!(
+            cfg.apps[0].credential_kind,
+            AppCredentialKind::Certificate {
+                algorithm: AssertionAlgorithm::Rs256
+            }
+        );
+        assert_eq!(cfg.apps[0].client_secret_name, "sales-cert");
+
+        let both = good().replace(
+            "client_secret_name = \"sales-client-secret\"",
+            "client_secret_name = \"sales-client-secret\"\nclient_certificate_name = \"c\"",
+        );
+        let found = issues(&both);
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].client_certificate_name")
+        );
+        assert!(found[0].message.contains("mutually exclusive"));
+
+        let rotate_cert = cert.replace(
+            "certificate_algorithm = \"RS256\"",
+            "rotate = { lifetime = \"90d\" }",
+        );
+        let found = issues(&rotate_cert);
+        assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate"));
+    }
+
+    #[test]
+    fn sovereign_clouds_have_their_graph() {
+        let text = format!("cloud = \"us-government\"\n{}", good())
+            .replace("vault.azure.net", "vault.usgovcloudapi.net");
+        let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+        assert_eq!(cfg.graph_resource, "https://graph.microsoft.us");
+        let text = format!(
+            "cloud = \"custom\"\n[custom_cloud]\nauthority_host = \"https://login.example\"\n{}",
+            good().replace(
+                "client_secret_name = \"sales-client-secret\"\n",
+                "client_secret_name = \"sales-client-secret\"\nrotate = {}\n",
+            )
+        );
+        // The [custom_cloud] table must come before the others; rebuild it in order.
+        let text = text.replacen(
+            "\n[custom_cloud]\nauthority_host = \"https://login.example\"\n",
+            "\n",
+            1,
+        );
+        let (head, rest) = text.split_once("[credential]").expect("credential");
+        let text = format!(
+            "{head}[custom_cloud]\nauthority_host = \"https://login.example\"\n\n[credential]{rest}"
+        );
+        let found = issues(&text);
+        assert!(
+            found
+                .iter()
+                .any(|i| i.key.as_deref() == Some("apps[0].rotate")
+                    && i.message.contains("graph_endpoint")),
+            "{found:?}"
         );
     }
 

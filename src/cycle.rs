@@ -258,16 +258,18 @@ impl Rotator {
             .iter()
             .map(|app| self.run_app(app, listings, options))
             .collect();
-        let results: Vec<(AppReport, Vec<TargetReport>)> = futures::stream::iter(pending)
+        let results: Vec<(AppReport, Vec<TargetReport>, _)> = futures::stream::iter(pending)
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
 
         let mut apps = Vec::new();
         let mut targets = Vec::new();
-        for (a, t) in results {
+        let mut rotations = Vec::new();
+        for (a, t, r) in results {
             apps.push(a);
             targets.extend(t);
+            rotations.extend(r);
         }
         // Stable output order: config order.
         let order: HashMap<&str, usize> = self
@@ -280,14 +282,17 @@ impl Rotator {
         apps.sort_by_key(|a| order.get(a.name.as_str()).copied());
         targets.sort_by_key(|t| order.get(t.app.as_str()).copied());
 
-        Ok(CycleReport::new(
+        rotations.sort_by_key(|r| order.get(r.app.as_str()).copied());
+        let mut report = CycleReport::new(
             started,
             OffsetDateTime::now_utc(),
             options.dry_run,
             apps,
             targets,
             notes,
-        ))
+        );
+        report.rotations = rotations;
+        Ok(report)
     }
 
     #[tracing::instrument(name = "app", skip_all, fields(app = %app.name, client_id = %app.client_id))]
@@ -296,7 +301,11 @@ impl Rotator {
         app: &App,
         listings: &HashMap<Url, HashMap<String, SecretMeta>>,
         options: &CycleOptions,
-    ) -> (AppReport, Vec<TargetReport>) {
+    ) -> (
+        AppReport,
+        Vec<TargetReport>,
+        Option<crate::rotation::RotationReport>,
+    ) {
         let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
         let now = OffsetDateTime::now_utc();
         let secret_listing = listings.get(&app.client_secret_vault);
@@ -344,7 +353,17 @@ impl Rotator {
             }
         }
         if let Some(v) = &client_secret
-            && let Err(e) = check_secret_value(v, app)
+            && let Err(e) = match app.credential_kind {
+                crate::config::AppCredentialKind::ClientSecret => check_secret_value(v, app),
+                // A certificate's notAfter is its expiry.
+                crate::config::AppCredentialKind::Certificate { .. } => {
+                    crate::assertion::check_certificate(v, app).map(|not_after| {
+                        if let Some(m) = secret_meta.as_mut() {
+                            m.expires = Some(not_after);
+                        }
+                    })
+                }
+            }
         {
             app_error = Some(e);
             client_secret = None;
@@ -396,6 +415,18 @@ impl Rotator {
             reports.push(report);
         }
 
+        let rotation = if stopping() {
+            None
+        } else {
+            crate::rotation::rotate_app(
+                self,
+                app,
+                secret_meta.as_ref(),
+                client_secret.as_ref(),
+                options.dry_run,
+            )
+            .await
+        };
         let app_report = AppReport {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
@@ -410,7 +441,12 @@ impl Rotator {
             },
             error: app_error,
         };
-        (app_report, reports)
+        (app_report, reports, rotation)
+    }
+
+    /// The Entra ID client (for `rotation`).
+    pub fn entra(&self) -> &EntraClient {
+        &self.entra
     }
 
     /// The Key Vault clients (for the preflight).
@@ -426,9 +462,7 @@ impl Rotator {
         secret: &SecretValue,
         now: OffsetDateTime,
     ) -> Result<ValidatedToken, StepError> {
-        let acquired = self
-            .entra
-            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
             .await
             .map_err(|e| {
                 e.context(format!(
@@ -462,9 +496,7 @@ impl Rotator {
         target: &TokenTarget,
         secret: &SecretValue,
     ) -> Result<(ValidatedToken, Option<String>), StepError> {
-        let acquired = self
-            .entra
-            .acquire(&app.tenant_id, &app.client_id, &secret.value, &target.scope)
+        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
             .await
             .map_err(|e| {
                 e.context(format!(

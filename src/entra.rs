@@ -157,6 +157,81 @@ impl EntraClient {
     }
 }
 
+impl EntraClient {
+    /// Client-credentials grant with a signed client assertion (certificate credential),
+    /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    /// Retries transient failures like [`EntraClient::acquire`].
+    #[tracing::instrument(name = "acquire_with_assertion", skip_all, fields(tenant_id = tenant_id, client_id = client_id, scope = scope))]
+    pub async fn acquire_with_assertion(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        assertion: &SecretString,
+        scope: &str,
+    ) -> Result<AcquiredToken, StepError> {
+        let url = self.token_url(tenant_id);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let form = [
+                ("client_id", client_id),
+                ("scope", scope),
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.expose_secret()),
+            ];
+            let result = self.http.post(&url).form(&form).send().await;
+            self.metrics.record_request(
+                "entra",
+                "token",
+                result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+            );
+            let outcome = match result {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry_after(resp.headers());
+                    match read_limited(resp).await {
+                        Ok(body) => interpret(
+                            status.as_u16(),
+                            &body,
+                            client_id,
+                            tenant_id,
+                            scope,
+                            assertion,
+                        )
+                        .map_err(|e| (e, retry_after)),
+                        Err(e) => Err((e, None)),
+                    }
+                }
+                Err(e) => Err((
+                    StepError::new(
+                        ErrorClass::Transient,
+                        format!(
+                            "cannot reach Entra ID at {}: {}",
+                            self.cloud.authority_host,
+                            describe_reqwest(&e)
+                        ),
+                    ),
+                    None,
+                )),
+            };
+            match outcome {
+                Ok(token) => return Ok(token),
+                Err((err, retry_after)) if err.class.is_transient() && attempt < ATTEMPTS => {
+                    let wait = retry_after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                }
+                Err((err, _)) => return Err(err),
+            }
+        }
+    }
+}
+
 /// Exponential backoff with jitter: about 1 s, 2 s, 4 s …
 pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(1000u64 << attempt.saturating_sub(1).min(5));

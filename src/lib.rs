@@ -9,6 +9,7 @@
 
 pub mod alerting;
 pub mod alerts;
+pub mod assertion;
 pub mod cli;
 pub mod config;
 pub mod cycle;
@@ -18,11 +19,13 @@ pub mod demo;
 pub mod entra;
 pub mod error;
 pub mod expiry;
+pub mod graph;
 pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod preflight;
 pub mod report;
+pub mod rotation;
 pub mod schedule;
 pub mod server;
 pub mod status;

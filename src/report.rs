@@ -142,6 +142,8 @@ pub struct CycleReport {
     /// Alerts delivered after the cycle (absent when `[alerts]` is not configured or in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<crate::alerts::AlertReport>,
+    /// Client-secret rotations (apps with `rotate`), every step.
+    pub rotations: Vec<crate::rotation::RotationReport>,
 }
 
 /// When warnings should make the exit code non-zero.
@@ -198,12 +200,13 @@ impl CycleReport {
             targets,
             notes,
             alerts: None,
+            rotations: Vec::new(),
         }
     }
 
     /// 0 all good, 1 some target failed (or a warning when `fail_on` asks for it).
     pub fn exit_code(&self, fail_on: FailOn) -> i32 {
-        if self.summary.failed > 0 {
+        if self.summary.failed > 0 || self.rotations.iter().any(|r| r.error.is_some()) {
             return 1;
         }
         let worst = self
@@ -312,6 +315,15 @@ impl CycleReport {
                     .map(|c| format!(" [{c}]"))
                     .unwrap_or_default();
                 let _ = writeln!(out, "  - {}{code}: {}", e.class, e.message);
+            }
+        }
+        if !self.rotations.is_empty() {
+            let _ = writeln!(out, "\nClient-secret rotations");
+            for r in &self.rotations {
+                let _ = writeln!(out, "  {} ({}): {:?}", r.app, r.secret, r.outcome);
+                for s in &r.steps {
+                    let _ = writeln!(out, "    - {} [{}] {}", s.step, s.status, s.detail);
+                }
             }
         }
         for n in &self.notes {

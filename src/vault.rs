@@ -52,6 +52,8 @@ pub struct WrittenSecret {
 /// One SDK client per vault, sharing the rotator's credential and HTTPS transport.
 pub struct KeyVaults {
     clients: HashMap<Url, SecretClient>,
+    /// The rotator's own credential (also used for Microsoft Graph by `rotation`).
+    credential: Arc<dyn TokenCredential>,
 }
 
 impl KeyVaults {
@@ -80,7 +82,20 @@ impl KeyVaults {
             })?;
             clients.insert(vault.clone(), client);
         }
-        Ok(KeyVaults { clients })
+        Ok(KeyVaults {
+            clients,
+            credential,
+        })
+    }
+
+    /// The rotator's own credential, shared with the Key Vault clients.
+    pub fn credential(&self) -> &Arc<dyn TokenCredential> {
+        &self.credential
+    }
+
+    /// The SDK client of a configured vault (for `rotation`'s client-secret writes).
+    pub(crate) fn sdk_client(&self, vault: &Url) -> Result<&SecretClient, StepError> {
+        self.client(vault)
     }
 
     fn client(&self, vault: &Url) -> Result<&SecretClient, StepError> {
@@ -299,7 +314,12 @@ impl KeyVaults {
 }
 
 /// Turns an SDK error into a classified, actionable [`StepError`].
-fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str) -> StepError {
+pub(crate) fn classify(
+    e: azure_core::Error,
+    vault: &Url,
+    name: Option<&str>,
+    action: &str,
+) -> StepError {
     let what = match name {
         Some(n) => format!("{action} secret {n:?} in {vault}"),
         None => format!("{action} in {vault}"),

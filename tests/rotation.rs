@@ -1,0 +1,643 @@
+//! Client-secret rotation through Microsoft Graph: the real binary against the emulator
+//! (Graph `addPassword`/`removePassword`, propagation delay, app-management policy, owners),
+//! asserting what Graph and Key Vault hold after each run — including after a crash.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use akv_emulator::{
+    AppRegistrationSeed, AppSeed, ClientSecretSeed, PermissionSeed, SecretSeed, Seed,
+    TenantPolicySeed, TenantSeed, VaultSeed,
+};
+use common::*;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+const SECRET: &str = "sales-client-secret";
+
+struct Setup {
+    owned: bool,
+    graph_role: &'static str,
+    max_lifetime_days: Option<u32>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            owned: true,
+            graph_role: "Application.ReadWrite.OwnedBy",
+            max_lifetime_days: None,
+        }
+    }
+}
+
+/// One app whose client secret ends in 10 days; the rotator may write its input vault and
+/// (by default) owns the app with `Application.ReadWrite.OwnedBy`.
+async fn world(setup: Setup) -> World {
+    let world = World::start(vec![TestApp::new("sales").secret_expiring_in(days(10))]).await;
+    let app_id = world.apps[0].client_id.clone();
+    world
+        .emulator
+        .apply_seed(Seed {
+            tenants: vec![TenantSeed {
+                id: TENANT.into(),
+                apps: vec![AppSeed {
+                    client_id: ROTATOR.into(),
+                    display_name: Some("akv-rotator".into()),
+                    secrets: vec![ClientSecretSeed {
+                        value: world.rotator_secret.clone(),
+                        end: Some(OffsetDateTime::now_utc() + days(365)),
+                        ..Default::default()
+                    }],
+                    roles: [(GRAPH.to_string(), vec![setup.graph_role.to_string()])].into(),
+                    ..Default::default()
+                }],
+            }],
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![],
+            }],
+            app_registrations: vec![AppRegistrationSeed {
+                client_id: app_id,
+                owners: if setup.owned {
+                    vec![ROTATOR.into()]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            }],
+            tenant_policies: vec![TenantPolicySeed {
+                tenant_id: TENANT.into(),
+                max_secret_lifetime_days: setup.max_lifetime_days,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    world
+}
+
+/// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.
+fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
+    let auth = format!("authority_host = \"{}\"\n", world.emulator.authority_host());
+    let text = world
+        .config_text()
+        .replace(
+            &auth,
+            &format!(
+                "{auth}graph_endpoint = \"{}\"\n",
+                world.emulator.graph_url()
+            ),
+        )
+        .replace(
+            &format!("client_secret_name = \"{SECRET}\"\n"),
+            &format!("client_secret_name = \"{SECRET}\"\nrotate = {{ {rotate} }}\n"),
+        );
+    assert!(text.contains("rotate = {"), "{text}");
+    let path = world.dir.path().join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn once(world: &World, config: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let config = config.display().to_string();
+    let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = world.run(&args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn rotation(report: &Value) -> &Value {
+    let r = &report["rotations"][0];
+    assert_eq!(r["app"], "sales", "{report:#}");
+    r
+}
+
+fn steps(r: &Value) -> Vec<(String, String)> {
+    r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
+async fn graph_credentials(world: &World) -> Vec<Value> {
+    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let token: Value = http
+        .post(format!(
+            "{}/{TENANT}/oauth2/v2.0/token",
+            world.emulator.authority_host()
+        ))
+        .form(&[
+            ("client_id", ROTATOR),
+            ("client_secret", world.rotator_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app: Value = http
+        .get(format!(
+            "{}/v1.0/applications(appId='{}')",
+            world.emulator.graph_url(),
+            world.apps[0].client_id
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app["passwordCredentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn key_ids(world: &World) -> Vec<String> {
+    let mut ids: Vec<String> = graph_credentials(world)
+        .await
+        .iter()
+        .map(|c| c["keyId"].as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn latest_tags(world: &World) -> BTreeMap<String, String> {
+    world.versions(INPUT, SECRET).last().unwrap().tags.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_after_grace() {
+    let world = world(Setup::default()).await;
+    world.emulator.set_secret_propagation_secs(3);
+    let cfg = config(
+        &world,
+        "rotate.toml",
+        r#"before_expiry = "30d", lifetime = "90d", grace = "8s", propagation_wait = "60s""#,
+    );
+    let old = key_ids(&world).await;
+    assert_eq!(old.len(), 1);
+    let old_value = world.apps[0].secret_value.clone();
+
+    // Dry run: the plan, and nothing done.
+    let (code, report, stderr) = once(&world, &cfg, &["--dry-run"]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "planned");
+    let planned: Vec<String> = steps(r).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        planned,
+        [
+            "add_password",
+            "wait_until_usable",
+            "publish",
+            "schedule_removal"
+        ]
+    );
+    assert_eq!(world.emulator.stats().count("graph", "AddPassword"), 0);
+    assert_eq!(key_ids(&world).await, old);
+
+    // Run 1: added, waited through the propagation delay, published with exp and tags.
+    let before = OffsetDateTime::now_utc();
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    assert_eq!(
+        steps(r),
+        [
+            ("add_password".to_string(), "done".to_string()),
+            ("wait_until_usable".into(), "done".into()),
+            ("publish".into(), "done".into()),
+            ("schedule_removal".into(), "done".into()),
+        ]
+    );
+    let waited = r["steps"][1]["detail"].as_str().unwrap();
+    assert!(
+        !waited.contains("(1 attempt)"),
+        "7000215 while propagating: {waited}"
+    );
+    let new_key = r["key_id"].as_str().unwrap().to_string();
+    assert_eq!(r["previous_key_id"], old[0].as_str());
+    assert_eq!(
+        key_ids(&world).await,
+        sorted(vec![old[0].clone(), new_key.clone()])
+    );
+    let versions = world.versions(INPUT, SECRET);
+    let published = versions.last().unwrap();
+    assert_ne!(published.value, old_value);
+    assert_eq!(published.tags["key-id"], new_key);
+    assert_eq!(published.tags["rotation-state"], "grace");
+    assert_eq!(published.tags["previous-key-id"], old[0]);
+    assert!(published.tags.contains_key("previous-remove-after"));
+    assert!(
+        !stderr.contains(&published.value) && !report.to_string().contains(&published.value),
+        "the new secret never reaches logs or the report"
+    );
+    let exp = published.exp.unwrap();
+    let graph_end = graph_credentials(&world)
+        .await
+        .into_iter()
+        .find(|c| c["keyId"] == new_key.as_str())
+        .unwrap()["endDateTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let graph_end =
+        OffsetDateTime::parse(&graph_end, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(exp.unix_timestamp(), graph_end.unix_timestamp());
+    assert!((exp - (before + days(90))).abs() < time::Duration::minutes(5));
+
+    // Run 2, still within grace: nothing removed.
+    let (code, report, _) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rotation(&report)["outcome"], "in_grace");
+    assert_eq!(key_ids(&world).await.len(), 2);
+
+    // Run 3, after grace: the old credential is removed, the progress tags cleared.
+    tokio::time::sleep(std::time::Duration::from_secs(9)).await;
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "completed", "{r:#}");
+    assert!(steps(r).contains(&("verify_current".into(), "done".into())));
+    assert_eq!(key_ids(&world).await, vec![new_key.clone()]);
+    let tags = latest_tags(&world);
+    assert_eq!(tags["key-id"], new_key);
+    assert!(!tags.contains_key("rotation-state"), "{tags:?}");
+    assert!(!tags.contains_key("previous-key-id"), "{tags:?}");
+
+    // Run 4: the new secret is far from expiry.
+    let (code, report, _) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rotation(&report)["outcome"], "not_due");
+    assert_eq!(key_ids(&world).await, vec![new_key]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_while_waiting_leaves_no_orphan_after_the_rerun() {
+    let world = world(Setup::default()).await;
+    world.emulator.set_secret_propagation_secs(30);
+    let cfg = config(
+        &world,
+        "rotate.toml",
+        r#"before_expiry = "30d", lifetime = "90d", grace = "1h", propagation_wait = "60s""#,
+    );
+    let old = key_ids(&world).await;
+
+    // SIGKILL once the new credential exists and the run is waiting for it to work.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
+        .args([
+            "once",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !latest_tags(&world).contains_key("pending-key-id") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the wait"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let tags = latest_tags(&world);
+    assert_eq!(tags["rotation-state"], "adding");
+    let orphan = tags["pending-key-id"].clone();
+    assert_eq!(key_ids(&world).await.len(), 2, "the crashed run added one");
+    assert_eq!(world.versions(INPUT, SECRET).len(), 1, "nothing published");
+
+    // Rerun: the unpublished credential is removed, a fresh one added and published.
+    world.emulator.set_secret_propagation_secs(1);
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["state"], "adding");
+    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    assert_eq!(steps(r)[0], ("recover".into(), "done".into()));
+    let new_key = r["key_id"].as_str().unwrap().to_string();
+    assert_ne!(new_key, orphan);
+    assert_eq!(
+        key_ids(&world).await,
+        sorted(vec![old[0].clone(), new_key.clone()]),
+        "exactly the old and the published credential"
+    );
+    assert_eq!(latest_tags(&world)["key-id"], new_key);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
+    // As a crashed run leaves it: intent recorded, credential added, keyId never recorded.
+    let world = world(Setup::default()).await;
+    let cfg = config(
+        &world,
+        "rotate.toml",
+        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
+    );
+    let old = key_ids(&world).await;
+    let marker = "akv-rotator 0f0f0f0f-0000-4000-8000-000000000000";
+    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let token: Value = http
+        .post(format!(
+            "{}/{TENANT}/oauth2/v2.0/token",
+            world.emulator.authority_host()
+        ))
+        .form(&[
+            ("client_id", ROTATOR),
+            ("client_secret", world.rotator_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let object_id = world
+        .emulator
+        .application_object_id(&world.apps[0].client_id)
+        .unwrap();
+    let resp = http
+        .post(format!(
+            "{}/v1.0/applications/{object_id}/addPassword",
+            world.emulator.graph_url()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"passwordCredential": {"displayName": marker}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let app = &world.apps[0];
+    world
+        .emulator
+        .apply_seed(Seed {
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![SecretSeed {
+                    name: SECRET.into(),
+                    value: app.secret_value.clone(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(app.secret_end),
+                    tags: [
+                        ("rotation-state".to_string(), "adding".to_string()),
+                        ("pending-name".to_string(), marker.to_string()),
+                    ]
+                    .into(),
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(key_ids(&world).await.len(), 2);
+
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    let new_key = r["key_id"].as_str().unwrap().to_string();
+    let creds = graph_credentials(&world).await;
+    assert!(
+        creds.iter().all(|c| c["displayName"] != marker),
+        "orphan removed: {creds:?}"
+    );
+    assert_eq!(key_ids(&world).await, sorted(vec![old[0].clone(), new_key]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_credential_in_use_is_never_removed() {
+    // Tags that would make the previous credential the current one (corrupted or hand-edited).
+    let world = world(Setup::default()).await;
+    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let old = key_ids(&world).await;
+    let app = &world.apps[0];
+    world
+        .emulator
+        .apply_seed(Seed {
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![SecretSeed {
+                    name: SECRET.into(),
+                    value: app.secret_value.clone(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(app.secret_end),
+                    tags: [
+                        ("rotation-state".to_string(), "grace".to_string()),
+                        ("key-id".to_string(), old[0].clone()),
+                        ("previous-key-id".to_string(), old[0].clone()),
+                        (
+                            "previous-remove-after".to_string(),
+                            "2020-01-01T00:00:00Z".to_string(),
+                        ),
+                    ]
+                    .into(),
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let (code, report, _) = once(&world, &cfg, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "failed");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is the credential the current version holds"),
+        "{r:#}"
+    );
+    assert_eq!(key_ids(&world).await, old);
+    assert_eq!(world.emulator.stats().count("graph", "RemovePassword"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
+    let world = world(Setup::default()).await;
+    world.emulator.set_secret_propagation_secs(600);
+    let cfg = config(
+        &world,
+        "rotate.toml",
+        r#"before_expiry = "30d", lifetime = "90d", propagation_wait = "3s""#,
+    );
+    let old = key_ids(&world).await;
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "failed");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("did not work after 3s"), "{msg}");
+    assert!(msg.contains("nothing was published"), "{msg}");
+    assert_eq!(r["error"]["code"], "AADSTS7000215");
+    assert!(steps(r).contains(&("abandon".into(), "done".into())));
+    // Nothing published, no orphan, no leftover progress, the old secret keeps working.
+    let versions = world.versions(INPUT, SECRET);
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].value, world.apps[0].secret_value);
+    assert!(!latest_tags(&world).contains_key("rotation-state"));
+    assert_eq!(key_ids(&world).await, old);
+    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lifetime_policy_refusal_is_reported_clearly() {
+    let world = world(Setup {
+        max_lifetime_days: Some(30),
+        ..Default::default()
+    })
+    .await;
+    let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
+    let old = key_ids(&world).await;
+    let (code, report, _) = once(&world, &cfg, &[]);
+    assert_eq!(code, 1);
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(
+        r["error"]["code"],
+        "CredentialInvalidLifetimeAsPerAppPolicy"
+    );
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("rotate.lifetime"), "{msg}");
+    assert_eq!(key_ids(&world).await, old);
+    assert!(!latest_tags(&world).contains_key("rotation-state"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotator_that_does_not_own_the_app_gets_a_clear_permission_error() {
+    let world = world(Setup {
+        owned: false,
+        ..Default::default()
+    })
+    .await;
+    let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
+    let (code, report, _) = once(&world, &cfg, &[]);
+    assert_eq!(code, 1);
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "failed", "{r:#}");
+    assert_eq!(r["error"]["class"], "permission_denied");
+    assert_eq!(r["error"]["code"], "Authorization_RequestDenied");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("Application.ReadWrite.OwnedBy"), "{msg}");
+    assert!(msg.contains("owner"), "{msg}");
+    assert_eq!(world.emulator.stats().count("graph", "AddPassword"), 0);
+    assert!(!latest_tags(&world).contains_key("rotation-state"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_remove_password_and_clearing_the_tags_finishes_on_rerun() {
+    // As a crashed run leaves it: grace over, previous credential already removed in Graph,
+    // the tags still saying `grace`.
+    let world = world(Setup::default()).await;
+    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let current = key_ids(&world).await;
+    let gone = "0badc0de-0000-4000-8000-000000000000";
+    let app = &world.apps[0];
+    world
+        .emulator
+        .apply_seed(Seed {
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![SecretSeed {
+                    name: SECRET.into(),
+                    value: app.secret_value.clone(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(OffsetDateTime::now_utc() + days(170)),
+                    tags: [
+                        ("rotation-state".to_string(), "grace".to_string()),
+                        ("key-id".to_string(), current[0].clone()),
+                        ("previous-key-id".to_string(), gone.to_string()),
+                        (
+                            "previous-remove-after".to_string(),
+                            "2020-01-01T00:00:00Z".to_string(),
+                        ),
+                    ]
+                    .into(),
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let (code, report, stderr) = once(&world, &cfg, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(r["outcome"], "completed", "{r:#}");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["detail"].as_str().unwrap().contains("already removed")),
+        "{r:#}"
+    );
+    assert_eq!(key_ids(&world).await, current, "the working one is kept");
+    assert!(!latest_tags(&world).contains_key("rotation-state"));
+}
