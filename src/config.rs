@@ -269,6 +269,9 @@ pub struct RotatePolicy {
 pub struct Thresholds {
     pub warning: Duration,
     pub critical: Duration,
+    /// Also read the client secret's end date from Microsoft Graph
+    /// (`passwordCredentials[].endDateTime`) and compare it with Key Vault's `exp`.
+    pub graph: bool,
 }
 
 impl Default for Thresholds {
@@ -276,6 +279,7 @@ impl Default for Thresholds {
         Thresholds {
             warning: Duration::from_secs(30 * 86_400),
             critical: Duration::from_secs(7 * 86_400),
+            graph: false,
         }
     }
 }
@@ -442,6 +446,8 @@ struct RawThresholds {
     warning: Option<Spanned<String>>,
     #[serde(default)]
     critical: Option<Spanned<String>>,
+    #[serde(default)]
+    graph: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -592,6 +598,9 @@ impl Checker<'_> {
     /// `{ warning, critical }` over `base`; critical must not exceed warning.
     fn thresholds(&mut self, t: &RawThresholds, base: Thresholds, key: &str) -> Thresholds {
         let mut out = base;
+        if let Some(g) = t.graph {
+            out.graph = g;
+        }
         if let Some(w) = t
             .warning
             .as_ref()
@@ -1093,6 +1102,20 @@ impl RawConfig {
             .alerts
             .as_ref()
             .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
+
+        if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
+        {
+            let span = self
+                .custom_cloud
+                .as_ref()
+                .map(|c| c.authority_host.span())
+                .unwrap_or(0..0);
+            c.push(
+                span,
+                "custom_cloud.graph_endpoint",
+                "expiry `graph = true` reads Microsoft Graph: set graph_endpoint for the custom cloud",
+            );
+        }
 
         if !c.issues.is_empty() {
             return Err(ConfigError::Invalid {

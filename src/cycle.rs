@@ -369,11 +369,22 @@ impl Rotator {
             client_secret = None;
         }
 
-        let (severity, days_left) = expiry::assess(
-            secret_meta.as_ref().and_then(|m| m.expires),
-            now,
-            &app.thresholds,
-        );
+        let kv_expires = secret_meta.as_ref().and_then(|m| m.expires);
+        let graph = if app.thresholds.graph && app_error.is_none() {
+            Some(
+                self.graph_expiry(app, secret_meta.as_ref(), client_secret.as_ref())
+                    .await,
+            )
+        } else {
+            None
+        };
+        let graph_expires = graph.as_ref().and_then(|g| g.expires);
+        // The earlier of the two is what will break first.
+        let effective = match (kv_expires, graph_expires) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let (severity, days_left) = expiry::assess(effective, now, &app.thresholds);
         if severity > expiry::Severity::Ok {
             tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %severity, days_left, "client secret needs attention");
         }
@@ -435,13 +446,101 @@ impl Rotator {
                 vault: app.client_secret_vault.to_string(),
                 name: app.client_secret_name.clone(),
                 version: client_secret.as_ref().and_then(|v| v.version.clone()),
-                expires_on: secret_meta.as_ref().and_then(|m| m.expires).map(rfc3339),
+                expires_on: effective.map(rfc3339),
                 days_left,
                 severity,
+                graph_expires_on: graph_expires.map(rfc3339),
+                expiry_mismatch: match (kv_expires, graph_expires) {
+                    (Some(k), Some(g)) if (k - g).abs() > time::Duration::days(1) => Some(format!(
+                        "Key Vault records exp {} but Microsoft Graph says the credential ends {}: update the secret's exp",
+                        rfc3339(k),
+                        rfc3339(g)
+                    )),
+                    _ => None,
+                },
+                graph_error: graph.and_then(|g| g.error),
             },
             error: app_error,
         };
         (app_report, reports, rotation)
+    }
+
+    /// The client secret's end date in Microsoft Graph, matched by the Key Vault secret's
+    /// `key-id` tag, or else by its hint (the value's first three characters).
+    async fn graph_expiry(
+        &self,
+        app: &App,
+        meta: Option<&SecretMeta>,
+        value: Option<&SecretValue>,
+    ) -> GraphExpiry {
+        let Some(base) = self.config.graph_endpoint.clone() else {
+            return GraphExpiry::error("no Microsoft Graph endpoint for this cloud");
+        };
+        let graph = crate::graph::GraphClient::new(
+            self.http.clone(),
+            base,
+            self.config.graph_resource.clone(),
+            self.vaults.credential().clone(),
+            self.metrics.clone(),
+        );
+        let application = match graph.application(&app.client_id).await {
+            Ok(a) => a,
+            Err(e) => {
+                return GraphExpiry::error(format!(
+                    "cannot read the application from Microsoft Graph ({}): {} (the rotator needs Application.Read.All)",
+                    e.class, e.message
+                ));
+            }
+        };
+        let key_id = meta
+            .and_then(|m| m.tags.get("key-id"))
+            .map(|k| k.to_ascii_lowercase());
+        let by_key = key_id.as_ref().and_then(|k| {
+            application
+                .password_credentials
+                .iter()
+                .find(|c| &c.key_id == k)
+        });
+        let matched = match (by_key, key_id.is_some()) {
+            (Some(c), _) => Some(c),
+            (None, true) => {
+                return GraphExpiry::error(
+                    "the secret's key-id tag names no credential of the application: it was removed or the tag is wrong",
+                );
+            }
+            (None, false) => {
+                use secrecy::ExposeSecret;
+                let hint: Option<String> =
+                    value.map(|v| v.value.expose_secret().chars().take(3).collect());
+                let candidates: Vec<_> = application
+                    .password_credentials
+                    .iter()
+                    .filter(|c| hint.is_some() && c.hint == hint)
+                    .collect();
+                match candidates.as_slice() {
+                    [one] => Some(*one),
+                    _ if hint.is_none() => {
+                        return GraphExpiry::error(
+                            "not matched: add a key-id tag to the secret (its value was not read this run)",
+                        );
+                    }
+                    [] => {
+                        return GraphExpiry::error(
+                            "no credential of the application has this secret's hint: the secret may belong to another app",
+                        );
+                    }
+                    _ => {
+                        return GraphExpiry::error(
+                            "several credentials share this secret's hint: add a key-id tag to the secret",
+                        );
+                    }
+                }
+            }
+        };
+        GraphExpiry {
+            expires: matched.and_then(|c| c.end),
+            error: None,
+        }
     }
 
     /// The Entra ID client (for `rotation`).
@@ -543,6 +642,21 @@ impl Rotator {
     /// How many times signing keys were fetched so far.
     pub fn jwks_fetches(&self) -> u64 {
         self.validator.jwks_fetches()
+    }
+}
+
+/// What Microsoft Graph says about a client secret's end date.
+struct GraphExpiry {
+    expires: Option<OffsetDateTime>,
+    error: Option<String>,
+}
+
+impl GraphExpiry {
+    fn error(message: impl Into<String>) -> Self {
+        GraphExpiry {
+            expires: None,
+            error: Some(message.into()),
+        }
     }
 }
 

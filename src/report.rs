@@ -101,6 +101,15 @@ pub struct ClientSecretReport {
     pub expires_on: Option<String>,
     pub days_left: Option<i64>,
     pub severity: Severity,
+    /// With `expiry.graph`: the matching credential's `endDateTime` in Microsoft Graph.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_expires_on: Option<String>,
+    /// With `expiry.graph`: Key Vault's `exp` and Graph's end date disagree (by more than a day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_mismatch: Option<String>,
+    /// With `expiry.graph`: why Graph could not be consulted or matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

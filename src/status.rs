@@ -1120,6 +1120,7 @@ mod tests {
         Thresholds {
             warning: std::time::Duration::from_secs(warning_days * 86_400),
             critical: std::time::Duration::from_secs(critical_days * 86_400),
+            graph: false,
         }
     }
 

@@ -226,6 +226,9 @@ fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppRepo
             expires_on: days_left.map(|_| "2026-12-10T20:15:01Z".to_string()),
             days_left,
             severity,
+            graph_expires_on: None,
+            expiry_mismatch: None,
+            graph_error: None,
         },
         error: None,
     }

@@ -88,6 +88,7 @@ fn the_timeline_zones_follow_the_configured_thresholds() {
     let other = Thresholds {
         warning: days(45),
         critical: days(10),
+        graph: false,
     };
     let page = Status::new(&report, &other).to_html();
     // Scale −8 d … 140 d: today at 8/148, critical at 18/148, warning at 53/148.

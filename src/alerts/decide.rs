@@ -236,6 +236,9 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         FindingKind::ClientSecretUnknownExpiry => {
             format!("Missing expiry date of app \"{app}\"'s client secret is resolved")
         }
+        FindingKind::ClientSecretExpiryMismatch => {
+            format!("Key Vault and Entra ID agree again on app \"{app}\"'s client secret expiry")
+        }
         FindingKind::TargetFailing => {
             format!("Failing token \"{secret}\" of app \"{app}\" is resolved")
         }

@@ -69,6 +69,8 @@ pub enum FindingKind {
     ClientSecretExpiry,
     /// The client secret has no expiry recorded in Key Vault.
     ClientSecretUnknownExpiry,
+    /// Key Vault's `exp` and Microsoft Graph's `endDateTime` disagree.
+    ClientSecretExpiryMismatch,
     /// A token target failed `failure_threshold` cycles in a row.
     TargetFailing,
     /// The stored token expires before the next scheduled run.
@@ -80,6 +82,7 @@ impl FindingKind {
         match self {
             FindingKind::ClientSecretExpiry => "client_secret_expiry",
             FindingKind::ClientSecretUnknownExpiry => "client_secret_unknown_expiry",
+            FindingKind::ClientSecretExpiryMismatch => "client_secret_expiry_mismatch",
             FindingKind::TargetFailing => "target_failing",
             FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
         }
@@ -92,6 +95,9 @@ impl FindingKind {
             FindingKind::ClientSecretUnknownExpiry => {
                 "com.akv-rotator.client_secret.unknown_expiry"
             }
+            FindingKind::ClientSecretExpiryMismatch => {
+                "com.akv-rotator.client_secret.expiry_mismatch"
+            }
             FindingKind::TargetFailing => "com.akv-rotator.token.failing",
             FindingKind::TokenExpiresBeforeNextRun => {
                 "com.akv-rotator.token.expires_before_next_run"
@@ -103,7 +109,9 @@ impl FindingKind {
     pub fn is_client_secret(self) -> bool {
         matches!(
             self,
-            FindingKind::ClientSecretExpiry | FindingKind::ClientSecretUnknownExpiry
+            FindingKind::ClientSecretExpiry
+                | FindingKind::ClientSecretUnknownExpiry
+                | FindingKind::ClientSecretExpiryMismatch
         )
     }
 
@@ -245,6 +253,32 @@ impl Finding {
             ),
             secret: Some(secret),
             expires_on: None,
+            days_left: None,
+            consecutive_failures: None,
+        }
+    }
+
+    /// Key Vault's `exp` and Microsoft Graph's end date of the client secret disagree.
+    pub fn client_secret_expiry_mismatch(
+        app: &str,
+        owner: Option<&str>,
+        secret: SecretRef,
+        detail: &str,
+        graph_expires_on: Option<String>,
+    ) -> Finding {
+        let kind = FindingKind::ClientSecretExpiryMismatch;
+        Finding {
+            key: kind.key(app, None),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Warning),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!(
+                "Client secret of app \"{app}\": Key Vault and Entra ID disagree on its expiry"
+            ),
+            detail: detail.to_string(),
+            secret: Some(secret),
+            expires_on: graph_expires_on,
             days_left: None,
             consecutive_failures: None,
         }
@@ -415,6 +449,22 @@ pub fn findings_from_report(
             name: cs.name.clone(),
             vault: cs.vault.clone(),
         };
+        match &cs.expiry_mismatch {
+            Some(detail) => out.push(Finding::client_secret_expiry_mismatch(
+                &app.name,
+                owner,
+                secret.clone(),
+                detail,
+                cs.graph_expires_on.clone(),
+            )),
+            None if app.error.is_some() || report.dry_run => hold(
+                &mut out,
+                FindingKind::ClientSecretExpiryMismatch,
+                &app.name,
+                None,
+            ),
+            None => {}
+        }
         match cs.severity {
             Severity::Ok => {}
             // Unreadable, or a dry run whose listing fell back to reads it did not make.

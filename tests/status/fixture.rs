@@ -187,6 +187,9 @@ pub fn report() -> (CycleReport, TokenUpdated) {
                 },
                 days_left,
                 severity,
+                graph_expires_on: None,
+                expiry_mismatch: None,
+                graph_error: None,
             },
             error: app_error,
         });
