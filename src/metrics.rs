@@ -116,6 +116,7 @@ pub struct Metrics {
     token_expiry: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     requests: Family<RequestLabel, Counter>,
     alerts: Family<SinkLabel, Counter>,
+    rotations: Family<AppOutcome, Counter>,
     last_success: Gauge<f64, AtomicU64>,
 }
 
@@ -183,6 +184,12 @@ impl Metrics {
         );
         let alerts = Family::<SinkLabel, Counter>::default();
         registry.register("alerts", "Alerts sent, by sink and outcome", alerts.clone());
+        let rotations = Family::<AppOutcome, Counter>::default();
+        registry.register(
+            "rotations",
+            "Client-secret rotation runs, by app and outcome (rotated, in_grace, completed, failed, …)",
+            rotations.clone(),
+        );
         let last_success = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "last_cycle_completion_timestamp",
@@ -201,6 +208,7 @@ impl Metrics {
             token_expiry,
             requests,
             alerts,
+            rotations,
             last_success,
         }
     }
@@ -253,6 +261,20 @@ impl Metrics {
                 self.otel
                     .token_expiry
                     .record(left, &[kv("app", &t.app), kv("secret", &t.secret)]);
+            }
+        }
+        for r in &report.rotations {
+            let outcome = serde_json::to_value(r.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            if outcome != "not_due" && outcome != "planned" {
+                self.rotations
+                    .get_or_create(&AppOutcome {
+                        app: r.app.clone(),
+                        outcome,
+                    })
+                    .inc();
             }
         }
         for a in &report.apps {

@@ -104,6 +104,10 @@ pub struct RotationReport {
     pub previous_key_id: Option<String>,
     pub previous_remove_after: Option<String>,
     pub error: Option<StepError>,
+    /// Something a person must do (for example remove a credential the rotator could not
+    /// identify); raised as an alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_action: Option<String>,
 }
 
 impl RotationReport {
@@ -147,6 +151,7 @@ pub async fn rotate_app(
         previous_key_id: None,
         previous_remove_after: None,
         error: None,
+        manual_action: None,
     };
     let Some(meta) = meta.or(current.map(|c| &c.meta)) else {
         report.fail(
@@ -629,11 +634,14 @@ impl Run<'_> {
                 new_tags.insert(tags::PREVIOUS_KEY_ID.into(), prev.to_string());
                 new_tags.insert(tags::PREVIOUS_REMOVE_AFTER.into(), rfc3339(remove_after));
             }
-            None => report.step(
-                "schedule_removal",
-                "skipped",
-                "the previous credential could not be identified in Graph (no key-id tag, no unique hint): it is not removed automatically",
-            ),
+            None => {
+                let what = "the previous credential could not be identified in Graph (no key-id tag, no unique hint): it is not removed automatically";
+                report.manual_action = Some(format!(
+                    "remove the old client secret of app {} in Entra ID once consumers use the new one ({what})",
+                    report.app
+                ));
+                report.step("schedule_removal", "skipped", what);
+            }
         }
         let exp = added.end.unwrap_or(end);
         let version = match self

@@ -1075,3 +1075,50 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
         "no resolved, no unknown-expiry alert"
     );
 }
+
+#[tokio::test]
+async fn failed_and_manual_rotations_are_findings() {
+    use akv_rotator::rotation::{RotationOutcome, RotationReport};
+    let mut report = cycle(vec![app_report("rot", Severity::Ok, Some(90))], vec![]);
+    let rotation = |outcome, manual: Option<&str>| RotationReport {
+        app: "rot".into(),
+        vault: "https://kv-secrets.vault.azure.net/".into(),
+        secret: "rot-client-secret".into(),
+        outcome,
+        state: "idle".into(),
+        steps: vec![],
+        key_id: None,
+        previous_key_id: None,
+        previous_remove_after: None,
+        error: (outcome == RotationOutcome::Failed).then(|| {
+            StepError::new(
+                ErrorClass::PermissionDenied,
+                "Graph refused addPassword: Authorization_RequestDenied",
+            )
+        }),
+        manual_action: manual.map(str::to_string),
+    };
+    report.rotations = vec![rotation(RotationOutcome::Failed, None)];
+    let findings = findings_from_report(&report, &HashMap::new(), None, &AlertState::default());
+    let failed = findings
+        .iter()
+        .find(|f| f.key == "rotation_failed/rot")
+        .expect("rotation failure finding");
+    assert_eq!(failed.severity(), Some(AlertSeverity::Critical));
+    assert!(failed.detail.contains("Authorization_RequestDenied"));
+
+    report.rotations = vec![rotation(
+        RotationOutcome::Rotated,
+        Some("remove the old client secret of app rot"),
+    )];
+    let findings = findings_from_report(&report, &HashMap::new(), None, &AlertState::default());
+    assert!(
+        findings.iter().all(|f| f.key != "rotation_failed/rot"),
+        "a successful rotation clears the failure"
+    );
+    let manual = findings
+        .iter()
+        .find(|f| f.key == "rotation_manual_action/rot")
+        .expect("manual action finding");
+    assert_eq!(manual.severity(), Some(AlertSeverity::Warning));
+}

@@ -236,6 +236,12 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         FindingKind::ClientSecretUnknownExpiry => {
             format!("Missing expiry date of app \"{app}\"'s client secret is resolved")
         }
+        FindingKind::RotationFailed => {
+            format!("Client secret rotation of app \"{app}\" succeeded after an earlier failure")
+        }
+        FindingKind::RotationManualAction => {
+            format!("Manual action for app \"{app}\"'s client secret rotation is no longer needed")
+        }
         FindingKind::ClientSecretExpiryMismatch => {
             format!("Key Vault and Entra ID agree again on app \"{app}\"'s client secret expiry")
         }

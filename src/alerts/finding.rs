@@ -71,6 +71,10 @@ pub enum FindingKind {
     ClientSecretUnknownExpiry,
     /// Key Vault's `exp` and Microsoft Graph's `endDateTime` disagree.
     ClientSecretExpiryMismatch,
+    /// A client-secret rotation failed (nothing was published; the current secret stays).
+    RotationFailed,
+    /// A rotation needs a person (for example an old credential it could not identify).
+    RotationManualAction,
     /// A token target failed `failure_threshold` cycles in a row.
     TargetFailing,
     /// The stored token expires before the next scheduled run.
@@ -83,6 +87,8 @@ impl FindingKind {
             FindingKind::ClientSecretExpiry => "client_secret_expiry",
             FindingKind::ClientSecretUnknownExpiry => "client_secret_unknown_expiry",
             FindingKind::ClientSecretExpiryMismatch => "client_secret_expiry_mismatch",
+            FindingKind::RotationFailed => "rotation_failed",
+            FindingKind::RotationManualAction => "rotation_manual_action",
             FindingKind::TargetFailing => "target_failing",
             FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
         }
@@ -98,6 +104,10 @@ impl FindingKind {
             FindingKind::ClientSecretExpiryMismatch => {
                 "com.akv-rotator.client_secret.expiry_mismatch"
             }
+            FindingKind::RotationFailed => "com.akv-rotator.client_secret.rotation_failed",
+            FindingKind::RotationManualAction => {
+                "com.akv-rotator.client_secret.rotation_manual_action"
+            }
             FindingKind::TargetFailing => "com.akv-rotator.token.failing",
             FindingKind::TokenExpiresBeforeNextRun => {
                 "com.akv-rotator.token.expires_before_next_run"
@@ -112,6 +122,8 @@ impl FindingKind {
             FindingKind::ClientSecretExpiry
                 | FindingKind::ClientSecretUnknownExpiry
                 | FindingKind::ClientSecretExpiryMismatch
+                | FindingKind::RotationFailed
+                | FindingKind::RotationManualAction
         )
     }
 
@@ -279,6 +291,39 @@ impl Finding {
             detail: detail.to_string(),
             secret: Some(secret),
             expires_on: graph_expires_on,
+            days_left: None,
+            consecutive_failures: None,
+        }
+    }
+
+    /// A client-secret rotation that failed, or that needs a person.
+    pub fn rotation(
+        kind: FindingKind,
+        app: &str,
+        owner: Option<&str>,
+        secret: SecretRef,
+        detail: &str,
+    ) -> Finding {
+        let (severity, title) = match kind {
+            FindingKind::RotationFailed => (
+                AlertSeverity::Critical,
+                format!("Client secret rotation of app \"{app}\" failed"),
+            ),
+            _ => (
+                AlertSeverity::Warning,
+                format!("Client secret rotation of app \"{app}\" needs manual action"),
+            ),
+        };
+        Finding {
+            key: kind.key(app, None),
+            kind,
+            status: FindingStatus::Problem(severity),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title,
+            detail: detail.to_string(),
+            secret: Some(secret),
+            expires_on: None,
             days_left: None,
             consecutive_failures: None,
         }
@@ -494,6 +539,47 @@ pub fn findings_from_report(
                     ));
                 }
             }
+        }
+    }
+
+    // Rotations: a failure or a manual step is a finding; a successful rotation moves the
+    // secret's expiry forward, which resolves the expiry finding (the "resolved" message).
+    for r in &report.rotations {
+        let owner = owner_of(&r.app);
+        let secret = SecretRef {
+            name: r.secret.clone(),
+            vault: r.vault.clone(),
+        };
+        match r.outcome {
+            crate::rotation::RotationOutcome::Failed => {
+                let detail = r
+                    .error
+                    .as_ref()
+                    .map(|e| format!("{}: {}", e.class, e.message))
+                    .unwrap_or_else(|| "the rotation failed".into());
+                out.push(Finding::rotation(
+                    FindingKind::RotationFailed,
+                    &r.app,
+                    owner,
+                    secret.clone(),
+                    &detail,
+                ));
+            }
+            // A dry run assessed nothing: keep what the state knows.
+            crate::rotation::RotationOutcome::Planned => {
+                hold(&mut out, FindingKind::RotationFailed, &r.app, None)
+            }
+            // A rotation that ran without failing clears an earlier failure.
+            _ => {}
+        }
+        if let Some(action) = &r.manual_action {
+            out.push(Finding::rotation(
+                FindingKind::RotationManualAction,
+                &r.app,
+                owner,
+                secret,
+                action,
+            ));
         }
     }
 
