@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use akv_emulator::{
-    AppSeed, ClientSecretSeed, EmulatorOptions, PermissionSeed, SecretSeed, Seed, TenantSeed,
-    VaultSeed,
+    AppRegistrationSeed, AppSeed, ClientSecretSeed, EmulatorOptions, PermissionSeed, SecretSeed,
+    Seed, TenantSeed, VaultSeed,
 };
 use azure_core::credentials::Secret;
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
@@ -47,6 +47,7 @@ const CONSUMER: &str = "0c0c0c0c-1111-4222-8333-444444444444";
 const SALES: &str = "5a1e5000-1111-4222-8333-444444444444";
 const OPS: &str = "0b500000-1111-4222-8333-444444444444";
 const LEGACY: &str = "1e6ac400-1111-4222-8333-444444444444";
+const FINANCE: &str = "f1aa0ce0-1111-4222-8333-444444444444";
 const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
 const GRAPH: &str = "https://graph.microsoft.com";
 
@@ -126,17 +127,20 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
     let sales_end = now + Duration::days(180);
     let ops_end = now + Duration::days(12);
     let legacy_end = now + Duration::days(90);
+    let finance_secret = random_secret();
+    let finance_end = now + Duration::days(20);
 
     let seed = Seed {
         tenants: vec![TenantSeed {
             id: TENANT.into(),
             apps: vec![
+                // The rotator may rotate the client secrets of apps it owns.
                 app(
                     ROTATOR,
                     "akv-rotator",
                     &rotator_secret,
                     now + Duration::days(365),
-                    &[],
+                    &[(GRAPH, &["Application.ReadWrite.OwnedBy"])],
                 ),
                 app(
                     CONSUMER,
@@ -169,13 +173,29 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
                     legacy_end,
                     &[(POWERBI, &["Tenant.Read.All"])],
                 ),
+                app(
+                    FINANCE,
+                    "finance-etl",
+                    &finance_secret,
+                    finance_end,
+                    &[(POWERBI, &["Tenant.Read.All"])],
+                ),
             ],
         }],
         vaults: vec![
             VaultSeed {
                 name: "secrets-in".into(),
                 tenant_id: TENANT.into(),
-                permissions: vec![perm(ROTATOR, true, false)],
+                permissions: vec![
+                    perm(ROTATOR, true, false),
+                    // Writing a rotated client secret: only this one secret.
+                    PermissionSeed {
+                        principal: ROTATOR.into(),
+                        read: true,
+                        write: true,
+                        secrets: Some(vec!["finance-etl-client-secret".into()]),
+                    },
+                ],
                 secrets: vec![
                     stored(
                         "sales-reporting-client-secret",
@@ -189,6 +209,11 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
                         &random_secret(),
                         Some(legacy_end),
                     ),
+                    stored(
+                        "finance-etl-client-secret",
+                        &finance_secret,
+                        Some(finance_end),
+                    ),
                 ],
             },
             VaultSeed {
@@ -199,6 +224,11 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
                 secrets: vec![],
             },
         ],
+        app_registrations: vec![AppRegistrationSeed {
+            client_id: FINANCE.into(),
+            owners: vec![ROTATOR.into()],
+            ..Default::default()
+        }],
         ..Default::default()
     };
 
@@ -240,6 +270,7 @@ refresh_before = "30m"
 [custom_cloud]
 authority_host = "{authority}"
 powerbi_api = "{powerbi}"          # the probe may only call this host
+graph_endpoint = "{graph}"         # Microsoft Graph, for client secret rotation
 
 [alerts]                           # deduplicated; state kept in the tokens vault
 realert_after = "24h"
@@ -295,10 +326,25 @@ vault = "{secrets_in}"
 [[apps.targets]]
 scope = "{POWERBI}/.default"
 secret = "legacy-export-powerbi-token"
+
+[[apps]]
+name = "finance-etl"
+tenant_id = "{TENANT}"
+client_id = "{FINANCE}"
+client_secret_name = "finance-etl-client-secret"
+vault = "{secrets_in}"
+# Renew the client secret 30 days before it expires: add a new one in Entra ID, wait until it
+# works, publish it to Key Vault, remove the old one after a grace period.
+rotate = {{ before_expiry = "30d", lifetime = "180d", grace = "7d" }}
+
+[[apps.targets]]
+scope = "{POWERBI}/.default"
+secret = "finance-etl-powerbi-token"
 "#,
         ca = emulator.ca_cert_path().display(),
         authority = emulator.authority_host(),
         powerbi = emulator.powerbi_url(),
+        graph = emulator.graph_url(),
         secret_file = secret_file.display(),
     );
     let config_path = dir.path().join("rotator.toml");
@@ -310,13 +356,14 @@ secret = "legacy-export-powerbi-token"
         emulator.authority_host()
     );
     say!(
-        "Config:   {}  (3 apps, 4 token targets)\n",
+        "Config:   {}  (4 apps, 5 token targets)\n",
         config_path.display()
     );
 
     let cfg = config::load(&config_path)?;
     let rotator = Rotator::new(cfg)?;
     let report = rotator.run_cycle(CycleOptions::default()).await?;
+    let first_cycle_alerts = emulator.webhook_deliveries("security-teams").len();
     match output {
         OutputFormat::Json => say!("{}", report.to_json()),
         OutputFormat::Table => say_raw!("{}", report.to_table()),
@@ -331,10 +378,25 @@ secret = "legacy-export-powerbi-token"
         second.summary.failed
     );
 
+    // The security team's read-only view, as `akv-rotator status` prints it.
+    let view = rotator
+        .run_cycle(CycleOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await?;
+    say!("\n`akv-rotator status` (read-only, most urgent first):");
+    say_raw!(
+        "{}",
+        crate::status::Status::new(&view, &rotator.config().thresholds).to_table()
+    );
+
     let alerts = emulator.webhook_deliveries("security-teams");
     say!(
-        "\nAlerts: the local Teams receiver got {} message(s) (and none more on the second cycle: deduplicated):",
-        alerts.len()
+        "\nAlerts: the local Teams receiver got {} message(s) from the first cycle and {} from the second \
+         (unchanged findings are not re-sent; the rotated secret's warning is resolved):",
+        first_cycle_alerts,
+        alerts.len() - first_cycle_alerts
     );
     for a in &alerts {
         if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
@@ -358,9 +420,16 @@ secret = "legacy-export-powerbi-token"
 
     consumer_view(&emulator, &tokens_out, &consumer_secret).await?;
 
-    let ok = as_designed(&report) && alerts.len() == 1;
+    let ops_alerts = alerts
+        .iter()
+        .filter(|a| a.body.contains("ops-dashboard"))
+        .count();
+    let finance_resolved = alerts[first_cycle_alerts..]
+        .iter()
+        .any(|a| a.body.contains("finance-etl") && a.body.contains("Resolved"));
+    let ok = as_designed(&report) && ops_alerts == 1 && finance_resolved;
     say!(
-        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, a wrong client secret reported as a failure.",
+        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
         } else {
@@ -388,7 +457,11 @@ fn as_designed(report: &CycleReport) -> bool {
                 .as_ref()
                 .is_some_and(|e| e.class == ErrorClass::BadClientSecret)
     });
-    written && warned && failed
+    let rotated = report
+        .rotations
+        .iter()
+        .any(|r| r.app == "finance-etl" && r.outcome == crate::rotation::RotationOutcome::Rotated);
+    written && warned && failed && rotated
 }
 
 /// Reads the token as a consumer: its own identity, read-only access, the official SDK.

@@ -347,12 +347,14 @@ impl World {
                 continue;
             };
             vault.tenant_id = vs.tenant_id.clone();
-            for p in &vs.permissions {
-                vault
-                    .permissions
-                    .retain(|old| !old.principal.eq_ignore_ascii_case(&p.principal));
-                vault.permissions.push(p.clone());
-            }
+            // A seed's entries for a principal replace that principal's earlier ones; several
+            // entries for one principal add up, like several role assignments do in Azure RBAC.
+            vault.permissions.retain(|old| {
+                !vs.permissions
+                    .iter()
+                    .any(|p| p.principal.eq_ignore_ascii_case(&old.principal))
+            });
+            vault.permissions.extend(vs.permissions.iter().cloned());
             for s in &vs.secrets {
                 let key = s.name.to_ascii_lowercase();
                 vault.deleted.remove(&key);
