@@ -100,7 +100,7 @@ pub async fn alert(
         vault: state_vault,
         name: state_secret_name(cfg, shard),
     };
-    let owners: HashMap<String, String> = config
+    let owners: HashMap<String, String> = report
         .apps
         .iter()
         .filter_map(|a| a.owner.clone().map(|o| (a.name.clone(), o)))

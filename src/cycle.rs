@@ -442,6 +442,13 @@ impl Rotator {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
             client_id: app.client_id.clone(),
+            owner: app.owner.clone().or_else(|| {
+                secret_meta
+                    .as_ref()
+                    .and_then(|m| m.tags.get("owner"))
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+            }),
             client_secret: ClientSecretReport {
                 vault: app.client_secret_vault.to_string(),
                 name: app.client_secret_name.clone(),

@@ -117,6 +117,8 @@ pub struct AppReport {
     pub name: String,
     pub tenant_id: String,
     pub client_id: String,
+    /// Who to tell: the config's `owner`, else the client secret's `owner` tag in Key Vault.
+    pub owner: Option<String>,
     pub client_secret: ClientSecretReport,
     /// A problem with the app itself (for example its client secret cannot be read).
     pub error: Option<StepError>,

@@ -219,6 +219,7 @@ fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppRepo
         name: name.into(),
         tenant_id: "11111111-2222-4333-8444-555555555555".into(),
         client_id: "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e".into(),
+        owner: None,
         client_secret: ClientSecretReport {
             vault: VAULT.into(),
             name: format!("{name}-client-secret"),

@@ -176,6 +176,7 @@ pub fn report() -> (CycleReport, TokenUpdated) {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
             client_id: app.client_id.clone(),
+            owner: None,
             client_secret: ClientSecretReport {
                 vault: SECRETS.into(),
                 name: app.client_secret_name.clone(),
