@@ -6,7 +6,6 @@
 //! echoing their content (serde messages can quote values, so they are not shown).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -14,13 +13,12 @@ use serde::Deserialize;
 use crate::config::Cloud;
 use crate::error::{ErrorClass, StepError};
 use crate::metrics::Metrics;
+use crate::retry::{self, Backoff};
 
 /// Token responses are a few KB; anything far larger is hostile or broken.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
-/// Attempts for transient failures (429, 5xx, connection errors).
-const ATTEMPTS: u32 = 3;
-/// Longest `Retry-After` honoured inside one cycle; longer waits are left to the next run.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Retries of transient failures (429, 408, 5xx, connection errors and timeouts).
+const BACKOFF: Backoff = Backoff::ENTRA;
 
 /// A token straight from Entra ID, not yet validated. No `Debug`: it holds the token.
 pub struct AcquiredToken {
@@ -92,9 +90,9 @@ impl EntraClient {
         scope: &str,
     ) -> Result<AcquiredToken, StepError> {
         let url = self.token_url(tenant_id);
-        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        let mut retries = 0;
         loop {
-            attempt += 1;
             let form = [
                 ("client_id", client_id),
                 ("scope", scope),
@@ -110,7 +108,7 @@ impl EntraClient {
             let outcome = match result {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = retry_after(resp.headers());
+                    let retry_after = retry::retry_after(resp.headers());
                     match read_limited(resp).await {
                         Ok(body) => interpret(
                             status.as_u16(),
@@ -138,14 +136,17 @@ impl EntraClient {
             };
             match outcome {
                 Ok(token) => return Ok(token),
-                Err((err, retry_after)) if err.class.is_transient() && attempt < ATTEMPTS => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_RETRY_AFTER);
+                Err((err, retry_after))
+                    if err.class.is_transient()
+                        && BACKOFF.allows(retries + 1, started.elapsed()) =>
+                {
+                    retries += 1;
+                    let wait = BACKOFF.wait(retries, retry_after);
                     tracing::warn!(
                         event = "entra_retry",
-                        attempt,
+                        retry = retries,
                         wait_ms = wait.as_millis() as u64,
+                        server_asked = retry_after.is_some(),
                         class = %err.class,
                         "token request failed, retrying"
                     );
@@ -155,33 +156,6 @@ impl EntraClient {
             }
         }
     }
-}
-
-/// Exponential backoff with jitter: about 1 s, 2 s, 4 s …
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(1000u64 << attempt.saturating_sub(1).min(5));
-    let jitter = rand_fraction() * 0.25;
-    base.mul_f64(1.0 + jitter)
-}
-
-/// A cheap jitter source; this is not cryptography.
-fn rand_fraction() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
@@ -233,6 +207,19 @@ pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>,
     }
 }
 
+/// Interprets a token endpoint response (status and body) as [`interpret`] does inside
+/// [`EntraClient::acquire`]; public so that property tests can feed it arbitrary input.
+pub fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    client_id: &str,
+    tenant_id: &str,
+    scope: &str,
+    client_secret: &SecretString,
+) -> Result<AcquiredToken, StepError> {
+    interpret(status, body, client_id, tenant_id, scope, client_secret)
+}
+
 /// Interprets a token endpoint response.
 fn interpret(
     status: u16,
@@ -281,7 +268,7 @@ fn interpret(
             expires_in,
         });
     }
-    let transient = status == 429 || status >= 500;
+    let transient = retry::is_transient_status(status) || status >= 500;
     let parsed: Option<ErrorResponse> = serde_json::from_slice(body).ok();
     let Some(err) = parsed else {
         let class = if transient {

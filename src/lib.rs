@@ -22,6 +22,7 @@ pub mod identity;
 pub mod metrics;
 pub mod preflight;
 pub mod report;
+pub mod retry;
 pub mod schedule;
 pub mod server;
 pub mod status;
