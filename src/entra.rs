@@ -247,7 +247,7 @@ fn interpret(
                 ErrorClass::MalformedResponse,
                 format!(
                     "Entra ID returned token_type {:?}, expected Bearer",
-                    truncate(t, 32)
+                    truncate(&redact(t, client_secret), 32)
                 ),
             ));
         }
@@ -348,7 +348,10 @@ fn interpret(
         ),
     };
     let message = if description.is_empty() {
-        format!("{advice} (HTTP {status}, {})", truncate(&err.error, 64))
+        format!(
+            "{advice} (HTTP {status}, {})",
+            truncate(&redact(&err.error, client_secret), 64)
+        )
     } else {
         format!("{advice} ({})", truncate(&description, 300))
     };
