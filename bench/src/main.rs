@@ -301,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut written, mut failed, mut other) = (0u64, 0u64, 0u64);
     let mut classes: BTreeMap<String, u64> = BTreeMap::new();
     for t in &report.targets {
-        match serde_json::to_value(&t.outcome)?.as_str() {
+        match serde_json::to_value(t.outcome)?.as_str() {
             Some("written") => written += 1,
             Some("failed") => {
                 failed += 1;
