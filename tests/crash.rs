@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
+/// counter's changing digits), and the emulator then merges them: number them instead.
+fn with_distinct_client_ids(mut apps: Vec<TestApp>) -> Vec<TestApp> {
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.client_id = format!("{}-{:012x}", &app.client_id[..23], i + 1);
+    }
+    apps
+}
+
 /// A small deterministic generator (xorshift), seeded from the clock and printed for replay.
 struct Rng(u64);
 
@@ -40,7 +49,8 @@ fn assert_complete_token(world: &World, secret: &str, when: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_random_moments_never_leaves_a_partial_token() {
-    let apps: Vec<TestApp> = (0..20).map(|i| TestApp::new(&format!("app{i}"))).collect();
+    let apps =
+        with_distinct_client_ids((0..20).map(|i| TestApp::new(&format!("app{i}"))).collect());
     let world = World::start(apps).await;
     // Every run must do work: with a refresh window longer than any token's life, no stored
     // token is ever fresh.

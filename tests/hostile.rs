@@ -15,6 +15,15 @@ use akv_rotator::error::ErrorClass;
 use akv_rotator::validate::{Expectations, Validator};
 use base64::Engine;
 use common::*;
+
+/// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
+/// counter's changing digits), and the emulator then merges them: number them instead.
+fn with_distinct_client_ids(mut apps: Vec<TestApp>) -> Vec<TestApp> {
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.client_id = format!("{}-{:012x}", &app.client_id[..23], i + 1);
+    }
+    apps
+}
 use secrecy::SecretString;
 
 fn no_panic(stderr: &str, case: &str) {
@@ -177,7 +186,7 @@ async fn odd_client_secret_values_are_refused_before_entra_is_asked() {
         ("huge", "x".repeat(20 * 1024)),
     ];
     let apps: Vec<TestApp> = cases.iter().map(|(n, _)| TestApp::new(n)).collect();
-    let world = World::start(apps).await;
+    let world = World::start(with_distinct_client_ids(apps)).await;
     let secrets = cases
         .iter()
         .map(|(name, value)| SecretSeed {
@@ -249,7 +258,7 @@ async fn every_token_fault_is_an_invalid_token_and_nothing_is_written() {
     ];
     let mut apps: Vec<TestApp> = faults.iter().map(|(n, _)| TestApp::new(n)).collect();
     apps.push(TestApp::new("healthy"));
-    let world = World::start(apps).await;
+    let world = World::start(with_distinct_client_ids(apps)).await;
     for (i, (_, fault)) in faults.iter().enumerate() {
         world
             .emulator

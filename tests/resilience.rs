@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 use akv_emulator::{FaultKind, FaultRule};
 use common::*;
 
+/// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
+/// counter's changing digits), and the emulator then merges them: number them instead.
+fn with_distinct_client_ids(mut apps: Vec<TestApp>) -> Vec<TestApp> {
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.client_id = format!("{}-{:012x}", &app.client_id[..23], i + 1);
+    }
+    apps
+}
+
 fn rule(service: &str, operation: &str, kind: FaultKind, count: Option<u64>) -> FaultRule {
     FaultRule {
         service: service.into(),
@@ -28,7 +37,7 @@ fn spare_the_rotators_own_token() -> FaultRule {
 }
 
 fn apps(n: usize) -> Vec<TestApp> {
-    (0..n).map(|i| TestApp::new(&format!("app{i}"))).collect()
+    with_distinct_client_ids((0..n).map(|i| TestApp::new(&format!("app{i}"))).collect())
 }
 
 fn assert_all_written(world: &World, report: &serde_json::Value) {
