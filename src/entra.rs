@@ -6,7 +6,6 @@
 //! echoing their content (serde messages can quote values, so they are not shown).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -14,13 +13,12 @@ use serde::Deserialize;
 use crate::config::Cloud;
 use crate::error::{ErrorClass, StepError};
 use crate::metrics::Metrics;
+use crate::retry::{self, Backoff};
 
 /// Token responses are a few KB; anything far larger is hostile or broken.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
-/// Attempts for transient failures (429, 5xx, connection errors).
-const ATTEMPTS: u32 = 3;
-/// Longest `Retry-After` honoured inside one cycle; longer waits are left to the next run.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Retries of transient failures (429, 408, 5xx, connection errors and timeouts).
+const BACKOFF: Backoff = Backoff::ENTRA;
 
 /// A token straight from Entra ID, not yet validated. No `Debug`: it holds the token.
 pub struct AcquiredToken {
@@ -91,16 +89,36 @@ impl EntraClient {
         client_secret: &SecretString,
         scope: &str,
     ) -> Result<AcquiredToken, StepError> {
+        self.grant(
+            tenant_id,
+            client_id,
+            scope,
+            &[("client_secret", client_secret.expose_secret())],
+            client_secret,
+        )
+        .await
+    }
+
+    /// The client-credentials POST with the given credential fields, retried on transient
+    /// failures. `credential` is only used to redact an echo of it from error text.
+    async fn grant(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        scope: &str,
+        credential_fields: &[(&str, &str)],
+        credential: &SecretString,
+    ) -> Result<AcquiredToken, StepError> {
         let url = self.token_url(tenant_id);
-        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        let mut retries = 0;
         loop {
-            attempt += 1;
-            let form = [
+            let mut form = vec![
                 ("client_id", client_id),
                 ("scope", scope),
                 ("grant_type", "client_credentials"),
-                ("client_secret", client_secret.expose_secret()),
             ];
+            form.extend_from_slice(credential_fields);
             let result = self.http.post(&url).form(&form).send().await;
             self.metrics.record_request(
                 "entra",
@@ -110,7 +128,7 @@ impl EntraClient {
             let outcome = match result {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = retry_after(resp.headers());
+                    let retry_after = retry::retry_after(resp.headers());
                     match read_limited(resp).await {
                         Ok(body) => interpret(
                             status.as_u16(),
@@ -118,7 +136,7 @@ impl EntraClient {
                             client_id,
                             tenant_id,
                             scope,
-                            client_secret,
+                            credential,
                         )
                         .map_err(|e| (e, retry_after)),
                         Err(e) => Err((e, None)),
@@ -138,14 +156,17 @@ impl EntraClient {
             };
             match outcome {
                 Ok(token) => return Ok(token),
-                Err((err, retry_after)) if err.class.is_transient() && attempt < ATTEMPTS => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_RETRY_AFTER);
+                Err((err, retry_after))
+                    if err.class.is_transient()
+                        && BACKOFF.allows(retries + 1, started.elapsed()) =>
+                {
+                    retries += 1;
+                    let wait = BACKOFF.wait(retries, retry_after);
                     tracing::warn!(
                         event = "entra_retry",
-                        attempt,
+                        retry = retries,
                         wait_ms = wait.as_millis() as u64,
+                        server_asked = retry_after.is_some(),
                         class = %err.class,
                         "token request failed, retrying"
                     );
@@ -169,94 +190,21 @@ impl EntraClient {
         assertion: &SecretString,
         scope: &str,
     ) -> Result<AcquiredToken, StepError> {
-        let url = self.token_url(tenant_id);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let form = [
-                ("client_id", client_id),
-                ("scope", scope),
-                ("grant_type", "client_credentials"),
+        self.grant(
+            tenant_id,
+            client_id,
+            scope,
+            &[
                 (
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 ),
                 ("client_assertion", assertion.expose_secret()),
-            ];
-            let result = self.http.post(&url).form(&form).send().await;
-            self.metrics.record_request(
-                "entra",
-                "token",
-                result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-            );
-            let outcome = match result {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = retry_after(resp.headers());
-                    match read_limited(resp).await {
-                        Ok(body) => interpret(
-                            status.as_u16(),
-                            &body,
-                            client_id,
-                            tenant_id,
-                            scope,
-                            assertion,
-                        )
-                        .map_err(|e| (e, retry_after)),
-                        Err(e) => Err((e, None)),
-                    }
-                }
-                Err(e) => Err((
-                    StepError::new(
-                        ErrorClass::Transient,
-                        format!(
-                            "cannot reach Entra ID at {}: {}",
-                            self.cloud.authority_host,
-                            describe_reqwest(&e)
-                        ),
-                    ),
-                    None,
-                )),
-            };
-            match outcome {
-                Ok(token) => return Ok(token),
-                Err((err, retry_after)) if err.class.is_transient() && attempt < ATTEMPTS => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_RETRY_AFTER);
-                    tokio::time::sleep(wait).await;
-                }
-                Err((err, _)) => return Err(err),
-            }
-        }
+            ],
+            assertion,
+        )
+        .await
     }
-}
-
-/// Exponential backoff with jitter: about 1 s, 2 s, 4 s …
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(1000u64 << attempt.saturating_sub(1).min(5));
-    let jitter = rand_fraction() * 0.25;
-    base.mul_f64(1.0 + jitter)
-}
-
-/// A cheap jitter source; this is not cryptography.
-fn rand_fraction() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
@@ -308,6 +256,19 @@ pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>,
     }
 }
 
+/// Interprets a token endpoint response (status and body) as [`interpret`] does inside
+/// [`EntraClient::acquire`]; public so that property tests can feed it arbitrary input.
+pub fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    client_id: &str,
+    tenant_id: &str,
+    scope: &str,
+    client_secret: &SecretString,
+) -> Result<AcquiredToken, StepError> {
+    interpret(status, body, client_id, tenant_id, scope, client_secret)
+}
+
 /// Interprets a token endpoint response.
 fn interpret(
     status: u16,
@@ -335,7 +296,7 @@ fn interpret(
                 ErrorClass::MalformedResponse,
                 format!(
                     "Entra ID returned token_type {:?}, expected Bearer",
-                    truncate(t, 32)
+                    truncate(&redact(t, client_secret), 32)
                 ),
             ));
         }
@@ -356,7 +317,7 @@ fn interpret(
             expires_in,
         });
     }
-    let transient = status == 429 || status >= 500;
+    let transient = retry::is_transient_status(status) || status >= 500;
     let parsed: Option<ErrorResponse> = serde_json::from_slice(body).ok();
     let Some(err) = parsed else {
         let class = if transient {
@@ -436,7 +397,10 @@ fn interpret(
         ),
     };
     let message = if description.is_empty() {
-        format!("{advice} (HTTP {status}, {})", truncate(&err.error, 64))
+        format!(
+            "{advice} (HTTP {status}, {})",
+            truncate(&redact(&err.error, client_secret), 64)
+        )
     } else {
         format!("{advice} ({})", truncate(&description, 300))
     };

@@ -63,3 +63,84 @@ pub fn build_client(ca_file: Option<&Path>) -> Result<reqwest::Client, HttpSetup
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
+
+/// The largest Key Vault response body accepted through the Azure SDK. A secret value is at most
+/// 25 KB and a list page 25 items; azure_core itself reads bodies without a limit.
+pub const MAX_SDK_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Wraps the SDK's transport: refuses response bodies over a size limit (as a non-retried
+/// `DataConversion` error, which the vault adapter reports as `malformed_response`) and feeds each
+/// response status to optional per-vault [`AdaptiveLimits`](crate::retry::AdaptiveLimits).
+#[derive(Debug)]
+pub struct GuardedTransport {
+    inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
+    max_body: usize,
+    limits: Option<std::sync::Arc<crate::retry::AdaptiveLimits>>,
+}
+
+impl GuardedTransport {
+    pub fn new(inner: std::sync::Arc<dyn azure_core::http::HttpClient>, max_body: usize) -> Self {
+        GuardedTransport {
+            inner,
+            max_body,
+            limits: None,
+        }
+    }
+
+    /// Reports every response status to these limits (429 cuts, success grows).
+    pub fn with_limits(mut self, limits: std::sync::Arc<crate::retry::AdaptiveLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+}
+
+fn too_large(max: usize) -> azure_core::Error {
+    azure_core::Error::with_message(
+        azure_core::error::ErrorKind::DataConversion,
+        format!("the response body is larger than {max} bytes"),
+    )
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for GuardedTransport {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        use futures::StreamExt;
+        let result = self.inner.execute_request(request).await;
+        if let Some(limits) = &self.limits {
+            let status = result.as_ref().map(|r| u16::from(r.status())).unwrap_or(0);
+            limits.observe(request.url(), status);
+        }
+        let response = result?;
+        let declared = response
+            .headers()
+            .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            return Err(too_large(self.max_body));
+        }
+        let (status, headers, body) = response.deconstruct();
+        let max = self.max_body;
+        let mut seen = 0usize;
+        let mut failed = false;
+        let limited = body.map(move |chunk| {
+            if failed {
+                return Err(too_large(max));
+            }
+            let chunk = chunk?;
+            seen = seen.saturating_add(chunk.len());
+            if seen > max {
+                failed = true;
+                return Err(too_large(max));
+            }
+            Ok(chunk)
+        });
+        Ok(azure_core::http::AsyncRawResponse::new(
+            status,
+            headers,
+            Box::pin(limited),
+        ))
+    }
+}

@@ -35,6 +35,17 @@ pub fn client_options(
     cloud: &Cloud,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> ClientOptions {
+    client_options_with_limits(http, cloud, metrics, None)
+}
+
+/// Like [`client_options`], also feeding every response status to per-vault adaptive
+/// concurrency limits (see [`crate::retry::AdaptiveLimits`]).
+pub fn client_options_with_limits(
+    http: &reqwest::Client,
+    cloud: &Cloud,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    limits: Option<Arc<crate::retry::AdaptiveLimits>>,
+) -> ClientOptions {
     let cloud_config = match cloud.name {
         CloudName::Public => CloudConfiguration::AzurePublic,
         CloudName::UsGovernment => CloudConfiguration::AzureGovernment,
@@ -49,14 +60,24 @@ pub fn client_options(
             CloudConfiguration::Custom(custom)
         }
     };
+    let inner: Arc<dyn azure_core::http::HttpClient> = match metrics {
+        Some(m) => Arc::new(crate::metrics::MeteredTransport::new(http.clone(), m)),
+        None => Arc::new(http.clone()),
+    };
+    // Outside the metering, so every attempt is still counted.
+    let mut guarded =
+        crate::http::GuardedTransport::new(inner, crate::http::MAX_SDK_RESPONSE_BYTES);
+    if let Some(l) = limits {
+        guarded = guarded.with_limits(l);
+    }
     ClientOptions {
-        transport: Some(match metrics {
-            Some(m) => Transport::new(Arc::new(crate::metrics::MeteredTransport::new(
-                http.clone(),
-                m,
-            ))),
-            None => Transport::new(Arc::new(http.clone())),
-        }),
+        transport: Some(Transport::new(Arc::new(guarded))),
+        // The SDK's own retry loop, configured once rather than stacked with a second one:
+        // transient statuses and connection errors only, Retry-After honoured, otherwise
+        // 1, 2, 4, 8, 16 s with jitter (Key Vault's 429 carries no Retry-After).
+        retry: azure_core::http::RetryOptions::custom(Arc::new(
+            crate::retry::SdkRetryPolicy::key_vault(),
+        )),
         cloud: Some(Arc::new(cloud_config)),
         ..Default::default()
     }

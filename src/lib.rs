@@ -25,6 +25,7 @@ pub mod identity;
 pub mod metrics;
 pub mod preflight;
 pub mod report;
+pub mod retry;
 pub mod rotation;
 pub mod schedule;
 pub mod server;

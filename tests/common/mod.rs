@@ -40,6 +40,12 @@ fn uuid_like() -> String {
     format!("{:016x}{:08x}Qz", t ^ 0x5DEECE66D, n)
 }
 
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 /// How an app's client secret is broken, if at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -77,14 +83,8 @@ impl TestApp {
         let n = uuid_like();
         TestApp {
             name: name.into(),
-            client_id: format!(
-                "{}-{}-4{}-8{}-{}",
-                &n[0..8],
-                &n[8..12],
-                &n[13..16],
-                &n[17..20],
-                "0123456789ab"
-            ),
+            // Unique in the process: a time prefix and the counter (never merged by the emulator).
+            client_id: format!("{}-0000-4000-8000-{:012x}", &n[0..8], next_id()),
             secret_value: random("cs"),
             secret_end: OffsetDateTime::now_utc() + days(180),
             record_exp_in_vault: true,

@@ -1,0 +1,389 @@
+//! `akv-bench`: one real akv-rotator cycle over N apps against the emulator, with figures.
+//!
+//! The emulator runs in a child process (this same binary, `--emulator-child`), so the peak
+//! memory printed for the rotator is the rotator's alone; the child's is printed beside it. The
+//! parent seeds nothing itself: the child builds the same deterministic world from `--apps`.
+//! Request counts come from the emulator's stats over its admin API.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+use akv_emulator::{
+    AppSeed, ClientSecretSeed, EmulatorOptions, PermissionSeed, SecretSeed, Seed, TenantSeed,
+    VaultSeed,
+};
+use anyhow::{Context, bail};
+use clap::Parser;
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const TENANT: &str = "11111111-2222-4333-8444-555555555555";
+const ROTATOR: &str = "00000000-aaaa-4bbb-8ccc-000000000001";
+const ROTATOR_SECRET: &str = "bench-rotator-secret~0123456789abcdef";
+const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
+const INPUT: &str = "input";
+const OUTPUT: &str = "output";
+/// Key Vault's published secrets budget per vault.
+const BUDGET: f64 = 4000.0;
+const WINDOW_SECS: f64 = 10.0;
+
+#[derive(Parser, Debug)]
+#[command(about = "One akv-rotator cycle over N apps against the emulator")]
+struct Args {
+    /// Number of apps (one client secret and one Power BI target each).
+    #[arg(long, default_value_t = 1000)]
+    apps: usize,
+    /// Throttle both vaults at Key Vault's limit (4,000 transactions / 10 s).
+    #[arg(long)]
+    throttle: bool,
+    /// Fault profile: none, flaky (5 % 503 and 1 % connection resets on reads, writes and
+    /// token requests), latency (20 ms on every vault and token request).
+    #[arg(long, default_value = "none")]
+    faults: String,
+    /// The rotator's `concurrency` setting (default: the config default).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Internal: run the emulator and print its info line.
+    #[arg(long, hide = true)]
+    emulator_child: bool,
+}
+
+fn client_id(i: usize) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1)
+}
+
+fn seed(n: usize) -> Seed {
+    let now = OffsetDateTime::now_utc();
+    let year = time::Duration::days(365);
+    let mut apps = vec![AppSeed {
+        client_id: ROTATOR.into(),
+        display_name: Some("rotator".into()),
+        secrets: vec![ClientSecretSeed {
+            value: ROTATOR_SECRET.into(),
+            end: Some(now + year),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }];
+    let mut secrets = Vec::with_capacity(n);
+    for i in 0..n {
+        let value = format!("bench-secret-{i}~0123456789abcdef");
+        apps.push(AppSeed {
+            client_id: client_id(i),
+            display_name: Some(format!("app-{i}")),
+            secrets: vec![ClientSecretSeed {
+                value: value.clone(),
+                end: Some(now + year),
+                ..Default::default()
+            }],
+            roles: [(POWERBI.to_string(), vec!["Tenant.Read.All".to_string()])].into(),
+            ..Default::default()
+        });
+        secrets.push(SecretSeed {
+            name: format!("app-{i}-client-secret"),
+            value,
+            content_type: None,
+            enabled: true,
+            nbf: None,
+            exp: Some(now + year),
+            tags: BTreeMap::new(),
+        });
+    }
+    let perm = |read, write| PermissionSeed {
+        principal: ROTATOR.into(),
+        read,
+        write,
+        secrets: None,
+    };
+    Seed {
+        tenants: vec![TenantSeed {
+            id: TENANT.into(),
+            apps,
+        }],
+        vaults: vec![
+            VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![perm(true, false)],
+                secrets,
+            },
+            VaultSeed {
+                name: OUTPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![perm(true, true)],
+                secrets: vec![],
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// The emulator child: start, print one info line, serve until stdin closes.
+async fn emulator_child(n: usize) -> anyhow::Result<()> {
+    let handle = akv_emulator::start(EmulatorOptions {
+        seed: seed(n),
+        ..Default::default()
+    })
+    .await?;
+    println!("{}", handle.info());
+    // Serve until the parent closes our stdin (or dies).
+    let _ = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut sink = Vec::new();
+        std::io::stdin().read_to_end(&mut sink)
+    })
+    .await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// User + system CPU seconds of a process so far (from /proc/PID/stat, 100 ticks a second).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// VmHWM (peak resident set) of a process, in KiB.
+fn vm_hwm_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn config_text(info: &serde_json::Value, n: usize, concurrency: Option<usize>) -> String {
+    let input = info["vaults"][INPUT].as_str().unwrap_or_default();
+    let output = info["vaults"][OUTPUT].as_str().unwrap_or_default();
+    let mut s = format!(
+        "cloud = \"custom\"\nca_file = \"{ca}\"\nvault = \"{output}\"\nrefresh_before = \"30m\"\n{conc}\n[custom_cloud]\nauthority_host = \"{auth}\"\n\n[credential]\nkind = \"client-secret\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{ROTATOR}\"\nclient_secret_file = \"{{SECRET_FILE}}\"\n",
+        ca = info["ca_cert"].as_str().unwrap_or_default(),
+        auth = info["authority_host"].as_str().unwrap_or_default(),
+        conc = concurrency
+            .map(|c| format!("concurrency = {c}\n"))
+            .unwrap_or_default(),
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "\n[[apps]]\nname = \"app-{i}\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{}\"\nclient_secret_name = \"app-{i}-client-secret\"\nvault = \"{input}\"\n\n[[apps.targets]]\nscope = \"{POWERBI}/.default\"\nsecret = \"app-{i}-powerbi-token\"\n",
+            client_id(i)
+        ));
+    }
+    s
+}
+
+fn fault_rules(profile: &str) -> anyhow::Result<serde_json::Value> {
+    use serde_json::json;
+    Ok(match profile {
+        "none" => json!([]),
+        "flaky" => {
+            let mut rules = Vec::new();
+            for (service, op) in [
+                (INPUT, "SecretGet"),
+                (OUTPUT, "SecretSet"),
+                ("login", "TokenV2"),
+            ] {
+                rules.push(json!({"service": service, "operation": op, "kind": {"type": "connection_reset"}, "probability": 0.01}));
+                rules.push(json!({"service": service, "operation": op, "kind": {"type": "status", "code": 503}, "probability": 0.05}));
+            }
+            json!(rules)
+        }
+        "latency" => json!([
+            {"service": INPUT, "kind": {"type": "latency", "ms": 20}},
+            {"service": OUTPUT, "kind": {"type": "latency", "ms": 20}},
+            {"service": "login", "operation": "TokenV2", "kind": {"type": "latency", "ms": 20}},
+        ]),
+        other => bail!("unknown fault profile {other:?} (none, flaky, latency)"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.emulator_child {
+        return emulator_child(args.apps).await;
+    }
+    let rules = fault_rules(&args.faults)?;
+
+    // The emulator in a child process.
+    let exe = std::env::current_exe()?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["--emulator-child", "--apps", &args.apps.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the emulator child")?;
+    let child_pid = child.id().map(|p| p.to_string()).unwrap_or_default();
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).await?;
+    let info: serde_json::Value =
+        serde_json::from_str(&line).context("the emulator child's info line")?;
+
+    let dir = std::env::temp_dir().join(format!("akv-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let secret_file = dir.join("rotator-secret");
+    std::fs::write(&secret_file, ROTATOR_SECRET)?;
+    let config_path: PathBuf = dir.join("rotator.toml");
+    std::fs::write(
+        &config_path,
+        config_text(&info, args.apps, args.concurrency)
+            .replace("{SECRET_FILE}", &secret_file.display().to_string()),
+    )?;
+
+    // Admin API: throttle, faults, stats.
+    let authority = info["authority_host"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let ca = std::fs::read(info["ca_cert"].as_str().unwrap_or_default())?;
+    let admin = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .build()?;
+    if args.throttle {
+        for vault in [INPUT, OUTPUT] {
+            admin
+                .post(format!("{authority}/_emulator/throttle"))
+                .json(&serde_json::json!({"service": vault, "throttle": {"requests": 4000, "window_secs": 10}}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    admin
+        .post(format!("{authority}/_emulator/faults"))
+        .json(&rules)
+        .send()
+        .await?
+        .error_for_status()?;
+    admin
+        .post(format!("{authority}/_emulator/stats/reset"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let rss_before = vm_hwm_kib("self");
+    let cpu_before = (cpu_secs("self"), cpu_secs(&child_pid));
+
+    // One cycle with the real library.
+    let started = Instant::now();
+    let config = akv_rotator::config::load(&config_path)?;
+    let concurrency = config.concurrency;
+    let rotator = akv_rotator::cycle::Rotator::new(config)?;
+    let report = rotator.run_cycle(Default::default()).await?;
+    let wall = started.elapsed().as_secs_f64();
+    let rotator_hwm = vm_hwm_kib("self");
+
+    let stats: serde_json::Value = admin
+        .get(format!("{authority}/_emulator/stats"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let emulator_hwm = vm_hwm_kib(&child_pid);
+    let cpu_after = (cpu_secs("self"), cpu_secs(&child_pid));
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let (mut written, mut failed, mut other) = (0u64, 0u64, 0u64);
+    let mut classes: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &report.targets {
+        match serde_json::to_value(t.outcome)?.as_str() {
+            Some("written") => written += 1,
+            Some("failed") => {
+                failed += 1;
+                if let Some(e) = &t.error {
+                    *classes.entry(e.class.to_string()).or_default() += 1;
+                }
+            }
+            _ => other += 1,
+        }
+    }
+    let entries = stats["entries"].as_array().cloned().unwrap_or_default();
+    let count = |pred: &dyn Fn(&str, &str, u64) -> bool| -> u64 {
+        entries
+            .iter()
+            .filter(|e| {
+                pred(
+                    e["service"].as_str().unwrap_or(""),
+                    e["operation"].as_str().unwrap_or(""),
+                    e["status"].as_u64().unwrap_or(0),
+                )
+            })
+            .map(|e| e["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let is_vault = |s: &str| s == INPUT || s == OUTPUT;
+    let kv_not_401 = count(&|s, _, st| is_vault(s) && st != 401);
+    let kv_401 = count(&|s, _, st| is_vault(s) && st == 401);
+    let kv_429 = count(&|s, _, st| is_vault(s) && st == 429);
+    let token_requests = count(&|s, op, _| s == "login" && (op == "TokenV2" || op == "TokenV1"));
+    let login_all = count(&|s, _, _| s == "login");
+    let per = |x: u64| {
+        if written == 0 {
+            f64::NAN
+        } else {
+            x as f64 / written as f64
+        }
+    };
+
+    println!(
+        "akv-bench: apps={} concurrency={concurrency} throttle={} faults={}",
+        args.apps, args.throttle, args.faults
+    );
+    println!("wall_time_s: {wall:.3}");
+    println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
+    println!("tokens_per_s: {:.1}", written as f64 / wall);
+    println!(
+        "kv_transactions_per_token: {:.4}  (all requests to both vaults with status != 401: {kv_not_401}; of them 429: {kv_429}; 401 challenges not counted: {kv_401})",
+        per(kv_not_401)
+    );
+    println!(
+        "kv_transactions_per_token_excluding_429: {:.4}",
+        per(kv_not_401 - kv_429)
+    );
+    println!(
+        "entra_token_requests_per_token: {:.4}  (TokenV2+TokenV1 incl. the rotator's own: {token_requests}; all login-host requests incl. discovery/JWKS: {login_all})",
+        per(token_requests)
+    );
+    for vault in [INPUT, OUTPUT] {
+        let accepted = count(&|s, _, st| s == vault && st != 401 && st != 429);
+        let rate = accepted as f64 / wall * WINDOW_SECS;
+        println!(
+            "vault {vault}: accepted transactions (status != 401, != 429) {accepted}, {rate:.1} per 10 s = {:.1} % of the 4,000 / 10 s budget",
+            rate / BUDGET * 100.0
+        );
+    }
+    println!(
+        "peak_memory: rotator process VmHWM {} KiB (before the cycle {} KiB); emulator child VmHWM {} KiB",
+        rotator_hwm.map(|v| v.to_string()).unwrap_or("?".into()),
+        rss_before.map(|v| v.to_string()).unwrap_or("?".into()),
+        emulator_hwm.map(|v| v.to_string()).unwrap_or("?".into()),
+    );
+    let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}", b - a),
+        _ => "?".into(),
+    };
+    println!(
+        "cpu_during_cycle_s: rotator {} ; emulator child {}",
+        diff(cpu_before.0, cpu_after.0),
+        diff(cpu_before.1, cpu_after.1)
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Resilience of the real binary against the emulator's faults: transient failures are retried
+//! (with backoff, honouring `Retry-After`), broken responses end in a clear error class with
+//! nothing written, and no fault makes the rotator panic.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use akv_emulator::{FaultKind, FaultRule};
+use common::*;
+
+/// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
+/// counter's changing digits), and the emulator then merges them: number them instead.
+fn with_distinct_client_ids(mut apps: Vec<TestApp>) -> Vec<TestApp> {
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.client_id = format!("{}-{:012x}", &app.client_id[..23], i + 1);
+    }
+    apps
+}
+
+fn rule(service: &str, operation: &str, kind: FaultKind, count: Option<u64>) -> FaultRule {
+    FaultRule {
+        service: service.into(),
+        operation: Some(operation.into()),
+        kind,
+        probability: 1.0,
+        count,
+    }
+}
+
+/// The rotator's own credential asks the same token endpoint first (at the first vault call,
+/// before any app token): this rule lets that one request through untouched, so the rules after
+/// it hit only the apps' token requests. The first rule that hits a request wins.
+fn spare_the_rotators_own_token() -> FaultRule {
+    rule("login", "TokenV2", FaultKind::Latency { ms: 0 }, Some(1))
+}
+
+fn apps(n: usize) -> Vec<TestApp> {
+    with_distinct_client_ids((0..n).map(|i| TestApp::new(&format!("app{i}"))).collect())
+}
+
+fn assert_all_written(world: &World, report: &serde_json::Value) {
+    for app in &world.apps {
+        let secret = &app.targets[0].1;
+        assert_eq!(target(report, secret)["outcome"], "written", "{report:#}");
+        assert_eq!(world.versions(OUTPUT, secret).len(), 1);
+    }
+}
+
+fn failed_classes(report: &serde_json::Value) -> Vec<String> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["error"]["class"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_503s_on_secret_reads_and_token_requests_are_retried_and_every_token_written() {
+    let world = World::start(apps(3)).await;
+    world.emulator.set_faults(vec![
+        rule(INPUT, "SecretGet", FaultKind::Status { code: 503 }, Some(2)),
+        rule("login", "TokenV2", FaultKind::Status { code: 503 }, Some(2)),
+    ]);
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    let stats = world.emulator.stats();
+    assert_eq!(stats.count_status(INPUT, "SecretGet", 503), 2);
+    assert_eq!(stats.count_status("login", "TokenV2", 503), 2);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_vault_429_without_retry_after_is_retried_after_an_exponential_backoff() {
+    let world = World::start(apps(1)).await;
+    // Two 429s on the write, no Retry-After (as Key Vault sends them): waits ≈ 1 s then ≈ 2 s.
+    world.emulator.set_faults(vec![rule(
+        OUTPUT,
+        "SecretSet",
+        FaultKind::TooManyRequests {
+            retry_after_secs: None,
+        },
+        Some(2),
+    )]);
+    let started = Instant::now();
+    let (code, report, stderr) = world.once(&[]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    assert_eq!(
+        world
+            .emulator
+            .stats()
+            .count_status(OUTPUT, "SecretSet", 429),
+        2
+    );
+    assert!(
+        took >= Duration::from_secs(3),
+        "1 s + 2 s of backoff expected, the run took {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_429_with_retry_after_is_honoured() {
+    let world = World::start(apps(1)).await;
+    world.emulator.set_faults(vec![
+        spare_the_rotators_own_token(),
+        rule(
+            "login",
+            "TokenV2",
+            FaultKind::TooManyRequests {
+                retry_after_secs: Some(3),
+            },
+            Some(1),
+        ),
+    ]);
+    let started = Instant::now();
+    let (code, report, stderr) = world.once(&[]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    assert_eq!(
+        world.emulator.stats().count_status("login", "TokenV2", 429),
+        1
+    );
+    assert!(
+        took >= Duration::from_secs(3),
+        "Retry-After: 3 ignored ({took:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_reset_is_a_transient_error_that_is_retried() {
+    let world = World::start(apps(2)).await;
+    world.emulator.set_faults(vec![
+        spare_the_rotators_own_token(),
+        rule(INPUT, "SecretGet", FaultKind::ConnectionReset, Some(1)),
+        rule("login", "TokenV2", FaultKind::ConnectionReset, Some(1)),
+        rule(OUTPUT, "SecretSet", FaultKind::ConnectionReset, Some(1)),
+    ]);
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    let stats = world.emulator.stats();
+    assert_eq!(stats.count_status(INPUT, "SecretGet", 0), 1);
+    assert_eq!(stats.count_status("login", "TokenV2", 0), 1);
+    // A reset write may or may not have been stored before the cut: at most one extra version.
+    assert_eq!(stats.count_status(OUTPUT, "SecretSet", 0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_connection_that_keeps_resetting_ends_as_transient_after_bounded_retries() {
+    let world = World::start(apps(1)).await;
+    world.emulator.set_faults(vec![
+        spare_the_rotators_own_token(),
+        rule("login", "TokenV2", FaultKind::ConnectionReset, None),
+    ]);
+    let started = Instant::now();
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(failed_classes(&report), ["transient"]);
+    assert!(
+        world
+            .versions(OUTPUT, &world.apps[0].targets[0].1)
+            .is_empty()
+    );
+    // One attempt and three retries.
+    assert_eq!(
+        world.emulator.stats().count_status("login", "TokenV2", 0),
+        4
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// Broken bodies from Key Vault (the client-secret read) and from Entra ID (the app's token):
+/// each ends as `malformed_response` for every target, nothing is written, exit code 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_truncated_and_oversized_bodies_are_malformed_responses_and_nothing_is_written() {
+    let cases: Vec<(&str, Vec<FaultRule>)> = vec![
+        (
+            "Key Vault malformed JSON",
+            vec![rule(INPUT, "SecretGet", FaultKind::MalformedJson, None)],
+        ),
+        (
+            "Key Vault truncated JSON",
+            vec![rule(INPUT, "SecretGet", FaultKind::TruncatedJson, None)],
+        ),
+        (
+            "Key Vault oversized body (2 MiB)",
+            vec![rule(
+                INPUT,
+                "SecretGet",
+                FaultKind::OversizedBody { bytes: 2 << 20 },
+                None,
+            )],
+        ),
+        (
+            "Entra malformed JSON",
+            vec![
+                spare_the_rotators_own_token(),
+                rule("login", "TokenV2", FaultKind::MalformedJson, None),
+            ],
+        ),
+        (
+            "Entra truncated JSON",
+            vec![
+                spare_the_rotators_own_token(),
+                rule("login", "TokenV2", FaultKind::TruncatedJson, None),
+            ],
+        ),
+        (
+            "Entra oversized body (512 KiB)",
+            vec![
+                spare_the_rotators_own_token(),
+                rule(
+                    "login",
+                    "TokenV2",
+                    FaultKind::OversizedBody { bytes: 512 << 10 },
+                    None,
+                ),
+            ],
+        ),
+    ];
+    let world = World::start(apps(2)).await;
+    for (name, rules) in cases {
+        world.emulator.set_faults(rules);
+        let (code, report, stderr) = world.once(&[]);
+        assert_eq!(code, 1, "{name}: {stderr}\n{report:#}");
+        assert_eq!(
+            failed_classes(&report),
+            ["malformed_response", "malformed_response"],
+            "{name}: {report:#}"
+        );
+        for app in &world.apps {
+            assert!(
+                world.versions(OUTPUT, &app.targets[0].1).is_empty(),
+                "{name}: a token was written"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        world.emulator.clear_faults();
+    }
+}
