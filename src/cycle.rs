@@ -602,31 +602,9 @@ impl Rotator {
         target: &TokenTarget,
         secret: &SecretValue,
     ) -> Result<(ValidatedToken, Option<String>), StepError> {
-        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "app {:?} (client secret {} in {})",
-                    app.name, app.client_secret_name, app.client_secret_vault
-                ))
-            })?;
-        let expect = Expectations {
-            tenant_id: &app.tenant_id,
-            client_id: &app.client_id,
-            resource: &target.resource,
-            required_roles: &target.required_roles,
-            probe: target.probe.as_ref(),
-        };
         let token = self
-            .validator
-            .validate(acquired, &expect, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "token for {:?} was not written",
-                    target.secret_name
-                ))
-            })?;
+            .acquire_validated(app, target, secret, OffsetDateTime::now_utc())
+            .await?;
         let tag_map = token_tags(app, target, &token, secret.version.as_deref());
         let written = self
             .vaults

@@ -197,21 +197,7 @@ impl KeyVaults {
             }),
             tags: Some(tags.into_iter().collect()),
         };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!("cannot encode the token for {name:?}: {}", e.kind()),
-            )
-        })?;
-        let written = client
-            .set_secret(name, body, None)
-            .await
-            .map_err(|e| classify(e, vault, Some(name), "write"))?
-            .into_model()
-            .map_err(|e| classify(e, vault, Some(name), "write"))?;
-        Ok(WrittenSecret {
-            version: written.resource_id().ok().and_then(|id| id.version),
-        })
+        set(client, vault, name, params).await
     }
 }
 
@@ -236,22 +222,32 @@ impl KeyVaults {
             }),
             tags: Some(tags.into_iter().collect()),
         };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!("cannot encode secret {name:?}: {}", e.kind()),
-            )
-        })?;
-        let written = client
-            .set_secret(name, body, None)
-            .await
-            .map_err(|e| classify(e, vault, Some(name), "write"))?
-            .into_model()
-            .map_err(|e| classify(e, vault, Some(name), "write"))?;
-        Ok(WrittenSecret {
-            version: written.resource_id().ok().and_then(|id| id.version),
-        })
+        set(client, vault, name, params).await
     }
+}
+
+/// Sets a new version of a secret; the one write path of the adapter.
+async fn set(
+    client: &SecretClient,
+    vault: &Url,
+    name: &str,
+    params: SetSecretParameters,
+) -> Result<WrittenSecret, StepError> {
+    let body = params.try_into().map_err(|e: azure_core::Error| {
+        StepError::new(
+            ErrorClass::MalformedResponse,
+            format!("cannot encode secret {name:?}: {}", e.kind()),
+        )
+    })?;
+    let written = client
+        .set_secret(name, body, None)
+        .await
+        .map_err(|e| classify(e, vault, Some(name), "write"))?
+        .into_model()
+        .map_err(|e| classify(e, vault, Some(name), "write"))?;
+    Ok(WrittenSecret {
+        version: written.resource_id().ok().and_then(|id| id.version),
+    })
 }
 
 /// What a read-only write-permission probe found.
