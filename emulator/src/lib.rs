@@ -40,7 +40,7 @@ pub use seed::{
     DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID, FederatedCredentialSeed, PermissionSeed, ResourceSeed,
     SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed, VaultPolicySeed, VaultSeed,
 };
-pub use state::{StatEntry, Stats, StoredSecret, WebhookDelivery};
+pub use state::{StatEntry, Stats, StoredSecret, ThrottleWindow, WebhookDelivery};
 
 use crate::jwt::{KeySet, SigningKey};
 use crate::state::{Shared, Vault};

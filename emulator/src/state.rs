@@ -30,6 +30,23 @@ pub(crate) const BUILTIN_RESOURCES: &[&str] = &[
 pub struct Stats {
     /// One entry per (service, operation, status).
     pub entries: Vec<StatEntry>,
+    /// Per throttled vault (and `"login"` for Entra ID), its windows since the throttle was set
+    /// or the stats were reset, oldest first; the last one may still be open.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throttle_windows: BTreeMap<String, Vec<ThrottleWindow>>,
+}
+
+/// One window of a throttle: when it opened and what it let through.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ThrottleWindow {
+    /// When the window opened, in milliseconds after the throttle was set or the stats reset.
+    pub start_ms: u64,
+    /// The window's length in seconds.
+    pub window_secs: u64,
+    /// Requests accepted (at most the limit).
+    pub accepted: u64,
+    /// Requests answered 429.
+    pub rejected: u64,
 }
 
 /// One row of [`Stats`].
@@ -168,31 +185,74 @@ pub(crate) struct Registration {
 #[derive(Debug, Clone)]
 pub(crate) struct Throttle {
     pub limit: ThrottleSeed,
-    pub window_start: std::time::Instant,
-    pub accepted: u64,
+    /// The origin of [`ThrottleWindow::start_ms`].
+    epoch: std::time::Instant,
+    /// The open window: when it opened; `None` until the first request.
+    window_start: Option<std::time::Instant>,
+    accepted: u64,
+    rejected: u64,
+    /// Closed windows, oldest first.
+    history: Vec<ThrottleWindow>,
 }
 
 impl Throttle {
     pub fn new(limit: ThrottleSeed) -> Throttle {
         Throttle {
             limit,
-            window_start: std::time::Instant::now(),
+            epoch: std::time::Instant::now(),
+            window_start: None,
             accepted: 0,
+            rejected: 0,
+            history: Vec::new(),
         }
     }
 
-    /// Counts one request; false when it is over the limit (and then not counted).
+    fn window(&self, start: std::time::Instant) -> ThrottleWindow {
+        ThrottleWindow {
+            start_ms: start.saturating_duration_since(self.epoch).as_millis() as u64,
+            window_secs: self.limit.window_secs,
+            accepted: self.accepted,
+            rejected: self.rejected,
+        }
+    }
+
+    /// Counts one request; false when it is over the limit (then answered 429 and not counted
+    /// against the limit). A window opens with the first request after the previous one ended.
     pub fn admit(&mut self) -> bool {
         let now = std::time::Instant::now();
-        if now.duration_since(self.window_start).as_secs_f64() >= self.limit.window_secs as f64 {
-            self.window_start = now;
-            self.accepted = 0;
+        let length = std::time::Duration::from_secs(self.limit.window_secs);
+        match self.window_start {
+            Some(start) if now.duration_since(start) < length => {}
+            previous => {
+                if let Some(start) = previous {
+                    let closed = self.window(start);
+                    self.history.push(closed);
+                }
+                self.window_start = Some(now);
+                self.accepted = 0;
+                self.rejected = 0;
+            }
         }
         if self.accepted >= self.limit.requests {
+            self.rejected += 1;
             return false;
         }
         self.accepted += 1;
         true
+    }
+
+    /// Every window so far, the open one last.
+    pub fn windows(&self) -> Vec<ThrottleWindow> {
+        let mut all = self.history.clone();
+        if let Some(start) = self.window_start {
+            all.push(self.window(start));
+        }
+        all
+    }
+
+    /// Forgets the history and starts afresh with the next request.
+    pub fn reset(&mut self) {
+        *self = Throttle::new(self.limit);
     }
 }
 
@@ -516,7 +576,22 @@ impl Shared {
     }
 
     pub fn stats(&self) -> Stats {
+        let throttle_windows = {
+            let world = self.world();
+            world
+                .vault_throttles
+                .iter()
+                .map(|(vault, t)| (vault.clone(), t.windows()))
+                .chain(
+                    world
+                        .entra_throttle
+                        .as_ref()
+                        .map(|t| ("login".to_string(), t.windows())),
+                )
+                .collect()
+        };
         Stats {
+            throttle_windows,
             entries: self
                 .stats_lock()
                 .iter()
@@ -532,5 +607,12 @@ impl Shared {
 
     pub fn reset_stats(&self) {
         self.stats_lock().clear();
+        let mut world = self.world_mut();
+        for t in world.vault_throttles.values_mut() {
+            t.reset();
+        }
+        if let Some(t) = world.entra_throttle.as_mut() {
+            t.reset();
+        }
     }
 }

@@ -815,15 +815,23 @@ fn paging(query: &HashMap<String, String>) -> Result<(usize, usize), KvError> {
     Ok((max, offset))
 }
 
-fn page(
-    items: Vec<Value>,
+/// One page of `items`; only the page's own items are rendered to JSON, so listing a vault of
+/// N secrets page by page costs O(N) per page in references, not in JSON.
+fn page<T>(
+    items: Vec<T>,
+    render: impl Fn(T) -> Value,
     query: &HashMap<String, String>,
     api_version: &str,
     base: &str,
 ) -> Result<Value, KvError> {
     let (max, offset) = paging(query)?;
     let total = items.len();
-    let value: Vec<Value> = items.into_iter().skip(offset).take(max).collect();
+    let value: Vec<Value> = items
+        .into_iter()
+        .skip(offset)
+        .take(max)
+        .map(render)
+        .collect();
     let next = offset + max;
     let next_link = if next < total {
         let token = URL_SAFE_NO_PAD.encode(format!("offset:{next}"));
@@ -841,12 +849,18 @@ fn list(
     query: &HashMap<String, String>,
     api_version: &str,
 ) -> Result<Value, KvError> {
-    let items = vault
+    let items: Vec<_> = vault
         .secrets
         .values()
-        .filter_map(|e| e.latest().map(|l| item(&vault.url, &e.name, l, false)))
+        .filter_map(|e| e.latest().map(|l| (e, l)))
         .collect();
-    page(items, query, api_version, &format!("{}secrets", vault.url))
+    page(
+        items,
+        |(e, l)| item(&vault.url, &e.name, l, false),
+        query,
+        api_version,
+        &format!("{}secrets", vault.url),
+    )
 }
 
 fn list_versions(
@@ -859,13 +873,10 @@ fn list_versions(
         .secrets
         .get(&name.to_ascii_lowercase())
         .ok_or_else(|| KvError::not_found(name))?;
-    let items = entry
-        .versions
-        .iter()
-        .map(|s| item(&vault.url, &entry.name, s, true))
-        .collect();
+    let items: Vec<_> = entry.versions.iter().collect();
     page(
         items,
+        |s| item(&vault.url, &entry.name, s, true),
         query,
         api_version,
         &format!("{}secrets/{}/versions", vault.url, entry.name),
@@ -894,19 +905,18 @@ fn deleted_list(
     query: &HashMap<String, String>,
     api_version: &str,
 ) -> Result<Value, KvError> {
-    let items = vault
+    let items: Vec<_> = vault
         .deleted
         .values()
-        .filter_map(|d| {
-            d.entry.latest().map(|l| {
-                let mut v = item(&vault.url, &d.entry.name, l, false);
-                deleted_fields(&vault.url, d, &mut v);
-                v
-            })
-        })
+        .filter_map(|d| d.entry.latest().map(|l| (d, l)))
         .collect();
     page(
         items,
+        |(d, l)| {
+            let mut v = item(&vault.url, &d.entry.name, l, false);
+            deleted_fields(&vault.url, d, &mut v);
+            v
+        },
         query,
         api_version,
         &format!("{}deletedsecrets", vault.url),

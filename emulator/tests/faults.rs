@@ -265,6 +265,21 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
     let stats = emu.stats();
     assert_eq!(stats.count_status("main", "SecretGet", 429), 5);
     assert_eq!(stats.count_status("main", "SecretGet", 200), 6);
+    // The windows as the stats report them: one closed (3 in, 5 refused), one open (3 in).
+    let windows = &stats.throttle_windows["main"];
+    assert_eq!(
+        windows
+            .iter()
+            .map(|w| (w.accepted, w.rejected, w.window_secs))
+            .collect::<Vec<_>>(),
+        vec![(3, 5, 2), (3, 0, 2)]
+    );
+    assert!(
+        windows[1].start_ms - windows[0].start_ms >= 2000,
+        "{windows:?}"
+    );
+    emu.reset_stats();
+    assert_eq!(emu.stats().throttle_windows["main"], vec![]);
     emu.set_vault_throttle("main", None);
     for _ in 0..5 {
         assert_eq!(vault_get_status(&emu, &http, &token).await, 200);
