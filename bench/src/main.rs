@@ -362,10 +362,27 @@ async fn main() -> anyhow::Result<()> {
     for vault in [INPUT, OUTPUT] {
         let accepted = count(&|s, _, st| s == vault && st != 401 && st != 429);
         let rate = accepted as f64 / wall * WINDOW_SECS;
+        if !args.throttle {
+            println!(
+                "vault {vault}: accepted transactions (status != 401, != 429) {accepted}, {rate:.1} per 10 s = {:.1} % of the 4,000 / 10 s budget (unthrottled: the rate the cycle drives)",
+                rate / BUDGET * 100.0
+            );
+            continue;
+        }
+        let windows = stats["throttle_windows"][vault]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let field = |w: &serde_json::Value, k: &str| w[k].as_u64().unwrap_or(0);
+        let listed: Vec<String> = windows
+            .iter()
+            .map(|w| format!("{}/{}", field(w, "accepted"), field(w, "rejected")))
+            .collect();
         println!(
-            "vault {vault}: accepted transactions (status != 401, != 429) {accepted}, {rate:.1} per 10 s = {:.1} % of the 4,000 / 10 s budget",
-            rate / BUDGET * 100.0
+            "vault {vault}: accepted transactions (status != 401, != 429) {accepted} in {wall:.3} s; throttle windows, accepted/refused, the last still open at the end: [{}]",
+            listed.join(", ")
         );
+        println!("vault {vault}: budget_used: {}", budget_used(&windows));
     }
     println!(
         "peak_memory: rotator process VmHWM {} KiB (before the cycle {} KiB); emulator child VmHWM {} KiB",
@@ -386,4 +403,30 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The share of the throttle's budget the cycle used while it had work: the transactions
+/// accepted in the windows that closed during the cycle, over the budget of the time from the
+/// first window's opening to the last one's (so an idle gap between windows counts as unused).
+/// The last window is left out: the cycle ran out of work in it.
+fn budget_used(windows: &[serde_json::Value]) -> String {
+    let field = |w: &serde_json::Value, k: &str| w[k].as_u64().unwrap_or(0);
+    let Some((last, closed)) = windows.split_last() else {
+        return "no request reached the vault".into();
+    };
+    if closed.is_empty() {
+        return format!(
+            "the cycle finished within one window ({} accepted); no closed window to judge",
+            field(last, "accepted")
+        );
+    }
+    let span_s = (field(last, "start_ms") - field(&closed[0], "start_ms")) as f64 / 1000.0;
+    let window_s = field(last, "window_secs").max(1) as f64;
+    let used: u64 = closed.iter().map(|w| field(w, "accepted")).sum();
+    let capacity = BUDGET * span_s / window_s;
+    format!(
+        "{:.1} % ({used} accepted in the {} closed windows, spanning {span_s:.3} s from the first window's opening to the last's = a budget of {capacity:.0})",
+        used as f64 / capacity * 100.0,
+        closed.len()
+    )
 }
