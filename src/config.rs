@@ -284,6 +284,14 @@ impl Default for Thresholds {
     }
 }
 
+/// Default of `cycle_deadline`.
+pub const DEFAULT_CYCLE_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// How long work still running at the cycle deadline may go on before it is abandoned: a tenth
+/// of the deadline, at most 30 s.
+pub fn deadline_grace(deadline: Duration) -> Duration {
+    (deadline / 10).min(Duration::from_secs(30))
+}
+
 /// A configuration that passed validation. Only [`RawConfig::validate`] builds one.
 #[derive(Debug, Clone)]
 pub struct ValidConfig {
@@ -292,6 +300,9 @@ pub struct ValidConfig {
     pub ca_file: Option<PathBuf>,
     pub credential: CredentialConfig,
     pub concurrency: usize,
+    /// How long one cycle's token work may take: after it no new target is started, and work
+    /// still running [`deadline_grace`] later is abandoned (reported `deadline_exceeded`).
+    pub cycle_deadline: Duration,
     pub thresholds: Thresholds,
     pub daemon: DaemonConfig,
     /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).
@@ -390,6 +401,8 @@ pub struct RawConfig {
     ca_file: Option<Spanned<String>>,
     #[serde(default)]
     concurrency: Option<Spanned<i64>>,
+    #[serde(default)]
+    cycle_deadline: Option<Spanned<String>>,
     #[serde(default)]
     refresh_before: Option<Spanned<String>>,
     #[serde(default)]
@@ -866,6 +879,21 @@ impl RawConfig {
                 8
             }
         };
+        let cycle_deadline = match &self.cycle_deadline {
+            None => DEFAULT_CYCLE_DEADLINE,
+            Some(d) => match c.duration(d, "cycle_deadline") {
+                Some(v)
+                    if (Duration::from_secs(10)..=Duration::from_secs(24 * 3600)).contains(&v) =>
+                {
+                    v
+                }
+                Some(_) => {
+                    c.push(d.span(), "cycle_deadline", "must be between 10s and 24h");
+                    DEFAULT_CYCLE_DEADLINE
+                }
+                None => DEFAULT_CYCLE_DEADLINE,
+            },
+        };
 
         let default_vault = self
             .vault
@@ -1129,6 +1157,7 @@ impl RawConfig {
             ca_file,
             credential,
             concurrency,
+            cycle_deadline,
             thresholds,
             daemon,
             shard_count,
@@ -1579,6 +1608,38 @@ refresh_before = "45m"
             Some("apps[0].targets[1].refresh_before")
         );
         assert_eq!(found[0].line, 22);
+    }
+
+    #[test]
+    fn cycle_deadline_defaults_to_15m_and_is_bounded() {
+        let path = Path::new("rotator.toml");
+        let valid = |text: &str| parse(path, text).expect("valid");
+        assert_eq!(valid(&good()).cycle_deadline, DEFAULT_CYCLE_DEADLINE);
+        let text = good().replace("refresh_before = \"20m\"", "cycle_deadline = \"2h\"");
+        assert_eq!(valid(&text).cycle_deadline, Duration::from_secs(7200));
+        for (value, says) in [
+            ("5s", "between 10s and 24h"),
+            ("2d", "between 10s and 24h"),
+            ("soon", "invalid duration"),
+        ] {
+            let text = good().replace(
+                "refresh_before = \"20m\"",
+                &format!("cycle_deadline = \"{value}\""),
+            );
+            let found = issues(&text);
+            assert_eq!(found.len(), 1, "{value}: {found:?}");
+            assert_eq!(found[0].key.as_deref(), Some("cycle_deadline"));
+            assert_eq!(found[0].line, 3);
+            assert!(found[0].message.contains(says), "{value}: {found:?}");
+        }
+        assert_eq!(
+            deadline_grace(Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            deadline_grace(DEFAULT_CYCLE_DEADLINE),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

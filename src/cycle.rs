@@ -5,22 +5,32 @@
 //! listing is refused (secret-scoped role assignments) the cycle falls back to per-secret reads
 //! and says so. Each app's client secret is read once and shared by its targets. Targets are
 //! independent: one failure never stops the others. Only a [`ValidatedToken`] can be written.
+//!
+//! Concurrency: up to `concurrency` apps are in progress; within them, calls are bounded per
+//! vault (every Key Vault attempt, in the SDK transport) and per tenant (every token request) by
+//! adaptive limits that start at `concurrency`, halve on a 429 and grow back slowly to it
+//! ([`crate::retry::AdaptiveLimit`]), so a throttled vault slows only the work that needs it. A cycle has a deadline (`cycle_deadline`): after
+//! it no target is started, and apps still running a grace later are abandoned;
+//! either way their stored tokens are kept and the targets are reported `deadline_exceeded`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::config::{App, TokenTarget, ValidConfig};
+use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
 use crate::entra::EntraClient;
 use crate::error::{ErrorClass, StepError};
 use crate::expiry;
 use crate::identity;
 use crate::metrics::Metrics;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339};
+use crate::retry::{AdaptiveConfig, AdaptiveLimits};
 use crate::validate::{Expectations, SignatureCheck, ValidatedToken, Validator};
 use crate::vault::{KeyVaults, SecretMeta, SecretValue};
 
@@ -128,7 +138,13 @@ impl Rotator {
     /// Like [`Rotator::new`], recording into shared metrics.
     pub fn with_metrics(config: ValidConfig, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
         let http = crate::http::build_client(config.ca_file.as_deref())?;
-        let options = identity::client_options(&http, &config.cloud, Some(metrics.clone()));
+        let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
+        let options = identity::client_options_with_limits(
+            &http,
+            &config.cloud,
+            Some(metrics.clone()),
+            Some(AdaptiveLimits::new(adaptive)),
+        );
         let credential = identity::credential(&config.credential, options.clone())?;
         let vaults = KeyVaults::new(
             &config.vaults(),
@@ -137,7 +153,8 @@ impl Rotator {
             config.cloud.verify_challenge_resource(),
         )
         .map_err(SetupError::Vault)?;
-        let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone());
+        let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone())
+            .with_tenant_limits(AdaptiveLimits::new(adaptive));
         let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone());
         Ok(Rotator {
             config: Arc::new(config),
@@ -200,6 +217,7 @@ impl Rotator {
         options: &CycleOptions,
         started: OffsetDateTime,
     ) -> Result<CycleReport, SetupError> {
+        let deadline = Instant::now() + self.config.cycle_deadline;
         let mut notes = Vec::new();
         let apps: Vec<&App> = self
             .config
@@ -253,15 +271,33 @@ impl Rotator {
         }
 
         let listings = &listings;
-        // Futures collected first: a closure returning them would not be provably Send.
-        let pending: Vec<_> = apps
-            .iter()
-            .map(|app| self.run_app(app, listings, options))
-            .collect();
-        let results: Vec<(AppReport, Vec<TargetReport>, _)> = futures::stream::iter(pending)
+        // Each app's future is created only when it starts (boxed, so the closure's future is
+        // provably Send): memory stays proportional to the apps in progress, not to all apps.
+        // Indices, not `&App`s, flow through the stream: a closure taking a reference is generic
+        // over its lifetime, and the compiler then cannot prove the cycle's future `Send`.
+        let apps_ref = &apps;
+        let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
+            .map(|i| -> BoxFuture<'_, AppResult> {
+                let app: &App = apps_ref[i];
+                Box::pin(async move {
+                    let run = self.run_app(app, listings, options, deadline);
+                    let cut = deadline + deadline_grace(self.config.cycle_deadline);
+                    match tokio::time::timeout_at(cut, run).await {
+                        Ok(done) => done,
+                        Err(_) => self.abandoned(app, listings),
+                    }
+                })
+            })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
+        let overdue = targets_with(&results, ErrorClass::DeadlineExceeded);
+        if overdue > 0 {
+            notes.push(format!(
+                "cycle_deadline of {} reached: {overdue} targets were not refreshed and keep their stored tokens (raise cycle_deadline or concurrency, or shard the apps)",
+                humantime::format_duration(self.config.cycle_deadline)
+            ));
+        }
 
         let mut apps = Vec::new();
         let mut targets = Vec::new();
@@ -301,12 +337,10 @@ impl Rotator {
         app: &App,
         listings: &HashMap<Url, HashMap<String, SecretMeta>>,
         options: &CycleOptions,
-    ) -> (
-        AppReport,
-        Vec<TargetReport>,
-        Option<crate::rotation::RotationReport>,
-    ) {
+        deadline: Instant,
+    ) -> AppResult {
         let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
+        let overdue = || Instant::now() >= deadline;
         let now = OffsetDateTime::now_utc();
         let secret_listing = listings.get(&app.client_secret_vault);
         let mut secret_meta: Option<SecretMeta> = secret_listing
@@ -335,6 +369,7 @@ impl Rotator {
         let mut client_secret: Option<SecretValue> = None;
         if !options.dry_run
             && !stopping()
+            && !overdue()
             && app_error.is_none()
             && (needs_secret || secret_listing.is_none())
         {
@@ -370,7 +405,7 @@ impl Rotator {
         }
 
         let kv_expires = secret_meta.as_ref().and_then(|m| m.expires);
-        let graph = if app.thresholds.graph && app_error.is_none() {
+        let graph = if app.thresholds.graph && app_error.is_none() && !overdue() {
             Some(
                 self.graph_expiry(app, secret_meta.as_ref(), client_secret.as_ref())
                     .await,
@@ -403,6 +438,8 @@ impl Rotator {
                 report.outcome = Outcome::Skipped;
             } else if let Some(e) = &app_error {
                 report.fail(e.clone());
+            } else if overdue() {
+                report.fail(deadline_exceeded(app, target, &self.config));
             } else if let Some(secret) = &client_secret {
                 match self.refresh(app, target, secret).await {
                     Ok((token, version)) => {
@@ -426,7 +463,7 @@ impl Rotator {
             reports.push(report);
         }
 
-        let rotation = if stopping() {
+        let rotation = if stopping() || overdue() {
             None
         } else {
             crate::rotation::rotate_app(
@@ -594,6 +631,61 @@ impl Rotator {
             })
     }
 
+    /// The report of an app still running [`deadline_grace`] after the cycle deadline, when its
+    /// work was dropped: what the listings say, every due target `deadline_exceeded`. Dropping is
+    /// safe: a Key Vault write is one request, and a rotation resumes from its tags next run.
+    fn abandoned(
+        &self,
+        app: &App,
+        listings: &HashMap<Url, HashMap<String, SecretMeta>>,
+    ) -> AppResult {
+        let now = OffsetDateTime::now_utc();
+        let listed = |vault: &Url, name: &str| {
+            listings
+                .get(vault)
+                .and_then(|l| l.get(&name.to_ascii_lowercase()))
+        };
+        let meta = listed(&app.client_secret_vault, &app.client_secret_name);
+        let expires = meta.and_then(|m| m.expires);
+        let (severity, days_left) = expiry::assess(expires, now, &app.thresholds);
+        let targets = app
+            .targets
+            .iter()
+            .map(|target| {
+                let stored = listed(&target.vault, &target.secret_name);
+                let mut report = TargetReport::new(app, target);
+                report.token_expires_on = stored.and_then(|m| m.expires).map(rfc3339);
+                report.token_updated_on = stored.and_then(|m| m.updated).map(rfc3339);
+                if stored.is_some_and(|m| is_fresh(m, app, target, now)) {
+                    report.outcome = Outcome::Fresh;
+                } else {
+                    report.fail(deadline_exceeded(app, target, &self.config));
+                }
+                report
+            })
+            .collect();
+        tracing::warn!(event = "app_abandoned", app = %app.name, "app still running after the cycle deadline and its grace; abandoned");
+        let app_report = AppReport {
+            name: app.name.clone(),
+            tenant_id: app.tenant_id.clone(),
+            client_id: app.client_id.clone(),
+            owner: app.owner.clone(),
+            client_secret: ClientSecretReport {
+                vault: app.client_secret_vault.to_string(),
+                name: app.client_secret_name.clone(),
+                version: None,
+                expires_on: expires.map(rfc3339),
+                days_left,
+                severity,
+                graph_expires_on: None,
+                expiry_mismatch: None,
+                graph_error: None,
+            },
+            error: None,
+        };
+        (app_report, targets, None)
+    }
+
     /// Acquire → validate → write, for one target.
     #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
     async fn refresh(
@@ -673,6 +765,35 @@ fn token_tags(
     }
     t.insert(tags::WRITTEN_BY.into(), WRITTEN_BY.into());
     t
+}
+
+fn deadline_exceeded(app: &App, target: &TokenTarget, config: &ValidConfig) -> StepError {
+    StepError::new(
+        ErrorClass::DeadlineExceeded,
+        format!(
+            "app {:?}: token secret {:?} in {} was not refreshed: the cycle reached its cycle_deadline of {}; the stored token was kept (raise cycle_deadline or concurrency, or shard the apps)",
+            app.name,
+            target.secret_name,
+            target.vault,
+            humantime::format_duration(config.cycle_deadline)
+        ),
+    )
+}
+
+/// What one app's work yields.
+type AppResult = (
+    AppReport,
+    Vec<TargetReport>,
+    Option<crate::rotation::RotationReport>,
+);
+
+/// Targets whose error has this class.
+fn targets_with(results: &[AppResult], class: ErrorClass) -> usize {
+    results
+        .iter()
+        .flat_map(|(_, t, _)| t)
+        .filter(|t| t.error.as_ref().is_some_and(|e| e.class == class))
+        .count()
 }
 
 fn not_found(app: &App) -> StepError {

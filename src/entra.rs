@@ -32,6 +32,8 @@ pub struct EntraClient {
     http: reqwest::Client,
     cloud: Cloud,
     metrics: Arc<Metrics>,
+    /// Per-tenant adaptive concurrency of token requests (see [`retry::AdaptiveLimits`]).
+    tenant_limits: Option<Arc<retry::AdaptiveLimits>>,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +61,15 @@ impl EntraClient {
             http,
             cloud,
             metrics,
+            tenant_limits: None,
         }
+    }
+
+    /// Bounds concurrent token requests per tenant by these adaptive limits: a 429 halves the
+    /// tenant's limit and holds new requests back for its `Retry-After`.
+    pub fn with_tenant_limits(mut self, limits: Arc<retry::AdaptiveLimits>) -> Self {
+        self.tenant_limits = Some(limits);
+        self
     }
 
     /// The token endpoint for a tenant.
@@ -119,7 +129,19 @@ impl EntraClient {
                 ("grant_type", "client_credentials"),
             ];
             form.extend_from_slice(credential_fields);
+            let limit = self.tenant_limits.as_ref().map(|l| l.get(tenant_id));
+            let permit = match &limit {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
             let result = self.http.post(&url).form(&form).send().await;
+            if let Some(l) = &limit {
+                match &result {
+                    Ok(r) => l.observe(r.status().as_u16(), retry::retry_after(r.headers())),
+                    Err(_) => l.observe(0, None),
+                }
+            }
+            drop(permit);
             self.metrics.record_request(
                 "entra",
                 "token",

@@ -36,6 +36,8 @@ pub enum ErrorClass {
     Transient,
     /// A response that does not follow the protocol (malformed JSON, oversized body).
     MalformedResponse,
+    /// The cycle reached `cycle_deadline` before this work was done; the stored token was kept.
+    DeadlineExceeded,
 }
 
 impl ErrorClass {
@@ -55,6 +57,7 @@ impl ErrorClass {
             ErrorClass::InvalidToken => "invalid_token",
             ErrorClass::Transient => "transient",
             ErrorClass::MalformedResponse => "malformed_response",
+            ErrorClass::DeadlineExceeded => "deadline_exceeded",
         }
     }
 

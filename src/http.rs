@@ -87,7 +87,8 @@ impl GuardedTransport {
         }
     }
 
-    /// Reports every response status to these limits (429 cuts, success grows).
+    /// Holds a slot of these limits for each attempt and reports every response status to them
+    /// (429 cuts and pauses, success grows).
     pub fn with_limits(mut self, limits: std::sync::Arc<crate::retry::AdaptiveLimits>) -> Self {
         self.limits = Some(limits);
         self
@@ -108,11 +109,28 @@ impl azure_core::http::HttpClient for GuardedTransport {
         request: &azure_core::http::Request,
     ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
         use futures::StreamExt;
+        // One slot of the vault's (or authority's) adaptive limit per attempt, released when the
+        // response head is in: the SDK's backoff between attempts holds no slot.
+        let limit = self
+            .limits
+            .as_ref()
+            .map(|l| l.get(&crate::retry::AdaptiveLimits::key_of(request.url())));
+        let permit = match &limit {
+            Some(l) => Some(l.acquire().await),
+            None => None,
+        };
         let result = self.inner.execute_request(request).await;
-        if let Some(limits) = &self.limits {
-            let status = result.as_ref().map(|r| u16::from(r.status())).unwrap_or(0);
-            limits.observe(request.url(), status);
+        if let Some(l) = &limit {
+            let (status, retry_after) = match &result {
+                Ok(r) => (
+                    u16::from(r.status()),
+                    crate::retry::sdk_retry_after(r.headers()),
+                ),
+                Err(_) => (0, None),
+            };
+            l.observe(status, retry_after);
         }
+        drop(permit);
         let response = result?;
         let declared = response
             .headers()

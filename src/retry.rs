@@ -10,12 +10,16 @@
 //! half again at random so that clients throttled together do not retry together.
 //!
 //! [`AdaptiveLimit`] is an AIMD concurrency limit for one vault or tenant: halve on throttling,
-//! grow by about one slot per `limit` successes. This module decides; it does not send requests.
+//! grow by about one slot per `limit` successes, and after a 429 let no new call start until the
+//! server's `Retry-After` (or, without one, the cooldown) has passed, so a throttled vault sees
+//! about one probing call per second instead of every waiting call at once. This module decides;
+//! it does not send requests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use azure_core::http::StatusCode;
 use azure_core::http::headers::{RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS};
@@ -118,6 +122,21 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     parse_retry_after(value, OffsetDateTime::now_utc())
 }
 
+/// The server's requested wait in an Azure SDK response: `x-ms-retry-after-ms`,
+/// `retry-after-ms`, or `Retry-After` (seconds or HTTP-date), the first readable one.
+pub fn sdk_retry_after(headers: &azure_core::http::headers::Headers) -> Option<Duration> {
+    for name in [X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS] {
+        if let Some(ms) = headers
+            .get_optional_str(&name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            return Some(Duration::from_millis(ms));
+        }
+    }
+    let value = headers.get_optional_str(&RETRY_AFTER)?;
+    parse_retry_after(value, OffsetDateTime::now_utc())
+}
+
 /// A random fraction in [0, 1) for jitter: SplitMix64 over a counter and the clock. Not
 /// cryptography; it only has to differ between concurrent callers.
 fn jitter_fraction() -> f64 {
@@ -212,18 +231,22 @@ pub struct AdaptiveConfig {
     /// Never more than this.
     pub max: usize,
     /// After a cut, further throttling signals within this time do not cut again: one
-    /// throttled window produces many 429s at once and should halve the limit only once.
+    /// throttled window produces many 429s at once and should halve the limit only once. Also
+    /// the pause after a 429 that carries no `Retry-After`.
     pub cooldown: Duration,
 }
 
+/// The longest pause a `Retry-After` can impose on a vault or tenant.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+
 impl AdaptiveConfig {
-    /// Starts at `concurrency`, may grow to four times it, never below one.
+    /// Starts at `concurrency`, the most it may grow back to; never below one.
     pub fn for_concurrency(concurrency: usize) -> Self {
         let c = concurrency.max(1);
         AdaptiveConfig {
             initial: c,
             min: 1,
-            max: c.saturating_mul(4),
+            max: c,
             cooldown: Duration::from_secs(1),
         }
     }
@@ -234,6 +257,8 @@ struct LimitState {
     limit: f64,
     in_flight: usize,
     last_cut: Option<Instant>,
+    /// No new call starts before this (set by a 429).
+    paused_until: Option<Instant>,
 }
 
 /// An AIMD concurrency limit for one vault or tenant: [`AdaptiveLimit::acquire`] waits for a
@@ -279,6 +304,7 @@ impl AdaptiveLimit {
                 limit: config.initial as f64,
                 in_flight: 0,
                 last_cut: None,
+                paused_until: None,
             }),
             released: tokio::sync::Notify::new(),
         })
@@ -299,30 +325,47 @@ impl AdaptiveLimit {
         self.lock().in_flight
     }
 
-    /// Takes a slot now if one is free.
+    /// Takes a slot now if one is free and no pause is in force.
     pub fn try_acquire(self: &Arc<Self>) -> Option<LimitPermit> {
+        self.try_acquire_at(Instant::now()).ok()
+    }
+
+    /// `Err(Some(t))`: paused until `t`; `Err(None)`: every slot is taken.
+    fn try_acquire_at(self: &Arc<Self>, now: Instant) -> Result<LimitPermit, Option<Instant>> {
         let mut s = self.lock();
+        if let Some(until) = s.paused_until {
+            if until > now {
+                return Err(Some(until));
+            }
+            s.paused_until = None;
+        }
         let limit = (s.limit.floor() as usize).max(self.config.min);
         if s.in_flight < limit {
             s.in_flight += 1;
-            Some(LimitPermit {
+            Ok(LimitPermit {
                 owner: self.clone(),
             })
         } else {
-            None
+            Err(None)
         }
     }
 
-    /// Waits for a slot.
+    /// Waits for a slot (and for a pause to end).
     pub async fn acquire(self: &Arc<Self>) -> LimitPermit {
         loop {
             // Registered before the check, so a release between the check and the await is seen.
             let released = self.released.notified();
-            if let Some(p) = self.try_acquire() {
-                return p;
+            match self.try_acquire_at(Instant::now()) {
+                Ok(p) => return p,
+                Err(Some(until)) => tokio::time::sleep_until(until).await,
+                Err(None) => released.await,
             }
-            released.await;
         }
+    }
+
+    /// Whether a pause after throttling is in force.
+    pub fn paused(&self) -> bool {
+        self.lock().paused_until.is_some_and(|t| t > Instant::now())
     }
 
     /// A call succeeded without being throttled: grow by `1/limit`.
@@ -338,13 +381,16 @@ impl AdaptiveLimit {
         }
     }
 
-    /// The service throttled a call (429): halve, unless cut within the cooldown already.
-    pub fn on_throttled(&self) {
-        self.on_throttled_at(Instant::now());
+    /// The service throttled a call (429): halve, unless cut within the cooldown already, and
+    /// start no new call for `retry_after` (capped at [`MAX_PAUSE`]) or else the cooldown.
+    pub fn on_throttled(&self, retry_after: Option<Duration>) {
+        self.on_throttled_at(Instant::now(), retry_after);
     }
 
-    fn on_throttled_at(&self, now: Instant) {
+    fn on_throttled_at(&self, now: Instant, retry_after: Option<Duration>) {
         let mut s = self.lock();
+        let until = now + retry_after.unwrap_or(self.config.cooldown).min(MAX_PAUSE);
+        s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
         if s.last_cut
             .is_some_and(|t| now.saturating_duration_since(t) < self.config.cooldown)
         {
@@ -354,10 +400,11 @@ impl AdaptiveLimit {
         s.last_cut = Some(now);
     }
 
-    /// Feeds a response status: 429 cuts, any other answer counts as success.
-    pub fn observe(&self, status: u16) {
+    /// Feeds a response status: 429 cuts and pauses, any other answer below 500 counts as
+    /// success; server errors and connection failures (status 0) count as neither.
+    pub fn observe(&self, status: u16, retry_after: Option<Duration>) {
         if status == 429 {
-            self.on_throttled();
+            self.on_throttled(retry_after);
         } else if status != 0 && status < 500 {
             self.on_success();
         }
@@ -397,7 +444,7 @@ impl AdaptiveLimits {
     }
 
     /// Feeds a response status to the limit of the URL's vault, if that limit exists already.
-    pub fn observe(&self, url: &url::Url, status: u16) {
+    pub fn observe(&self, url: &url::Url, status: u16, retry_after: Option<Duration>) {
         let key = Self::key_of(url).to_ascii_lowercase();
         let limit = self
             .limits
@@ -406,7 +453,7 @@ impl AdaptiveLimits {
             .get(&key)
             .cloned();
         if let Some(l) = limit {
-            l.observe(status);
+            l.observe(status, retry_after);
         }
     }
 }
@@ -501,14 +548,14 @@ mod tests {
     fn the_limit_halves_on_throttling_once_per_cooldown_and_never_below_min() {
         let l = AdaptiveLimit::new(config(16, 2, 64));
         let t0 = Instant::now();
-        l.on_throttled_at(t0);
+        l.on_throttled_at(t0, None);
         assert_eq!(l.limit(), 8);
-        l.on_throttled_at(t0 + Duration::from_millis(500));
+        l.on_throttled_at(t0 + Duration::from_millis(500), None);
         assert_eq!(l.limit(), 8, "same burst: one cut");
-        l.on_throttled_at(t0 + Duration::from_millis(1500));
+        l.on_throttled_at(t0 + Duration::from_millis(1500), None);
         assert_eq!(l.limit(), 4);
         for i in 0..10 {
-            l.on_throttled_at(t0 + Duration::from_secs(3 + 2 * i));
+            l.on_throttled_at(t0 + Duration::from_secs(3 + 2 * i), None);
         }
         assert_eq!(l.limit(), 2);
     }
@@ -526,9 +573,9 @@ mod tests {
             l.on_success();
         }
         assert_eq!(l.limit(), 6);
-        l.observe(429);
+        l.observe(429, None);
         assert_eq!(l.limit(), 3);
-        l.observe(503);
+        l.observe(503, None);
         assert_eq!(l.limit(), 3, "a server error neither grows nor cuts");
     }
 
@@ -545,7 +592,7 @@ mod tests {
         let l = AdaptiveLimit::new(config(2, 1, 4));
         let a = l.try_acquire().unwrap();
         let b = l.try_acquire().unwrap();
-        l.on_throttled();
+        l.on_throttled(Some(Duration::ZERO));
         drop(a);
         assert!(l.try_acquire().is_none(), "one still running, limit 1");
         drop(b);
@@ -575,6 +622,30 @@ mod tests {
         assert_eq!(l.in_flight(), 0);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_no_call_starts_until_retry_after_or_the_cooldown_has_passed() {
+        let l = AdaptiveLimit::new(config(4, 1, 8));
+        let t0 = tokio::time::Instant::now();
+        l.observe(429, Some(Duration::from_secs(7)));
+        assert!(l.paused());
+        assert!(l.try_acquire().is_none(), "paused although slots are free");
+        let p = l.acquire().await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(7));
+        drop(p);
+        // Without Retry-After: the cooldown; a longer pause already in force is not shortened.
+        l.observe(429, Some(Duration::from_secs(3)));
+        l.observe(429, None);
+        let t1 = tokio::time::Instant::now();
+        drop(l.acquire().await);
+        assert_eq!(t1.elapsed(), Duration::from_secs(3));
+        // A hostile Retry-After is capped.
+        l.observe(429, Some(Duration::from_secs(86_400)));
+        let t2 = tokio::time::Instant::now();
+        drop(l.acquire().await);
+        assert_eq!(t2.elapsed(), MAX_PAUSE);
+        assert!(!l.paused());
+    }
+
     #[test]
     fn limits_are_per_vault_host_and_port() {
         let limits = AdaptiveLimits::new(config(8, 1, 8));
@@ -582,7 +653,7 @@ mod tests {
         let b = url::Url::parse("https://b.vault.azure.net:443/secrets/x").unwrap();
         let la = limits.get(&AdaptiveLimits::key_of(&a));
         let lb = limits.get(&AdaptiveLimits::key_of(&b));
-        limits.observe(&a.join("/secrets/y").unwrap(), 429);
+        limits.observe(&a.join("/secrets/y").unwrap(), 429, None);
         assert_eq!(la.limit(), 4);
         assert_eq!(lb.limit(), 8);
         assert_eq!(AdaptiveLimits::key_of(&b), "b.vault.azure.net:443");

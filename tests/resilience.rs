@@ -245,3 +245,177 @@ async fn malformed_truncated_and_oversized_bodies_are_malformed_responses_and_no
         world.emulator.clear_faults();
     }
 }
+
+fn with_config_prefix(world: &World, file: &str, prefix: &str) -> String {
+    let path = world.dir.path().join(file);
+    std::fs::write(&path, format!("{prefix}\n{}", world.config_text())).unwrap();
+    path.display().to_string()
+}
+
+fn once_with(world: &World, config: &str) -> (i32, serde_json::Value, String) {
+    let out = world.run(&["once", "--config", config, "--output", "json"], &[]);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// An Entra ID 429 pauses that tenant's token requests for its `Retry-After`: a request for
+/// another app of the same tenant, made while the pause is in force, waits it out although its
+/// own request is never refused; another tenant is not paused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_429_pauses_token_requests_to_that_tenant_only() {
+    use akv_rotator::config::{Cloud, CloudName};
+    use akv_rotator::retry::{AdaptiveConfig, AdaptiveLimits};
+    use secrecy::SecretString;
+
+    let world = World::start(apps(2)).await;
+    world.emulator.set_faults(vec![rule(
+        "login",
+        "TokenV2",
+        FaultKind::TooManyRequests {
+            retry_after_secs: Some(2),
+        },
+        Some(1),
+    )]);
+    let cloud = Cloud {
+        name: CloudName::Custom,
+        authority_host: url::Url::parse(&world.emulator.authority_host()).unwrap(),
+        vault_suffix: None,
+        powerbi_api: None,
+    };
+    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let limits = AdaptiveLimits::new(AdaptiveConfig::for_concurrency(4));
+    let entra = std::sync::Arc::new(
+        akv_rotator::entra::EntraClient::new(
+            http,
+            cloud,
+            std::sync::Arc::new(akv_rotator::metrics::Metrics::new()),
+        )
+        .with_tenant_limits(limits.clone()),
+    );
+    let scope = format!("{POWERBI}/.default");
+    let (a, b) = (&world.apps[0], &world.apps[1]);
+
+    let started = Instant::now();
+    let first = {
+        let (entra, id, secret, scope) = (
+            entra.clone(),
+            a.client_id.clone(),
+            SecretString::from(a.secret_value.clone()),
+            scope.clone(),
+        );
+        tokio::spawn(async move { entra.acquire(TENANT, &id, &secret, &scope).await })
+    };
+    while world.emulator.stats().count_status("login", "TokenV2", 429) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no 429 seen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(limits.get(TENANT).paused());
+    assert!(!limits.get(OTHER_TENANT).paused());
+    let second = entra
+        .acquire(
+            TENANT,
+            &b.client_id,
+            &SecretString::from(b.secret_value.clone()),
+            &scope,
+        )
+        .await;
+    assert!(second.is_ok(), "{:?}", second.err());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the second request did not wait for the tenant's Retry-After: {:?}",
+        started.elapsed()
+    );
+    assert!(first.await.unwrap().is_ok());
+    let stats = world.emulator.stats();
+    assert_eq!(stats.count_status("login", "TokenV2", 429), 1);
+    assert_eq!(stats.count_status("login", "TokenV2", 200), 2);
+}
+
+/// A vault that throttles (6 transactions per 2 s window, 429 without Retry-After) is paced:
+/// after a 429 the vault's limit halves and no new call starts for a second, so the refusals
+/// per window stay few, and every token is still written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_vault_is_paced_rather_than_hammered_and_nothing_is_lost() {
+    let world = World::start(apps(16)).await;
+    world.emulator.set_vault_throttle(
+        OUTPUT,
+        Some(akv_emulator::ThrottleSeed {
+            requests: 6,
+            window_secs: 2,
+        }),
+    );
+    world.emulator.reset_stats();
+    let config = with_config_prefix(&world, "eight.toml", "concurrency = 8");
+    let (code, report, stderr) = once_with(&world, &config);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    let windows = world.emulator.stats().throttle_windows[OUTPUT].clone();
+    assert!(
+        windows.len() >= 3,
+        "17 transactions need 3 windows: {windows:?}"
+    );
+    assert!(windows.iter().all(|w| w.accepted <= 6), "{windows:?}");
+    // Unpaced (every call retrying on its own backoff) this run sees about 30 refusals and
+    // seconds of idle time between windows; paced, the calls in flight when the window fills,
+    // a few probes, and a new window opened within about a second of the old one closing.
+    let refused: u64 = windows.iter().map(|w| w.rejected).sum();
+    assert!(refused <= 3 * 8, "{refused} refusals: {windows:?}");
+    let idle_ms: u64 = windows
+        .windows(2)
+        .map(|p| (p[1].start_ms - p[0].start_ms).saturating_sub(2000))
+        .sum();
+    assert!(idle_ms <= 2000, "{idle_ms} ms between windows: {windows:?}");
+}
+
+/// `cycle_deadline`: token requests take 4 s each, one at a time, against a 10 s deadline. Apps
+/// not finished by then (and not started before it) end as `deadline_exceeded` with nothing
+/// written for them and their stored state untouched; the report says so; exit code 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cycle_deadline_stops_new_work_and_abandons_what_overruns_it() {
+    let world = World::start(apps(6)).await;
+    world.emulator.set_faults(vec![
+        spare_the_rotators_own_token(),
+        rule("login", "TokenV2", FaultKind::Latency { ms: 4000 }, None),
+    ]);
+    let config = with_config_prefix(
+        &world,
+        "deadline.toml",
+        "concurrency = 1\ncycle_deadline = \"10s\"",
+    );
+    let (code, report, stderr) = once_with(&world, &config);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let mut written = 0;
+    let mut overdue = 0;
+    for app in &world.apps {
+        let secret = &app.targets[0].1;
+        let t = target(&report, secret);
+        match t["outcome"].as_str() {
+            Some("written") => {
+                written += 1;
+                assert_eq!(world.versions(OUTPUT, secret).len(), 1);
+            }
+            Some("failed") => {
+                overdue += 1;
+                assert_eq!(t["error"]["class"], "deadline_exceeded", "{t:#}");
+                let message = t["error"]["message"].as_str().unwrap();
+                assert!(message.contains("cycle_deadline of 10s"), "{message}");
+                assert!(world.versions(OUTPUT, secret).is_empty(), "{secret}");
+            }
+            other => panic!("unexpected outcome {other:?}: {t:#}"),
+        }
+    }
+    assert_eq!(written + overdue, 6);
+    assert!(
+        overdue >= 3,
+        "six 4 s token requests in series cannot fit in 10 s + 1 s"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains(&format!("{overdue} targets were not refreshed")),
+        "{notes}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
