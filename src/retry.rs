@@ -11,8 +11,8 @@
 //!
 //! [`AdaptiveLimit`] is an AIMD concurrency limit for one vault or tenant: halve on throttling,
 //! grow by about one slot per `limit` successes, and after a 429 let no new call start until the
-//! server's `Retry-After` (or, without one, the cooldown) has passed, so a throttled vault sees
-//! about one probing call per second instead of every waiting call at once. This module decides;
+//! server's `Retry-After` (or, without one, a pause of a second) has passed, so a throttled vault
+//! sees about one probing call per second instead of every waiting call at once. This module decides;
 //! it does not send requests.
 
 use std::collections::HashMap;
@@ -231,9 +231,11 @@ pub struct AdaptiveConfig {
     /// Never more than this.
     pub max: usize,
     /// After a cut, further throttling signals within this time do not cut again: one
-    /// throttled window produces many 429s at once and should halve the limit only once. Also
-    /// the pause after a 429 that carries no `Retry-After`.
+    /// throttled window produces many 429s at once and should halve the limit only once.
     pub cooldown: Duration,
+    /// After a 429 without `Retry-After`, no new call starts for this long. Key Vault's 429
+    /// has none and its window reopens unannounced: this is how late a probe may find it open.
+    pub pause: Duration,
 }
 
 /// The longest pause a `Retry-After` can impose on a vault or tenant.
@@ -248,6 +250,10 @@ impl AdaptiveConfig {
             min: 1,
             max: c,
             cooldown: Duration::from_secs(1),
+            // Measured with bench/ against Key Vault's fixed 10 s window: 0.5 s probes more
+            // often but drives more calls into their longer backoff steps, leaving the next
+            // window idle for longer (87.0 % of the budget used instead of 93.3-96.8 %).
+            pause: Duration::from_secs(1),
         }
     }
 }
@@ -382,14 +388,14 @@ impl AdaptiveLimit {
     }
 
     /// The service throttled a call (429): halve, unless cut within the cooldown already, and
-    /// start no new call for `retry_after` (capped at [`MAX_PAUSE`]) or else the cooldown.
+    /// start no new call for `retry_after` (capped at [`MAX_PAUSE`]) or else the pause.
     pub fn on_throttled(&self, retry_after: Option<Duration>) {
         self.on_throttled_at(Instant::now(), retry_after);
     }
 
     fn on_throttled_at(&self, now: Instant, retry_after: Option<Duration>) {
         let mut s = self.lock();
-        let until = now + retry_after.unwrap_or(self.config.cooldown).min(MAX_PAUSE);
+        let until = now + retry_after.unwrap_or(self.config.pause).min(MAX_PAUSE);
         s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
         if s.last_cut
             .is_some_and(|t| now.saturating_duration_since(t) < self.config.cooldown)
@@ -541,6 +547,7 @@ mod tests {
             min,
             max,
             cooldown: Duration::from_secs(1),
+            pause: Duration::from_millis(500),
         }
     }
 
@@ -623,7 +630,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn after_a_429_no_call_starts_until_retry_after_or_the_cooldown_has_passed() {
+    async fn after_a_429_no_call_starts_until_retry_after_or_the_pause_has_passed() {
         let l = AdaptiveLimit::new(config(4, 1, 8));
         let t0 = tokio::time::Instant::now();
         l.observe(429, Some(Duration::from_secs(7)));
@@ -632,7 +639,7 @@ mod tests {
         let p = l.acquire().await;
         assert_eq!(t0.elapsed(), Duration::from_secs(7));
         drop(p);
-        // Without Retry-After: the cooldown; a longer pause already in force is not shortened.
+        // Without Retry-After: the pause; a longer pause already in force is not shortened.
         l.observe(429, Some(Duration::from_secs(3)));
         l.observe(429, None);
         let t1 = tokio::time::Instant::now();
@@ -644,6 +651,15 @@ mod tests {
         drop(l.acquire().await);
         assert_eq!(t2.elapsed(), MAX_PAUSE);
         assert!(!l.paused());
+        // No Retry-After at all (Key Vault): the configured pause.
+        l.observe(429, None);
+        let t3 = tokio::time::Instant::now();
+        drop(l.acquire().await);
+        assert_eq!(
+            t3.elapsed(),
+            Duration::from_millis(500),
+            "the test's own pause"
+        );
     }
 
     #[test]
