@@ -91,7 +91,29 @@ fn shard(args: &ShardArgs, cfg: &ValidConfig) -> Result<Option<Shard>, i32> {
     Shard::new(index, count).map(Some).map_err(fail)
 }
 
+/// Loads the config and picks this process's shard (`once` and `run`).
+fn load_sharded(
+    path: &std::path::Path,
+    args: &ShardArgs,
+) -> Result<(ValidConfig, Option<Shard>), i32> {
+    let cfg = load(path)?;
+    let shard = shard(args, &cfg)?;
+    Ok((cfg, shard))
+}
+
+fn rotator(cfg: ValidConfig) -> Result<Rotator, i32> {
+    Rotator::new(cfg).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::SETUP
+    })
+}
+
 async fn run(cli: Cli) -> i32 {
+    command(cli).await.unwrap_or_else(|code| code)
+}
+
+/// The exit code of a command; `Err` carries the exit code of a setup failure already reported.
+async fn command(cli: Cli) -> Result<i32, i32> {
     match cli.command {
         Command::Once {
             config,
@@ -100,21 +122,8 @@ async fn run(cli: Cli) -> i32 {
             fail_on,
             shard: shard_args,
         } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let shard = match shard(&shard_args, &cfg) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let rotator = match Rotator::new(cfg) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::SETUP;
-                }
-            };
+            let (cfg, shard) = load_sharded(&config, &shard_args)?;
+            let rotator = rotator(cfg)?;
             // A progress bar only for people watching a terminal table.
             let progress =
                 (output == OutputFormat::Table && std::io::stderr().is_terminal()).then(|| {
@@ -137,58 +146,36 @@ async fn run(cli: Cli) -> i32 {
             if let Some(bar) = progress {
                 bar.finish_and_clear();
             }
-            match result {
-                Ok(report) => {
-                    match output {
-                        OutputFormat::Json => out(&format!("{}\n", report.to_json())),
-                        OutputFormat::Table => out(&report.to_table()),
-                    }
-                    report.exit_code(fail_on)
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::SETUP
-                }
+            let report = result.map_err(|e| {
+                eprintln!("error: {e}");
+                exit::SETUP
+            })?;
+            match output {
+                OutputFormat::Json => out(&format!("{}\n", report.to_json())),
+                OutputFormat::Table => out(&report.to_table()),
             }
+            Ok(report.exit_code(fail_on))
         }
         Command::Run {
             config,
             shard: shard_args,
         } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let shard = match shard(&shard_args, &cfg) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            akv_rotator::daemon::run(cfg, shard, akv_rotator::daemon::termination_signal()).await
+            let (cfg, shard) = load_sharded(&config, &shard_args)?;
+            let signal = akv_rotator::daemon::termination_signal();
+            Ok(akv_rotator::daemon::run(cfg, shard, signal).await)
         }
         Command::Status { config, output } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+            let cfg = load(&config)?;
             let thresholds = cfg.thresholds;
-            let rotator = match Rotator::new(cfg) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::SETUP;
-                }
-            };
+            let rotator = rotator(cfg)?;
             let options = CycleOptions {
                 dry_run: true,
                 ..Default::default()
             };
-            let report = match rotator.run_cycle(options).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::SETUP;
-                }
-            };
+            let report = rotator.run_cycle(options).await.map_err(|e| {
+                eprintln!("error: {e}");
+                exit::SETUP
+            })?;
             let view = Status::new(&report, &thresholds);
             match output {
                 StatusFormat::Table => out(&view.to_table()),
@@ -196,17 +183,14 @@ async fn run(cli: Cli) -> i32 {
                 StatusFormat::Markdown => out(&view.to_markdown()),
                 StatusFormat::Html => out(&view.to_html()),
             }
-            exit::OK
+            Ok(exit::OK)
         }
         Command::Check {
             config,
             online,
             output,
         } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+            let cfg = load(&config)?;
             if !online {
                 let targets: usize = cfg.apps.iter().map(|a| a.targets.len()).sum();
                 println!(
@@ -218,24 +202,24 @@ async fn run(cli: Cli) -> i32 {
                     cfg.cloud.name,
                     cfg.daemon.schedule_text
                 );
-                return exit::OK;
+                return Ok(exit::OK);
             }
-            akv_rotator::preflight::run(cfg, output).await
+            Ok(akv_rotator::preflight::run(cfg, output).await)
         }
         #[cfg(feature = "emulator")]
         Command::Emulator { seed, listen } => {
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            match akv_emulator::run_standalone(seed, listen, shutdown).await {
-                Ok(()) => exit::OK,
-                Err(e) => {
+            akv_emulator::run_standalone(seed, listen, shutdown)
+                .await
+                .map(|()| exit::OK)
+                .map_err(|e| {
                     eprintln!("error: {e:#}");
                     exit::SETUP
-                }
-            }
+                })
         }
         #[cfg(feature = "emulator")]
-        Command::Demo { output } => akv_rotator::demo::run(output).await,
+        Command::Demo { output } => Ok(akv_rotator::demo::run(output).await),
     }
 }
