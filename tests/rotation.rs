@@ -87,6 +87,39 @@ async fn world(setup: Setup) -> World {
     world
 }
 
+/// Sets the app's client secret in the input vault as a crashed or hand-edited run leaves it:
+/// the same value, this `exp`, and these tags (the rotation's progress).
+fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
+    world
+        .emulator
+        .apply_seed(Seed {
+            vaults: vec![VaultSeed {
+                name: INPUT.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![PermissionSeed {
+                    principal: ROTATOR.into(),
+                    read: true,
+                    write: true,
+                    secrets: None,
+                }],
+                secrets: vec![SecretSeed {
+                    name: SECRET.into(),
+                    value: world.apps[0].secret_value.clone(),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(exp),
+                    tags: tags
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+}
+
 /// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.
 fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
     let auth = format!("authority_host = \"{}\"\n", world.emulator.authority_host());
@@ -411,35 +444,11 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let app = &world.apps[0];
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: true,
-                    secrets: None,
-                }],
-                secrets: vec![SecretSeed {
-                    name: SECRET.into(),
-                    value: app.secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(app.secret_end),
-                    tags: [
-                        ("rotation-state".to_string(), "adding".to_string()),
-                        ("pending-name".to_string(), marker.to_string()),
-                    ]
-                    .into(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    client_secret_as_left(
+        &world,
+        app.secret_end,
+        &[("rotation-state", "adding"), ("pending-name", marker)],
+    );
     assert_eq!(key_ids(&world).await.len(), 2);
 
     let (code, report, stderr) = once(&world, &cfg, &[]);
@@ -462,40 +471,16 @@ async fn the_credential_in_use_is_never_removed() {
     let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
     let old = key_ids(&world).await;
     let app = &world.apps[0];
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: true,
-                    secrets: None,
-                }],
-                secrets: vec![SecretSeed {
-                    name: SECRET.into(),
-                    value: app.secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(app.secret_end),
-                    tags: [
-                        ("rotation-state".to_string(), "grace".to_string()),
-                        ("key-id".to_string(), old[0].clone()),
-                        ("previous-key-id".to_string(), old[0].clone()),
-                        (
-                            "previous-remove-after".to_string(),
-                            "2020-01-01T00:00:00Z".to_string(),
-                        ),
-                    ]
-                    .into(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    client_secret_as_left(
+        &world,
+        app.secret_end,
+        &[
+            ("rotation-state", "grace"),
+            ("key-id", &old[0]),
+            ("previous-key-id", &old[0]),
+            ("previous-remove-after", "2020-01-01T00:00:00Z"),
+        ],
+    );
     let (code, report, _) = once(&world, &cfg, &[]);
     assert_eq!(code, 1, "{report:#}");
     let r = rotation(&report);
@@ -591,41 +576,16 @@ async fn a_crash_between_remove_password_and_clearing_the_tags_finishes_on_rerun
     let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
     let current = key_ids(&world).await;
     let gone = "0badc0de-0000-4000-8000-000000000000";
-    let app = &world.apps[0];
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: true,
-                    secrets: None,
-                }],
-                secrets: vec![SecretSeed {
-                    name: SECRET.into(),
-                    value: app.secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(OffsetDateTime::now_utc() + days(170)),
-                    tags: [
-                        ("rotation-state".to_string(), "grace".to_string()),
-                        ("key-id".to_string(), current[0].clone()),
-                        ("previous-key-id".to_string(), gone.to_string()),
-                        (
-                            "previous-remove-after".to_string(),
-                            "2020-01-01T00:00:00Z".to_string(),
-                        ),
-                    ]
-                    .into(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    client_secret_as_left(
+        &world,
+        OffsetDateTime::now_utc() + days(170),
+        &[
+            ("rotation-state", "grace"),
+            ("key-id", &current[0]),
+            ("previous-key-id", gone),
+            ("previous-remove-after", "2020-01-01T00:00:00Z"),
+        ],
+    );
     let (code, report, stderr) = once(&world, &cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
