@@ -9,9 +9,11 @@
 //! Concurrency: up to `concurrency` apps are in progress; within them, calls are bounded per
 //! vault (every Key Vault attempt, in the SDK transport) and per tenant (every token request) by
 //! adaptive limits that start at `concurrency`, halve on a 429 and grow back slowly to it
-//! ([`crate::retry::AdaptiveLimit`]), so a throttled vault slows only the work that needs it. A cycle has a deadline (`cycle_deadline`): after
-//! it no target is started, and apps still running a grace later are abandoned;
-//! either way their stored tokens are kept and the targets are reported `deadline_exceeded`.
+//! ([`crate::retry::AdaptiveLimit`]), so a throttled vault slows only the work that needs it.
+//!
+//! Deadline: after `cycle_deadline` no target is started, and apps still running a grace later
+//! are abandoned; either way their stored tokens are kept and the targets are reported
+//! `deadline_exceeded`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -479,13 +481,7 @@ impl Rotator {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
             client_id: app.client_id.clone(),
-            owner: app.owner.clone().or_else(|| {
-                secret_meta
-                    .as_ref()
-                    .and_then(|m| m.tags.get("owner"))
-                    .map(|o| o.trim().to_string())
-                    .filter(|o| !o.is_empty())
-            }),
+            owner: owner_of(app, secret_meta.as_ref()),
             client_secret: ClientSecretReport {
                 vault: app.client_secret_vault.to_string(),
                 name: app.client_secret_name.clone(),
@@ -669,7 +665,7 @@ impl Rotator {
             name: app.name.clone(),
             tenant_id: app.tenant_id.clone(),
             client_id: app.client_id.clone(),
-            owner: app.owner.clone(),
+            owner: owner_of(app, meta),
             client_secret: ClientSecretReport {
                 vault: app.client_secret_vault.to_string(),
                 name: app.client_secret_name.clone(),
@@ -778,6 +774,16 @@ fn deadline_exceeded(app: &App, target: &TokenTarget, config: &ValidConfig) -> S
             humantime::format_duration(config.cycle_deadline)
         ),
     )
+}
+
+/// Who to tell about an app: the config's `owner`, else the client secret's `owner` tag.
+fn owner_of(app: &App, client_secret: Option<&SecretMeta>) -> Option<String> {
+    app.owner.clone().or_else(|| {
+        client_secret
+            .and_then(|m| m.tags.get("owner"))
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+    })
 }
 
 /// What one app's work yields.
