@@ -349,21 +349,84 @@ impl Default for DaemonConfig {
 
 const DEFAULT_SCHEDULE: &str = "*/10 * * * *";
 
-/// Parses a cron expression; a classic 5-field one (minute hour day month weekday) gets a
-/// leading `0` seconds field, as the `cron` crate wants 6 or 7 fields.
+/// Parses a cron expression with the meaning Kubernetes CronJobs and classic cron give it:
+/// 5 fields (minute hour day month weekday), or 6 with a leading seconds field, or a macro
+/// (`@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly`, `@annually`). Weekday
+/// numbers are 0-7 with 0 and 7 both Sunday; they are turned into names here, because the
+/// `cron` crate numbers weekdays 1-7 from Sunday and would read `1-5` as Sunday to Thursday.
 pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     use std::str::FromStr;
-    let fields = text.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {text}"),
-        6 | 7 => text.to_string(),
+    let text = text.trim();
+    let macro_fields = match text {
+        "@yearly" | "@annually" => Some("0 0 1 1 *"),
+        "@monthly" => Some("0 0 1 * *"),
+        "@weekly" => Some("0 0 * * 0"),
+        "@daily" | "@midnight" => Some("0 0 * * *"),
+        "@hourly" => Some("0 * * * *"),
+        _ => None,
+    };
+    let text = macro_fields.unwrap_or(text);
+    let mut fields: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    match fields.len() {
+        5 => fields.insert(0, "0".to_string()),
+        6 => {}
         n => {
             return Err(format!(
-                "a cron schedule has 5 fields (minute hour day month weekday), found {n}"
+                "a cron schedule has 5 fields (minute hour day month weekday), 6 with seconds first, or is a macro such as @hourly; found {n} fields"
             ));
         }
+    }
+    fields[5] = standard_weekdays(&fields[5])?;
+    cron::Schedule::from_str(&fields.join(" ")).map_err(|e| e.to_string())
+}
+
+/// Rewrites a weekday field from classic numbering (0-7, 0 and 7 Sunday) to names.
+fn standard_weekdays(field: &str) -> Result<String, String> {
+    const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let number = |t: &str| -> Result<Option<usize>, String> {
+        match t.parse::<usize>() {
+            Ok(n) if n <= 7 => Ok(Some(n)),
+            Ok(n) => Err(format!(
+                "weekday {n} is out of range: use 0-7 (0 and 7 are Sunday) or SUN-SAT"
+            )),
+            Err(_) => Ok(None),
+        }
     };
-    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+    let name = |t: &str| -> Result<String, String> {
+        Ok(number(t)?.map_or_else(|| t.to_string(), |n| NAMES[n].to_string()))
+    };
+    let mut out = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        let step_n = step
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let with_step = |r: String| match step {
+            Some(s) => format!("{r}/{s}"),
+            None => r,
+        };
+        match range.split_once('-') {
+            // `N-7`: up to Saturday, and Sunday at the end of the week if the step lands on it.
+            Some((a, "7")) if number(a)?.is_some_and(|n| n > 0) => {
+                let start = number(a)?.unwrap_or(1);
+                out.push(with_step(format!("{}-SAT", NAMES[start])));
+                if (7 - start) % step_n == 0 {
+                    out.push("SUN".to_string());
+                }
+            }
+            Some((a, b)) => out.push(with_step(format!("{}-{}", name(a)?, name(b)?))),
+            // `N/step` means N through the end of the week, which the crate wants spelt out.
+            None if step.is_some() && number(range)?.is_some() => {
+                out.push(with_step(format!("{}-SAT", name(range)?)));
+            }
+            None => out.push(with_step(name(range)?)),
+        }
+    }
+    Ok(out.join(","))
 }
 
 impl ValidConfig {
@@ -1608,6 +1671,41 @@ refresh_before = "45m"
             Some("apps[0].targets[1].refresh_before")
         );
         assert_eq!(found[0].line, 22);
+    }
+
+    /// The next `n` weekdays (Sunday = 0) of a schedule from Monday 2026-11-30 00:00 UTC.
+    fn weekdays(expr: &str, n: usize) -> Vec<u8> {
+        use chrono::{Datelike, TimeZone};
+        let monday = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+        parse_cron(expr)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+            .after(&monday)
+            .take(n)
+            .map(|t| t.weekday().num_days_from_sunday() as u8)
+            .collect()
+    }
+
+    #[test]
+    fn cron_weekdays_mean_what_kubernetes_means() {
+        assert_eq!(weekdays("0 3 * * 1-5", 6), [1, 2, 3, 4, 5, 1]);
+        assert_eq!(weekdays("0 3 * * 0", 2), [0, 0]);
+        assert_eq!(weekdays("0 3 * * 7", 2), [0, 0]);
+        assert_eq!(weekdays("0 3 * * 5-7", 4), [5, 6, 0, 5]);
+        assert_eq!(weekdays("0 3 * * 1/2", 4), [1, 3, 5, 1]);
+        assert_eq!(weekdays("0 3 * * 0,6", 3), [6, 0, 6]);
+        assert_eq!(weekdays("0 3 * * MON-FRI", 6), [1, 2, 3, 4, 5, 1]);
+        assert_eq!(weekdays("0 3 * * */2", 4), [2, 4, 6, 0]);
+        assert_eq!(
+            weekdays("30 0 3 * * 1", 2),
+            [1, 1],
+            "6 fields, seconds first"
+        );
+        assert_eq!(weekdays("@weekly", 2), [0, 0]);
+        assert_eq!(weekdays("@daily", 3), [2, 3, 4]);
+        for (bad, says) in [("0 3 * * 8", "weekday 8"), ("@sometimes", "found 1 fields")] {
+            let refused = parse_cron(bad).err().unwrap_or_default();
+            assert!(refused.contains(says), "{bad}: {refused:?}");
+        }
     }
 
     #[test]
