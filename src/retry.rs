@@ -448,20 +448,6 @@ impl AdaptiveLimits {
             url.port_or_known_default().unwrap_or(0)
         )
     }
-
-    /// Feeds a response status to the limit of the URL's vault, if that limit exists already.
-    pub fn observe(&self, url: &url::Url, status: u16, retry_after: Option<Duration>) {
-        let key = Self::key_of(url).to_ascii_lowercase();
-        let limit = self
-            .limits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some(l) = limit {
-            l.observe(status, retry_after);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -669,7 +655,9 @@ mod tests {
         let b = url::Url::parse("https://b.vault.azure.net:443/secrets/x").unwrap();
         let la = limits.get(&AdaptiveLimits::key_of(&a));
         let lb = limits.get(&AdaptiveLimits::key_of(&b));
-        limits.observe(&a.join("/secrets/y").unwrap(), 429, None);
+        limits
+            .get(&AdaptiveLimits::key_of(&a.join("/secrets/y").unwrap()))
+            .observe(429, None);
         assert_eq!(la.limit(), 4);
         assert_eq!(lb.limit(), 8);
         assert_eq!(AdaptiveLimits::key_of(&b), "b.vault.azure.net:443");

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use akv_emulator::{
-    AppRegistrationSeed, AppSeed, ClientSecretSeed, PermissionSeed, SecretSeed, Seed,
-    TenantPolicySeed, TenantSeed, VaultSeed,
+    AppRegistrationSeed, AppSeed, ClientSecretSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed,
+    VaultSeed,
 };
 use common::*;
 use serde_json::Value;
@@ -59,12 +59,7 @@ async fn world(setup: Setup) -> World {
             vaults: vec![VaultSeed {
                 name: INPUT.into(),
                 tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: true,
-                    secrets: None,
-                }],
+                permissions: vec![perm(ROTATOR, true, true)],
                 secrets: vec![],
             }],
             app_registrations: vec![AppRegistrationSeed {
@@ -96,12 +91,7 @@ fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str
             vaults: vec![VaultSeed {
                 name: INPUT.into(),
                 tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: true,
-                    secrets: None,
-                }],
+                permissions: vec![perm(ROTATOR, true, true)],
                 secrets: vec![SecretSeed {
                     name: SECRET.into(),
                     value: world.apps[0].secret_value.clone(),

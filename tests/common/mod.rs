@@ -124,7 +124,7 @@ pub struct World {
     pub rotator_secret: String,
 }
 
-fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
+pub fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
     PermissionSeed {
         principal: principal.into(),
         read,
