@@ -7,32 +7,18 @@
 //! (token endpoint), `validate` (the only producer of [`validate::ValidatedToken`]), `expiry`,
 //! `report`, `cli`, `telemetry`, and `demo` (with the `emulator` feature).
 
-pub mod alerting;
 pub mod alerts;
-pub mod assertion;
+pub mod azure;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
-#[cfg(feature = "emulator")]
-pub mod demo;
-pub mod entra;
 pub mod error;
-pub mod expiry;
-pub mod graph;
-pub mod http;
-pub mod identity;
-pub mod metrics;
-pub mod preflight;
+pub mod net;
 pub mod report;
-pub mod retry;
-pub mod rotation;
-pub mod schedule;
-pub mod server;
-pub mod status;
 pub mod telemetry;
-pub mod validate;
-pub mod vault;
+pub mod token;
 
 /// Exit codes for schedulers.
 pub mod exit {

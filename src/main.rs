@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use akv_rotator::cli::{Cli, Command, OutputFormat, ShardArgs, StatusFormat};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::cycle::{CycleOptions, Rotator, Shard};
-use akv_rotator::status::Status;
+use akv_rotator::report::status::Status;
 use akv_rotator::{exit, telemetry};
 use clap::Parser;
 
@@ -204,7 +204,7 @@ async fn command(cli: Cli) -> Result<i32, i32> {
                 );
                 return Ok(exit::OK);
             }
-            Ok(akv_rotator::preflight::run(cfg, output).await)
+            Ok(akv_rotator::commands::check::run(cfg, output).await)
         }
         #[cfg(feature = "emulator")]
         Command::Emulator { seed, listen } => {
@@ -220,6 +220,6 @@ async fn command(cli: Cli) -> Result<i32, i32> {
                 })
         }
         #[cfg(feature = "emulator")]
-        Command::Demo { output } => Ok(akv_rotator::demo::run(output).await),
+        Command::Demo { output } => Ok(akv_rotator::commands::demo::run(output).await),
     }
 }

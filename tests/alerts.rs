@@ -14,7 +14,7 @@ use akv_rotator::alerts::{
     MemoryStateStore, RawAlertsConfig, SecretRef, findings_from_report, run_alerts,
 };
 use akv_rotator::error::{ErrorClass, StepError};
-use akv_rotator::expiry::Severity;
+use akv_rotator::config::expiry::Severity;
 use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
 use axum::Router;
 use axum::body::Bytes;
@@ -157,7 +157,7 @@ async fn receive(
 // Fixtures.
 
 fn http() -> reqwest::Client {
-    akv_rotator::http::install_crypto_provider();
+    akv_rotator::net::http::install_crypto_provider();
     // Test receivers speak plain HTTP; the product client is https-only.
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1079,7 +1079,7 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
 
 #[tokio::test]
 async fn failed_and_manual_rotations_are_findings() {
-    use akv_rotator::rotation::{RotationOutcome, RotationReport};
+    use akv_rotator::cycle::rotation::{RotationOutcome, RotationReport};
     let mut report = cycle(vec![app_report("rot", Severity::Ok, Some(90))], vec![]);
     let rotation = |outcome, manual: Option<&str>| RotationReport {
         app: "rot".into(),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use akv_emulator::{FaultKind, FaultRule, PermissionSeed, SecretSeed, Seed, TokenFault, VaultSeed};
 use akv_rotator::config::{Cloud, CloudName};
-use akv_rotator::entra::{AcquiredToken, parse_token_response};
+use akv_rotator::azure::entra::{AcquiredToken, parse_token_response};
 use akv_rotator::error::ErrorClass;
-use akv_rotator::validate::{Expectations, Validator};
+use akv_rotator::token::{Expectations, Validator};
 use base64::Engine;
 use common::*;
 
@@ -465,8 +465,8 @@ pub fn offline_validator() -> Validator {
         vault_suffix: None,
         powerbi_api: None,
     };
-    let http = akv_rotator::http::build_client(None).unwrap();
-    Validator::new(http, cloud, Arc::new(akv_rotator::metrics::Metrics::new()))
+    let http = akv_rotator::net::http::build_client(None).unwrap();
+    Validator::new(http, cloud, Arc::new(akv_rotator::telemetry::metrics::Metrics::new()))
 }
 
 pub async fn validate_text(

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use akv_rotator::config::{Cloud, CloudName};
-use akv_rotator::entra::AcquiredToken;
-use akv_rotator::validate::{Expectations, Validator};
+use akv_rotator::azure::entra::AcquiredToken;
+use akv_rotator::token::{Expectations, Validator};
 use base64::Engine;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -37,9 +37,9 @@ fn validator() -> Validator {
         powerbi_api: None,
     };
     Validator::new(
-        akv_rotator::http::build_client(None).unwrap(),
+        akv_rotator::net::http::build_client(None).unwrap(),
         cloud,
-        Arc::new(akv_rotator::metrics::Metrics::new()),
+        Arc::new(akv_rotator::telemetry::metrics::Metrics::new()),
     )
 }
 

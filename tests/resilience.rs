@@ -267,7 +267,7 @@ fn once_with(world: &World, config: &str) -> (i32, serde_json::Value, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_entra_429_pauses_token_requests_to_that_tenant_only() {
     use akv_rotator::config::{Cloud, CloudName};
-    use akv_rotator::retry::{AdaptiveConfig, AdaptiveLimits};
+    use akv_rotator::net::retry::{AdaptiveConfig, AdaptiveLimits};
     use secrecy::SecretString;
 
     let world = World::start(apps(2)).await;
@@ -285,13 +285,13 @@ async fn an_entra_429_pauses_token_requests_to_that_tenant_only() {
         vault_suffix: None,
         powerbi_api: None,
     };
-    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
     let limits = AdaptiveLimits::new(AdaptiveConfig::for_concurrency(4));
     let entra = std::sync::Arc::new(
-        akv_rotator::entra::EntraClient::new(
+        akv_rotator::azure::entra::EntraClient::new(
             http,
             cloud,
-            std::sync::Arc::new(akv_rotator::metrics::Metrics::new()),
+            std::sync::Arc::new(akv_rotator::telemetry::metrics::Metrics::new()),
         )
         .with_tenant_limits(limits.clone()),
     );

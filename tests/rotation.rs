@@ -167,7 +167,7 @@ fn steps(r: &Value) -> Vec<(String, String)> {
 
 /// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
 async fn graph_credentials(world: &World) -> Vec<Value> {
-    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
     let token: Value = http
         .post(format!(
             "{}/{TENANT}/oauth2/v2.0/token",
@@ -400,7 +400,7 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
     );
     let old = key_ids(&world).await;
     let marker = "akv-rotator 0f0f0f0f-0000-4000-8000-000000000000";
-    let http = akv_rotator::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
     let token: Value = http
         .post(format!(
             "{}/{TENANT}/oauth2/v2.0/token",

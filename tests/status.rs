@@ -7,7 +7,7 @@ mod common;
 mod fixture;
 
 use akv_rotator::config::Thresholds;
-use akv_rotator::status::Status;
+use akv_rotator::report::status::Status;
 use common::*;
 
 fn view() -> Status {

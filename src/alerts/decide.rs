@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::config::AlertsConfig;
-use super::finding::{AlertSeverity, Finding, FindingKind, FindingStatus};
+use crate::config::alerts::AlertsConfig;
+use crate::config::alerts::AlertSeverity;
+use super::finding::{Finding, FindingKind, FindingStatus};
 use super::state::{AlertState, FindingRecord};
 
 /// How long a "resolved" message is retried for a sink that does not accept it.
@@ -275,7 +276,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::alerts::config::{SinkConfig, SinkKind};
+    use crate::config::alerts::{SinkConfig, SinkKind};
     use crate::alerts::deliver::DeliveryOptions;
     use crate::alerts::finding::SecretRef;
 

@@ -13,33 +13,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-/// How hard to try one delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryOptions {
-    /// Attempts per alert, the first included.
-    pub max_attempts: u32,
-    /// Limit for one attempt, from connecting to the end of the response.
-    pub attempt_timeout: Duration,
-    /// Wait before the second attempt; doubled for each further one, ±25 % jitter.
-    pub initial_backoff: Duration,
-    /// Longest `Retry-After` honoured (longer ones are cut to this).
-    pub max_retry_after: Duration,
-    /// Accept `http://` webhook URLs. Only for tests and local receivers: the product's HTTP
-    /// client refuses plain HTTP anyway.
-    pub allow_plain_http: bool,
-}
-
-impl Default for DeliveryOptions {
-    fn default() -> Self {
-        DeliveryOptions {
-            max_attempts: 3,
-            attempt_timeout: Duration::from_secs(10),
-            initial_backoff: Duration::from_millis(500),
-            max_retry_after: Duration::from_secs(10),
-            allow_plain_http: false,
-        }
-    }
-}
+pub use crate::config::alerts::DeliveryOptions;
 
 /// Why a delivery did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +216,7 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
         return Attempt::Refused {
             reason: format!(
                 "the request could not be built: {}",
-                crate::vault::error_chain(&e)
+                crate::azure::vault::error_chain(&e)
             ),
             sink_unavailable: true,
         };
@@ -253,9 +227,9 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
             humantime::format_duration(opts.attempt_timeout)
         )
     } else if e.is_connect() {
-        format!("cannot connect: {}", crate::vault::error_chain(&e))
+        format!("cannot connect: {}", crate::azure::vault::error_chain(&e))
     } else {
-        format!("request failed: {}", crate::vault::error_chain(&e))
+        format!("request failed: {}", crate::azure::vault::error_chain(&e))
     };
     Attempt::Retry {
         reason,

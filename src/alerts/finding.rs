@@ -12,54 +12,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::state::AlertState;
-use crate::expiry::Severity;
+use crate::config::alerts::AlertSeverity;
+use crate::config::expiry::Severity;
 use crate::report::{CycleReport, Outcome, TargetReport, rfc3339};
 
-/// How urgent an alert is. Unlike [`Severity`] there is no `ok`: an alert is always a problem.
-/// Ordered from least to most urgent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertSeverity {
-    Warning,
-    Critical,
-    Expired,
-}
-
-impl AlertSeverity {
-    pub fn label(self) -> &'static str {
-        match self {
-            AlertSeverity::Warning => "warning",
-            AlertSeverity::Critical => "critical",
-            AlertSeverity::Expired => "expired",
-        }
-    }
-
-    /// The alert severity of a client secret's expiry severity: `ok` is no alert, `unknown`
-    /// (no expiry recorded) is a warning.
-    pub fn from_expiry(severity: Severity) -> Option<AlertSeverity> {
-        match severity {
-            Severity::Ok => None,
-            Severity::Unknown | Severity::Warning => Some(AlertSeverity::Warning),
-            Severity::Critical => Some(AlertSeverity::Critical),
-            Severity::Expired => Some(AlertSeverity::Expired),
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<AlertSeverity> {
-        match s {
-            "warning" => Some(AlertSeverity::Warning),
-            "critical" => Some(AlertSeverity::Critical),
-            "expired" => Some(AlertSeverity::Expired),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for AlertSeverity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
-    }
-}
 
 /// What kind of problem a finding is. The label is the first part of the finding key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -551,7 +507,7 @@ pub fn findings_from_report(
             vault: r.vault.clone(),
         };
         match r.outcome {
-            crate::rotation::RotationOutcome::Failed => {
+            crate::cycle::rotation::RotationOutcome::Failed => {
                 let detail = r
                     .error
                     .as_ref()
@@ -566,7 +522,7 @@ pub fn findings_from_report(
                 ));
             }
             // A dry run assessed nothing: keep what the state knows.
-            crate::rotation::RotationOutcome::Planned => {
+            crate::cycle::rotation::RotationOutcome::Planned => {
                 hold(&mut out, FindingKind::RotationFailed, &r.app, None)
             }
             // A rotation that ran without failing clears an earlier failure.

@@ -16,11 +16,11 @@
 //! - Webhook URLs are credentials: they arrive as [`SecretString`]s read from Key Vault by the
 //!   caller, and never appear in a report, a log line or the stored state.
 
-pub mod config;
 pub mod decide;
 mod deliver;
 pub mod finding;
 pub mod payload;
+pub mod run;
 pub mod state;
 
 use std::collections::HashMap;
@@ -29,13 +29,13 @@ use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub use config::{
+pub use crate::config::alerts::{
     AlertsConfig, AlertsConfigProblem, RawAlertsConfig, RawSinkConfig, SinkConfig, SinkKind,
 };
 pub use decide::{Notification, NotificationState, decide};
-pub use deliver::DeliveryOptions;
+pub use crate::config::alerts::{AlertSeverity, DeliveryOptions};
 pub use finding::{
-    AlertSeverity, Finding, FindingKind, FindingStatus, SecretRef, findings_from_report,
+    Finding, FindingKind, FindingStatus, SecretRef, findings_from_report,
 };
 pub use state::{
     AlertState, AlertStateStore, FindingRecord, MAX_STATE_BYTES, MemoryStateStore,
@@ -219,7 +219,7 @@ pub async fn run_alerts(
 #[tracing::instrument(name = "alerts.sink", skip_all, fields(sink = %sink.name, kind = sink.kind.label()))]
 async fn deliver_to_sink(
     http: &reqwest::Client,
-    sink: &config::SinkConfig,
+    sink: &SinkConfig,
     url: Option<&SecretString>,
     due: Vec<(usize, &Notification)>,
     opts: &DeliveryOptions,

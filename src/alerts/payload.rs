@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::config::SinkKind;
+use crate::config::alerts::SinkKind;
 use super::decide::{Notification, NotificationState};
-use super::finding::AlertSeverity;
+use crate::config::alerts::AlertSeverity;
 use crate::report::rfc3339;
 
 /// CloudEvents `source` of every event.

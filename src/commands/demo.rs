@@ -23,7 +23,7 @@ use crate::config::{self, Cloud, CloudName};
 use crate::cycle::{CycleOptions, Rotator};
 use crate::error::ErrorClass;
 use crate::exit;
-use crate::expiry::Severity;
+use crate::config::expiry::Severity;
 use crate::report::{CycleReport, Outcome};
 
 /// `println!` that stops quietly when the reader went away (`demo | head`).
@@ -117,7 +117,7 @@ pub async fn run(output: OutputFormat) -> i32 {
 }
 
 async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
-    crate::http::install_crypto_provider();
+    crate::net::http::install_crypto_provider();
     let now = OffsetDateTime::now_utc();
     let rotator_secret = random_secret();
     let consumer_secret = random_secret();
@@ -388,7 +388,7 @@ secret = "finance-etl-powerbi-token"
     say!("\n`akv-rotator status` (read-only, most urgent first):");
     say_raw!(
         "{}",
-        crate::status::Status::new(&view, &rotator.config().thresholds).to_table()
+        crate::report::status::Status::new(&view, &rotator.config().thresholds).to_table()
     );
 
     let alerts = emulator.webhook_deliveries("security-teams");
@@ -460,7 +460,7 @@ fn as_designed(report: &CycleReport) -> bool {
     let rotated = report
         .rotations
         .iter()
-        .any(|r| r.app == "finance-etl" && r.outcome == crate::rotation::RotationOutcome::Rotated);
+        .any(|r| r.app == "finance-etl" && r.outcome == crate::cycle::rotation::RotationOutcome::Rotated);
     written && warned && failed && rotated
 }
 
@@ -470,14 +470,14 @@ async fn consumer_view(
     tokens_out: &str,
     consumer_secret: &str,
 ) -> anyhow::Result<()> {
-    let http = crate::http::build_client(Some(emulator.ca_cert_path()))?;
+    let http = crate::net::http::build_client(Some(emulator.ca_cert_path()))?;
     let cloud = Cloud {
         name: CloudName::Custom,
         authority_host: url::Url::parse(&emulator.authority_host())?,
         vault_suffix: None,
         powerbi_api: None,
     };
-    let options = crate::identity::client_options(&http, &cloud, None);
+    let options = crate::azure::identity::client_options(&http, &cloud, None);
     let credential = ClientSecretCredential::new(
         TENANT,
         CONSUMER.into(),

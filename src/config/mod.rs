@@ -9,6 +9,9 @@
 //! This module never holds a secret value: the rotator's own client secret is referenced by a
 //! file path, and apps' client secrets by Key Vault secret names.
 
+pub mod alerts;
+pub mod expiry;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::config::Thresholds;
 use crate::error::StepError;
-use crate::expiry::Severity;
+use crate::config::expiry::Severity;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, rfc3339};
 
 /// Version of the `status --output json` layout.

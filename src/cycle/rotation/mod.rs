@@ -32,9 +32,9 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::{App, RotatePolicy};
 use crate::cycle::Rotator;
 use crate::error::{ErrorClass, StepError};
-use crate::graph::{GraphClient, PasswordCredential, Removed};
+use crate::azure::graph::{GraphClient, PasswordCredential, Removed};
 use crate::report::rfc3339;
-use crate::vault::{SecretMeta, SecretValue, classify};
+use crate::azure::vault::{SecretMeta, SecretValue, classify};
 
 /// Tags on the client secret's Key Vault versions.
 pub mod tags {
@@ -516,7 +516,7 @@ impl Run<'_> {
         let now = OffsetDateTime::now_utc();
         let end = now + time::Duration::try_from(self.policy.lifetime).unwrap_or_default();
         // 1. Intent first: a crash after addPassword leaves a credential we can find again.
-        let marker = format!("akv-rotator {}", crate::graph::random_guid());
+        let marker = format!("akv-rotator {}", crate::azure::graph::random_guid());
         current_tags.insert(tags::STATE.into(), tags::ADDING.into());
         current_tags.insert(tags::PENDING_NAME.into(), marker.clone());
         if let Err(e) = self.set_tags(current, &current_tags).await {

@@ -33,18 +33,18 @@ pub enum IdentityError {
 pub fn client_options(
     http: &reqwest::Client,
     cloud: &Cloud,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
 ) -> ClientOptions {
     client_options_with_limits(http, cloud, metrics, None)
 }
 
 /// Like [`client_options`], also feeding every response status to per-vault adaptive
-/// concurrency limits (see [`crate::retry::AdaptiveLimits`]).
+/// concurrency limits (see [`crate::net::retry::AdaptiveLimits`]).
 pub fn client_options_with_limits(
     http: &reqwest::Client,
     cloud: &Cloud,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
-    limits: Option<Arc<crate::retry::AdaptiveLimits>>,
+    metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
+    limits: Option<Arc<crate::net::retry::AdaptiveLimits>>,
 ) -> ClientOptions {
     let cloud_config = match cloud.name {
         CloudName::Public => CloudConfiguration::AzurePublic,
@@ -61,12 +61,12 @@ pub fn client_options_with_limits(
         }
     };
     let inner: Arc<dyn azure_core::http::HttpClient> = match metrics {
-        Some(m) => Arc::new(crate::metrics::MeteredTransport::new(http.clone(), m)),
+        Some(m) => Arc::new(crate::telemetry::metrics::MeteredTransport::new(http.clone(), m)),
         None => Arc::new(http.clone()),
     };
     // Outside the metering, so every attempt is still counted.
     let mut guarded =
-        crate::http::GuardedTransport::new(inner, crate::http::MAX_SDK_RESPONSE_BYTES);
+        crate::net::http::GuardedTransport::new(inner, crate::net::http::MAX_SDK_RESPONSE_BYTES);
     if let Some(l) = limits {
         guarded = guarded.with_limits(l);
     }
@@ -76,7 +76,7 @@ pub fn client_options_with_limits(
         // transient statuses and connection errors only, Retry-After honoured, otherwise
         // 1, 2, 4, 8, 16 s with jitter (Key Vault's 429 carries no Retry-After).
         retry: azure_core::http::RetryOptions::custom(Arc::new(
-            crate::retry::SdkRetryPolicy::key_vault(),
+            crate::net::retry::SdkRetryPolicy::key_vault(),
         )),
         cloud: Some(Arc::new(cloud_config)),
         ..Default::default()

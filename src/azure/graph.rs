@@ -16,9 +16,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-use crate::entra::{describe_reqwest, read_limited};
+use crate::azure::entra::{describe_reqwest, read_limited};
 use crate::error::{ErrorClass, StepError};
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 /// One `passwordCredential` as Graph lists it (never with its text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl GraphClient {
                     ErrorClass::RotatorCredential,
                     format!(
                         "the rotator's own identity could not get a Microsoft Graph token for {scope}: {}",
-                        crate::vault::error_chain(&e)
+                        crate::azure::vault::error_chain(&e)
                     ),
                 )
             })?;

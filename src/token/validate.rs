@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::config::Cloud;
-use crate::entra::{AcquiredToken, read_limited};
+use crate::azure::entra::{AcquiredToken, read_limited};
 use crate::error::{ErrorClass, StepError};
 
 /// Clock skew tolerated on `nbf` and `exp`.
@@ -179,7 +179,7 @@ pub struct Validator {
     cloud: Cloud,
     keys: Mutex<HashMap<String, TenantKeys>>,
     jwks_fetches: std::sync::atomic::AtomicU64,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
     refetch_interval: Duration,
 }
 
@@ -207,7 +207,7 @@ impl Validator {
     pub fn new(
         http: reqwest::Client,
         cloud: Cloud,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
     ) -> Self {
         Validator {
             http,
@@ -334,7 +334,7 @@ impl Validator {
                 ErrorClass::Transient,
                 format!(
                     "the probe of {host} failed: {}",
-                    crate::entra::describe_reqwest(&e)
+                    crate::azure::entra::describe_reqwest(&e)
                 ),
             )
         })?;
@@ -458,7 +458,7 @@ impl Validator {
                 ErrorClass::Transient,
                 format!(
                     "cannot fetch the tenant's {what}: {}",
-                    crate::entra::describe_reqwest(&e)
+                    crate::azure::entra::describe_reqwest(&e)
                 ),
             )
         })?;

@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::deliver::DeliveryOptions;
-use super::finding::AlertSeverity;
+use crate::config::expiry::Severity;
 use crate::config::is_secret_name;
 
 pub const DEFAULT_REALERT_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -328,6 +327,81 @@ fn is_sink_name(v: &str) -> bool {
     (1..=64).contains(&v.len())
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// How hard to try one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Attempts per alert, the first included.
+    pub max_attempts: u32,
+    /// Limit for one attempt, from connecting to the end of the response.
+    pub attempt_timeout: Duration,
+    /// Wait before the second attempt; doubled for each further one, ±25 % jitter.
+    pub initial_backoff: Duration,
+    /// Longest `Retry-After` honoured (longer ones are cut to this).
+    pub max_retry_after: Duration,
+    /// Accept `http://` webhook URLs. Only for tests and local receivers: the product's HTTP
+    /// client refuses plain HTTP anyway.
+    pub allow_plain_http: bool,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(10),
+            initial_backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(10),
+            allow_plain_http: false,
+        }
+    }
+}
+
+
+/// How urgent an alert is. Unlike [`Severity`] there is no `ok`: an alert is always a problem.
+/// Ordered from least to most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSeverity {
+    Warning,
+    Critical,
+    Expired,
+}
+
+impl AlertSeverity {
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+            AlertSeverity::Expired => "expired",
+        }
+    }
+
+    /// The alert severity of a client secret's expiry severity: `ok` is no alert, `unknown`
+    /// (no expiry recorded) is a warning.
+    pub fn from_expiry(severity: Severity) -> Option<AlertSeverity> {
+        match severity {
+            Severity::Ok => None,
+            Severity::Unknown | Severity::Warning => Some(AlertSeverity::Warning),
+            Severity::Critical => Some(AlertSeverity::Critical),
+            Severity::Expired => Some(AlertSeverity::Expired),
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<AlertSeverity> {
+        match s {
+            "warning" => Some(AlertSeverity::Warning),
+            "critical" => Some(AlertSeverity::Critical),
+            "expired" => Some(AlertSeverity::Expired),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 #[cfg(test)]

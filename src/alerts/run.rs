@@ -14,9 +14,9 @@ use crate::alerts::{
 };
 use crate::config::ValidConfig;
 use crate::error::{ErrorClass, StepError};
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use crate::report::CycleReport;
-use crate::vault::KeyVaults;
+use crate::azure::vault::KeyVaults;
 
 /// The alert state kept as one Key Vault secret, so separate CronJob runs share it.
 pub struct KeyVaultStateStore<'a> {
@@ -106,7 +106,7 @@ pub async fn alert(
         .filter_map(|a| a.owner.clone().map(|o| (a.name.clone(), o)))
         .collect();
     let next_run =
-        crate::schedule::Schedule::new(config.daemon.schedule.clone(), std::time::Duration::ZERO)
+        crate::daemon::schedule::Schedule::new(config.daemon.schedule.clone(), std::time::Duration::ZERO)
             .next_slot(now);
     let state = store.load().await.unwrap_or_default();
     let findings = findings_from_report(report, &owners, next_run, &state);

@@ -11,7 +11,7 @@ use crate::cli::OutputFormat;
 use crate::config::ValidConfig;
 use crate::cycle::Rotator;
 use crate::error::ErrorClass;
-use crate::vault::WriteProbe;
+use crate::azure::vault::WriteProbe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,8 +152,8 @@ pub async fn checks(rotator: &Rotator) -> Vec<Check> {
                             target.resource,
                             crate::report::rfc3339(token.expires_at()),
                             match token.signature() {
-                                crate::validate::SignatureCheck::Verified { .. } => "verified",
-                                crate::validate::SignatureCheck::NotVerifiable { .. } =>
+                                crate::token::SignatureCheck::Verified { .. } => "verified",
+                                crate::token::SignatureCheck::NotVerifiable { .. } =>
                                     "not verifiable (Graph)",
                             }
                         ),

@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use crate::config::Cloud;
 use crate::error::{ErrorClass, StepError};
-use crate::metrics::Metrics;
-use crate::retry::{self, Backoff};
+use crate::telemetry::metrics::Metrics;
+use crate::net::retry::{self, Backoff};
 
 /// Token responses are a few KB; anything far larger is hostile or broken.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -238,7 +238,7 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
         "request failed"
     };
     // reqwest's own message names the URL, never the form body.
-    format!("{kind}: {}", crate::vault::error_chain(e))
+    format!("{kind}: {}", crate::azure::vault::error_chain(e))
 }
 
 /// Reads a body up to [`MAX_RESPONSE_BYTES`].

@@ -8,6 +8,8 @@
 //! Call [`init`] before the async runtime starts and [`Telemetry::shutdown`] after it ends: the
 //! exporters use a blocking HTTP client on their own threads.
 
+pub mod metrics;
+
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;

@@ -70,12 +70,12 @@ pub const MAX_SDK_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Wraps the SDK's transport: refuses response bodies over a size limit (as a non-retried
 /// `DataConversion` error, which the vault adapter reports as `malformed_response`) and feeds each
-/// response status to optional per-vault [`AdaptiveLimits`](crate::retry::AdaptiveLimits).
+/// response status to optional per-vault [`AdaptiveLimits`](crate::net::retry::AdaptiveLimits).
 #[derive(Debug)]
 pub struct GuardedTransport {
     inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
     max_body: usize,
-    limits: Option<std::sync::Arc<crate::retry::AdaptiveLimits>>,
+    limits: Option<std::sync::Arc<crate::net::retry::AdaptiveLimits>>,
 }
 
 impl GuardedTransport {
@@ -89,7 +89,7 @@ impl GuardedTransport {
 
     /// Holds a slot of these limits for each attempt and reports every response status to them
     /// (429 cuts and pauses, success grows).
-    pub fn with_limits(mut self, limits: std::sync::Arc<crate::retry::AdaptiveLimits>) -> Self {
+    pub fn with_limits(mut self, limits: std::sync::Arc<crate::net::retry::AdaptiveLimits>) -> Self {
         self.limits = Some(limits);
         self
     }
@@ -114,7 +114,7 @@ impl azure_core::http::HttpClient for GuardedTransport {
         let limit = self
             .limits
             .as_ref()
-            .map(|l| l.get(&crate::retry::AdaptiveLimits::key_of(request.url())));
+            .map(|l| l.get(&crate::net::retry::AdaptiveLimits::key_of(request.url())));
         let permit = match &limit {
             Some(l) => Some(l.acquire().await),
             None => None,
@@ -124,7 +124,7 @@ impl azure_core::http::HttpClient for GuardedTransport {
             let (status, retry_after) = match &result {
                 Ok(r) => (
                     u16::from(r.status()),
-                    crate::retry::sdk_retry_after(r.headers()),
+                    crate::net::retry::sdk_retry_after(r.headers()),
                 ),
                 Err(_) => (0, None),
             };

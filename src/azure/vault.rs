@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::{ErrorClass, StepError};
-use crate::validate::ValidatedToken;
+use crate::token::ValidatedToken;
 
 /// What the list operation tells about one secret (no value).
 #[derive(Debug, Clone, PartialEq, Eq)]

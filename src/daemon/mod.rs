@@ -2,6 +2,9 @@
 //! until SIGTERM/SIGINT; then no new work starts, in-flight writes get `shutdown_grace` to
 //! finish, and the process exits 0.
 
+pub mod schedule;
+pub mod server;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ValidConfig;
 use crate::cycle::{CycleOptions, Rotator, Shard};
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use crate::report::rfc3339;
-use crate::schedule::{
+use crate::daemon::schedule::{
     Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, run_loop,
 };
-use crate::server::DaemonState;
+use crate::daemon::server::DaemonState;
 
 /// Runs cycles for the daemon and publishes their results.
 pub struct DaemonRunner {
@@ -118,7 +121,7 @@ pub async fn run(
     ));
     let stop = CancellationToken::new();
     let server_stop = stop.clone();
-    let server = tokio::spawn(crate::server::serve(listener, state.clone(), async move {
+    let server = tokio::spawn(crate::daemon::server::serve(listener, state.clone(), async move {
         server_stop.cancelled().await
     }));
     tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, "daemon started");

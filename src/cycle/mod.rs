@@ -9,11 +9,13 @@
 //! Concurrency: up to `concurrency` apps are in progress; within them, calls are bounded per
 //! vault (every Key Vault attempt, in the SDK transport) and per tenant (every token request) by
 //! adaptive limits that start at `concurrency`, halve on a 429 and grow back slowly to it
-//! ([`crate::retry::AdaptiveLimit`]), so a throttled vault slows only the work that needs it.
+//! ([`crate::net::retry::AdaptiveLimit`]), so a throttled vault slows only the work that needs it.
 //!
 //! Deadline: after `cycle_deadline` no target is started, and apps still running a grace later
 //! are abandoned; either way their stored tokens are kept and the targets are reported
 //! `deadline_exceeded`.
+
+pub mod rotation;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,15 +28,15 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
-use crate::entra::EntraClient;
+use crate::azure::entra::EntraClient;
 use crate::error::{ErrorClass, StepError};
-use crate::expiry;
-use crate::identity;
-use crate::metrics::Metrics;
+use crate::config::expiry;
+use crate::azure::identity;
+use crate::telemetry::metrics::Metrics;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339};
-use crate::retry::{AdaptiveConfig, AdaptiveLimits};
-use crate::validate::{Expectations, SignatureCheck, ValidatedToken, Validator};
-use crate::vault::{KeyVaults, SecretMeta, SecretValue};
+use crate::net::retry::{AdaptiveConfig, AdaptiveLimits};
+use crate::token::{Expectations, SignatureCheck, ValidatedToken, Validator};
+use crate::azure::vault::{KeyVaults, SecretMeta, SecretValue};
 
 /// Tag names written on every token secret.
 pub mod tags {
@@ -53,7 +55,7 @@ pub const WRITTEN_BY: &str = concat!("akv-rotator/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(transparent)]
-    Http(#[from] crate::http::HttpSetupError),
+    Http(#[from] crate::net::http::HttpSetupError),
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
     #[error("{0}")]
@@ -139,7 +141,7 @@ impl Rotator {
 
     /// Like [`Rotator::new`], recording into shared metrics.
     pub fn with_metrics(config: ValidConfig, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
-        let http = crate::http::build_client(config.ca_file.as_deref())?;
+        let http = crate::net::http::build_client(config.ca_file.as_deref())?;
         let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
         let options = identity::client_options_with_limits(
             &http,
@@ -192,7 +194,7 @@ impl Rotator {
         if let Ok(report) = &mut result
             && !options.dry_run
         {
-            report.alerts = crate::alerting::alert(
+            report.alerts = crate::alerts::run::alert(
                 &self.config,
                 &self.vaults,
                 &self.http,
@@ -394,7 +396,7 @@ impl Rotator {
                 crate::config::AppCredentialKind::ClientSecret => check_secret_value(v, app),
                 // A certificate's notAfter is its expiry.
                 crate::config::AppCredentialKind::Certificate { .. } => {
-                    crate::assertion::check_certificate(v, app).map(|not_after| {
+                    crate::azure::certificate::check_certificate(v, app).map(|not_after| {
                         if let Some(m) = secret_meta.as_mut() {
                             m.expires = Some(not_after);
                         }
@@ -468,7 +470,7 @@ impl Rotator {
         let rotation = if stopping() || overdue() {
             None
         } else {
-            crate::rotation::rotate_app(
+            crate::cycle::rotation::rotate_app(
                 self,
                 app,
                 secret_meta.as_ref(),
@@ -516,7 +518,7 @@ impl Rotator {
         let Some(base) = self.config.graph_endpoint.clone() else {
             return GraphExpiry::error("no Microsoft Graph endpoint for this cloud");
         };
-        let graph = crate::graph::GraphClient::new(
+        let graph = crate::azure::graph::GraphClient::new(
             self.http.clone(),
             base,
             self.config.graph_resource.clone(),
@@ -601,7 +603,7 @@ impl Rotator {
         secret: &SecretValue,
         now: OffsetDateTime,
     ) -> Result<ValidatedToken, StepError> {
-        let acquired = crate::assertion::acquire(&self.entra, app, &secret.value, &target.scope)
+        let acquired = crate::azure::certificate::acquire(&self.entra, app, &secret.value, &target.scope)
             .await
             .map_err(|e| {
                 e.context(format!(
@@ -790,7 +792,7 @@ fn owner_of(app: &App, client_secret: Option<&SecretMeta>) -> Option<String> {
 type AppResult = (
     AppReport,
     Vec<TargetReport>,
-    Option<crate::rotation::RotationReport>,
+    Option<crate::cycle::rotation::RotationReport>,
 );
 
 /// Targets whose error has this class.

@@ -4,6 +4,8 @@
 //! The report never contains a secret or token value: only names, versions, times and
 //! classified errors.
 
+pub mod status;
+
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -12,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::config::{App, TokenTarget};
 use crate::error::StepError;
-use crate::expiry::Severity;
+use crate::config::expiry::Severity;
 
 /// Version of the JSON report layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -154,7 +156,7 @@ pub struct CycleReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<crate::alerts::AlertReport>,
     /// Client-secret rotations (apps with `rotate`), every step.
-    pub rotations: Vec<crate::rotation::RotationReport>,
+    pub rotations: Vec<crate::cycle::rotation::RotationReport>,
 }
 
 /// When warnings should make the exit code non-zero.

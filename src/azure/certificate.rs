@@ -16,10 +16,10 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use time::OffsetDateTime;
 
 use crate::config::{App, AppCredentialKind, AssertionAlgorithm};
-use crate::entra::{AcquiredToken, EntraClient};
+use crate::azure::entra::{AcquiredToken, EntraClient};
 use crate::error::{ErrorClass, StepError};
 use crate::report::rfc3339;
-use crate::vault::SecretValue;
+use crate::azure::vault::SecretValue;
 
 /// Lifetime of an assertion (Entra accepts up to 10 minutes).
 const ASSERTION_LIFETIME: i64 = 300;
@@ -156,7 +156,7 @@ impl ClientCertificate {
             "aud": token_url,
             "iss": client_id,
             "sub": client_id,
-            "jti": crate::graph::random_guid(),
+            "jti": crate::azure::graph::random_guid(),
             "nbf": iat,
             "iat": iat,
             "exp": iat + ASSERTION_LIFETIME,
