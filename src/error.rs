@@ -1,10 +1,69 @@
-//! Error classes shared by every step of a cycle, and the per-target error that the report shows.
+//! Errors and exit codes: the setup error that stops a command before any work (with its exit
+//! code), the error classes shared by every step of a cycle, and the per-target error that the
+//! report shows.
 //!
 //! A class says what kind of problem it is and what to do about it; the message says where
 //! (which app, which vault, which secret). Neither ever contains a secret or token value:
 //! messages are built from names, ids and service error codes only.
 
 use serde::Serialize;
+
+/// Exit codes for schedulers.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: i32 = 0;
+    /// Some target failed (or `--fail-on` matched).
+    pub const FAILED: i32 = 1;
+    /// Configuration or permission problem before any work: fix something, then run again.
+    pub const SETUP: i32 = 2;
+}
+
+/// Where a setup problem comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupKind {
+    /// The config file cannot be read or is invalid.
+    Config,
+    /// The HTTPS client cannot be built (CA file).
+    Http,
+    /// The rotator's own credential cannot be set up.
+    Identity,
+    /// A vault cannot be used at all with the rotator's identity.
+    Vault,
+    /// The shard arguments or `JOB_COMPLETION_INDEX` are wrong.
+    Shard,
+    /// The command line asks for something impossible, or the process cannot start.
+    Process,
+}
+
+/// A problem that stops a command before any work. The message names what is wrong and
+/// where; it never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SetupError {
+    pub kind: SetupKind,
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(kind: SetupKind, message: impl Into<String>) -> Self {
+        SetupError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The process's exit code for this problem.
+    pub fn exit_code(&self) -> i32 {
+        exit::SETUP
+    }
+}
+
+/// A vault failure that stops the whole cycle (the rotator cannot authenticate to it).
+impl From<StepError> for SetupError {
+    fn from(e: StepError) -> Self {
+        SetupError::new(SetupKind::Vault, e.to_string())
+    }
+}
 
 /// What went wrong, in terms a platform or security team can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -38,6 +97,12 @@ pub enum ErrorClass {
     MalformedResponse,
     /// The cycle reached `cycle_deadline` before this work was done; the stored token was kept.
     DeadlineExceeded,
+    /// The configuration does not allow this step (for example no Graph endpoint for the cloud).
+    Configuration,
+    /// Key Vault refused a write because the secret is deleted but recoverable (HTTP 409).
+    Conflict,
+    /// The rotator could not build its own request: a bug, to be reported.
+    Internal,
 }
 
 impl ErrorClass {
@@ -58,6 +123,9 @@ impl ErrorClass {
             ErrorClass::Transient => "transient",
             ErrorClass::MalformedResponse => "malformed_response",
             ErrorClass::DeadlineExceeded => "deadline_exceeded",
+            ErrorClass::Configuration => "configuration",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Internal => "internal",
         }
     }
 
@@ -103,4 +171,19 @@ impl StepError {
         self.message = format!("{what}: {}", self.message);
         self
     }
+}
+
+/// The error and its causes on one line. azure_core errors carry names and codes, not values.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }

@@ -18,14 +18,7 @@ pub mod error;
 pub mod net;
 pub mod report;
 pub mod telemetry;
+pub mod timefmt;
 pub mod token;
 
-/// Exit codes for schedulers.
-pub mod exit {
-    /// Everything worked.
-    pub const OK: i32 = 0;
-    /// Some target failed (or `--fail-on` matched).
-    pub const FAILED: i32 = 1;
-    /// Configuration or permission problem before any work.
-    pub const SETUP: i32 = 2;
-}
+pub use error::exit;

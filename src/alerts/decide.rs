@@ -16,43 +16,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::config::alerts::AlertsConfig;
-use crate::config::alerts::AlertSeverity;
 use super::finding::{Finding, FindingKind, FindingStatus};
 use super::state::{AlertState, FindingRecord};
+use crate::config::alerts::AlertSeverity;
+use crate::config::alerts::AlertsConfig;
+pub use crate::report::alerts::NotificationState;
 
 /// How long a "resolved" message is retried for a sink that does not accept it.
 pub const RESOLVED_RETRY_FOR: time::Duration = time::Duration::days(7);
-
-/// Why a sink is told about a finding (the `state` field of every alert).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationState {
-    New,
-    Escalated,
-    Reminder,
-    Resolved,
-}
-
-impl NotificationState {
-    pub fn label(self) -> &'static str {
-        match self {
-            NotificationState::New => "new",
-            NotificationState::Escalated => "escalated",
-            NotificationState::Reminder => "reminder",
-            NotificationState::Resolved => "resolved",
-        }
-    }
-}
-
-impl std::fmt::Display for NotificationState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
-    }
-}
 
 /// One message to one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,9 +249,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::alerts::{SinkConfig, SinkKind};
     use crate::alerts::deliver::DeliveryOptions;
     use crate::alerts::finding::SecretRef;
+    use crate::config::alerts::{SinkConfig, SinkKind};
 
     fn t0() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -216,7 +216,7 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
         return Attempt::Refused {
             reason: format!(
                 "the request could not be built: {}",
-                crate::azure::vault::error_chain(&e)
+                crate::error::error_chain(&e)
             ),
             sink_unavailable: true,
         };
@@ -227,9 +227,9 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
             humantime::format_duration(opts.attempt_timeout)
         )
     } else if e.is_connect() {
-        format!("cannot connect: {}", crate::azure::vault::error_chain(&e))
+        format!("cannot connect: {}", crate::error::error_chain(&e))
     } else {
-        format!("request failed: {}", crate::azure::vault::error_chain(&e))
+        format!("request failed: {}", crate::error::error_chain(&e))
     };
     Attempt::Retry {
         reason,

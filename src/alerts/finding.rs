@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use super::state::AlertState;
 use crate::config::alerts::AlertSeverity;
 use crate::config::expiry::Severity;
-use crate::report::{CycleReport, Outcome, TargetReport, rfc3339};
-
+use crate::report::{CycleReport, Outcome, TargetReport};
+use crate::timefmt::rfc3339;
 
 /// What kind of problem a finding is. The label is the first part of the finding key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -507,7 +507,7 @@ pub fn findings_from_report(
             vault: r.vault.clone(),
         };
         match r.outcome {
-            crate::cycle::rotation::RotationOutcome::Failed => {
+            crate::report::rotation::RotationOutcome::Failed => {
                 let detail = r
                     .error
                     .as_ref()
@@ -522,7 +522,7 @@ pub fn findings_from_report(
                 ));
             }
             // A dry run assessed nothing: keep what the state knows.
-            crate::cycle::rotation::RotationOutcome::Planned => {
+            crate::report::rotation::RotationOutcome::Planned => {
                 hold(&mut out, FindingKind::RotationFailed, &r.app, None)
             }
             // A rotation that ran without failing clears an earlier failure.

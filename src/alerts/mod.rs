@@ -26,84 +26,24 @@ pub mod state;
 use std::collections::HashMap;
 
 use secrecy::SecretString;
-use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use crate::config::alerts::{AlertSeverity, DeliveryOptions};
 pub use crate::config::alerts::{
     AlertsConfig, AlertsConfigProblem, RawAlertsConfig, RawSinkConfig, SinkConfig, SinkKind,
 };
-pub use decide::{Notification, NotificationState, decide};
-pub use crate::config::alerts::{AlertSeverity, DeliveryOptions};
-pub use finding::{
-    Finding, FindingKind, FindingStatus, SecretRef, findings_from_report,
-};
+pub use decide::{Notification, decide};
+pub use finding::{Finding, FindingKind, FindingStatus, SecretRef, findings_from_report};
 pub use state::{
     AlertState, AlertStateStore, FindingRecord, MAX_STATE_BYTES, MemoryStateStore,
     STATE_CONTENT_TYPE, STATE_VERSION, SinkRecord,
 };
 
 use crate::error::ErrorClass;
+pub use crate::report::alerts::{
+    AlertReport, DeliveryOutcome, DeliveryReport, NotificationState, SinkReport,
+};
 use deliver::{WebhookUrl, new_event_id};
-
-/// What alerting did in one run; goes into the cycle report or next to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct AlertReport {
-    /// Problems found this run (failing targets only once they reach the threshold).
-    pub findings: usize,
-    /// Alerts due this run, over all sinks.
-    pub notifications: usize,
-    /// Alerts a sink accepted.
-    pub sent: usize,
-    /// Alerts not delivered (failed or skipped); they are tried again next run.
-    pub failed: usize,
-    /// (finding, sink) pairs not sent because the sink already knows (deduplication).
-    pub suppressed: usize,
-    /// Whether the alert state was stored.
-    pub state_saved: bool,
-    pub sinks: Vec<SinkReport>,
-    pub notes: Vec<String>,
-}
-
-impl AlertReport {
-    /// Every alert due this run was accepted and the state stored.
-    pub fn all_delivered(&self) -> bool {
-        self.failed == 0 && self.state_saved
-    }
-}
-
-/// One sink's results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SinkReport {
-    pub name: String,
-    pub kind: SinkKind,
-    pub sent: usize,
-    pub failed: usize,
-    /// Not tried because an earlier alert showed the sink unavailable.
-    pub skipped: usize,
-    /// The first failure's reason (never the URL).
-    pub error: Option<String>,
-    pub deliveries: Vec<DeliveryReport>,
-}
-
-/// One alert to one sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeliveryReport {
-    pub finding: String,
-    pub state: NotificationState,
-    pub severity: AlertSeverity,
-    pub outcome: DeliveryOutcome,
-    pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryOutcome {
-    Sent,
-    Failed,
-    Skipped,
-}
 
 /// One run of alerting: load the state, decide, deliver, record what sinks accepted, save.
 ///

@@ -5,10 +5,10 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::config::alerts::SinkKind;
 use super::decide::{Notification, NotificationState};
 use crate::config::alerts::AlertSeverity;
-use crate::report::rfc3339;
+use crate::config::alerts::SinkKind;
+use crate::timefmt::rfc3339;
 
 /// CloudEvents `source` of every event.
 pub const EVENT_SOURCE: &str = "akv-rotator";

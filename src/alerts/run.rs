@@ -12,11 +12,12 @@ use crate::alerts::{
     AlertReport, AlertState, AlertStateStore, AlertsConfig, STATE_CONTENT_TYPE,
     findings_from_report, run_alerts,
 };
-use crate::config::ValidConfig;
-use crate::error::{ErrorClass, StepError};
-use crate::telemetry::metrics::Metrics;
-use crate::report::CycleReport;
 use crate::azure::vault::KeyVaults;
+use crate::config::ValidConfig;
+use crate::cycle::tags as cycle_tags;
+use crate::error::{ErrorClass, StepError};
+use crate::report::CycleReport;
+use crate::telemetry::metrics::Metrics;
 
 /// The alert state kept as one Key Vault secret, so separate CronJob runs share it.
 pub struct KeyVaultStateStore<'a> {
@@ -41,10 +42,13 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
     async fn save(&self, state: &AlertState) -> Result<(), StepError> {
         let mut tags = BTreeMap::new();
         tags.insert(
-            "written-by".to_string(),
-            crate::cycle::WRITTEN_BY.to_string(),
+            cycle_tags::WRITTEN_BY.to_string(),
+            cycle_tags::WRITTEN_BY_VALUE.to_string(),
         );
-        tags.insert("purpose".to_string(), "alert-state".to_string());
+        tags.insert(
+            cycle_tags::PURPOSE.to_string(),
+            cycle_tags::PURPOSE_ALERT_STATE.to_string(),
+        );
         self.vaults
             .write_text(
                 &self.vault,
@@ -105,9 +109,7 @@ pub async fn alert(
         .iter()
         .filter_map(|a| a.owner.clone().map(|o| (a.name.clone(), o)))
         .collect();
-    let next_run =
-        crate::daemon::schedule::Schedule::new(config.daemon.schedule.clone(), std::time::Duration::ZERO)
-            .next_slot(now);
+    let next_run = config.daemon.next_slot(now);
     let state = store.load().await.unwrap_or_default();
     let findings = findings_from_report(report, &owners, next_run, &state);
     let result = run_alerts(http, cfg, &urls, &store, findings, now).await;

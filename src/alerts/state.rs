@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::decide::{Notification, NotificationState};
-use crate::config::alerts::AlertSeverity;
 use super::finding::{FindingKind, SecretRef};
+use crate::config::alerts::AlertSeverity;
 use crate::error::{ErrorClass, StepError};
 
 /// The layout version this code reads and writes.

@@ -15,11 +15,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use time::OffsetDateTime;
 
-use crate::config::{App, AppCredentialKind, AssertionAlgorithm};
-use crate::azure::entra::{AcquiredToken, EntraClient};
+use crate::config::AssertionAlgorithm;
 use crate::error::{ErrorClass, StepError};
-use crate::report::rfc3339;
-use crate::azure::vault::SecretValue;
+use crate::timefmt::rfc3339;
 
 /// Lifetime of an assertion (Entra accepts up to 10 minutes).
 const ASSERTION_LIFETIME: i64 = 300;
@@ -261,68 +259,6 @@ fn parse_pkcs12(text: &str) -> Result<(KeyDer, Vec<Vec<u8>>), StepError> {
         return Err(invalid("the PKCS#12 holds no certificate for its key"));
     }
     Ok((KeyDer::Pkcs8(chain.key().as_der().to_vec().into()), certs))
-}
-
-/// For a certificate app: parses the stored certificate, and returns its `notAfter` (the
-/// expiry that feeds the severity). Errors name the app and the secret.
-pub fn check_certificate(v: &SecretValue, app: &App) -> Result<OffsetDateTime, StepError> {
-    ClientCertificate::parse(&v.value)
-        .map(|c| c.not_after)
-        .map_err(|e| {
-            e.context(format!(
-                "app {:?}: client certificate {:?} in {}",
-                app.name, app.client_secret_name, app.client_secret_vault
-            ))
-        })
-}
-
-/// Acquires a token with the app's credential: its client secret, or a client assertion
-/// signed by its certificate.
-pub async fn acquire(
-    entra: &EntraClient,
-    app: &App,
-    credential: &SecretString,
-    scope: &str,
-) -> Result<AcquiredToken, StepError> {
-    let AppCredentialKind::Certificate { algorithm } = app.credential_kind else {
-        return entra
-            .acquire(&app.tenant_id, &app.client_id, credential, scope)
-            .await;
-    };
-    let now = OffsetDateTime::now_utc();
-    let cert = ClientCertificate::parse(credential)?;
-    cert.check_validity(now)?;
-    let assertion = cert.assertion(
-        &app.client_id,
-        &entra.token_url(&app.tenant_id),
-        algorithm,
-        now,
-    )?;
-    entra
-        .acquire_with_assertion(&app.tenant_id, &app.client_id, &assertion, scope)
-        .await
-        .map_err(|e| {
-            if matches!(
-                e.class,
-                ErrorClass::BadClientSecret | ErrorClass::ExpiredClientSecret
-            ) {
-                let detail = e
-                    .message
-                    .find("(AADSTS")
-                    .map_or(e.message.as_str(), |i| &e.message[i..]);
-                StepError {
-                    message: format!(
-                        "Entra ID rejected the certificate {} (x5t#S256 {}) of app {}: register this certificate on the app registration, or store the registered one in Key Vault {detail}",
-                        cert.subject,
-                        cert.thumbprint_sha256(),
-                        app.client_id,
-                    ),
-                    ..e
-                }
-            } else {
-                e
-            }
-        })
 }
 
 #[cfg(test)]

@@ -12,19 +12,13 @@ use serde::Deserialize;
 
 use crate::config::Cloud;
 use crate::error::{ErrorClass, StepError};
-use crate::telemetry::metrics::Metrics;
+use crate::net::http::{describe_reqwest, read_limited};
 use crate::net::retry::{self, Backoff};
+use crate::telemetry::metrics::Metrics;
+pub use crate::token::AcquiredToken;
 
-/// Token responses are a few KB; anything far larger is hostile or broken.
-pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Retries of transient failures (429, 408, 5xx, connection errors and timeouts).
 const BACKOFF: Backoff = Backoff::ENTRA;
-
-/// A token straight from Entra ID, not yet validated. No `Debug`: it holds the token.
-pub struct AcquiredToken {
-    pub access_token: SecretString,
-    pub expires_in: Option<u64>,
-}
 
 /// Client for `{authority}/{tenant}/oauth2/v2.0/token`.
 #[derive(Clone)]
@@ -226,55 +220,6 @@ impl EntraClient {
             assertion,
         )
         .await
-    }
-}
-
-pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    // reqwest's own message names the URL, never the form body.
-    format!("{kind}: {}", crate::azure::vault::error_chain(e))
-}
-
-/// Reads a body up to [`MAX_RESPONSE_BYTES`].
-pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, StepError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(StepError::new(
-            ErrorClass::MalformedResponse,
-            format!(
-                "response from {} is larger than {MAX_RESPONSE_BYTES} bytes",
-                resp.url().host_str().unwrap_or("?")
-            ),
-        ));
-    }
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(StepError::new(
-                        ErrorClass::MalformedResponse,
-                        format!("response is larger than {MAX_RESPONSE_BYTES} bytes"),
-                    ));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                return Err(StepError::new(
-                    ErrorClass::Transient,
-                    format!("reading the response failed: {}", describe_reqwest(&e)),
-                ));
-            }
-        }
     }
 }
 

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-use crate::azure::entra::{describe_reqwest, read_limited};
 use crate::error::{ErrorClass, StepError};
+use crate::net::http::{describe_reqwest, read_limited};
 use crate::telemetry::metrics::Metrics;
 
 /// One `passwordCredential` as Graph lists it (never with its text).
@@ -136,7 +136,7 @@ impl GraphClient {
                     ErrorClass::RotatorCredential,
                     format!(
                         "the rotator's own identity could not get a Microsoft Graph token for {scope}: {}",
-                        crate::azure::vault::error_chain(&e)
+                        crate::error::error_chain(&e)
                     ),
                 )
             })?;
@@ -208,7 +208,7 @@ impl GraphClient {
         let url = self.url(&format!("applications/{object_id}/addPassword"));
         let body = serde_json::json!({"passwordCredential": {
             "displayName": display_name,
-            "endDateTime": crate::report::rfc3339(end),
+            "endDateTime": crate::timefmt::rfc3339(end),
         }});
         let (status, body) = self
             .send("add_password", self.http.post(url).json(&body))
@@ -287,7 +287,7 @@ fn graph_error(status: u16, body: &[u8], action: &str, app_id: &str) -> StepErro
         .collect();
     let (class, advice) = match (status, code.as_deref()) {
         (_, Some("CredentialInvalidLifetimeAsPerAppPolicy")) => (
-            ErrorClass::PermissionDenied,
+            ErrorClass::Configuration,
             "the tenant's app-management policy refuses this secret lifetime: shorten `rotate.lifetime` to the policy's maximum".to_string(),
         ),
         (401, _) => (

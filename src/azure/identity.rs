@@ -28,6 +28,12 @@ pub enum IdentityError {
     Setup { kind: &'static str, message: String },
 }
 
+impl From<IdentityError> for crate::error::SetupError {
+    fn from(e: IdentityError) -> Self {
+        crate::error::SetupError::new(crate::error::SetupKind::Identity, e.to_string())
+    }
+}
+
 /// SDK client options sharing the rotator's HTTPS client and cloud; with `metrics`, every
 /// request the SDK sends (Key Vault and the credential's token requests) is counted.
 pub fn client_options(
@@ -61,7 +67,10 @@ pub fn client_options_with_limits(
         }
     };
     let inner: Arc<dyn azure_core::http::HttpClient> = match metrics {
-        Some(m) => Arc::new(crate::telemetry::metrics::MeteredTransport::new(http.clone(), m)),
+        Some(m) => Arc::new(crate::telemetry::metrics::MeteredTransport::new(
+            http.clone(),
+            m,
+        )),
         None => Arc::new(http.clone()),
     };
     // Outside the metering, so every attempt is still counted.

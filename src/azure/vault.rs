@@ -13,7 +13,8 @@ use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, StatusCode};
 use azure_security_keyvault_secrets::models::{
     SecretAttributes, SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions,
-    SetSecretParameters,
+    SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
+    UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
@@ -21,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::error::{ErrorClass, StepError};
+use crate::error::{ErrorClass, StepError, error_chain};
 use crate::token::ValidatedToken;
 
 /// What the list operation tells about one secret (no value).
@@ -91,11 +92,6 @@ impl KeyVaults {
     /// The rotator's own credential, shared with the Key Vault clients.
     pub fn credential(&self) -> &Arc<dyn TokenCredential> {
         &self.credential
-    }
-
-    /// The SDK client of a configured vault (for `rotation`'s client-secret writes).
-    pub(crate) fn sdk_client(&self, vault: &Url) -> Result<&SecretClient, StepError> {
-        self.client(vault)
     }
 
     fn client(&self, vault: &Url) -> Result<&SecretClient, StepError> {
@@ -226,6 +222,68 @@ impl KeyVaults {
     }
 }
 
+impl KeyVaults {
+    /// Writes a client secret as a new version (the publish step of a rotation), with `exp`
+    /// equal to the credential's end date.
+    #[tracing::instrument(name = "write", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn publish_client_secret(
+        &self,
+        vault: &Url,
+        name: &str,
+        value: &SecretString,
+        expires: OffsetDateTime,
+        content_type: Option<String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<WrittenSecret, StepError> {
+        let client = self.client(vault)?;
+        let params = SetSecretParameters {
+            value: Some(value.expose_secret().to_string()),
+            content_type,
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                expires: Some(expires),
+                ..Default::default()
+            }),
+            tags: Some(tags.clone().into_iter().collect()),
+        };
+        set(client, vault, name, params).await
+    }
+
+    /// Replaces the tags of one version of a secret (a rotation's progress record).
+    #[tracing::instrument(name = "update", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn set_tags(
+        &self,
+        vault: &Url,
+        name: &str,
+        version: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), StepError> {
+        let client = self.client(vault)?;
+        let params = UpdateSecretPropertiesParameters {
+            tags: Some(tags.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let body = params.try_into().map_err(|e: azure_core::Error| {
+            StepError::new(
+                ErrorClass::Internal,
+                format!("cannot encode the tags of {name:?}: {}", e.kind()),
+            )
+        })?;
+        client
+            .update_secret_properties(
+                name,
+                body,
+                Some(SecretClientUpdateSecretPropertiesOptions {
+                    secret_version: version.map(str::to_string),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| classify(e, vault, Some(name), "record rotation progress on"))?;
+        Ok(())
+    }
+}
+
 /// Sets a new version of a secret; the one write path of the adapter.
 async fn set(
     client: &SecretClient,
@@ -235,7 +293,7 @@ async fn set(
 ) -> Result<WrittenSecret, StepError> {
     let body = params.try_into().map_err(|e: azure_core::Error| {
         StepError::new(
-            ErrorClass::MalformedResponse,
+            ErrorClass::Internal,
             format!("cannot encode secret {name:?}: {}", e.kind()),
         )
     })?;
@@ -310,12 +368,7 @@ impl KeyVaults {
 }
 
 /// Turns an SDK error into a classified, actionable [`StepError`].
-pub(crate) fn classify(
-    e: azure_core::Error,
-    vault: &Url,
-    name: Option<&str>,
-    action: &str,
-) -> StepError {
+fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str) -> StepError {
     let what = match name {
         Some(n) => format!("{action} secret {n:?} in {vault}"),
         None => format!("{action} in {vault}"),
@@ -354,7 +407,7 @@ pub(crate) fn classify(
                     "create the secret, or fix the name in the config",
                 ),
                 (StatusCode::Conflict, _) => (
-                    ErrorClass::NotFound,
+                    ErrorClass::Conflict,
                     "the secret is deleted but recoverable: recover or purge it",
                 ),
                 (StatusCode::TooManyRequests, _) => (
@@ -462,21 +515,6 @@ fn service_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>
 
 fn first_line(s: &str) -> &str {
     s.split(['\r', '\n']).next().unwrap_or(s).trim()
-}
-
-/// The error and its causes on one line. azure_core errors carry names and codes, not values.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

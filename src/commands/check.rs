@@ -7,11 +7,12 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::cli::OutputFormat;
-use crate::config::ValidConfig;
-use crate::cycle::Rotator;
-use crate::error::ErrorClass;
 use crate::azure::vault::WriteProbe;
+use crate::cli::OutputFormat;
+use crate::cycle::Cycle;
+use crate::error::ErrorClass;
+use crate::error::SetupError;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,16 +33,25 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Runs the preflight and prints it; returns the exit code (0 pass, 1 a check failed, 2 the
-/// rotator could not start).
-pub async fn run(config: ValidConfig, output: OutputFormat) -> i32 {
-    let rotator = match Rotator::new(config) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::SETUP;
-        }
-    };
+/// The `check` command: the config offline; with `online`, the preflight against Entra ID and
+/// Key Vault. Exit code 0 pass, 1 a check failed, 2 the config is invalid or the rotator could
+/// not start.
+pub async fn run(path: &Path, online: bool, output: OutputFormat) -> Result<i32, SetupError> {
+    let config = crate::config::load(path)?;
+    if !online {
+        let targets: usize = config.apps.iter().map(|a| a.targets.len()).sum();
+        println!(
+            "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?})",
+            path.display(),
+            config.apps.len(),
+            targets,
+            config.vaults().len(),
+            config.cloud.name,
+            config.daemon.schedule_text
+        );
+        return Ok(crate::exit::OK);
+    }
+    let rotator = Cycle::new(config)?;
     let checks = checks(&rotator).await;
     match output {
         OutputFormat::Json => println!(
@@ -51,20 +61,22 @@ pub async fn run(config: ValidConfig, output: OutputFormat) -> i32 {
         ),
         OutputFormat::Table => print!("{}", table(&checks)),
     }
-    if checks
-        .iter()
-        .any(|c| c.check == "identity" && c.result == CheckResult::Fail)
-    {
-        crate::exit::SETUP
-    } else if checks.iter().any(|c| c.result == CheckResult::Fail) {
-        crate::exit::FAILED
-    } else {
-        crate::exit::OK
-    }
+    Ok(
+        if checks
+            .iter()
+            .any(|c| c.check == "identity" && c.result == CheckResult::Fail)
+        {
+            crate::exit::SETUP
+        } else if checks.iter().any(|c| c.result == CheckResult::Fail) {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        },
+    )
 }
 
 /// All checks, in order.
-pub async fn checks(rotator: &Rotator) -> Vec<Check> {
+pub async fn checks(rotator: &Cycle) -> Vec<Check> {
     let config = rotator.config();
     let vaults = rotator.vaults();
     let mut out = Vec::new();
@@ -120,7 +132,7 @@ pub async fn checks(rotator: &Rotator) -> Vec<Check> {
                         "readable; expires {}",
                         s.meta
                             .expires
-                            .map(crate::report::rfc3339)
+                            .map(crate::timefmt::rfc3339)
                             .unwrap_or_else(|| "never (no exp recorded)".into())
                     ),
                 });
@@ -150,7 +162,7 @@ pub async fn checks(rotator: &Rotator) -> Vec<Check> {
                         detail: format!(
                             "token for {} valid until {} (signature {})",
                             target.resource,
-                            crate::report::rfc3339(token.expires_at()),
+                            crate::timefmt::rfc3339(token.expires_at()),
                             match token.signature() {
                                 crate::token::SignatureCheck::Verified { .. } => "verified",
                                 crate::token::SignatureCheck::NotVerifiable { .. } =>

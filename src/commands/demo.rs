@@ -19,11 +19,11 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use time::{Duration, OffsetDateTime};
 
 use crate::cli::OutputFormat;
+use crate::config::expiry::Severity;
 use crate::config::{self, Cloud, CloudName};
-use crate::cycle::{CycleOptions, Rotator};
+use crate::cycle::{Cycle, CycleOptions};
 use crate::error::ErrorClass;
 use crate::exit;
-use crate::config::expiry::Severity;
 use crate::report::{CycleReport, Outcome};
 
 /// `println!` that stops quietly when the reader went away (`demo | head`).
@@ -361,8 +361,8 @@ secret = "finance-etl-powerbi-token"
     );
 
     let cfg = config::load(&config_path)?;
-    let rotator = Rotator::new(cfg)?;
-    let report = rotator.run_cycle(CycleOptions::default()).await?;
+    let rotator = Cycle::new(cfg)?;
+    let report = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
     let first_cycle_alerts = emulator.webhook_deliveries("security-teams").len();
     match output {
         OutputFormat::Json => say!("{}", report.to_json()),
@@ -370,7 +370,7 @@ secret = "finance-etl-powerbi-token"
     }
 
     // A second run moments later: every written token is fresh, nothing is rewritten.
-    let second = rotator.run_cycle(CycleOptions::default()).await?;
+    let second = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
     say!(
         "\nA second cycle right after: {} fresh, {} written, {} failed (fresh tokens are not rewritten).",
         second.summary.fresh,
@@ -380,7 +380,7 @@ secret = "finance-etl-powerbi-token"
 
     // The security team's read-only view, as `akv-rotator status` prints it.
     let view = rotator
-        .run_cycle(CycleOptions {
+        .run(CycleOptions {
             dry_run: true,
             ..Default::default()
         })
@@ -457,10 +457,9 @@ fn as_designed(report: &CycleReport) -> bool {
                 .as_ref()
                 .is_some_and(|e| e.class == ErrorClass::BadClientSecret)
     });
-    let rotated = report
-        .rotations
-        .iter()
-        .any(|r| r.app == "finance-etl" && r.outcome == crate::cycle::rotation::RotationOutcome::Rotated);
+    let rotated = report.rotations.iter().any(|r| {
+        r.app == "finance-etl" && r.outcome == crate::cycle::rotation::RotationOutcome::Rotated
+    });
     written && warned && failed && rotated
 }
 
@@ -516,11 +515,11 @@ async fn consumer_view(
         attrs.enabled.unwrap_or(false),
         attrs
             .not_before
-            .map(crate::report::rfc3339)
+            .map(crate::timefmt::rfc3339)
             .unwrap_or_default(),
         attrs
             .expires
-            .map(crate::report::rfc3339)
+            .map(crate::timefmt::rfc3339)
             .unwrap_or_default()
     );
     let mut tags: Vec<_> = secret.tags.unwrap_or_default().into_iter().collect();

@@ -1,5 +1,44 @@
-//! The commands of the binary, each a short function over the library.
+//! The commands of the binary, each a short function over the library that returns an exit
+//! code or a [`SetupError`] (which carries its own).
 
 pub mod check;
 #[cfg(feature = "emulator")]
 pub mod demo;
+pub mod once;
+pub mod status;
+
+use std::path::Path;
+
+use crate::cli::ShardArgs;
+use crate::config::{self, ValidConfig};
+use crate::cycle::Shard;
+use crate::error::SetupError;
+
+/// Writes to stdout; a reader that went away (`| head`) ends the output quietly, not with a
+/// panic.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the output: {e}");
+    }
+}
+
+/// Loads the config and picks this process's shard (`once` and `run`).
+pub fn load_sharded(
+    path: &Path,
+    args: &ShardArgs,
+) -> Result<(ValidConfig, Option<Shard>), SetupError> {
+    let cfg = config::load(path)?;
+    let index = std::env::var("JOB_COMPLETION_INDEX").ok();
+    let shard = Shard::select(
+        args.shard.as_deref(),
+        args.shard_count.or(cfg.shard_count),
+        index.as_deref(),
+    )?;
+    Ok((cfg, shard))
+}

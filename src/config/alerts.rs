@@ -357,7 +357,6 @@ impl Default for DeliveryOptions {
     }
 }
 
-
 /// How urgent an alert is. Unlike [`Severity`] there is no `ok`: an alert is always a problem.
 /// Ordered from least to most urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 use toml::Spanned;
 use url::Url;
 
@@ -44,6 +45,12 @@ pub enum ConfigError {
         path: PathBuf,
         issues: Vec<ConfigIssue>,
     },
+}
+
+impl From<ConfigError> for crate::error::SetupError {
+    fn from(e: ConfigError) -> Self {
+        crate::error::SetupError::new(crate::error::SetupKind::Config, e.to_string())
+    }
 }
 
 fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
@@ -311,7 +318,7 @@ pub struct ValidConfig {
     /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).
     pub shard_count: Option<u32>,
     /// Alert sinks and deduplication (absent: no alerts are sent).
-    pub alerts: Option<crate::alerts::AlertsConfig>,
+    pub alerts: Option<alerts::AlertsConfig>,
     pub apps: Vec<App>,
     /// Microsoft Graph of the cloud (for client-secret rotation); `None` for a custom cloud
     /// without `[custom_cloud] graph_endpoint`.
@@ -335,6 +342,25 @@ pub struct DaemonConfig {
     pub listen: std::net::SocketAddr,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+impl DaemonConfig {
+    /// The first scheduled slot strictly after `t`, without jitter.
+    pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
+        next_cron_slot(&self.schedule, t)
+    }
+}
+
+/// The first slot of a cron schedule strictly after `t`.
+pub fn next_cron_slot(cron: &cron::Schedule, t: OffsetDateTime) -> Option<OffsetDateTime> {
+    use chrono::{DateTime, Utc};
+    let from =
+        DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default();
+    cron.after(&from).next().map(|n| {
+        OffsetDateTime::from_unix_timestamp(n.timestamp())
+            .map(|x| x + time::Duration::nanoseconds(i64::from(n.timestamp_subsec_nanos())))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    })
 }
 
 impl Default for DaemonConfig {
@@ -480,7 +506,7 @@ pub struct RawConfig {
     #[serde(default)]
     shard: Option<RawShard>,
     #[serde(default)]
-    alerts: Option<Spanned<crate::alerts::RawAlertsConfig>>,
+    alerts: Option<Spanned<alerts::RawAlertsConfig>>,
     #[serde(default)]
     apps: Vec<Spanned<RawApp>>,
 }
@@ -1309,10 +1335,10 @@ fn validate_probe(
 /// state and sink-URL vaults to the top-level vault.
 fn validate_alerts(
     c: &mut Checker<'_>,
-    raw: &Spanned<crate::alerts::RawAlertsConfig>,
+    raw: &Spanned<alerts::RawAlertsConfig>,
     cloud: &Cloud,
     default_vault: Option<&Url>,
-) -> Option<crate::alerts::AlertsConfig> {
+) -> Option<alerts::AlertsConfig> {
     let span = raw.span();
     match raw.get_ref().validate() {
         Err(problems) => {

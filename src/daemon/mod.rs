@@ -13,17 +13,17 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ValidConfig;
-use crate::cycle::{CycleOptions, Rotator, Shard};
-use crate::telemetry::metrics::Metrics;
-use crate::report::rfc3339;
+use crate::cycle::{Cycle, CycleOptions, Shard};
 use crate::daemon::schedule::{
     Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, run_loop,
 };
 use crate::daemon::server::DaemonState;
+use crate::telemetry::metrics::Metrics;
+use crate::timefmt::rfc3339;
 
 /// Runs cycles for the daemon and publishes their results.
 pub struct DaemonRunner {
-    pub rotator: Rotator,
+    pub rotator: Cycle,
     pub state: Arc<DaemonState>,
     pub shard: Option<Shard>,
 }
@@ -35,7 +35,7 @@ impl CycleRunner for DaemonRunner {
             stop: Some(stop),
             ..Default::default()
         };
-        match self.rotator.run_cycle(options).await {
+        match crate::commands::once::run_once(&self.rotator, options).await {
             Ok(report) => {
                 let refresh_due = refresh_due(self.rotator.config(), &report);
                 tracing::info!(
@@ -97,7 +97,7 @@ pub async fn run(
     let grace = config.daemon.shutdown_grace;
     let schedule = Schedule::new(config.daemon.schedule.clone(), config.daemon.jitter);
     let schedule_text = config.daemon.schedule_text.clone();
-    let rotator = match Rotator::with_metrics(config, metrics.clone()) {
+    let rotator = match Cycle::with_metrics(config, metrics.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -121,9 +121,11 @@ pub async fn run(
     ));
     let stop = CancellationToken::new();
     let server_stop = stop.clone();
-    let server = tokio::spawn(crate::daemon::server::serve(listener, state.clone(), async move {
-        server_stop.cancelled().await
-    }));
+    let server = tokio::spawn(crate::daemon::server::serve(
+        listener,
+        state.clone(),
+        async move { server_stop.cancelled().await },
+    ));
     tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, "daemon started");
 
     let runner = DaemonRunner {

@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -80,16 +79,6 @@ pub struct Schedule {
     jitter: Duration,
 }
 
-fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
-}
-
-fn from_chrono(t: DateTime<Utc>) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t.timestamp())
-        .map(|x| x + time::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos())))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 impl Schedule {
     pub fn new(cron: cron::Schedule, jitter: Duration) -> Self {
         Schedule { cron, jitter }
@@ -97,7 +86,7 @@ impl Schedule {
 
     /// The first slot strictly after `t`.
     pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
-        self.cron.after(&to_chrono(t)).next().map(from_chrono)
+        crate::config::next_cron_slot(&self.cron, t)
     }
 
     /// A random delay in `[0, jitter]`.

@@ -14,8 +14,8 @@ use axum::routing::get;
 use tokio::sync::RwLock;
 
 use crate::config::Thresholds;
-use crate::telemetry::metrics::Metrics;
 use crate::report::CycleReport;
+use crate::telemetry::metrics::Metrics;
 
 /// What the endpoints show, updated by the daemon after every cycle.
 #[derive(Debug, Default)]
@@ -79,7 +79,9 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> Response {
 
 async fn status(State(state): State<Arc<DaemonState>>) -> Response {
     match state.last_report.read().await.as_ref() {
-        Some(report) => Html(crate::report::status::html(report, &state.thresholds)).into_response(),
+        Some(report) => {
+            Html(crate::report::status::html(report, &state.thresholds)).into_response()
+        }
         None => Html(
             "<!doctype html><title>akv-rotator</title><p>No cycle has completed yet.</p>"
                 .to_string(),

@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::error::{ErrorClass, StepError};
+
 /// Per-request timeout for every outbound call.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -22,6 +24,12 @@ pub enum HttpSetupError {
     BadCa { path: String, reason: String },
     #[error("cannot build the HTTPS client: {0}")]
     Build(String),
+}
+
+impl From<HttpSetupError> for crate::error::SetupError {
+    fn from(e: HttpSetupError) -> Self {
+        crate::error::SetupError::new(crate::error::SetupKind::Http, e.to_string())
+    }
 }
 
 /// Builds the shared client. `ca_file` adds a PEM bundle to the trusted roots.
@@ -89,7 +97,10 @@ impl GuardedTransport {
 
     /// Holds a slot of these limits for each attempt and reports every response status to them
     /// (429 cuts and pauses, success grows).
-    pub fn with_limits(mut self, limits: std::sync::Arc<crate::net::retry::AdaptiveLimits>) -> Self {
+    pub fn with_limits(
+        mut self,
+        limits: std::sync::Arc<crate::net::retry::AdaptiveLimits>,
+    ) -> Self {
         self.limits = Some(limits);
         self
     }
@@ -160,5 +171,58 @@ impl azure_core::http::HttpClient for GuardedTransport {
             headers,
             Box::pin(limited),
         ))
+    }
+}
+
+/// Responses read with [`read_limited`] (token responses, discovery, JWKS, Graph) are a few KB;
+/// anything far larger is hostile or broken.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // reqwest's own message names the URL, never the form body.
+    format!("{kind}: {}", crate::error::error_chain(e))
+}
+
+/// Reads a body up to [`MAX_RESPONSE_BYTES`].
+pub async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, StepError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(StepError::new(
+            ErrorClass::MalformedResponse,
+            format!(
+                "response from {} is larger than {MAX_RESPONSE_BYTES} bytes",
+                resp.url().host_str().unwrap_or("?")
+            ),
+        ));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(StepError::new(
+                        ErrorClass::MalformedResponse,
+                        format!("response is larger than {MAX_RESPONSE_BYTES} bytes"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(StepError::new(
+                    ErrorClass::Transient,
+                    format!("reading the response failed: {}", describe_reqwest(&e)),
+                ));
+            }
+        }
     }
 }

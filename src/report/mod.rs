@@ -4,25 +4,23 @@
 //! The report never contains a secret or token value: only names, versions, times and
 //! classified errors.
 
+pub mod alerts;
+mod metrics;
+pub mod rotation;
 pub mod status;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use crate::config::expiry::Severity;
 use crate::config::{App, TokenTarget};
 use crate::error::StepError;
-use crate::config::expiry::Severity;
+pub use crate::timefmt::rfc3339;
 
 /// Version of the JSON report layout.
 pub const SCHEMA_VERSION: u32 = 1;
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,9 +152,9 @@ pub struct CycleReport {
     pub notes: Vec<String>,
     /// Alerts delivered after the cycle (absent when `[alerts]` is not configured or in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alerts: Option<crate::alerts::AlertReport>,
+    pub alerts: Option<alerts::AlertReport>,
     /// Client-secret rotations (apps with `rotate`), every step.
-    pub rotations: Vec<crate::cycle::rotation::RotationReport>,
+    pub rotations: Vec<crate::report::rotation::RotationReport>,
 }
 
 /// When warnings should make the exit code non-zero.

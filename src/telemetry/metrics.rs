@@ -17,8 +17,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 
-use crate::report::{CycleReport, Outcome};
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AppOutcome {
     app: String,
@@ -222,11 +220,12 @@ impl Metrics {
         out
     }
 
-    /// Records a finished cycle.
-    pub fn record_cycle(&self, report: &CycleReport, seconds: f64, now: OffsetDateTime) {
+    /// Records the end of a cycle: its duration, whether a target failed, and the time of the
+    /// last successful cycle.
+    pub fn record_cycle_end(&self, seconds: f64, failed_targets: bool, now: OffsetDateTime) {
         self.cycle_duration.observe(seconds);
         self.otel.cycle_duration.record(seconds, &[]);
-        let result = if report.summary.failed > 0 {
+        let result = if failed_targets {
             "failed_targets"
         } else {
             "ok"
@@ -237,64 +236,66 @@ impl Metrics {
             })
             .inc();
         self.last_success.set(now.unix_timestamp() as f64);
-        for t in &report.targets {
-            if matches!(t.outcome, Outcome::Planned | Outcome::Skipped) {
-                continue;
-            }
-            self.refreshes
-                .get_or_create(&AppOutcome {
-                    app: t.app.clone(),
-                    outcome: t.outcome.label().into(),
+    }
+
+    /// Records one target's refresh outcome and, when known, its stored token's expiry.
+    pub fn record_refresh(
+        &self,
+        app: &str,
+        secret: &str,
+        outcome: &str,
+        token_expires: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) {
+        self.refreshes
+            .get_or_create(&AppOutcome {
+                app: app.to_string(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.otel
+            .refreshes
+            .add(1, &[kv("app", app), kv("outcome", outcome)]);
+        if let Some(exp) = token_expires {
+            let left = (exp - now).as_seconds_f64();
+            self.token_expiry
+                .get_or_create(&TargetLabel {
+                    app: app.to_string(),
+                    secret: secret.to_string(),
                 })
-                .inc();
+                .set(left);
             self.otel
-                .refreshes
-                .add(1, &[kv("app", &t.app), kv("outcome", t.outcome.label())]);
-            if let Some(exp) = t.token_expires_on.as_deref().and_then(parse_rfc3339) {
-                let left = (exp - now).as_seconds_f64();
-                self.token_expiry
-                    .get_or_create(&TargetLabel {
-                        app: t.app.clone(),
-                        secret: t.secret.clone(),
-                    })
-                    .set(left);
-                self.otel
-                    .token_expiry
-                    .record(left, &[kv("app", &t.app), kv("secret", &t.secret)]);
-            }
+                .token_expiry
+                .record(left, &[kv("app", app), kv("secret", secret)]);
         }
-        for r in &report.rotations {
-            let outcome = serde_json::to_value(r.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "unknown".into());
-            if outcome != "not_due" && outcome != "planned" {
-                self.rotations
-                    .get_or_create(&AppOutcome {
-                        app: r.app.clone(),
-                        outcome,
-                    })
-                    .inc();
-            }
-        }
-        for a in &report.apps {
-            if let Some(exp) = a
-                .client_secret
-                .expires_on
-                .as_deref()
-                .and_then(parse_rfc3339)
-            {
-                let left = (exp - now).as_seconds_f64();
-                self.client_secret_expiry
-                    .get_or_create(&AppLabel {
-                        app: a.name.clone(),
-                    })
-                    .set(left);
-                self.otel
-                    .client_secret_expiry
-                    .record(left, &[kv("app", &a.name)]);
-            }
-        }
+    }
+
+    /// Records one app's client-secret rotation outcome.
+    pub fn record_rotation(&self, app: &str, outcome: &str) {
+        self.rotations
+            .get_or_create(&AppOutcome {
+                app: app.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records when an app's client secret expires.
+    pub fn record_client_secret_expiry(
+        &self,
+        app: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) {
+        let left = (expires - now).as_seconds_f64();
+        self.client_secret_expiry
+            .get_or_create(&AppLabel {
+                app: app.to_string(),
+            })
+            .set(left);
+        self.otel
+            .client_secret_expiry
+            .record(left, &[kv("app", app)]);
     }
 
     /// A cycle that could not start (configuration or permission problem).
@@ -356,10 +357,6 @@ impl Metrics {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }
-}
-
-fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Names the operation of an SDK request from its method and path.

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+use super::AcquiredToken;
 use crate::config::Cloud;
-use crate::azure::entra::{AcquiredToken, read_limited};
 use crate::error::{ErrorClass, StepError};
+use crate::net::http::read_limited;
 
 /// Clock skew tolerated on `nbf` and `exp`.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
@@ -334,7 +335,7 @@ impl Validator {
                 ErrorClass::Transient,
                 format!(
                     "the probe of {host} failed: {}",
-                    crate::azure::entra::describe_reqwest(&e)
+                    crate::net::http::describe_reqwest(&e)
                 ),
             )
         })?;
@@ -458,7 +459,7 @@ impl Validator {
                 ErrorClass::Transient,
                 format!(
                     "cannot fetch the tenant's {what}: {}",
-                    crate::azure::entra::describe_reqwest(&e)
+                    crate::net::http::describe_reqwest(&e)
                 ),
             )
         })?;

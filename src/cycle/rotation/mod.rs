@@ -17,98 +17,20 @@
 //! and starts over; a credential is only removed when it is not the one the current version
 //! holds and that one is known to work. The step list goes into the report's `rotations`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use azure_security_keyvault_secrets::models::{
-    SecretAttributes, SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
-    UpdateSecretPropertiesParameters,
-};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::config::{App, RotatePolicy};
-use crate::cycle::Rotator;
-use crate::error::{ErrorClass, StepError};
 use crate::azure::graph::{GraphClient, PasswordCredential, Removed};
-use crate::report::rfc3339;
-use crate::azure::vault::{SecretMeta, SecretValue, classify};
-
-/// Tags on the client secret's Key Vault versions.
-pub mod tags {
-    /// Graph keyId of the credential this version holds.
-    pub const KEY_ID: &str = "key-id";
-    /// `adding` or `grace`; absent when idle.
-    pub const STATE: &str = "rotation-state";
-    /// Display name of the credential being added (finds it even before its keyId is known).
-    pub const PENDING_NAME: &str = "pending-name";
-    pub const PENDING_KEY_ID: &str = "pending-key-id";
-    pub const PREVIOUS_KEY_ID: &str = "previous-key-id";
-    pub const PREVIOUS_REMOVE_AFTER: &str = "previous-remove-after";
-    pub const ROTATED_BY: &str = "rotated-by";
-
-    pub const ADDING: &str = "adding";
-    pub const GRACE: &str = "grace";
-
-    /// Every progress tag (cleared when a rotation finishes or is abandoned).
-    pub const PROGRESS: [&str; 5] = [
-        STATE,
-        PENDING_NAME,
-        PENDING_KEY_ID,
-        PREVIOUS_KEY_ID,
-        PREVIOUS_REMOVE_AFTER,
-    ];
-}
-
-/// How one app's rotation ended in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RotationOutcome {
-    /// The secret is not within `before_expiry`.
-    NotDue,
-    /// A new secret was published; the previous one is kept for `grace`.
-    Rotated,
-    /// Waiting for `grace` to end before removing the previous credential.
-    InGrace,
-    /// The previous credential was removed: the rotation is complete.
-    Completed,
-    /// Dry run: the steps that would run.
-    Planned,
-    Failed,
-}
-
-/// One step of a rotation.
-#[derive(Debug, Clone, Serialize)]
-pub struct RotationStep {
-    pub step: &'static str,
-    /// `done`, `planned`, `failed` or `skipped`.
-    pub status: &'static str,
-    pub detail: String,
-    pub at: String,
-}
-
-/// The `rotations` section of the report, per app with `rotate`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RotationReport {
-    pub app: String,
-    pub vault: String,
-    pub secret: String,
-    pub outcome: RotationOutcome,
-    /// The state found at the start (`idle`, `adding`, `grace`).
-    pub state: String,
-    pub steps: Vec<RotationStep>,
-    /// keyId of the credential now published.
-    pub key_id: Option<String>,
-    pub previous_key_id: Option<String>,
-    pub previous_remove_after: Option<String>,
-    pub error: Option<StepError>,
-    /// Something a person must do (for example remove a credential the rotator could not
-    /// identify); raised as an alert.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manual_action: Option<String>,
-}
+use crate::azure::vault::{SecretMeta, SecretValue};
+use crate::config::{App, RotatePolicy};
+use crate::cycle::{Cycle, tags};
+use crate::error::{ErrorClass, StepError};
+pub use crate::report::rotation::{RotationOutcome, RotationReport, RotationStep};
+use crate::timefmt::rfc3339;
 
 impl RotationReport {
     fn step(&mut self, step: &'static str, status: &'static str, detail: impl Into<String>) {
@@ -133,7 +55,7 @@ impl RotationReport {
 /// The rotation work for one app, after its token work. `meta` is what the cycle knows of
 /// the client secret (listing or read), `current` its value when the cycle read it.
 pub async fn rotate_app(
-    rotator: &Rotator,
+    rotator: &Cycle,
     app: &App,
     meta: Option<&SecretMeta>,
     current: Option<&SecretValue>,
@@ -182,23 +104,16 @@ pub async fn rotate_app(
         plan.describe(&mut report, &policy);
         return Some(report);
     }
-    let Some(graph_base) = rotator.config().graph_endpoint.clone() else {
+    let Some(graph) = rotator.graph() else {
         report.fail(
             "plan",
             StepError::new(
-                ErrorClass::PermissionDenied,
+                ErrorClass::Configuration,
                 "no Microsoft Graph endpoint for this cloud: set [custom_cloud] graph_endpoint",
             ),
         );
         return Some(report);
     };
-    let graph = GraphClient::new(
-        rotator.entra().http().clone(),
-        graph_base,
-        rotator.config().graph_resource.clone(),
-        rotator.vaults().credential().clone(),
-        rotator.metrics().clone(),
-    );
     let run = Run {
         rotator,
         app,
@@ -256,7 +171,7 @@ impl Plan {
     fn of(meta: &SecretMeta, policy: &RotatePolicy, now: OffsetDateTime) -> Plan {
         let before = time::Duration::try_from(policy.before_expiry).unwrap_or(time::Duration::MAX);
         let due = meta.expires.is_some_and(|exp| exp - now <= before);
-        match meta.tags.get(tags::STATE).map(String::as_str) {
+        match meta.tags.get(tags::ROTATION_STATE).map(String::as_str) {
             Some(tags::ADDING) => Plan::Recover {
                 pending_key_id: meta.tags.get(tags::PENDING_KEY_ID).cloned(),
                 pending_name: meta.tags.get(tags::PENDING_NAME).cloned(),
@@ -395,7 +310,7 @@ impl Plan {
 }
 
 struct Run<'a> {
-    rotator: &'a Rotator,
+    rotator: &'a Cycle,
     app: &'a App,
     policy: RotatePolicy,
     graph: GraphClient,
@@ -472,7 +387,7 @@ impl Run<'_> {
                         "a previous run stopped while adding; no unpublished credential was left in Graph",
                     );
                 }
-                for t in tags::PROGRESS {
+                for t in tags::ROTATION_PROGRESS {
                     current_tags.remove(t);
                 }
                 if let Err(e) = self.set_tags(current, &current_tags).await {
@@ -517,7 +432,7 @@ impl Run<'_> {
         let end = now + time::Duration::try_from(self.policy.lifetime).unwrap_or_default();
         // 1. Intent first: a crash after addPassword leaves a credential we can find again.
         let marker = format!("akv-rotator {}", crate::azure::graph::random_guid());
-        current_tags.insert(tags::STATE.into(), tags::ADDING.into());
+        current_tags.insert(tags::ROTATION_STATE.into(), tags::ADDING.into());
         current_tags.insert(tags::PENDING_NAME.into(), marker.clone());
         if let Err(e) = self.set_tags(current, &current_tags).await {
             return report.fail("record_intent", e);
@@ -530,7 +445,7 @@ impl Run<'_> {
         {
             Ok(a) => a,
             Err(e) => {
-                for t in tags::PROGRESS {
+                for t in tags::ROTATION_PROGRESS {
                     current_tags.remove(t);
                 }
                 let _ = self.set_tags(current, &current_tags).await;
@@ -573,7 +488,7 @@ impl Run<'_> {
                             added.key_id
                         ),
                     );
-                    for t in tags::PROGRESS {
+                    for t in tags::ROTATION_PROGRESS {
                         current_tags.remove(t);
                     }
                     let _ = self.set_tags(current, &current_tags).await;
@@ -623,14 +538,17 @@ impl Run<'_> {
             + time::Duration::try_from(self.policy.grace).unwrap_or_default();
         let mut new_tags: BTreeMap<String, String> = current_tags
             .iter()
-            .filter(|(k, _)| !tags::PROGRESS.contains(&k.as_str()))
+            .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         new_tags.insert(tags::KEY_ID.into(), added.key_id.clone());
-        new_tags.insert(tags::ROTATED_BY.into(), crate::cycle::WRITTEN_BY.into());
+        new_tags.insert(
+            tags::ROTATED_BY.into(),
+            crate::cycle::tags::WRITTEN_BY_VALUE.into(),
+        );
         match current_key {
             Some(prev) => {
-                new_tags.insert(tags::STATE.into(), tags::GRACE.into());
+                new_tags.insert(tags::ROTATION_STATE.into(), tags::GRACE.into());
                 new_tags.insert(tags::PREVIOUS_KEY_ID.into(), prev.to_string());
                 new_tags.insert(tags::PREVIOUS_REMOVE_AFTER.into(), rfc3339(remove_after));
             }
@@ -763,7 +681,7 @@ impl Run<'_> {
         let app_id = &self.app.client_id;
         let mut current_tags = current.meta.tags.clone();
         let clear = |t: &mut BTreeMap<String, String>| {
-            for k in tags::PROGRESS {
+            for k in tags::ROTATION_PROGRESS {
                 t.remove(k);
             }
         };
@@ -863,31 +781,15 @@ impl Run<'_> {
         current: &SecretValue,
         tag_map: &BTreeMap<String, String>,
     ) -> Result<(), StepError> {
-        let vault = &self.app.client_secret_vault;
-        let name = &self.app.client_secret_name;
-        let client = self.rotator.vaults().sdk_client(vault)?;
-        let params = UpdateSecretPropertiesParameters {
-            tags: Some(tag_map.clone().into_iter().collect::<HashMap<_, _>>()),
-            ..Default::default()
-        };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!("cannot encode the tags of {name:?}: {}", e.kind()),
-            )
-        })?;
-        client
-            .update_secret_properties(
-                name,
-                body,
-                Some(SecretClientUpdateSecretPropertiesOptions {
-                    secret_version: current.version.clone(),
-                    ..Default::default()
-                }),
+        self.rotator
+            .vaults()
+            .set_tags(
+                &self.app.client_secret_vault,
+                &self.app.client_secret_name,
+                current.version.as_deref(),
+                tag_map,
             )
             .await
-            .map_err(|e| classify(e, vault, Some(name), "record rotation progress on"))?;
-        Ok(())
     }
 
     /// Writes the new client secret as a new version.
@@ -898,36 +800,18 @@ impl Run<'_> {
         meta: &SecretMeta,
         tag_map: &BTreeMap<String, String>,
     ) -> Result<Option<String>, StepError> {
-        use azure_security_keyvault_secrets::ResourceExt;
-        let vault = &self.app.client_secret_vault;
-        let name = &self.app.client_secret_name;
-        let client = self.rotator.vaults().sdk_client(vault)?;
-        let params = SetSecretParameters {
-            value: Some(secret.expose_secret().to_string()),
-            content_type: meta.content_type.clone(),
-            secret_attributes: Some(SecretAttributes {
-                enabled: Some(true),
-                expires: Some(exp),
-                ..Default::default()
-            }),
-            tags: Some(tag_map.clone().into_iter().collect()),
-        };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!(
-                    "cannot encode the new client secret for {name:?}: {}",
-                    e.kind()
-                ),
+        self.rotator
+            .vaults()
+            .publish_client_secret(
+                &self.app.client_secret_vault,
+                &self.app.client_secret_name,
+                secret,
+                exp,
+                meta.content_type.clone(),
+                tag_map,
             )
-        })?;
-        let written = client
-            .set_secret(name, body, None)
             .await
-            .map_err(|e| classify(e, vault, Some(name), "publish the new client secret as"))?
-            .into_model()
-            .map_err(|e| classify(e, vault, Some(name), "publish the new client secret as"))?;
-        Ok(written.resource_id().ok().and_then(|id| id.version))
+            .map(|w| w.version)
     }
 }
 
@@ -976,7 +860,7 @@ mod tests {
         assert_eq!(Plan::of(&meta(90, &[]), &policy(), now), Plan::NotDue);
         assert_eq!(Plan::of(&meta(10, &[]), &policy(), now), Plan::Due);
         assert!(matches!(
-            Plan::of(&meta(10, &[(tags::STATE, tags::ADDING), (tags::PENDING_KEY_ID, "k")]), &policy(), now),
+            Plan::of(&meta(10, &[(tags::ROTATION_STATE, tags::ADDING), (tags::PENDING_KEY_ID, "k")]), &policy(), now),
             Plan::Recover { pending_key_id: Some(k), then_due: true, .. } if k == "k"
         ));
         let later = rfc3339(now + time::Duration::hours(1));
@@ -985,7 +869,7 @@ mod tests {
                 &meta(
                     170,
                     &[
-                        (tags::STATE, tags::GRACE),
+                        (tags::ROTATION_STATE, tags::GRACE),
                         (tags::PREVIOUS_REMOVE_AFTER, &later)
                     ]
                 ),
@@ -1000,7 +884,7 @@ mod tests {
                 &meta(
                     170,
                     &[
-                        (tags::STATE, tags::GRACE),
+                        (tags::ROTATION_STATE, tags::GRACE),
                         (tags::PREVIOUS_REMOVE_AFTER, &earlier)
                     ]
                 ),

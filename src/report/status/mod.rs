@@ -14,8 +14,8 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::config::Thresholds;
-use crate::error::StepError;
 use crate::config::expiry::Severity;
+use crate::error::StepError;
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, rfc3339};
 
 /// Version of the `status --output json` layout.

@@ -1,0 +1,82 @@
+//! `once`: one cycle, its alerts and metrics, the report, and the exit code. The daemon runs
+//! the same [`run_once`] on its schedule.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::cli::{OutputFormat, ShardArgs};
+use crate::cycle::{Cycle, CycleOptions};
+use crate::error::SetupError;
+use crate::report::{CycleReport, FailOn};
+
+/// Runs one cycle, then its alerts (unless a dry run), and records it in the cycle's metrics.
+pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleReport, SetupError> {
+    let clock = std::time::Instant::now();
+    let dry_run = options.dry_run;
+    let shard = options.shard;
+    let mut result = cycle.run(options).await;
+    match &mut result {
+        Ok(report) => {
+            if !dry_run {
+                report.alerts = crate::alerts::run::alert(
+                    cycle.config(),
+                    cycle.vaults(),
+                    cycle.http(),
+                    cycle.metrics(),
+                    report,
+                    shard,
+                    OffsetDateTime::now_utc(),
+                )
+                .await;
+            }
+            report.record_metrics(
+                cycle.metrics(),
+                clock.elapsed().as_secs_f64(),
+                OffsetDateTime::now_utc(),
+            );
+        }
+        Err(_) => cycle.metrics().record_setup_error(),
+    }
+    result
+}
+
+/// The `once` command.
+pub async fn run(
+    config: &Path,
+    output: OutputFormat,
+    dry_run: bool,
+    fail_on: FailOn,
+    shard: &ShardArgs,
+) -> Result<i32, SetupError> {
+    let (cfg, shard) = super::load_sharded(config, shard)?;
+    let cycle = Cycle::new(cfg)?;
+    // A progress bar only for people watching a terminal table.
+    let progress = (output == OutputFormat::Table && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:40} {pos}/{len} apps {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let options = CycleOptions {
+        dry_run,
+        shard,
+        progress: progress.clone(),
+        ..Default::default()
+    };
+    let result = run_once(&cycle, options).await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    match output {
+        OutputFormat::Json => super::out(&format!("{}\n", report.to_json())),
+        OutputFormat::Table => super::out(&report.to_table()),
+    }
+    Ok(report.exit_code(fail_on))
+}

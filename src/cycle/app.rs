@@ -1,0 +1,307 @@
+//! One app's work in a cycle, stage by stage: what the listing says about its client secret,
+//! which targets are due, one read of the client secret, the credential check, the expiry
+//! (Key Vault and, optionally, Microsoft Graph), each due target refreshed, the rotation; then
+//! the app's report, built in one place for finished and abandoned apps alike.
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::graph_expiry::GraphExpiry;
+use super::plan::{Listings, TargetPlan, is_fresh, plan_targets};
+use super::rotation::{RotationReport, rotate_app};
+use super::{Cycle, CycleOptions, credential, tags};
+use crate::azure::vault::{SecretMeta, SecretValue};
+use crate::config::expiry::{self, Severity};
+use crate::config::{App, TokenTarget, ValidConfig};
+use crate::error::{ErrorClass, StepError};
+use crate::report::{AppReport, ClientSecretReport, Outcome, TargetReport};
+use crate::timefmt::rfc3339;
+use crate::token::SignatureCheck;
+
+/// What one app's work yields.
+pub(super) struct AppResult {
+    pub app: AppReport,
+    pub targets: Vec<TargetReport>,
+    pub rotation: Option<RotationReport>,
+}
+
+/// The app's client secret as far as this run knows it.
+#[derive(Default)]
+struct ClientSecretState {
+    /// Its properties: from the listing, or from the read.
+    meta: Option<SecretMeta>,
+    /// Its value, when it was read and passed the credential check.
+    value: Option<SecretValue>,
+    /// Why the app's targets cannot be refreshed this run.
+    error: Option<StepError>,
+}
+
+impl Cycle {
+    #[tracing::instrument(name = "app", skip_all, fields(app = %app.name, client_id = %app.client_id))]
+    pub(super) async fn run_app(
+        &self,
+        app: &App,
+        listings: &Listings,
+        options: &CycleOptions,
+        deadline: Instant,
+    ) -> AppResult {
+        let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
+        let overdue = || Instant::now() >= deadline;
+        let now = OffsetDateTime::now_utc();
+
+        let mut secret = ClientSecretState {
+            meta: listings
+                .get(&app.client_secret_vault, &app.client_secret_name)
+                .cloned(),
+            ..Default::default()
+        };
+        let listed = listings.covers(&app.client_secret_vault);
+        if listed && secret.meta.is_none() {
+            secret.error = Some(not_found(app));
+        }
+
+        let plans = plan_targets(&self.vaults, listings, app, now).await;
+        let needs_secret = plans.iter().any(TargetPlan::due);
+
+        // One client secret read per app, when a token is due (or listing was not possible).
+        if !options.dry_run
+            && !stopping()
+            && !overdue()
+            && secret.error.is_none()
+            && (needs_secret || !listed)
+        {
+            self.read_client_secret(app, &mut secret).await;
+        }
+
+        let kv_expires = secret.meta.as_ref().and_then(|m| m.expires);
+        let graph = if app.thresholds.graph && secret.error.is_none() && !overdue() {
+            Some(
+                self.graph_expiry(app, secret.meta.as_ref(), secret.value.as_ref())
+                    .await,
+            )
+        } else {
+            None
+        };
+
+        let mut targets = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let mut report = target_report(app, plan.target, plan.stored.as_ref());
+            if plan.fresh {
+                report.outcome = Outcome::Fresh;
+                tracing::info!(event = "target_fresh", app = %app.name, secret = %plan.target.secret_name, "stored token is still fresh");
+            } else if options.dry_run {
+                report.outcome = Outcome::Planned;
+            } else if stopping() {
+                report.outcome = Outcome::Skipped;
+            } else if let Some(e) = &secret.error {
+                report.fail(e.clone());
+            } else if overdue() {
+                report.fail(deadline_exceeded(app, plan.target, &self.config));
+            } else if let Some(value) = &secret.value {
+                self.refresh_target(app, plan.target, value, &mut report)
+                    .await;
+            }
+            if let Some(e) = &report.error {
+                tracing::warn!(event = "target_failed", app = %app.name, secret = %plan.target.secret_name, class = %e.class, error = %e.message, "target failed");
+            }
+            targets.push(report);
+        }
+
+        let rotation = if stopping() || overdue() {
+            None
+        } else {
+            rotate_app(
+                self,
+                app,
+                secret.meta.as_ref(),
+                secret.value.as_ref(),
+                options.dry_run,
+            )
+            .await
+        };
+        let version = secret.value.as_ref().and_then(|v| v.version.clone());
+        let report = app_report(
+            app,
+            secret.meta.as_ref(),
+            version,
+            kv_expires,
+            graph,
+            secret.error,
+            now,
+        );
+        if report.client_secret.severity > Severity::Ok {
+            tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %report.client_secret.severity, days_left = report.client_secret.days_left, "client secret needs attention");
+        }
+        AppResult {
+            app: report,
+            targets,
+            rotation,
+        }
+    }
+
+    /// Reads the client secret and checks it; a certificate's `notAfter` becomes its expiry.
+    async fn read_client_secret(&self, app: &App, secret: &mut ClientSecretState) {
+        let value = match self
+            .vaults
+            .read(&app.client_secret_vault, &app.client_secret_name)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                secret.error = Some(e.context(format!("app {:?}: client secret", app.name)));
+                return;
+            }
+        };
+        let mut meta = value.meta.clone();
+        match credential::check(&value, app) {
+            Ok(not_after) => {
+                if let Some(not_after) = not_after {
+                    meta.expires = Some(not_after);
+                }
+                secret.value = Some(value);
+            }
+            Err(e) => secret.error = Some(e),
+        }
+        secret.meta = Some(meta);
+    }
+
+    /// Refreshes one due target and records the outcome in its report.
+    async fn refresh_target(
+        &self,
+        app: &App,
+        target: &TokenTarget,
+        secret: &SecretValue,
+        report: &mut TargetReport,
+    ) {
+        match self.refresh(app, target, secret).await {
+            Ok((token, version)) => {
+                report.outcome = Outcome::Written;
+                report.token_expires_on = Some(rfc3339(token.expires_at()));
+                report.token_updated_on = Some(rfc3339(OffsetDateTime::now_utc()));
+                report.version = version;
+                report.signature = Some(match token.signature() {
+                    SignatureCheck::Verified { .. } => "verified".into(),
+                    SignatureCheck::NotVerifiable { .. } => "not_verifiable".into(),
+                });
+                report.probe = token.probed().then(|| "passed".to_string());
+                tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, expires_on = %rfc3339(token.expires_at()), "token written");
+            }
+            Err(e) => report.fail(e),
+        }
+    }
+
+    /// The report of an app still running [`crate::config::deadline_grace`] after the cycle
+    /// deadline, when its work was dropped: what the listings say, every due target
+    /// `deadline_exceeded`. Dropping is safe: a Key Vault write is one request, and a rotation
+    /// resumes from its tags next run.
+    pub(super) fn abandoned(&self, app: &App, listings: &Listings) -> AppResult {
+        let now = OffsetDateTime::now_utc();
+        let meta = listings.get(&app.client_secret_vault, &app.client_secret_name);
+        let targets = app
+            .targets
+            .iter()
+            .map(|target| {
+                let stored = listings.get(&target.vault, &target.secret_name);
+                let mut report = target_report(app, target, stored);
+                if stored.is_some_and(|m| is_fresh(m, app, target, now)) {
+                    report.outcome = Outcome::Fresh;
+                } else {
+                    report.fail(deadline_exceeded(app, target, &self.config));
+                }
+                report
+            })
+            .collect();
+        tracing::warn!(event = "app_abandoned", app = %app.name, "app still running after the cycle deadline and its grace; abandoned");
+        let expires = meta.and_then(|m| m.expires);
+        AppResult {
+            app: app_report(app, meta, None, expires, None, None, now),
+            targets,
+            rotation: None,
+        }
+    }
+}
+
+/// A target's report before its outcome: what is stored now.
+fn target_report(app: &App, target: &TokenTarget, stored: Option<&SecretMeta>) -> TargetReport {
+    let mut report = TargetReport::new(app, target);
+    report.token_expires_on = stored.and_then(|m| m.expires).map(rfc3339);
+    report.token_updated_on = stored.and_then(|m| m.updated).map(rfc3339);
+    report
+}
+
+/// An app's report: its client secret's expiry (the earlier of Key Vault's `exp` and Graph's
+/// end date, which is what will break first), its severity, and the app's error.
+fn app_report(
+    app: &App,
+    meta: Option<&SecretMeta>,
+    version: Option<String>,
+    kv_expires: Option<OffsetDateTime>,
+    graph: Option<GraphExpiry>,
+    error: Option<StepError>,
+    now: OffsetDateTime,
+) -> AppReport {
+    let graph_expires = graph.as_ref().and_then(|g| g.expires);
+    let effective = match (kv_expires, graph_expires) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let (severity, days_left) = expiry::assess(effective, now, &app.thresholds);
+    AppReport {
+        name: app.name.clone(),
+        tenant_id: app.tenant_id.clone(),
+        client_id: app.client_id.clone(),
+        owner: owner_of(app, meta),
+        client_secret: ClientSecretReport {
+            vault: app.client_secret_vault.to_string(),
+            name: app.client_secret_name.clone(),
+            version,
+            expires_on: effective.map(rfc3339),
+            days_left,
+            severity,
+            graph_expires_on: graph_expires.map(rfc3339),
+            expiry_mismatch: match (kv_expires, graph_expires) {
+                (Some(k), Some(g)) if (k - g).abs() > time::Duration::days(1) => Some(format!(
+                    "Key Vault records exp {} but Microsoft Graph says the credential ends {}: update the secret's exp",
+                    rfc3339(k),
+                    rfc3339(g)
+                )),
+                _ => None,
+            },
+            graph_error: graph.and_then(|g| g.error),
+        },
+        error,
+    }
+}
+
+fn deadline_exceeded(app: &App, target: &TokenTarget, config: &ValidConfig) -> StepError {
+    StepError::new(
+        ErrorClass::DeadlineExceeded,
+        format!(
+            "app {:?}: token secret {:?} in {} was not refreshed: the cycle reached its cycle_deadline of {}; the stored token was kept (raise cycle_deadline or concurrency, or shard the apps)",
+            app.name,
+            target.secret_name,
+            target.vault,
+            humantime::format_duration(config.cycle_deadline)
+        ),
+    )
+}
+
+/// Who to tell about an app: the config's `owner`, else the client secret's `owner` tag.
+fn owner_of(app: &App, client_secret: Option<&SecretMeta>) -> Option<String> {
+    app.owner.clone().or_else(|| {
+        client_secret
+            .and_then(|m| m.tags.get(tags::OWNER))
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+    })
+}
+
+fn not_found(app: &App) -> StepError {
+    StepError::new(
+        ErrorClass::NotFound,
+        format!(
+            "app {:?}: client secret {:?} does not exist in {} (create it with the app registration's client secret value, or fix client_secret_name)",
+            app.name, app.client_secret_name, app.client_secret_vault
+        ),
+    )
+}

@@ -1,0 +1,135 @@
+//! The plan of a cycle: one paged listing of secret properties per vault, and from it, for each
+//! token target, whether its stored token is still fresh.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+use url::Url;
+
+use super::tags;
+use crate::azure::vault::{KeyVaults, SecretMeta};
+use crate::config::{App, TokenTarget};
+use crate::error::{ErrorClass, SetupError};
+
+/// The secret properties of every vault that could be listed, by lower-cased name (Key Vault
+/// names are case-insensitive).
+pub(super) struct Listings(HashMap<Url, HashMap<String, SecretMeta>>);
+
+impl Listings {
+    /// Lists every vault the apps use, once. A vault the rotator cannot authenticate to stops
+    /// the cycle; any other listing failure falls back to per-secret reads, with a note.
+    pub(super) async fn of(
+        vaults: &KeyVaults,
+        apps: &[&App],
+        notes: &mut Vec<String>,
+    ) -> Result<Listings, SetupError> {
+        let mut listings = HashMap::new();
+        let mut urls: Vec<&Url> = apps
+            .iter()
+            .flat_map(|a| {
+                std::iter::once(&a.client_secret_vault).chain(a.targets.iter().map(|t| &t.vault))
+            })
+            .collect();
+        urls.sort();
+        urls.dedup();
+        for vault in urls {
+            match vaults.list(vault).await {
+                Ok(items) => {
+                    let map = items
+                        .into_iter()
+                        .map(|m| (m.name.to_ascii_lowercase(), m))
+                        .collect();
+                    listings.insert(vault.clone(), map);
+                }
+                Err(e) if e.class == ErrorClass::RotatorCredential => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(event = "vault_list_fallback", vault = %vault, class = %e.class, error = %e.message, "listing failed; falling back to per-secret reads");
+                    notes.push(format!(
+                        "listing secrets in {vault} failed ({}: {}); fell back to per-secret reads",
+                        e.class, e.message
+                    ));
+                }
+            }
+        }
+        Ok(Listings(listings))
+    }
+
+    /// Whether the vault could be listed.
+    pub(super) fn covers(&self, vault: &Url) -> bool {
+        self.0.contains_key(vault)
+    }
+
+    /// The listed properties of a secret; `None` when it is not listed or the vault was not.
+    pub(super) fn get(&self, vault: &Url, name: &str) -> Option<&SecretMeta> {
+        self.0.get(vault)?.get(&name.to_ascii_lowercase())
+    }
+}
+
+/// One token target before any work: what is stored and whether it is still fresh.
+pub(super) struct TargetPlan<'a> {
+    pub target: &'a TokenTarget,
+    pub stored: Option<SecretMeta>,
+    pub fresh: bool,
+}
+
+impl TargetPlan<'_> {
+    /// Whether the target needs a new token this cycle.
+    pub(super) fn due(&self) -> bool {
+        !self.fresh
+    }
+}
+
+/// Plans one app's targets from the listings, reading a stored token's properties one by one
+/// only where its vault could not be listed.
+pub(super) async fn plan_targets<'a>(
+    vaults: &KeyVaults,
+    listings: &Listings,
+    app: &'a App,
+    now: OffsetDateTime,
+) -> Vec<TargetPlan<'a>> {
+    let mut plans = Vec::with_capacity(app.targets.len());
+    for target in &app.targets {
+        let stored = if listings.covers(&target.vault) {
+            listings.get(&target.vault, &target.secret_name).cloned()
+        } else {
+            read_meta(vaults, &target.vault, &target.secret_name).await
+        };
+        let fresh = stored
+            .as_ref()
+            .is_some_and(|m| is_fresh(m, app, target, now));
+        plans.push(TargetPlan {
+            target,
+            stored,
+            fresh,
+        });
+    }
+    plans
+}
+
+/// Per-secret fallback when listing is not permitted: read the stored token's properties.
+async fn read_meta(vaults: &KeyVaults, vault: &Url, name: &str) -> Option<SecretMeta> {
+    match vaults.read(vault, name).await {
+        Ok(v) => Some(v.meta),
+        Err(e) => {
+            tracing::debug!(event = "token_read_fallback_failed", vault = %vault, secret = name, class = %e.class, "stored token not readable");
+            None
+        }
+    }
+}
+
+/// A stored token is fresh when it is enabled, was written for this app and scope, and has
+/// more than `refresh_before` left.
+pub(super) fn is_fresh(
+    m: &SecretMeta,
+    app: &App,
+    target: &TokenTarget,
+    now: OffsetDateTime,
+) -> bool {
+    let refresh = time::Duration::try_from(target.refresh_before).unwrap_or(time::Duration::MAX);
+    m.enabled
+        && m.expires.is_some_and(|exp| exp - now > refresh)
+        && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
+        && m.tags
+            .get(tags::CLIENT_ID)
+            .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
+}

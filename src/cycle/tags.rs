@@ -1,0 +1,45 @@
+//! Every Key Vault tag the rotator reads or writes, in one place: on token secrets, on the client
+//! secret's versions (owner, Graph key id, rotation progress), and on the alert state.
+
+/// Written into the `written-by` tag of everything the rotator writes.
+pub const WRITTEN_BY_VALUE: &str = concat!("akv-rotator/", env!("CARGO_PKG_VERSION"));
+
+// On every token secret.
+pub const CLIENT_ID: &str = "client-id";
+pub const TENANT_ID: &str = "tenant-id";
+pub const SCOPE: &str = "scope";
+pub const EXPIRES_ON: &str = "expires-on";
+/// The version of the client secret the token was acquired with.
+pub const SOURCE_VERSION: &str = "source-version";
+pub const WRITTEN_BY: &str = "written-by";
+
+// On the client secret.
+/// Who to alert about the app, when the config names nobody.
+pub const OWNER: &str = "owner";
+/// Graph keyId of the credential this version holds.
+pub const KEY_ID: &str = "key-id";
+
+// Rotation progress on the client secret's current version.
+/// `adding` or `grace`; absent when idle.
+pub const ROTATION_STATE: &str = "rotation-state";
+/// Display name of the credential being added (finds it even before its keyId is known).
+pub const PENDING_NAME: &str = "pending-name";
+pub const PENDING_KEY_ID: &str = "pending-key-id";
+pub const PREVIOUS_KEY_ID: &str = "previous-key-id";
+pub const PREVIOUS_REMOVE_AFTER: &str = "previous-remove-after";
+pub const ROTATED_BY: &str = "rotated-by";
+/// Values of [`ROTATION_STATE`].
+pub const ADDING: &str = "adding";
+pub const GRACE: &str = "grace";
+/// Every progress tag (cleared when a rotation finishes or is abandoned).
+pub const ROTATION_PROGRESS: [&str; 5] = [
+    ROTATION_STATE,
+    PENDING_NAME,
+    PENDING_KEY_ID,
+    PREVIOUS_KEY_ID,
+    PREVIOUS_REMOVE_AFTER,
+];
+
+// On the alert state secret.
+pub const PURPOSE: &str = "purpose";
+pub const PURPOSE_ALERT_STATE: &str = "alert-state";

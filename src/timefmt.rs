@@ -1,0 +1,16 @@
+//! Timestamps as text: RFC 3339, for wire formats, tags, messages and serialised reports. The
+//! rest of the code keeps times as [`OffsetDateTime`] and turns them into text only here.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `t` as RFC 3339 (`2026-12-01T20:27:12Z`).
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Reads an RFC 3339 timestamp.
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
