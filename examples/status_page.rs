@@ -8,7 +8,7 @@
 #[path = "../tests/status/fixture.rs"]
 mod fixture;
 
-use akv_rotator::status::Status;
+use akv_rotator::report::status::Status;
 
 fn main() {
     let (report, updated) = fixture::report();

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::azure::entra::AcquiredToken;
+use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::token::{Expectations, Validator};
 use base64::Engine;
 use proptest::prelude::*;

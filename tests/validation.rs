@@ -102,11 +102,11 @@ async fn graph_tokens_are_claim_checked_and_reported_as_not_verifiable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
-    use akv_rotator::cycle::{CycleOptions, Rotator};
+    use akv_rotator::cycle::{Cycle, CycleOptions};
     let world = World::start(vec![TestApp::new("a"), TestApp::new("b")]).await;
     let b = world.apps[1].client_id.clone();
-    async fn cycle(rotator: &Rotator) -> akv_rotator::report::CycleReport {
-        rotator.run_cycle(CycleOptions::default()).await.unwrap()
+    async fn cycle(rotator: &Cycle) -> akv_rotator::report::CycleReport {
+        rotator.run(CycleOptions::default()).await.unwrap()
     }
     let outcome = |r: &akv_rotator::report::CycleReport, app: &str| {
         r.targets
@@ -121,7 +121,7 @@ async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
     // Default interval (5 minutes): keys fetched once for app a; b's token, signed with a key
     // published only after that fetch, is refused without refetching.
     let cfg = akv_rotator::config::load(&world.config_path).unwrap();
-    let rotator = Rotator::new(cfg).unwrap();
+    let rotator = Cycle::new(cfg).unwrap();
     world
         .emulator
         .set_token_fault(&b, Some(TokenFault::UnknownKid));
@@ -141,7 +141,7 @@ async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
 
     // A short interval: the unknown kid triggers one refetch, which finds the rolled key.
     let cfg = akv_rotator::config::load(&world.config_path).unwrap();
-    let rotator = Rotator::new(cfg)
+    let rotator = Cycle::new(cfg)
         .unwrap()
         .with_key_refetch_interval(std::time::Duration::ZERO);
     world

@@ -280,8 +280,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let config = akv_rotator::config::load(&config_path)?;
     let concurrency = config.concurrency;
-    let rotator = akv_rotator::cycle::Rotator::new(config)?;
-    let report = rotator.run_cycle(Default::default()).await?;
+    let rotator = akv_rotator::cycle::Cycle::new(config)?;
+    let report = akv_rotator::commands::once::run_once(&rotator, Default::default()).await?;
     let wall = started.elapsed().as_secs_f64();
     let rotator_hwm = vm_hwm_kib("self");
 

@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
+use akv_rotator::config::expiry::{self, Severity};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::error::{ErrorClass, StepError};
-use akv_rotator::config::expiry::{self, Severity};
+use akv_rotator::report::status::TokenUpdated;
 use akv_rotator::report::{
     AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339,
 };
-use akv_rotator::report::status::TokenUpdated;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
