@@ -150,6 +150,10 @@ pub struct StepError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// The service's own explanation (already part of `message`, redacted), for callers that
+    /// rephrase the advice but keep the service's words.
+    #[serde(skip)]
+    pub service_message: Option<String>,
 }
 
 impl StepError {
@@ -158,11 +162,17 @@ impl StepError {
             class,
             message: message.into(),
             code: None,
+            service_message: None,
         }
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
+        self
+    }
+
+    pub fn with_service_message(mut self, text: impl Into<String>) -> Self {
+        self.service_message = Some(text.into());
         self
     }
 

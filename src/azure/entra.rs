@@ -371,7 +371,10 @@ fn interpret(
     } else {
         format!("{advice} ({})", truncate(&description, 300))
     };
-    let e = StepError::new(class, message);
+    let mut e = StepError::new(class, message);
+    if !description.is_empty() {
+        e = e.with_service_message(truncate(&description, 300));
+    }
     Err(match aadsts {
         Some(c) => e.with_code(c),
         None => e,

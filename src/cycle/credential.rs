@@ -89,10 +89,14 @@ pub async fn acquire(
                 e.class,
                 ErrorClass::BadClientSecret | ErrorClass::ExpiredClientSecret
             ) {
-                let code = e.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+                let entra_says = match (&e.code, &e.service_message) {
+                    (_, Some(text)) => format!(" ({text})"),
+                    (Some(code), None) => format!(" ({code})"),
+                    (None, None) => String::new(),
+                };
                 StepError {
                     message: format!(
-                        "Entra ID rejected the certificate {} (x5t#S256 {}) of app {}: register this certificate on the app registration, or store the registered one in Key Vault{code}",
+                        "Entra ID rejected the certificate {} (x5t#S256 {}) of app {}: register this certificate on the app registration, or store the registered one in Key Vault{entra_says}",
                         cert.subject,
                         cert.thumbprint_sha256(),
                         app.client_id,

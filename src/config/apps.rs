@@ -1,0 +1,359 @@
+//! Checks of an app's own settings: its credential (client secret or certificate), its
+//! rotation policy and the probes of its targets.
+
+use super::*;
+
+/// `probe = true` (the resource's default) or `probe = "https://…"` on the resource's API host:
+/// the probe carries a live token, so no other host is accepted.
+pub(super) fn validate_probe(
+    c: &mut Checker<'_>,
+    value: &Spanned<toml::Value>,
+    key: &str,
+    cloud: &Cloud,
+    resource: &str,
+) -> Option<Url> {
+    let allowed = cloud.probe_base(resource);
+    match (value.get_ref(), allowed) {
+        (toml::Value::Boolean(false), _) => None,
+        (_, None) => {
+            c.push(
+                value.span(),
+                key,
+                format!(
+                    "no probe is known for resource {resource} in the {} cloud (Power BI, Microsoft Graph and ARM are)",
+                    cloud.name
+                ),
+            );
+            None
+        }
+        (toml::Value::Boolean(true), Some((base, Some(path)))) => base.join(path).ok(),
+        (toml::Value::Boolean(true), Some((base, None))) => {
+            c.push(
+                value.span(),
+                key,
+                format!("resource {resource} has no default probe: give a URL on {base}"),
+            );
+            None
+        }
+        (toml::Value::String(text), Some((base, _))) => match Url::parse(text) {
+            Ok(u)
+                if u.scheme() == "https"
+                    && u.host_str() == base.host_str()
+                    && u.port_or_known_default() == base.port_or_known_default() =>
+            {
+                Some(u)
+            }
+            Ok(_) => {
+                c.push(
+                    value.span(),
+                    key,
+                    format!(
+                        "probe URL {text:?} is not on {base}: a probe carries a live token, so only the resource's own API host is allowed"
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                c.push(
+                    value.span(),
+                    key,
+                    format!("invalid probe URL {text:?}: {e}"),
+                );
+                None
+            }
+        },
+        _ => {
+            c.push(
+                value.span(),
+                key,
+                "probe must be true, false, or an https URL",
+            );
+            None
+        }
+    }
+}
+
+pub(super) const DEFAULT_ROTATE_BEFORE_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
+pub(super) const DEFAULT_ROTATE_LIFETIME: Duration = Duration::from_secs(180 * 86_400);
+pub(super) const DEFAULT_ROTATE_GRACE: Duration = Duration::from_secs(7 * 86_400);
+pub(super) const DEFAULT_ROTATE_PROPAGATION_WAIT: Duration = Duration::from_secs(180);
+
+/// The app's credential: exactly one of `client_secret_name` and `client_certificate_name`,
+/// the certificate's algorithm, and the `rotate` policy (client secrets only).
+pub(super) fn validate_app_credential(
+    c: &mut Checker<'_>,
+    raw_app: &Spanned<RawApp>,
+    key: &dyn Fn(&str) -> String,
+    no_graph: bool,
+) -> (Option<String>, AppCredentialKind, Option<RotatePolicy>) {
+    let app = raw_app.get_ref();
+    let mut kind = AppCredentialKind::ClientSecret;
+    let name = match (&app.client_secret_name, &app.client_certificate_name) {
+        (Some(s), None) => c.secret_name(s, &key("client_secret_name")),
+        (None, Some(cert)) => {
+            let algorithm = match app
+                .certificate_algorithm
+                .as_ref()
+                .map(|a| (a.get_ref().as_str(), a.span()))
+            {
+                None | Some(("PS256", _)) => AssertionAlgorithm::Ps256,
+                Some(("RS256", _)) => AssertionAlgorithm::Rs256,
+                Some((other, span)) => {
+                    c.push(
+                        span,
+                        &key("certificate_algorithm"),
+                        format!("unknown algorithm {other:?}; expected \"PS256\" (x5t#S256) or \"RS256\" (x5t)"),
+                    );
+                    AssertionAlgorithm::Ps256
+                }
+            };
+            kind = AppCredentialKind::Certificate { algorithm };
+            c.secret_name(cert, &key("client_certificate_name"))
+        }
+        (Some(_), Some(cert)) => {
+            c.push(
+                cert.span(),
+                &key("client_certificate_name"),
+                "client_secret_name and client_certificate_name are mutually exclusive: an app authenticates with one credential",
+            );
+            None
+        }
+        (None, None) => {
+            c.push(
+                raw_app.span(),
+                &key("client_secret_name"),
+                "missing field `client_secret_name` (or `client_certificate_name` for a certificate credential)",
+            );
+            None
+        }
+    };
+    if kind == AppCredentialKind::ClientSecret
+        && let Some(a) = &app.certificate_algorithm
+    {
+        c.push(
+            a.span(),
+            &key("certificate_algorithm"),
+            "only used with client_certificate_name",
+        );
+    }
+    let rotate = app.rotate.as_ref().and_then(|r| {
+        let raw = r.get_ref();
+        if kind != AppCredentialKind::ClientSecret {
+            c.push(
+                r.span(),
+                &key("rotate"),
+                "rotation renews client secrets; this app uses a certificate",
+            );
+            return None;
+        }
+        if no_graph {
+            c.push(
+                r.span(),
+                &key("rotate"),
+                "rotation needs Microsoft Graph: set [custom_cloud] graph_endpoint",
+            );
+        }
+        let mut get = |v: &Option<Spanned<String>>, k: &str, default: Duration| match v {
+            Some(d) => c.duration(d, &key(&format!("rotate.{k}"))),
+            None => Some(default),
+        };
+        let before_expiry = get(&raw.before_expiry, "before_expiry", DEFAULT_ROTATE_BEFORE_EXPIRY);
+        let lifetime = get(&raw.lifetime, "lifetime", DEFAULT_ROTATE_LIFETIME);
+        let grace = get(&raw.grace, "grace", DEFAULT_ROTATE_GRACE);
+        let propagation_wait = get(
+            &raw.propagation_wait,
+            "propagation_wait",
+            DEFAULT_ROTATE_PROPAGATION_WAIT,
+        );
+        let (before_expiry, lifetime, grace, propagation_wait) =
+            (before_expiry?, lifetime?, grace?, propagation_wait?);
+        if lifetime <= before_expiry {
+            let span = raw.lifetime.as_ref().map(|s| s.span()).unwrap_or(r.span());
+            c.push(
+                span,
+                &key("rotate.lifetime"),
+                "the new secret's lifetime must be longer than before_expiry, or every run would rotate again",
+            );
+            return None;
+        }
+        Some(RotatePolicy {
+            before_expiry,
+            lifetime,
+            grace,
+            propagation_wait,
+        })
+    });
+    (name, kind, rotate)
+}
+
+/// What apps and targets take from the top level when they do not set it.
+pub(super) struct AppDefaults<'a> {
+    pub cloud: &'a Cloud,
+    pub vault: Option<&'a Url>,
+    /// Whether a top-level `vault` is written (even if invalid), so that a missing vault is
+    /// reported once.
+    pub vault_is_set: bool,
+    pub refresh_before: Duration,
+    pub thresholds: Thresholds,
+    /// A custom cloud without `graph_endpoint`: rotation cannot be configured.
+    pub graph_missing: bool,
+}
+
+/// `[[apps]]` and their `[[apps.targets]]`. Only apps whose every value is valid are returned;
+/// the others are reported.
+pub(super) fn check_apps(
+    c: &mut Checker<'_>,
+    raw_apps: &[Spanned<RawApp>],
+    defaults: &AppDefaults<'_>,
+) -> Vec<App> {
+    let mut apps = Vec::new();
+    let mut app_names = BTreeSet::new();
+    let mut outputs = BTreeSet::new();
+    if raw_apps.is_empty() {
+        c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
+    }
+    for (i, raw_app) in raw_apps.iter().enumerate() {
+        let app = raw_app.get_ref();
+        let key = |k: &str| format!("apps[{i}].{k}");
+        let name = app.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            c.push(app.name.span(), &key("name"), "must not be empty");
+        } else if !app_names.insert(name.clone()) {
+            c.push(
+                app.name.span(),
+                &key("name"),
+                format!("duplicate app name {name:?}"),
+            );
+        }
+        let app_thresholds = match &app.expiry {
+            None => defaults.thresholds,
+            Some(t) => c.thresholds(t, defaults.thresholds, &key("expiry")),
+        };
+        let tenant_id = c.guid(&app.tenant_id, &key("tenant_id"));
+        let client_id = c.guid(&app.client_id, &key("client_id"));
+        let (secret_name, credential_kind, rotate) =
+            validate_app_credential(c, raw_app, &key, defaults.graph_missing);
+        let app_vault = match &app.vault {
+            Some(v) => c.vault(v, &key("vault"), defaults.cloud),
+            None => defaults.vault.cloned(),
+        };
+        if app_vault.is_none() && app.vault.is_none() && !defaults.vault_is_set {
+            c.push(
+                raw_app.span(),
+                &key("vault"),
+                "no vault for this app's client secret: set `vault` at the top or in the app",
+            );
+        }
+        if app.targets.is_empty() {
+            c.push(
+                raw_app.span(),
+                &key("targets"),
+                "no [[apps.targets]]: add at least one token target",
+            );
+        }
+        let mut targets = Vec::new();
+        for (j, raw_target) in app.targets.iter().enumerate() {
+            let t = raw_target.get_ref();
+            let tkey = |k: &str| format!("apps[{i}].targets[{j}].{k}");
+            let scope = t.scope.get_ref().trim().to_string();
+            if scope.len() > 256 {
+                c.push(
+                    t.scope.span(),
+                    &tkey("scope"),
+                    "longer than 256 characters (it is stored as a Key Vault tag)",
+                );
+            }
+            let resource = match scope.strip_suffix("/.default") {
+                Some(r) if Url::parse(r).is_ok_and(|u| u.scheme() == "https") || is_guid(r) => {
+                    Some(r.to_string())
+                }
+                _ => {
+                    c.push(
+                        t.scope.span(),
+                        &tkey("scope"),
+                        format!(
+                            "{scope:?} is not a client-credentials scope: it must be the resource followed by /.default, \
+                             like \"https://analysis.windows.net/powerbi/api/.default\""
+                        ),
+                    );
+                    None
+                }
+            };
+            let probe = match (&t.probe, &resource) {
+                (None, _) | (_, None) => None,
+                (Some(p), Some(res)) => validate_probe(c, p, &tkey("probe"), defaults.cloud, res),
+            };
+            let secret = c.secret_name(&t.secret, &tkey("secret"));
+            let vault = match &t.vault {
+                Some(v) => c.vault(v, &tkey("vault"), defaults.cloud),
+                None => defaults.vault.cloned(),
+            };
+            if vault.is_none() && t.vault.is_none() && !defaults.vault_is_set {
+                c.push(
+                    raw_target.span(),
+                    &tkey("vault"),
+                    "no vault for this token: set `vault` at the top or in the target",
+                );
+            }
+            let refresh_before = match &t.refresh_before {
+                Some(d) => c.duration(d, &tkey("refresh_before")),
+                None => Some(defaults.refresh_before),
+            };
+            if let (Some(v), Some(s)) = (&vault, &secret)
+                && !outputs.insert((v.clone(), s.to_ascii_lowercase()))
+            {
+                c.push(
+                    t.secret.span(),
+                    &tkey("secret"),
+                    format!("two targets write the same secret {s:?} in {v}"),
+                );
+            }
+            if let (Some(sn), Some(s), Some(v), Some(av)) =
+                (&secret_name, &secret, &vault, &app_vault)
+                && sn.eq_ignore_ascii_case(s)
+                && v == av
+            {
+                c.push(
+                    t.secret.span(),
+                    &tkey("secret"),
+                    "the token would overwrite the app's own client secret",
+                );
+            }
+            if let (Some(scope_resource), Some(secret), Some(vault), Some(refresh_before)) =
+                (resource, secret, vault, refresh_before)
+            {
+                targets.push(TokenTarget {
+                    scope,
+                    resource: scope_resource,
+                    vault,
+                    secret_name: secret,
+                    refresh_before,
+                    required_roles: t.required_roles.clone(),
+                    probe,
+                });
+            }
+        }
+        if let (Some(tenant_id), Some(client_id), Some(secret_name), Some(vault)) =
+            (tenant_id, client_id, secret_name, app_vault)
+            && targets.len() == app.targets.len()
+        {
+            apps.push(App {
+                name,
+                tenant_id,
+                client_id,
+                client_secret_vault: vault,
+                client_secret_name: secret_name,
+                owner: app
+                    .owner
+                    .as_ref()
+                    .map(|o| o.get_ref().trim().to_string())
+                    .filter(|o| !o.is_empty()),
+                thresholds: app_thresholds,
+                targets,
+                credential_kind,
+                rotate,
+            });
+        }
+    }
+    apps
+}

@@ -1,0 +1,208 @@
+//! The validated configuration that the rest of the crate takes: apps, token targets,
+//! credentials, thresholds, daemon settings. Only [`RawConfig::validate`] builds it.
+
+use super::*;
+
+/// How the rotator authenticates itself to Key Vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialConfig {
+    /// Workload identity when its environment is present, else managed identity.
+    Auto,
+    WorkloadIdentity {
+        tenant_id: Option<String>,
+        client_id: Option<String>,
+        token_file: Option<PathBuf>,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
+    /// The secret itself lives in a file (for example a mounted Kubernetes secret), never in
+    /// the config or the environment.
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret_file: PathBuf,
+    },
+    /// Azure CLI / Azure Developer CLI, for a developer's machine.
+    Developer,
+}
+
+/// One token to keep fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTarget {
+    /// `https://analysis.windows.net/powerbi/api/.default`
+    pub scope: String,
+    /// The resource part of the scope (scope without `/.default`).
+    pub resource: String,
+    pub vault: Url,
+    pub secret_name: String,
+    pub refresh_before: Duration,
+    /// Application roles the token must carry (`roles` claim).
+    pub required_roles: Vec<String>,
+    /// A GET with the new token that must succeed before it is written.
+    pub probe: Option<Url>,
+}
+
+/// One app registration whose client secret the rotator reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret_vault: Url,
+    /// The Key Vault secret holding the app's credential: its client secret, or (with
+    /// `client_certificate_name`, see [`App::credential_kind`]) its certificate.
+    pub client_secret_name: String,
+    /// Who to tell about this app (included in alerts, can route them to a sink).
+    pub owner: Option<String>,
+    /// Client secret expiry thresholds for this app (the global ones unless overridden).
+    pub thresholds: Thresholds,
+    pub targets: Vec<TokenTarget>,
+    /// Client secret or certificate.
+    pub credential_kind: AppCredentialKind,
+    /// Client-secret rotation through Microsoft Graph (opt-in).
+    pub rotate: Option<RotatePolicy>,
+}
+
+/// How an app authenticates to Entra ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppCredentialKind {
+    /// `client_secret_name`: a client secret value.
+    #[default]
+    ClientSecret,
+    /// `client_certificate_name`: PEM (key + certificate) or PKCS#12 in base64, signing a
+    /// client assertion.
+    Certificate { algorithm: AssertionAlgorithm },
+}
+
+/// The client assertion's signature algorithm and thumbprint header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssertionAlgorithm {
+    /// PS256 with `x5t#S256` (current Entra documentation).
+    #[default]
+    Ps256,
+    /// RS256 with `x5t` (SHA-1 thumbprint; older libraries).
+    Rs256,
+}
+
+/// `rotate = { before_expiry, lifetime, grace }` on an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotatePolicy {
+    /// Rotate when the current client secret's Key Vault `exp` is this close.
+    pub before_expiry: Duration,
+    /// Lifetime of the new client secret (`endDateTime` = now + lifetime).
+    pub lifetime: Duration,
+    /// How long the previous client secret is kept after the new one is published.
+    pub grace: Duration,
+    /// How long to wait for a new secret to work at the token endpoint before giving up
+    /// (Entra ID takes seconds to minutes to propagate a new secret).
+    pub propagation_wait: Duration,
+}
+
+/// Expiry thresholds for client secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub warning: Duration,
+    pub critical: Duration,
+    /// Also read the client secret's end date from Microsoft Graph
+    /// (`passwordCredentials[].endDateTime`) and compare it with Key Vault's `exp`.
+    pub graph: bool,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warning: Duration::from_secs(30 * 86_400),
+            critical: Duration::from_secs(7 * 86_400),
+            graph: false,
+        }
+    }
+}
+
+/// Default of `cycle_deadline`.
+pub const DEFAULT_CYCLE_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// How long work still running at the cycle deadline may go on before it is abandoned: a tenth
+/// of the deadline, at most 30 s.
+pub fn deadline_grace(deadline: Duration) -> Duration {
+    (deadline / 10).min(Duration::from_secs(30))
+}
+
+/// A configuration that passed validation. Only [`RawConfig::validate`] builds one.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    pub source: PathBuf,
+    pub cloud: Cloud,
+    pub ca_file: Option<PathBuf>,
+    pub credential: CredentialConfig,
+    pub concurrency: usize,
+    /// How long one cycle's token work may take: after it no new target is started, and work
+    /// still running [`deadline_grace`] later is abandoned (reported `deadline_exceeded`).
+    pub cycle_deadline: Duration,
+    pub thresholds: Thresholds,
+    pub daemon: DaemonConfig,
+    /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).
+    pub shard_count: Option<u32>,
+    /// Alert sinks and deduplication (absent: no alerts are sent).
+    pub alerts: Option<alerts::AlertsConfig>,
+    pub apps: Vec<App>,
+    /// Microsoft Graph of the cloud (for client-secret rotation); `None` for a custom cloud
+    /// without `[custom_cloud] graph_endpoint`.
+    pub graph_endpoint: Option<Url>,
+    /// The Graph resource whose `/.default` scope the rotator's token asks for: the endpoint
+    /// for known clouds; `[custom_cloud] graph_resource` (default
+    /// `https://graph.microsoft.com`) for a custom one.
+    pub graph_resource: String,
+}
+
+/// Daemon mode (`akv-rotator run`).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// When cycles run.
+    pub schedule: cron::Schedule,
+    /// The schedule as written (5 or 6 fields).
+    pub schedule_text: String,
+    /// Each cycle starts at a random delay in `[0, jitter]` after its slot.
+    pub jitter: Duration,
+    /// Where `/healthz`, `/readyz`, `/metrics` and `/status` are served.
+    pub listen: std::net::SocketAddr,
+    /// How long in-flight work may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl DaemonConfig {
+    /// The first scheduled slot strictly after `t`, without jitter.
+    pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
+        next_cron_slot(&self.schedule, t)
+    }
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            schedule: parse_cron(DEFAULT_SCHEDULE)
+                .expect("the default schedule is a valid cron expression"),
+            schedule_text: DEFAULT_SCHEDULE.to_string(),
+            jitter: Duration::from_secs(30),
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ValidConfig {
+    /// Every vault the config touches, each once, in a stable order.
+    pub fn vaults(&self) -> Vec<Url> {
+        let mut set = BTreeSet::new();
+        for app in &self.apps {
+            set.insert(app.client_secret_vault.clone());
+            for t in &app.targets {
+                set.insert(t.vault.clone());
+            }
+        }
+        if let Some(a) = &self.alerts {
+            set.extend(a.state_vault.clone());
+            set.extend(a.sinks.iter().filter_map(|s| s.url_vault.clone()));
+        }
+        set.into_iter().collect()
+    }
+}

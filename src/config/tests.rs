@@ -1,0 +1,368 @@
+
+use super::*;
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const CLIENT: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+fn good() -> String {
+    format!(
+        r#"
+vault = "https://kv-tokens.vault.azure.net"
+refresh_before = "20m"
+
+[credential]
+kind = "workload-identity"
+
+[[apps]]
+name = "sales"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+client_secret_name = "sales-client-secret"
+vault = "https://kv-input.vault.azure.net/"
+
+[[apps.targets]]
+scope = "https://analysis.windows.net/powerbi/api/.default"
+secret = "sales-powerbi-token"
+
+[[apps.targets]]
+scope = "https://graph.microsoft.com/.default"
+secret = "sales-graph-token"
+refresh_before = "45m"
+"#
+    )
+}
+
+fn issues(text: &str) -> Vec<ConfigIssue> {
+    match parse(Path::new("rotator.toml"), text) {
+        Err(ConfigError::Invalid { issues, .. }) => issues,
+        other => panic!("expected invalid config, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_config_validates() {
+    let cfg = parse(Path::new("rotator.toml"), &good()).expect("valid");
+    assert_eq!(cfg.cloud.name, CloudName::Public);
+    assert_eq!(cfg.apps.len(), 1);
+    let app = &cfg.apps[0];
+    assert_eq!(
+        app.client_secret_vault.as_str(),
+        "https://kv-input.vault.azure.net/"
+    );
+    assert_eq!(
+        app.targets[0].vault.as_str(),
+        "https://kv-tokens.vault.azure.net/"
+    );
+    assert_eq!(
+        app.targets[0].resource,
+        "https://analysis.windows.net/powerbi/api"
+    );
+    assert_eq!(app.targets[0].refresh_before, Duration::from_secs(20 * 60));
+    assert_eq!(app.targets[1].refresh_before, Duration::from_secs(45 * 60));
+    assert_eq!(cfg.vaults().len(), 2);
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let text = good().replace("refresh_before = \"20m\"", "refresh_befor = \"20m\"");
+    let found = issues(&text);
+    assert_eq!(found[0].line, 3);
+    assert!(found[0].message.contains("refresh_befor"), "{found:?}");
+}
+
+#[test]
+fn bad_duration_names_line_and_key() {
+    let text = good().replace("\"45m\"", "\"45 parsecs\"");
+    let found = issues(&text);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].key.as_deref(),
+        Some("apps[0].targets[1].refresh_before")
+    );
+    assert_eq!(found[0].line, 22);
+}
+
+/// The next `n` weekdays (Sunday = 0) of a schedule from Monday 2026-11-30 00:00 UTC.
+fn weekdays(expr: &str, n: usize) -> Vec<u8> {
+    use chrono::{Datelike, TimeZone};
+    let monday = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+    parse_cron(expr)
+        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+        .after(&monday)
+        .take(n)
+        .map(|t| t.weekday().num_days_from_sunday() as u8)
+        .collect()
+}
+
+#[test]
+fn cron_weekdays_mean_what_kubernetes_means() {
+    assert_eq!(weekdays("0 3 * * 1-5", 6), [1, 2, 3, 4, 5, 1]);
+    assert_eq!(weekdays("0 3 * * 0", 2), [0, 0]);
+    assert_eq!(weekdays("0 3 * * 7", 2), [0, 0]);
+    assert_eq!(weekdays("0 3 * * 5-7", 4), [5, 6, 0, 5]);
+    assert_eq!(weekdays("0 3 * * 1/2", 4), [1, 3, 5, 1]);
+    assert_eq!(weekdays("0 3 * * 0,6", 3), [6, 0, 6]);
+    assert_eq!(weekdays("0 3 * * MON-FRI", 6), [1, 2, 3, 4, 5, 1]);
+    assert_eq!(weekdays("0 3 * * */2", 4), [2, 4, 6, 0]);
+    assert_eq!(
+        weekdays("30 0 3 * * 1", 2),
+        [1, 1],
+        "6 fields, seconds first"
+    );
+    assert_eq!(weekdays("@weekly", 2), [0, 0]);
+    assert_eq!(weekdays("@daily", 3), [2, 3, 4]);
+    for (bad, says) in [("0 3 * * 8", "weekday 8"), ("@sometimes", "found 1 fields")] {
+        let refused = parse_cron(bad).err().unwrap_or_default();
+        assert!(refused.contains(says), "{bad}: {refused:?}");
+    }
+}
+
+#[test]
+fn cycle_deadline_defaults_to_15m_and_is_bounded() {
+    let path = Path::new("rotator.toml");
+    let valid = |text: &str| parse(path, text).expect("valid");
+    assert_eq!(valid(&good()).cycle_deadline, DEFAULT_CYCLE_DEADLINE);
+    let text = good().replace("refresh_before = \"20m\"", "cycle_deadline = \"2h\"");
+    assert_eq!(valid(&text).cycle_deadline, Duration::from_secs(7200));
+    for (value, says) in [
+        ("5s", "between 10s and 24h"),
+        ("2d", "between 10s and 24h"),
+        ("soon", "invalid duration"),
+    ] {
+        let text = good().replace(
+            "refresh_before = \"20m\"",
+            &format!("cycle_deadline = \"{value}\""),
+        );
+        let found = issues(&text);
+        assert_eq!(found.len(), 1, "{value}: {found:?}");
+        assert_eq!(found[0].key.as_deref(), Some("cycle_deadline"));
+        assert_eq!(found[0].line, 3);
+        assert!(found[0].message.contains(says), "{value}: {found:?}");
+    }
+    assert_eq!(
+        deadline_grace(Duration::from_secs(10)),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        deadline_grace(DEFAULT_CYCLE_DEADLINE),
+        Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn plain_http_vault_and_wrong_cloud_are_refused() {
+    let text = good()
+        .replace(
+            "https://kv-tokens.vault.azure.net",
+            "http://kv-tokens.vault.azure.net",
+        )
+        .replace("kv-input.vault.azure.net", "kv-input.vault.azure.cn");
+    let found = issues(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].message.contains("https"));
+    assert!(found[1].message.contains("not a Key Vault of this cloud"));
+}
+
+#[test]
+fn scope_must_be_a_default_scope() {
+    let text = good().replace(
+        "https://graph.microsoft.com/.default",
+        "https://graph.microsoft.com/User.Read",
+    );
+    let found = issues(&text);
+    assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[1].scope"));
+}
+
+#[test]
+fn custom_cloud_needs_its_table() {
+    let text = format!("cloud = \"custom\"\n{}", good());
+    let found = issues(&text);
+    assert!(found[0].message.contains("[custom_cloud]"));
+}
+
+#[test]
+fn client_secret_credential_needs_its_fields() {
+    let text = good().replace(
+        "kind = \"workload-identity\"",
+        "kind = \"client-secret\"\ntenant_id = \"nope\"",
+    );
+    let found = issues(&text);
+    let keys: Vec<_> = found.iter().filter_map(|i| i.key.clone()).collect();
+    assert!(
+        keys.contains(&"credential.tenant_id".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"credential.client_id".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"credential.client_secret_file".to_string()),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn daemon_schedule_accepts_five_fields_and_rejects_garbage() {
+    let text = format!(
+        "{}\n[daemon]\nschedule = \"*/5 * * * *\"\njitter = \"10s\"\nlisten = \"127.0.0.1:9000\"\n",
+        good()
+    );
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    assert_eq!(cfg.daemon.schedule_text, "*/5 * * * *");
+    assert_eq!(cfg.daemon.jitter, Duration::from_secs(10));
+    let bad = text.replace("*/5 * * * *", "every five minutes");
+    let found = issues(&bad);
+    assert_eq!(found[0].key.as_deref(), Some("daemon.schedule"));
+}
+
+#[test]
+fn probes_are_limited_to_the_resource_api_host() {
+    let with = |probe: &str| {
+        good().replacen(
+            "secret = \"sales-powerbi-token\"",
+            &format!("secret = \"sales-powerbi-token\"\nprobe = {probe}"),
+            1,
+        )
+    };
+    let cfg = parse(Path::new("r.toml"), &with("true")).expect("valid");
+    assert_eq!(
+        cfg.apps[0].targets[0].probe.as_ref().map(Url::as_str),
+        Some("https://api.powerbi.com/v1.0/myorg/groups?$top=1")
+    );
+    let cfg = parse(
+        Path::new("r.toml"),
+        &with("\"https://api.powerbi.com/v1.0/myorg/reports\""),
+    )
+    .expect("valid");
+    assert!(cfg.apps[0].targets[0].probe.is_some());
+    for bad in [
+        "\"https://evil.example/v1.0/myorg/groups\"",
+        "\"http://api.powerbi.com/x\"",
+        "\"https://api.powerbi.com:8443/x\"",
+        "42",
+    ] {
+        let found = issues(&with(bad));
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].targets[0].probe"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn thresholds_are_global_with_per_app_overrides() {
+    let text = format!("{}\n[expiry]\nwarning = \"45d\"\n", good()).replacen(
+        "client_secret_name = \"sales-client-secret\"",
+        "client_secret_name = \"sales-client-secret\"\nexpiry = { critical = \"14d\" }",
+        1,
+    );
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    assert_eq!(cfg.thresholds.warning, Duration::from_secs(45 * 86_400));
+    assert_eq!(
+        cfg.apps[0].thresholds.warning,
+        Duration::from_secs(45 * 86_400)
+    );
+    assert_eq!(
+        cfg.apps[0].thresholds.critical,
+        Duration::from_secs(14 * 86_400)
+    );
+    let bad = text.replace("\"14d\"", "\"60d\"");
+    assert_eq!(
+        issues(&bad)[0].key.as_deref(),
+        Some("apps[0].expiry.critical")
+    );
+}
+
+#[test]
+fn rotate_and_certificate_settings_validate() {
+    let text = good().replace(
+            "client_secret_name = \"sales-client-secret\"\n",
+            "client_secret_name = \"sales-client-secret\"\nrotate = { before_expiry = \"20d\", grace = \"2s\" }\n",
+        );
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    let rotate = cfg.apps[0].rotate.expect("rotate");
+    assert_eq!(rotate.before_expiry, Duration::from_secs(20 * 86_400));
+    assert_eq!(rotate.lifetime, Duration::from_secs(180 * 86_400));
+    assert_eq!(rotate.grace, Duration::from_secs(2));
+    assert_eq!(
+        cfg.graph_endpoint.as_ref().map(Url::as_str),
+        Some("https://graph.microsoft.com/")
+    );
+    assert_eq!(cfg.graph_resource, "https://graph.microsoft.com");
+
+    let short = text.replace("grace = \"2s\"", "lifetime = \"10d\"");
+    let found = issues(&short);
+    assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate.lifetime"));
+
+    let cert = good().replace(
+        "client_secret_name = \"sales-client-secret\"",
+        "client_certificate_name = \"sales-cert\"\ncertificate_algorithm = \"RS256\"",
+    );
+    let cfg = parse(Path::new("r.toml"), &cert).expect("valid");
+    assert_eq!(
+        cfg.apps[0].credential_kind,
+        AppCredentialKind::Certificate {
+            algorithm: AssertionAlgorithm::Rs256
+        }
+    );
+    assert_eq!(cfg.apps[0].client_secret_name, "sales-cert");
+
+    let both = good().replace(
+        "client_secret_name = \"sales-client-secret\"",
+        "client_secret_name = \"sales-client-secret\"\nclient_certificate_name = \"c\"",
+    );
+    let found = issues(&both);
+    assert_eq!(
+        found[0].key.as_deref(),
+        Some("apps[0].client_certificate_name")
+    );
+    assert!(found[0].message.contains("mutually exclusive"));
+
+    let rotate_cert = cert.replace(
+        "certificate_algorithm = \"RS256\"",
+        "rotate = { lifetime = \"90d\" }",
+    );
+    let found = issues(&rotate_cert);
+    assert_eq!(found[0].key.as_deref(), Some("apps[0].rotate"));
+}
+
+#[test]
+fn sovereign_clouds_have_their_graph() {
+    let text = format!("cloud = \"us-government\"\n{}", good())
+        .replace("vault.azure.net", "vault.usgovcloudapi.net");
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    assert_eq!(cfg.graph_resource, "https://graph.microsoft.us");
+    let text = format!(
+        "cloud = \"custom\"\n[custom_cloud]\nauthority_host = \"https://login.example\"\n{}",
+        good().replace(
+            "client_secret_name = \"sales-client-secret\"\n",
+            "client_secret_name = \"sales-client-secret\"\nrotate = {}\n",
+        )
+    );
+    // The [custom_cloud] table must come before the others; rebuild it in order.
+    let text = text.replacen(
+        "\n[custom_cloud]\nauthority_host = \"https://login.example\"\n",
+        "\n",
+        1,
+    );
+    let (head, rest) = text.split_once("[credential]").expect("credential");
+    let text = format!(
+        "{head}[custom_cloud]\nauthority_host = \"https://login.example\"\n\n[credential]{rest}"
+    );
+    let found = issues(&text);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.key.as_deref() == Some("apps[0].rotate")
+                && i.message.contains("graph_endpoint")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn line_col_counts_from_one() {
+    assert_eq!(line_col("ab\ncd", 0), (1, 1));
+    assert_eq!(line_col("ab\ncd", 4), (2, 2));
+}
