@@ -1,11 +1,9 @@
 //! Fault rules (handle, admin API, seed) and the Key Vault / Entra ID throttles.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use akv_emulator::{FaultKind, FaultRule, Seed, ThrottleSeed, VaultPolicySeed};
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 fn rule(service: &str, operation: Option<&str>, kind: FaultKind) -> FaultRule {

@@ -1,8 +1,6 @@
 //! The official Azure SDK for Rust (azure_identity + azure_security_keyvault_secrets) against
 //! the emulator over HTTPS, configured as azure-wire.md describes.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,7 +12,7 @@ use azure_security_keyvault_secrets::models::{
     SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
-use common::*;
+use crate::helpers::*;
 use futures::TryStreamExt;
 
 #[tokio::test]
