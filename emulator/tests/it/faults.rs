@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use akv_emulator::{FaultKind, FaultRule, Seed, ThrottleSeed, VaultPolicySeed};
 use crate::helpers::*;
+use akv_emulator::{FaultKind, FaultRule, Seed, ThrottleSeed, VaultPolicySeed};
 use serde_json::{Value, json};
 
 fn rule(service: &str, operation: Option<&str>, kind: FaultKind) -> FaultRule {

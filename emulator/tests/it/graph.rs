@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::helpers::*;
 use akv_emulator::{
     AppRegistrationSeed, AppSeed, ClientSecretSeed, EmulatorHandle, Seed, TenantSeed,
 };
-use crate::helpers::*;
 use serde_json::{Value, json};
 
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
