@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::faults;
 use crate::routes::{self, LOGIN_SERVICE, admin_error};
-use crate::seed::{FaultRule, Seed, ThrottleSeed, TokenFault};
+use crate::seed::{FaultRule, SUBSCRIPTION, Seed, ThrottleSeed, TokenFault, VaultThrottleSeed};
 use crate::server::Core;
-use crate::state::{Shared, Throttle, WebhookDelivery};
+use crate::state::{Shared, Throttle, VaultThrottle, WebhookDelivery};
 
 /// The login listener's front door: test webhooks and the admin API under `/_emulator/`,
 /// everything else to Entra ID.
@@ -90,10 +90,15 @@ enum FaultsRequest {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThrottleRequest {
-    /// A vault name, or `login` for the token endpoint.
+    /// A vault name, `login` for the token endpoint, or `subscription` for the budgets
+    /// across all vaults.
     service: String,
+    /// One budget for every transaction.
     #[serde(default)]
     throttle: Option<ThrottleSeed>,
+    /// Key Vault's current limits: writes (CREATE secret) and other transactions apart.
+    #[serde(default)]
+    limits: Option<VaultThrottleSeed>,
 }
 
 fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
@@ -149,22 +154,26 @@ fn admin(core: &Arc<Core>, method: &str, rest: &[&str], body: &Bytes) -> Respons
                 let mut world = core.shared.world_mut();
                 if r.service == LOGIN_SERVICE {
                     world.entra_throttle = r.throttle.map(Throttle::new);
+                } else if r.service == SUBSCRIPTION {
+                    if r.throttle.is_some() {
+                        return admin_error(
+                            StatusCode::BAD_REQUEST,
+                            "the subscription takes limits (writes and others), not throttle",
+                        );
+                    }
+                    world.subscription_throttle = r.limits.map(VaultThrottle::split);
                 } else if !world.vaults.contains_key(&r.service) {
                     return admin_error(
                         StatusCode::NOT_FOUND,
                         format!("no vault named {}", r.service),
                     );
+                } else if r.throttle.is_some() && r.limits.is_some() {
+                    return admin_error(
+                        StatusCode::BAD_REQUEST,
+                        "set either throttle (one budget) or limits (writes and others apart)",
+                    );
                 } else {
-                    match r.throttle {
-                        Some(t) => {
-                            world
-                                .vault_throttles
-                                .insert(r.service.clone(), Throttle::new(t));
-                        }
-                        None => {
-                            world.vault_throttles.remove(&r.service);
-                        }
-                    }
+                    world.set_vault_throttle(&r.service, r.throttle, r.limits);
                 }
                 ok()
             }

@@ -26,7 +26,8 @@ pub(crate) fn stat_status(resp: &axum::response::Response) -> u16 {
     }
 }
 
-/// The Key Vault throttling answer (no `Retry-After`, as captured from the real service).
+/// The Key Vault throttling answer: 429 ("Azure Key Vault throttling guidance") with the
+/// `Throttled` body and no `Retry-After`, as captured from the real service (azure-wire.md).
 pub(crate) fn vault_throttled(retry_after: Option<u64>) -> axum::response::Response {
     status_response(Flavor::Vault, 429, retry_after, "")
 }

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use crate::admin;
 use crate::jwt::{KeySet, SigningKey};
-use crate::seed::{FaultRule, Seed, ThrottleSeed, TokenFault};
+use crate::seed::{FaultRule, Seed, ThrottleSeed, TokenFault, VaultThrottleSeed};
 use crate::server::Core;
-use crate::state::{Shared, Stats, StoredSecret, Throttle, WebhookDelivery, now};
+use crate::state::{Shared, Stats, StoredSecret, Throttle, VaultThrottle, WebhookDelivery, now};
 use crate::tls;
 
 /// How to start the emulator.
@@ -290,19 +290,28 @@ impl EmulatorHandle {
         self.core.shared.faults.active()
     }
 
-    /// Sets (`Some`) or removes (`None`) the request limit of a vault; the window restarts.
+    /// Sets (`Some`) or removes (`None`) one budget for every transaction of a vault (Key
+    /// Vault's older model); the window restarts.
     pub fn set_vault_throttle(&self, vault: &str, throttle: Option<ThrottleSeed>) {
-        let mut world = self.core.shared.world_mut();
-        match throttle {
-            Some(t) => {
-                world
-                    .vault_throttles
-                    .insert(vault.to_string(), Throttle::new(t));
-            }
-            None => {
-                world.vault_throttles.remove(vault);
-            }
-        }
+        self.core
+            .shared
+            .world_mut()
+            .set_vault_throttle(vault, throttle, None);
+    }
+
+    /// Sets (`Some`) or removes (`None`) Key Vault's current limits on a vault: CREATE secret
+    /// and all other transactions counted apart ([`VaultThrottleSeed`]); the windows restart.
+    pub fn set_vault_limits(&self, vault: &str, limits: Option<VaultThrottleSeed>) {
+        self.core
+            .shared
+            .world_mut()
+            .set_vault_throttle(vault, None, limits);
+    }
+
+    /// Sets (`Some`, e.g. [`VaultThrottleSeed::subscription`]) or removes (`None`) the
+    /// subscription-wide budgets counted across all vaults; the windows restart.
+    pub fn set_subscription_limits(&self, limits: Option<VaultThrottleSeed>) {
+        self.core.shared.world_mut().subscription_throttle = limits.map(VaultThrottle::split);
     }
 
     /// Sets (`Some`) or removes (`None`) the token endpoint's request limit.

@@ -63,7 +63,7 @@ pub use seed::{
     AppRegistrationSeed, AppSeed, CertificateSeed, ClientSecretSeed, DEMO_APP_CLIENT_ID,
     DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID, FaultKind, FaultRule, FederatedCredentialSeed,
     PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed,
-    TokenFault, VaultPolicySeed, VaultSeed,
+    TokenFault, VaultPolicySeed, VaultSeed, VaultThrottleSeed,
 };
 pub use standalone::run_standalone;
 pub use state::{StatEntry, Stats, StoredSecret, ThrottleWindow, WebhookDelivery};

@@ -73,11 +73,8 @@ pub(crate) async fn vault_request(
     let shared = &state.shared;
     let op = vault::operation(&method, &uri);
     let mut resp = faults::run(shared, &state.vault, op, faults::Flavor::Vault, || {
-        let admitted = shared
-            .world_mut()
-            .vault_throttles
-            .get_mut(&state.vault)
-            .is_none_or(|t| t.admit());
+        let create = vault::is_create(&method, &uri);
+        let admitted = shared.world_mut().admit_vault_request(&state.vault, create);
         if !admitted {
             return faults::vault_throttled(None);
         }

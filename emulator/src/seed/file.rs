@@ -16,6 +16,7 @@ pub(crate) struct SeedFile {
     vault_policies: Vec<VaultPolicySeed>,
     faults: Vec<FaultRule>,
     entra_throttle: Option<ThrottleSeed>,
+    subscription_limits: Option<VaultThrottleSeed>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +64,8 @@ struct VaultFile {
     secrets: Vec<SecretSeed>,
     #[serde(default)]
     throttle: Option<ThrottleSeed>,
+    #[serde(default)]
+    limits: Option<VaultThrottleSeed>,
 }
 
 impl From<SeedFile> for Seed {
@@ -118,10 +121,11 @@ impl From<SeedFile> for Seed {
             .vaults
             .into_iter()
             .map(|v| {
-                if let Some(throttle) = v.throttle {
+                if v.throttle.is_some() || v.limits.is_some() {
                     vault_policies.push(VaultPolicySeed {
                         vault: v.name.clone(),
-                        throttle: Some(throttle),
+                        throttle: v.throttle,
+                        limits: v.limits,
                     });
                 }
                 VaultSeed {
@@ -146,6 +150,7 @@ impl From<SeedFile> for Seed {
             vault_policies,
             faults: f.faults,
             entra_throttle: f.entra_throttle,
+            subscription_limits: f.subscription_limits,
         }
     }
 }

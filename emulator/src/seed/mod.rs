@@ -46,6 +46,10 @@ pub struct Seed {
     pub faults: Vec<FaultRule>,
     /// Entra ID token endpoint throttle (429 with `Retry-After: 60`, AADSTS50196).
     pub entra_throttle: Option<ThrottleSeed>,
+    /// Key Vault's subscription-wide budgets, counted across all vaults (Azure: five times the
+    /// per-vault limits, [`VaultThrottleSeed::subscription`]). `None` = unlimited.
+    #[serde(default)]
+    pub subscription_limits: Option<VaultThrottleSeed>,
 }
 
 /// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.
@@ -54,9 +58,68 @@ pub struct Seed {
 pub struct VaultPolicySeed {
     /// The vault name.
     pub vault: String,
-    /// Request limit; `None` = unlimited.
+    /// One budget for every transaction (Key Vault's older published model); `None` =
+    /// unlimited. Use [`VaultPolicySeed::limits`] for the current model.
     #[serde(default)]
     pub throttle: Option<ThrottleSeed>,
+    /// Key Vault's current model: secret CREATEs and all other transactions counted apart.
+    /// Takes the place of `throttle` (a policy sets one of the two).
+    #[serde(default)]
+    pub limits: Option<VaultThrottleSeed>,
+}
+
+/// Key Vault's throttle for one vault, as the Learn page "Azure Key Vault service limits"
+/// publishes it: per vault per 10 s, CREATE secret (`PUT /secrets/{name}`, a new version)
+/// against `writes` (300) and all other secret transactions against `others` (4,000), counted
+/// apart. Refused requests (429) count against neither ("Azure Key Vault throttling guidance").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultThrottleSeed {
+    /// Secret CREATEs accepted per window (Key Vault: 300).
+    pub writes: u64,
+    /// Other secret transactions accepted per window (Key Vault: 4,000).
+    pub others: u64,
+    /// Window length in seconds (Key Vault: 10).
+    pub window_secs: u64,
+}
+
+impl Default for VaultThrottleSeed {
+    fn default() -> VaultThrottleSeed {
+        VaultThrottleSeed {
+            writes: 300,
+            others: 4000,
+            window_secs: 10,
+        }
+    }
+}
+
+impl VaultThrottleSeed {
+    /// The subscription-wide budgets: five times the per-vault limits ("Azure Key Vault
+    /// service limits", footnote 1).
+    pub fn subscription() -> VaultThrottleSeed {
+        let vault = VaultThrottleSeed::default();
+        VaultThrottleSeed {
+            writes: vault.writes * 5,
+            others: vault.others * 5,
+            window_secs: vault.window_secs,
+        }
+    }
+
+    /// The budget of CREATE secret transactions.
+    pub fn write_budget(&self) -> ThrottleSeed {
+        ThrottleSeed {
+            requests: self.writes,
+            window_secs: self.window_secs,
+        }
+    }
+
+    /// The budget of all other transactions.
+    pub fn other_budget(&self) -> ThrottleSeed {
+        ThrottleSeed {
+            requests: self.others,
+            window_secs: self.window_secs,
+        }
+    }
 }
 
 /// A fixed-window request limit: at most `requests` accepted requests per `window_secs`.
@@ -312,6 +375,9 @@ fn one() -> u8 {
     1
 }
 
+/// The name that stands for all vaults of the subscription in the stats and the admin API.
+pub const SUBSCRIPTION: &str = "subscription";
+
 /// Tenant id of [`Seed::default_demo`].
 pub const DEMO_TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// Client id of the rotator's own identity in [`Seed::default_demo`].
@@ -356,13 +422,34 @@ impl Seed {
                 bail!("a vault needs a name");
             }
         }
-        let throttles = self
+        for p in &self.vault_policies {
+            if p.throttle.is_some() && p.limits.is_some() {
+                bail!(
+                    "vault {}: set either throttle (one budget) or limits (writes and others apart), not both",
+                    p.vault
+                );
+            }
+        }
+        for v in &self.vaults {
+            if v.name == SUBSCRIPTION {
+                bail!(
+                    "a vault cannot be named {SUBSCRIPTION}: the name stands for all vaults in the stats and the admin API"
+                );
+            }
+        }
+        let windows = self
             .vault_policies
             .iter()
-            .filter_map(|p| p.throttle)
-            .chain(self.entra_throttle);
-        for t in throttles {
-            if t.window_secs == 0 {
+            .filter_map(|p| p.throttle.map(|t| t.window_secs))
+            .chain(
+                self.vault_policies
+                    .iter()
+                    .filter_map(|p| p.limits.map(|l| l.window_secs)),
+            )
+            .chain(self.subscription_limits.map(|l| l.window_secs))
+            .chain(self.entra_throttle.map(|t| t.window_secs));
+        for w in windows {
+            if w == 0 {
                 bail!("a throttle needs window_secs > 0");
             }
         }

@@ -15,12 +15,13 @@ mod throttle;
 pub use stats::{StatEntry, Stats, ThrottleWindow};
 
 pub(crate) use fault_set::FaultSet;
-pub(crate) use throttle::Throttle;
+pub(crate) use throttle::{Throttle, VaultThrottle, admit_all};
 
 use crate::cert::RegisteredCert;
 use crate::jwt::{KeySet, SigningKey};
 use crate::seed::{
-    AppSeed, FederatedCredentialSeed, PermissionSeed, Seed, TenantPolicySeed, TokenFault,
+    AppSeed, FederatedCredentialSeed, PermissionSeed, SUBSCRIPTION, Seed, TenantPolicySeed,
+    ThrottleSeed, TokenFault, VaultThrottleSeed,
 };
 
 /// Built-in token audiences (all v1 tokens).
@@ -139,7 +140,9 @@ pub(crate) struct World {
     pub registrations: BTreeMap<String, Registration>,
     pub secret_propagation_secs: u64,
     /// Keyed by vault name.
-    pub vault_throttles: BTreeMap<String, Throttle>,
+    pub vault_throttles: BTreeMap<String, VaultThrottle>,
+    /// Key Vault's subscription-wide budgets, across all vaults.
+    pub subscription_throttle: Option<VaultThrottle>,
     pub entra_throttle: Option<Throttle>,
 }
 
@@ -253,17 +256,48 @@ impl World {
             self.registrations.insert(key, reg);
         }
         for p in &seed.vault_policies {
-            match p.throttle {
-                Some(t) => {
-                    self.vault_throttles
-                        .insert(p.vault.clone(), Throttle::new(t));
-                }
-                None => {
-                    self.vault_throttles.remove(&p.vault);
-                }
-            }
+            self.set_vault_throttle(&p.vault, p.throttle, p.limits);
+        }
+        if let Some(l) = seed.subscription_limits {
+            self.subscription_throttle = Some(VaultThrottle::split(l));
         }
         Ok(())
+    }
+
+    /// Sets a vault's throttle: `limits` (writes apart) wins over `throttle` (one budget);
+    /// neither removes it. The windows restart.
+    pub fn set_vault_throttle(
+        &mut self,
+        vault: &str,
+        throttle: Option<ThrottleSeed>,
+        limits: Option<VaultThrottleSeed>,
+    ) {
+        let new = match (limits, throttle) {
+            (Some(l), _) => Some(VaultThrottle::split(l)),
+            (None, Some(t)) => Some(VaultThrottle::single(t)),
+            (None, None) => None,
+        };
+        match new {
+            Some(t) => {
+                self.vault_throttles.insert(vault.to_string(), t);
+            }
+            None => {
+                self.vault_throttles.remove(vault);
+            }
+        }
+    }
+
+    /// Counts one request to `vault` against its budgets and the subscription's; false when
+    /// one of them is full (the request is then refused with 429).
+    pub fn admit_vault_request(&mut self, vault: &str, create: bool) -> bool {
+        let mut budgets: Vec<&mut Throttle> = Vec::with_capacity(2);
+        if let Some(t) = self.vault_throttles.get_mut(vault) {
+            budgets.push(t.budget(create));
+        }
+        if let Some(t) = self.subscription_throttle.as_mut() {
+            budgets.push(t.budget(create));
+        }
+        admit_all(&mut budgets)
     }
 
     /// Merges permissions and secrets of the seed's vaults that exist.
@@ -461,22 +495,31 @@ impl Shared {
     }
 
     pub fn stats(&self) -> Stats {
-        let throttle_windows = {
+        let (throttle_windows, write_windows) = {
             let world = self.world();
-            world
-                .vault_throttles
-                .iter()
-                .map(|(vault, t)| (vault.clone(), t.windows()))
-                .chain(
-                    world
-                        .entra_throttle
-                        .as_ref()
-                        .map(|t| ("login".to_string(), t.windows())),
-                )
-                .collect()
+            let vaults = world.vault_throttles.iter().map(|(v, t)| (v.as_str(), t));
+            let all = vaults.chain(
+                world
+                    .subscription_throttle
+                    .iter()
+                    .map(|t| (SUBSCRIPTION, t)),
+            );
+            let mut others = BTreeMap::new();
+            let mut writes = BTreeMap::new();
+            for (name, t) in all {
+                others.insert(name.to_string(), t.others.windows());
+                if let Some(w) = &t.writes {
+                    writes.insert(name.to_string(), w.windows());
+                }
+            }
+            if let Some(t) = &world.entra_throttle {
+                others.insert("login".to_string(), t.windows());
+            }
+            (others, writes)
         };
         Stats {
             throttle_windows,
+            write_windows,
             entries: self
                 .stats_lock()
                 .iter()
@@ -494,6 +537,9 @@ impl Shared {
         self.stats_lock().clear();
         let mut world = self.world_mut();
         for t in world.vault_throttles.values_mut() {
+            t.reset();
+        }
+        if let Some(t) = world.subscription_throttle.as_mut() {
             t.reset();
         }
         if let Some(t) = world.entra_throttle.as_mut() {

@@ -10,10 +10,15 @@ use serde::{Deserialize, Serialize};
 pub struct Stats {
     /// One entry per (service, operation, status).
     pub entries: Vec<StatEntry>,
-    /// Per throttled vault (and `"login"` for Entra ID), its windows since the throttle was set
-    /// or the stats were reset, oldest first; the last one may still be open.
+    /// Per throttled vault (`"subscription"` for the budget across vaults, `"login"` for Entra
+    /// ID), the windows of its budget for every transaction not counted in `write_windows`, since
+    /// the throttle was set or the stats were reset, oldest first; the last one may be open.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub throttle_windows: BTreeMap<String, Vec<ThrottleWindow>>,
+    /// Per vault (and `"subscription"`) whose limits count CREATE secret apart, the windows of
+    /// that write budget, oldest first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_windows: BTreeMap<String, Vec<ThrottleWindow>>,
 }
 
 /// One window of a throttle: when it opened and what it let through.

@@ -131,6 +131,12 @@ pub(crate) fn operation(method: &Method, uri: &Uri) -> &'static str {
     Op::parse(method, uri.path()).stat_name()
 }
 
+/// Whether a request is a CREATE secret (`PUT /secrets/{name}`, a new version), the
+/// transaction Key Vault counts against its write budget ("Azure Key Vault service limits").
+pub(crate) fn is_create(method: &Method, uri: &Uri) -> bool {
+    matches!(Op::parse(method, uri.path()), Op::Set(_))
+}
+
 /// Serves one data-plane request for `vault_name` (the caller records it in the stats).
 pub(crate) fn handle(
     shared: &Arc<Shared>,

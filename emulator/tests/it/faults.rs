@@ -224,6 +224,7 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
                 requests: 3,
                 window_secs: 2,
             }),
+            limits: None,
         }],
         ..Seed::default()
     })

@@ -10,5 +10,6 @@ mod graph;
 mod official_sdk;
 mod powerbi;
 mod seed_file;
+mod throttle_model;
 mod token_faults;
 mod vault;
