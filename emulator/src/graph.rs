@@ -38,7 +38,7 @@ enum Op {
 
 impl Op {
     fn parse(method: &Method, uri: &Uri) -> Op {
-        let path = crate::vault::percent_decode(uri.path());
+        let path = crate::form::percent_decode(uri.path());
         let segs: Vec<&str> = path
             .trim_start_matches('/')
             .trim_end_matches('/')
@@ -313,7 +313,7 @@ fn find_mut<'a>(
 fn get(ids: &Ids, app: &App, uri: &Uri) -> Response {
     let query: HashMap<String, String> = uri
         .query()
-        .map(crate::vault::query_pairs)
+        .map(crate::form::query_pairs)
         .unwrap_or_default();
     let mut full = Map::new();
     full.insert("id".into(), json!(app.application_object_id));

@@ -50,7 +50,7 @@ pub(crate) fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &Head
     }
     let query: HashMap<String, String> = uri
         .query()
-        .map(crate::vault::query_pairs)
+        .map(crate::form::query_pairs)
         .unwrap_or_default();
     if let Some(top) = query.get("$top")
         && top.parse::<u32>().is_err()

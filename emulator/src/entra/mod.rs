@@ -1,85 +1,32 @@
 //! The Microsoft Entra ID side of the login listener: the v2 and v1 client-credentials token
 //! endpoints, OpenID discovery and JWKS, with Entra-shaped tokens and AADSTS error bodies.
-//! Owns token minting policy (claims, lifetimes); does not know about vaults.
+//! Owns token minting policy (claims, lifetimes); does not know about vaults. Client
+//! assertions are in `assertion`, error bodies in `error`, discovery in `discovery`.
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::faults::TokenFault;
+mod assertion;
+mod discovery;
+mod error;
+
+pub(crate) use discovery::{instance_discovery, jwks, openid_configuration};
+pub(crate) use error::{AadError, throttled};
+
 use crate::jwt::{SigningKey, mint_unsigned, random_b64, random_in};
+use crate::seed::TokenFault;
 use crate::state::{App, Registration, Shared};
+use error::{bad_request, json_response};
 
 /// Which token endpoint was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     V1,
     V2,
-}
-
-/// An AADSTS failure: HTTP status, OAuth `error`, AADSTS number and description.
-pub(crate) struct AadError {
-    status: StatusCode,
-    error: &'static str,
-    code: u32,
-    description: String,
-}
-
-impl AadError {
-    pub(crate) fn new(
-        status: StatusCode,
-        error: &'static str,
-        code: u32,
-        description: String,
-    ) -> AadError {
-        AadError {
-            status,
-            error,
-            code,
-            description,
-        }
-    }
-
-    pub fn into_response(self, authority_host: &str) -> Response {
-        let trace_id = uuid::Uuid::new_v4().to_string();
-        let correlation_id = uuid::Uuid::new_v4().to_string();
-        let now = OffsetDateTime::now_utc();
-        let timestamp = format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        );
-        let body = json!({
-            "error": self.error,
-            "error_description": format!(
-                "AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}",
-                self.code, self.description
-            ),
-            "error_codes": [self.code],
-            "timestamp": timestamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": format!("{authority_host}/error?code={}", self.code),
-        });
-        json_response(self.status, &body)
-    }
-}
-
-/// A JSON response with Entra-like cache headers.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, axum::Json(body.clone())).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
-    resp
 }
 
 /// How the client authenticated.
@@ -152,17 +99,17 @@ impl<'a> ClientCredential<'a> {
                 Ok("1")
             }
             ClientCredential::Assertion { kind, assertion } => {
-                if *kind != Some(crate::assertion::JWT_BEARER) {
+                if *kind != Some(assertion::JWT_BEARER) {
                     return Err(bad_request(
                         "invalid_request",
                         900144,
                         format!(
                             "The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.",
-                            crate::assertion::JWT_BEARER
+                            assertion::JWT_BEARER
                         ),
                     ));
                 }
-                crate::assertion::verify(assertion, &app.client_id, registration, token_urls, now)?;
+                assertion::verify(assertion, &app.client_id, registration, token_urls, now)?;
                 Ok("2")
             }
             ClientCredential::Missing => Err(AadError::new(
@@ -194,24 +141,6 @@ pub(crate) fn token(
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => e.into_response(&shared.authority_host),
     }
-}
-
-/// The token endpoint's 429: `Retry-After: 60` and an AADSTS50196-style body.
-pub(crate) fn throttled(authority_host: &str) -> Response {
-    let mut resp = AadError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
-        50196,
-        "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.".to_string(),
-    )
-    .into_response(authority_host);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-    resp
-}
-
-fn bad_request(error: &'static str, code: u32, description: String) -> AadError {
-    AadError::new(StatusCode::BAD_REQUEST, error, code, description)
 }
 
 /// The resource a request asks for, from `scope` (v2) or `resource` (v1).
@@ -467,106 +396,4 @@ fn sign(
         }
         _ => shared.keys().current.mint(claims, nonce),
     }
-}
-
-/// OpenID configuration for `tenant` (v2 when `v2`).
-pub(crate) fn openid_configuration(shared: &Shared, tenant: &str, v2: bool) -> Response {
-    let a = &shared.authority_host;
-    let known = shared
-        .world()
-        .tenants
-        .contains_key(&tenant.to_ascii_lowercase());
-    if !known {
-        return AadError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_tenant",
-            90002,
-            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-        )
-        .into_response(a);
-    }
-    let body = if v2 {
-        json!({
-            "token_endpoint": format!("{a}/{tenant}/oauth2/v2.0/token"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("{a}/{tenant}/discovery/v2.0/keys"),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
-            "request_uri_parameter_supported": false,
-            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-            "authorization_endpoint": format!("{a}/{tenant}/oauth2/v2.0/authorize"),
-            "device_authorization_endpoint": format!("{a}/{tenant}/oauth2/v2.0/devicecode"),
-            "http_logout_supported": true,
-            "frontchannel_logout_supported": true,
-            "end_session_endpoint": format!("{a}/{tenant}/oauth2/v2.0/logout"),
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver", "oid"],
-            "kerberos_endpoint": format!("{a}/{tenant}/kerberos"),
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net",
-        })
-    } else {
-        json!({
-            "token_endpoint": format!("{a}/{tenant}/oauth2/token"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("{a}/{tenant}/discovery/keys"),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-            "scopes_supported": ["openid"],
-            "issuer": format!("https://sts.windows.net/{tenant}/"),
-            "authorization_endpoint": format!("{a}/{tenant}/oauth2/authorize"),
-            "end_session_endpoint": format!("{a}/{tenant}/oauth2/logout"),
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net",
-        })
-    };
-    json_response(StatusCode::OK, &body)
-}
-
-/// The JWKS for `tenant`: current and rolled-over keys.
-pub(crate) fn jwks(shared: &Shared, tenant: &str, v2: bool) -> Response {
-    let issuer = v2.then(|| format!("https://login.microsoftonline.com/{tenant}/v2.0"));
-    let keys: Vec<Value> = shared
-        .keys()
-        .all()
-        .map(|k| k.jwk(issuer.as_deref()))
-        .collect();
-    json_response(StatusCode::OK, &json!({ "keys": keys }))
-}
-
-/// Minimal instance discovery answer (MSAL asks unless told not to).
-pub(crate) fn instance_discovery(shared: &Shared, query: &HashMap<String, String>) -> Response {
-    let host = shared
-        .authority_host
-        .trim_start_matches("https://")
-        .to_string();
-    let endpoint = query
-        .get("authorization_endpoint")
-        .cloned()
-        .unwrap_or_else(|| format!("{}/common/oauth2/v2.0/authorize", shared.authority_host));
-    let tenant_discovery = endpoint
-        .replace(
-            "/oauth2/v2.0/authorize",
-            "/v2.0/.well-known/openid-configuration",
-        )
-        .replace("/oauth2/authorize", "/.well-known/openid-configuration");
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "tenant_discovery_endpoint": tenant_discovery,
-            "api-version": "1.1",
-            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
-        }),
-    )
 }

@@ -1,11 +1,9 @@
 //! Fault rules (handle, admin API, seed) and the Key Vault / Entra ID throttles.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use akv_emulator::{FaultKind, FaultRule, Seed, ThrottleSeed, VaultPolicySeed};
-use common::*;
 use serde_json::{Value, json};
 
 fn rule(service: &str, operation: Option<&str>, kind: FaultKind) -> FaultRule {
@@ -226,6 +224,7 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
                 requests: 3,
                 window_secs: 2,
             }),
+            limits: None,
         }],
         ..Seed::default()
     })

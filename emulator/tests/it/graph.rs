@@ -1,14 +1,12 @@
 //! Microsoft Graph applications: read passwordCredentials, addPassword (policy, propagation),
 //! removePassword, permissions and Graph-shaped errors, and the effect on the token endpoint.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::helpers::*;
 use akv_emulator::{
     AppRegistrationSeed, AppSeed, ClientSecretSeed, EmulatorHandle, Seed, TenantSeed,
 };
-use common::*;
 use serde_json::{Value, json};
 
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";

@@ -1,10 +1,8 @@
 //! Token faults: tokens issued to one app are broken in a chosen way, through the handle and
 //! the admin API; the vault (an independent verifier) rejects each.
 
-mod common;
-
+use crate::helpers::*;
 use akv_emulator::TokenFault;
-use common::*;
 use serde_json::{Value, json};
 
 const VAULT_SCOPE: &str = "https://vault.azure.net/.default";

@@ -4,7 +4,7 @@ use akv_emulator::Seed;
 
 #[test]
 fn readme_toml_example_parses() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let start = readme.find("```toml\n").expect("toml block") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("block end");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -58,7 +58,7 @@ async fn demo_seed_starts() {
 
 #[test]
 fn inline_settings_are_lifted_into_side_tables() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let start = readme.find("```toml\n").expect("toml block") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("block end");
     let seed: Seed = toml::from_str(&readme[start..end]).expect("parses");
@@ -89,7 +89,7 @@ fn inline_settings_are_lifted_into_side_tables() {
 
 #[test]
 fn readme_fault_example_parses() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let marker = "```toml\n[[faults]]";
     let start = readme.find(marker).expect("faults block") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("block end");

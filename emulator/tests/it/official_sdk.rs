@@ -1,11 +1,10 @@
 //! The official Azure SDK for Rust (azure_identity + azure_security_keyvault_secrets) against
 //! the emulator over HTTPS, configured as azure-wire.md describes.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::helpers::*;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
@@ -14,7 +13,6 @@ use azure_security_keyvault_secrets::models::{
     SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
-use common::*;
 use futures::TryStreamExt;
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The seed model: tenants, app registrations, vaults, permissions and secrets the emulator
 //! starts with (or merges at run time). Owns parsing from TOML/JSON and the built-in demo seed;
-//! it holds no runtime state.
+//! it holds no runtime state. Plain data: it imports nothing above `cert`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,6 +8,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+mod fault_rules;
+mod file;
+
+pub use fault_rules::{FaultKind, FaultRule, TokenFault};
 
 /// Everything the emulator knows at start, or merges in later through `apply_seed`.
 ///
@@ -38,9 +43,13 @@ pub struct Seed {
     /// Per-vault settings beyond [`VaultSeed`] (the throttle).
     pub vault_policies: Vec<VaultPolicySeed>,
     /// Fault rules; a merged seed with rules replaces the active rules.
-    pub faults: Vec<crate::faults::FaultRule>,
+    pub faults: Vec<FaultRule>,
     /// Entra ID token endpoint throttle (429 with `Retry-After: 60`, AADSTS50196).
     pub entra_throttle: Option<ThrottleSeed>,
+    /// Key Vault's subscription-wide budgets, counted across all vaults (Azure: five times the
+    /// per-vault limits, [`VaultThrottleSeed::subscription`]). `None` = unlimited.
+    #[serde(default)]
+    pub subscription_limits: Option<VaultThrottleSeed>,
 }
 
 /// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.
@@ -49,9 +58,68 @@ pub struct Seed {
 pub struct VaultPolicySeed {
     /// The vault name.
     pub vault: String,
-    /// Request limit; `None` = unlimited.
+    /// One budget for every transaction (Key Vault's older published model); `None` =
+    /// unlimited. Use [`VaultPolicySeed::limits`] for the current model.
     #[serde(default)]
     pub throttle: Option<ThrottleSeed>,
+    /// Key Vault's current model: secret CREATEs and all other transactions counted apart.
+    /// Takes the place of `throttle` (a policy sets one of the two).
+    #[serde(default)]
+    pub limits: Option<VaultThrottleSeed>,
+}
+
+/// Key Vault's throttle for one vault, as the Learn page "Azure Key Vault service limits"
+/// publishes it: per vault per 10 s, CREATE secret (`PUT /secrets/{name}`, a new version)
+/// against `writes` (300) and all other secret transactions against `others` (4,000), counted
+/// apart. Refused requests (429) count against neither ("Azure Key Vault throttling guidance").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultThrottleSeed {
+    /// Secret CREATEs accepted per window (Key Vault: 300).
+    pub writes: u64,
+    /// Other secret transactions accepted per window (Key Vault: 4,000).
+    pub others: u64,
+    /// Window length in seconds (Key Vault: 10).
+    pub window_secs: u64,
+}
+
+impl Default for VaultThrottleSeed {
+    fn default() -> VaultThrottleSeed {
+        VaultThrottleSeed {
+            writes: 300,
+            others: 4000,
+            window_secs: 10,
+        }
+    }
+}
+
+impl VaultThrottleSeed {
+    /// The subscription-wide budgets: five times the per-vault limits ("Azure Key Vault
+    /// service limits", footnote 1).
+    pub fn subscription() -> VaultThrottleSeed {
+        let vault = VaultThrottleSeed::default();
+        VaultThrottleSeed {
+            writes: vault.writes * 5,
+            others: vault.others * 5,
+            window_secs: vault.window_secs,
+        }
+    }
+
+    /// The budget of CREATE secret transactions.
+    pub fn write_budget(&self) -> ThrottleSeed {
+        ThrottleSeed {
+            requests: self.writes,
+            window_secs: self.window_secs,
+        }
+    }
+
+    /// The budget of all other transactions.
+    pub fn other_budget(&self) -> ThrottleSeed {
+        ThrottleSeed {
+            requests: self.others,
+            window_secs: self.window_secs,
+        }
+    }
 }
 
 /// A fixed-window request limit: at most `requests` accepted requests per `window_secs`.
@@ -307,6 +375,9 @@ fn one() -> u8 {
     1
 }
 
+/// The name that stands for all vaults of the subscription in the stats and the admin API.
+pub const SUBSCRIPTION: &str = "subscription";
+
 /// Tenant id of [`Seed::default_demo`].
 pub const DEMO_TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// Client id of the rotator's own identity in [`Seed::default_demo`].
@@ -351,13 +422,34 @@ impl Seed {
                 bail!("a vault needs a name");
             }
         }
-        let throttles = self
+        for p in &self.vault_policies {
+            if p.throttle.is_some() && p.limits.is_some() {
+                bail!(
+                    "vault {}: set either throttle (one budget) or limits (writes and others apart), not both",
+                    p.vault
+                );
+            }
+        }
+        for v in &self.vaults {
+            if v.name == SUBSCRIPTION {
+                bail!(
+                    "a vault cannot be named {SUBSCRIPTION}: the name stands for all vaults in the stats and the admin API"
+                );
+            }
+        }
+        let windows = self
             .vault_policies
             .iter()
-            .filter_map(|p| p.throttle)
-            .chain(self.entra_throttle);
-        for t in throttles {
-            if t.window_secs == 0 {
+            .filter_map(|p| p.throttle.map(|t| t.window_secs))
+            .chain(
+                self.vault_policies
+                    .iter()
+                    .filter_map(|p| p.limits.map(|l| l.window_secs)),
+            )
+            .chain(self.subscription_limits.map(|l| l.window_secs))
+            .chain(self.entra_throttle.map(|t| t.window_secs));
+        for w in windows {
+            if w == 0 {
                 bail!("a throttle needs window_secs > 0");
             }
         }
@@ -389,7 +481,7 @@ impl Seed {
                 }
             }
             for c in &a.certificates {
-                crate::assertion::parse_certificate(&c.pem)
+                crate::cert::parse_certificate(&c.pem)
                     .with_context(|| format!("app {}: certificate", a.client_id))?;
             }
         }
@@ -470,157 +562,4 @@ pub(crate) fn random_secret() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     format!("{}~{}", &a[..20], &b[..19])
-}
-
-/// The seed file form: [`Seed`] plus the inline per-tenant, per-app and per-vault settings,
-/// lifted into the side tables on conversion.
-mod file {
-    use super::*;
-
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    pub(super) struct SeedFile {
-        tenants: Vec<TenantFile>,
-        vaults: Vec<VaultFile>,
-        token_lifetime_secs: Option<(u64, u64)>,
-        resources: Vec<ResourceSeed>,
-        tenant_policies: Vec<TenantPolicySeed>,
-        app_registrations: Vec<AppRegistrationSeed>,
-        secret_propagation_secs: Option<u64>,
-        vault_policies: Vec<super::VaultPolicySeed>,
-        faults: Vec<crate::faults::FaultRule>,
-        entra_throttle: Option<super::ThrottleSeed>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct TenantFile {
-        id: String,
-        #[serde(default)]
-        apps: Vec<AppFile>,
-        #[serde(default)]
-        powerbi_service_principals_enabled: Option<bool>,
-        #[serde(default)]
-        max_secret_lifetime_days: Option<u32>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct AppFile {
-        client_id: String,
-        #[serde(default)]
-        display_name: Option<String>,
-        #[serde(default)]
-        object_id: Option<String>,
-        #[serde(default)]
-        secrets: Vec<ClientSecretSeed>,
-        #[serde(default)]
-        roles: BTreeMap<String, Vec<String>>,
-        #[serde(default)]
-        application_object_id: Option<String>,
-        #[serde(default)]
-        owners: Vec<String>,
-        #[serde(default)]
-        federated_credentials: Vec<FederatedCredentialSeed>,
-        #[serde(default)]
-        certificates: Vec<CertificateSeed>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct VaultFile {
-        name: String,
-        tenant_id: String,
-        #[serde(default)]
-        permissions: Vec<PermissionSeed>,
-        #[serde(default)]
-        secrets: Vec<SecretSeed>,
-        #[serde(default)]
-        throttle: Option<super::ThrottleSeed>,
-    }
-
-    impl From<SeedFile> for Seed {
-        fn from(f: SeedFile) -> Seed {
-            let mut tenant_policies = Vec::new();
-            let mut app_registrations = Vec::new();
-            let mut vault_policies = Vec::new();
-            let tenants = f
-                .tenants
-                .into_iter()
-                .map(|t| {
-                    if t.powerbi_service_principals_enabled.is_some()
-                        || t.max_secret_lifetime_days.is_some()
-                    {
-                        tenant_policies.push(TenantPolicySeed {
-                            tenant_id: t.id.clone(),
-                            powerbi_service_principals_enabled: t
-                                .powerbi_service_principals_enabled
-                                .unwrap_or(true),
-                            max_secret_lifetime_days: t.max_secret_lifetime_days,
-                        });
-                    }
-                    let apps = t
-                        .apps
-                        .into_iter()
-                        .map(|a| {
-                            if a.application_object_id.is_some()
-                                || !a.owners.is_empty()
-                                || !a.federated_credentials.is_empty()
-                                || !a.certificates.is_empty()
-                            {
-                                app_registrations.push(AppRegistrationSeed {
-                                    client_id: a.client_id.clone(),
-                                    application_object_id: a.application_object_id,
-                                    owners: a.owners,
-                                    federated_credentials: a.federated_credentials,
-                                    certificates: a.certificates,
-                                });
-                            }
-                            AppSeed {
-                                client_id: a.client_id,
-                                display_name: a.display_name,
-                                object_id: a.object_id,
-                                secrets: a.secrets,
-                                roles: a.roles,
-                            }
-                        })
-                        .collect();
-                    TenantSeed { id: t.id, apps }
-                })
-                .collect();
-            let vaults = f
-                .vaults
-                .into_iter()
-                .map(|v| {
-                    if let Some(throttle) = v.throttle {
-                        vault_policies.push(super::VaultPolicySeed {
-                            vault: v.name.clone(),
-                            throttle: Some(throttle),
-                        });
-                    }
-                    VaultSeed {
-                        name: v.name,
-                        tenant_id: v.tenant_id,
-                        permissions: v.permissions,
-                        secrets: v.secrets,
-                    }
-                })
-                .collect();
-            tenant_policies.extend(f.tenant_policies);
-            app_registrations.extend(f.app_registrations);
-            vault_policies.extend(f.vault_policies);
-            Seed {
-                tenants,
-                vaults,
-                token_lifetime_secs: f.token_lifetime_secs,
-                resources: f.resources,
-                tenant_policies,
-                app_registrations,
-                secret_propagation_secs: f.secret_propagation_secs,
-                vault_policies,
-                faults: f.faults,
-                entra_throttle: f.entra_throttle,
-            }
-        }
-    }
 }

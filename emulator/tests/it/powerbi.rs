@@ -1,10 +1,8 @@
 //! Power BI probe: `GET /v1.0/myorg/groups` accepts emulator-signed Power BI tokens and
 //! rejects everything else the way the real service does.
 
-mod common;
-
+use crate::helpers::*;
 use akv_emulator::{TenantPolicySeed, TokenFault};
-use common::*;
 use serde_json::Value;
 
 const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";

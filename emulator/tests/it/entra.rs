@@ -1,8 +1,6 @@
 //! Entra ID side: token success shapes (v1/v2), every AADSTS error, discovery, JWKS, stats.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::Value;
 
 fn v2_form<'a>(client_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -99,7 +97,7 @@ async fn v1_token_uses_strings_and_graph_has_nonce() {
 #[tokio::test]
 async fn v2_resource_issues_v2_claims() {
     let emu = emulator().await;
-    let mut extra = common::seed();
+    let mut extra = crate::helpers::seed();
     extra.vaults.clear();
     extra.resources.push(akv_emulator::ResourceSeed {
         uri: "api://my-api".to_string(),

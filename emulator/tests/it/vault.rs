@@ -1,9 +1,7 @@
 //! Key Vault side over HTTPS with the emulator CA: challenge, paging, validation, RBAC,
 //! disabled secrets, soft delete, stats.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 struct Kv {
@@ -370,7 +368,7 @@ async fn delete_recover_purge() {
 #[tokio::test]
 async fn seed_at_run_time_starts_new_vault() {
     let emu = emulator().await;
-    let mut seed = common::seed();
+    let mut seed = crate::helpers::seed();
     seed.tenants.clear();
     seed.vaults[0].name = "second".to_string();
     emu.apply_seed(seed).expect("seed applies");

@@ -1,86 +1,22 @@
 //! Client assertions at the token endpoint: certificate credentials (`iss` = `sub` = client
 //! id, `x5t` / `x5t#S256` naming a registered certificate) and federated identity credentials
 //! (an external issuer's token whose `iss`/`sub`/`aud` match a declared record, signed by a
-//! key in that issuer's JWKS). Owns certificate parsing; returns AADSTS errors.
+//! key in that issuer's JWKS). Returns AADSTS errors; certificate parsing is `crate::cert`.
 
-use anyhow::{Context, anyhow, bail};
 use axum::http::StatusCode;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::entra::AadError;
+use super::error::AadError;
 use crate::jwt::{split_jws, verify_rsa_components, verify_rsa_der};
-use crate::seed::CertificateSeed;
 use crate::state::Registration;
 
 /// The only client assertion type Entra accepts.
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const FIC_DOCS: &str = "Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation";
 const CERT_DOCS: &str = "Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .";
-
-/// A registered certificate credential.
-#[derive(Clone, Debug)]
-pub(crate) struct RegisteredCert {
-    pub sha1: Vec<u8>,
-    pub sha256: Vec<u8>,
-    /// PKCS#1 `RSAPublicKey` DER.
-    pub public_key: Vec<u8>,
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
-}
-
-impl RegisteredCert {
-    pub fn from_seed(seed: &CertificateSeed) -> anyhow::Result<RegisteredCert> {
-        let mut cert = parse_certificate(&seed.pem)?;
-        if let Some(start) = seed.start {
-            cert.start = start;
-        }
-        if let Some(end) = seed.end {
-            cert.end = end;
-        }
-        Ok(cert)
-    }
-}
-
-/// Parses a PEM certificate (the first `CERTIFICATE` block) with an RSA public key.
-pub(crate) fn parse_certificate(pem: &str) -> anyhow::Result<RegisteredCert> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END CERTIFICATE-----"))
-        .map(str::trim)
-        .collect();
-    if body.is_empty() {
-        bail!("no PEM CERTIFICATE block found");
-    }
-    let der = STANDARD
-        .decode(body.as_bytes())
-        .context("certificate PEM is not valid base64")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| anyhow!("certificate does not parse: {e}"))?;
-    let spki = cert.public_key();
-    if spki.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.1" {
-        bail!("only RSA certificates are supported");
-    }
-    let validity = cert.validity();
-    let t = |ts: i64| {
-        OffsetDateTime::from_unix_timestamp(ts).map_err(|_| anyhow!("certificate validity"))
-    };
-    Ok(RegisteredCert {
-        sha1: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der)
-            .as_ref()
-            .to_vec(),
-        sha256: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der)
-            .as_ref()
-            .to_vec(),
-        public_key: spki.subject_public_key.data.to_vec(),
-        start: t(validity.not_before.timestamp())?,
-        end: t(validity.not_after.timestamp())?,
-    })
-}
 
 fn invalid_client(code: u32, description: String) -> AadError {
     AadError::new(

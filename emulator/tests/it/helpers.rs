@@ -1,8 +1,6 @@
 //! Shared test helpers: a seeded emulator, a reqwest client that trusts its CA, and token
 //! fetching.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 
 use akv_emulator::{

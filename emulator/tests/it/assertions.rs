@@ -1,10 +1,9 @@
 //! Client assertions: certificate credentials (RS256 + `x5t`, PS256 + `x5t#S256`) and
 //! federated identity credentials (workload identity), with the AADSTS errors of each.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::helpers::*;
 use akv_emulator::{
     AppRegistrationSeed, AppSeed, CertificateSeed, EmulatorHandle, FederatedCredentialSeed, Seed,
     TenantSeed,
@@ -14,7 +13,6 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use serde_json::{Value, json};
 
 const CERT_APP: &str = "eeeeeeee-0000-0000-0000-000000000001";

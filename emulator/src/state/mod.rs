@@ -8,11 +8,20 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::assertion::RegisteredCert;
-use crate::faults::TokenFault;
-use crate::jwt::KeySet;
+mod fault_set;
+mod stats;
+mod throttle;
+
+pub use stats::{StatEntry, Stats, ThrottleWindow};
+
+pub(crate) use fault_set::FaultSet;
+pub(crate) use throttle::{Throttle, VaultThrottle, admit_all};
+
+use crate::cert::RegisteredCert;
+use crate::jwt::{KeySet, SigningKey};
 use crate::seed::{
-    AppSeed, FederatedCredentialSeed, PermissionSeed, Seed, TenantPolicySeed, ThrottleSeed,
+    AppSeed, FederatedCredentialSeed, PermissionSeed, SUBSCRIPTION, Seed, TenantPolicySeed,
+    ThrottleSeed, TokenFault, VaultThrottleSeed,
 };
 
 /// Built-in token audiences (all v1 tokens).
@@ -24,72 +33,6 @@ pub(crate) const BUILTIN_RESOURCES: &[&str] = &[
     "https://api.fabric.microsoft.com",
     "https://database.windows.net/",
 ];
-
-/// Request counts by service, operation and status.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stats {
-    /// One entry per (service, operation, status).
-    pub entries: Vec<StatEntry>,
-    /// Per throttled vault (and `"login"` for Entra ID), its windows since the throttle was set
-    /// or the stats were reset, oldest first; the last one may still be open.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub throttle_windows: BTreeMap<String, Vec<ThrottleWindow>>,
-}
-
-/// One window of a throttle: when it opened and what it let through.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ThrottleWindow {
-    /// When the window opened, in milliseconds after the throttle was set or the stats reset.
-    pub start_ms: u64,
-    /// The window's length in seconds.
-    pub window_secs: u64,
-    /// Requests accepted (at most the limit).
-    pub accepted: u64,
-    /// Requests answered 429.
-    pub rejected: u64,
-}
-
-/// One row of [`Stats`].
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StatEntry {
-    /// Vault name, or `"login"` for the Entra ID listener.
-    pub service: String,
-    /// Operation name, e.g. `SecretGet` or `TokenV2`.
-    pub operation: String,
-    /// HTTP status returned.
-    pub status: u16,
-    /// Number of requests.
-    pub count: u64,
-}
-
-impl Stats {
-    /// Requests for `operation` on `service`, any status.
-    pub fn count(&self, service: &str, operation: &str) -> u64 {
-        self.entries
-            .iter()
-            .filter(|e| e.service == service && e.operation == operation)
-            .map(|e| e.count)
-            .sum()
-    }
-
-    /// Requests for `operation` on `service` with exactly `status`.
-    pub fn count_status(&self, service: &str, operation: &str, status: u16) -> u64 {
-        self.entries
-            .iter()
-            .filter(|e| e.service == service && e.operation == operation && e.status == status)
-            .map(|e| e.count)
-            .sum()
-    }
-
-    /// All requests to `service`.
-    pub fn total_for(&self, service: &str) -> u64 {
-        self.entries
-            .iter()
-            .filter(|e| e.service == service)
-            .map(|e| e.count)
-            .sum()
-    }
-}
 
 /// One stored secret version, as tests see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,81 +124,6 @@ pub(crate) struct Registration {
     pub certificates: Vec<RegisteredCert>,
 }
 
-/// A fixed-window counter.
-#[derive(Debug, Clone)]
-pub(crate) struct Throttle {
-    pub limit: ThrottleSeed,
-    /// The origin of [`ThrottleWindow::start_ms`].
-    epoch: std::time::Instant,
-    /// The open window: when it opened; `None` until the first request.
-    window_start: Option<std::time::Instant>,
-    accepted: u64,
-    rejected: u64,
-    /// Closed windows, oldest first.
-    history: Vec<ThrottleWindow>,
-}
-
-impl Throttle {
-    pub fn new(limit: ThrottleSeed) -> Throttle {
-        Throttle {
-            limit,
-            epoch: std::time::Instant::now(),
-            window_start: None,
-            accepted: 0,
-            rejected: 0,
-            history: Vec::new(),
-        }
-    }
-
-    fn window(&self, start: std::time::Instant) -> ThrottleWindow {
-        ThrottleWindow {
-            start_ms: start.saturating_duration_since(self.epoch).as_millis() as u64,
-            window_secs: self.limit.window_secs,
-            accepted: self.accepted,
-            rejected: self.rejected,
-        }
-    }
-
-    /// Counts one request; false when it is over the limit (then answered 429 and not counted
-    /// against the limit). A window opens with the first request after the previous one ended.
-    pub fn admit(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        let length = std::time::Duration::from_secs(self.limit.window_secs);
-        match self.window_start {
-            Some(start) if now.duration_since(start) < length => {}
-            previous => {
-                if let Some(start) = previous {
-                    let closed = self.window(start);
-                    self.history.push(closed);
-                }
-                self.window_start = Some(now);
-                self.accepted = 0;
-                self.rejected = 0;
-            }
-        }
-        if self.accepted >= self.limit.requests {
-            self.rejected += 1;
-            return false;
-        }
-        self.accepted += 1;
-        true
-    }
-
-    /// Every window so far, the open one last.
-    pub fn windows(&self) -> Vec<ThrottleWindow> {
-        let mut all = self.history.clone();
-        if let Some(start) = self.window_start {
-            all.push(self.window(start));
-        }
-        all
-    }
-
-    /// Forgets the history and starts afresh with the next request.
-    pub fn reset(&mut self) {
-        *self = Throttle::new(self.limit);
-    }
-}
-
 /// Tenants, resources and vaults.
 #[derive(Debug, Default)]
 pub(crate) struct World {
@@ -272,7 +140,9 @@ pub(crate) struct World {
     pub registrations: BTreeMap<String, Registration>,
     pub secret_propagation_secs: u64,
     /// Keyed by vault name.
-    pub vault_throttles: BTreeMap<String, Throttle>,
+    pub vault_throttles: BTreeMap<String, VaultThrottle>,
+    /// Key Vault's subscription-wide budgets, across all vaults.
+    pub subscription_throttle: Option<VaultThrottle>,
     pub entra_throttle: Option<Throttle>,
 }
 
@@ -330,7 +200,7 @@ impl World {
             let certificates = r
                 .certificates
                 .iter()
-                .map(RegisteredCert::from_seed)
+                .map(|c| RegisteredCert::parse(&c.pem, c.start, c.end))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             registrations.push((
                 r,
@@ -386,17 +256,48 @@ impl World {
             self.registrations.insert(key, reg);
         }
         for p in &seed.vault_policies {
-            match p.throttle {
-                Some(t) => {
-                    self.vault_throttles
-                        .insert(p.vault.clone(), Throttle::new(t));
-                }
-                None => {
-                    self.vault_throttles.remove(&p.vault);
-                }
-            }
+            self.set_vault_throttle(&p.vault, p.throttle, p.limits);
+        }
+        if let Some(l) = seed.subscription_limits {
+            self.subscription_throttle = Some(VaultThrottle::split(l));
         }
         Ok(())
+    }
+
+    /// Sets a vault's throttle: `limits` (writes apart) wins over `throttle` (one budget);
+    /// neither removes it. The windows restart.
+    pub fn set_vault_throttle(
+        &mut self,
+        vault: &str,
+        throttle: Option<ThrottleSeed>,
+        limits: Option<VaultThrottleSeed>,
+    ) {
+        let new = match (limits, throttle) {
+            (Some(l), _) => Some(VaultThrottle::split(l)),
+            (None, Some(t)) => Some(VaultThrottle::single(t)),
+            (None, None) => None,
+        };
+        match new {
+            Some(t) => {
+                self.vault_throttles.insert(vault.to_string(), t);
+            }
+            None => {
+                self.vault_throttles.remove(vault);
+            }
+        }
+    }
+
+    /// Counts one request to `vault` against its budgets and the subscription's; false when
+    /// one of them is full (the request is then refused with 429).
+    pub fn admit_vault_request(&mut self, vault: &str, create: bool) -> bool {
+        let mut budgets: Vec<&mut Throttle> = Vec::with_capacity(2);
+        if let Some(t) = self.vault_throttles.get_mut(vault) {
+            budgets.push(t.budget(create));
+        }
+        if let Some(t) = self.subscription_throttle.as_mut() {
+            budgets.push(t.budget(create));
+        }
+        admit_all(&mut budgets)
     }
 
     /// Merges permissions and secrets of the seed's vaults that exist.
@@ -497,7 +398,7 @@ pub(crate) struct Shared {
     stats: Mutex<BTreeMap<(String, String, u16), u64>>,
     /// Token faults by lower-case client id.
     token_faults: Mutex<BTreeMap<String, TokenFault>>,
-    pub faults: crate::faults::FaultSet,
+    pub faults: FaultSet,
     /// Test webhook receivers: bodies received per receiver name, and a status to answer with.
     pub webhooks: Mutex<BTreeMap<String, Vec<WebhookDelivery>>>,
     pub webhook_status: Mutex<BTreeMap<String, u16>>,
@@ -521,7 +422,7 @@ impl Shared {
             }),
             stats: Mutex::new(BTreeMap::new()),
             token_faults: Mutex::new(BTreeMap::new()),
-            faults: crate::faults::FaultSet::default(),
+            faults: FaultSet::default(),
             webhooks: Mutex::new(BTreeMap::new()),
             webhook_status: Mutex::new(BTreeMap::new()),
         })
@@ -564,6 +465,24 @@ impl Shared {
         self.keys.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes the pending key (or a new one) current.
+    pub fn rollover_signing_key(&self) -> anyhow::Result<()> {
+        let has_pending = self.keys().pending.is_some();
+        let next = if has_pending {
+            None
+        } else {
+            Some(SigningKey::generate()?)
+        };
+        let mut keys = self.keys_mut();
+        let next = match (next, keys.pending.clone()) {
+            (_, Some(p)) => p,
+            (Some(n), None) => n,
+            (None, None) => SigningKey::generate()?,
+        };
+        keys.rollover(next);
+        Ok(())
+    }
+
     fn stats_lock(&self) -> MutexGuard<'_, BTreeMap<(String, String, u16), u64>> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -576,22 +495,31 @@ impl Shared {
     }
 
     pub fn stats(&self) -> Stats {
-        let throttle_windows = {
+        let (throttle_windows, write_windows) = {
             let world = self.world();
-            world
-                .vault_throttles
-                .iter()
-                .map(|(vault, t)| (vault.clone(), t.windows()))
-                .chain(
-                    world
-                        .entra_throttle
-                        .as_ref()
-                        .map(|t| ("login".to_string(), t.windows())),
-                )
-                .collect()
+            let vaults = world.vault_throttles.iter().map(|(v, t)| (v.as_str(), t));
+            let all = vaults.chain(
+                world
+                    .subscription_throttle
+                    .iter()
+                    .map(|t| (SUBSCRIPTION, t)),
+            );
+            let mut others = BTreeMap::new();
+            let mut writes = BTreeMap::new();
+            for (name, t) in all {
+                others.insert(name.to_string(), t.others.windows());
+                if let Some(w) = &t.writes {
+                    writes.insert(name.to_string(), w.windows());
+                }
+            }
+            if let Some(t) = &world.entra_throttle {
+                others.insert("login".to_string(), t.windows());
+            }
+            (others, writes)
         };
         Stats {
             throttle_windows,
+            write_windows,
             entries: self
                 .stats_lock()
                 .iter()
@@ -609,6 +537,9 @@ impl Shared {
         self.stats_lock().clear();
         let mut world = self.world_mut();
         for t in world.vault_throttles.values_mut() {
+            t.reset();
+        }
+        if let Some(t) = world.subscription_throttle.as_mut() {
             t.reset();
         }
         if let Some(t) = world.entra_throttle.as_mut() {

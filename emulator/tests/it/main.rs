@@ -1,0 +1,15 @@
+//! The emulator's integration tests, one binary (one link, one run): each module drives the
+//! emulator from outside, over HTTPS, the way one client of it does.
+
+mod helpers;
+
+mod assertions;
+mod entra;
+mod faults;
+mod graph;
+mod official_sdk;
+mod powerbi;
+mod seed_file;
+mod throttle_model;
+mod token_faults;
+mod vault;
