@@ -1,11 +1,26 @@
 //! akv-rotator: reads app registrations' client secrets from Azure Key Vault, acquires
 //! client-credentials tokens from Microsoft Entra ID, validates them, and writes them back to
-//! Key Vault for consumers; reports client secrets nearing expiry.
+//! Key Vault for consumers; reports client secrets nearing expiry and can rotate them.
 //!
-//! Module map: `config` (TOML → [`config::ValidConfig`]), `cycle` (one cycle), `vault`
-//! (Key Vault over the official SDK), `identity` (the rotator's own credential), `entra`
-//! (token endpoint), `validate` (the only producer of [`validate::ValidatedToken`]), `expiry`,
-//! `report`, `cli`, `telemetry`, and `demo` (with the `emulator` feature).
+//! # Layout
+//!
+//! Layers, top to bottom; a module imports only from the layers below it (checked in CI):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`daemon`] | `run`: the cron loop with jitter and early refresh, the HTTP endpoints |
+//! | [`commands`] | one function per command: `once` (and [`commands::once::run_once`], shared with the daemon), `status`, `check`, `demo` |
+//! | [`cli`] | clap definitions of the commands and their flags |
+//! | [`alerts`] | findings from a report, deduplication, state in Key Vault, delivery, payloads |
+//! | [`cycle`] | one cycle: plan, per-app stages, credentials, Graph expiry, shards, tag names, client-secret rotation |
+//! | [`report`] | the cycle report, its metrics, the status view and its renderers |
+//! | [`azure`] | adapters: Key Vault (the only user of its SDK), Entra ID, Graph, the rotator's identity, certificates |
+//! | [`token`] | [`token::AcquiredToken`] and validation, the only producer of [`token::ValidatedToken`] |
+//! | [`net`] | the HTTPS client, bounded bodies, retry, adaptive limits |
+//! | [`telemetry`] | tracing, OTLP, metrics |
+//! | [`config`] | TOML model, checks per section, [`config::ValidConfig`], clouds |
+//! | [`error`] | [`error::SetupError`] with its exit code; error classes of the report |
+//! | [`timefmt`] | timestamps as RFC 3339 text |
 
 pub mod alerts;
 pub mod azure;
