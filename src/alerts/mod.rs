@@ -10,7 +10,7 @@
 //! ```
 //! - [`finding`]: findings and their text; [`decide`]: the pure dedup policy; [`state`]: what
 //!   survives between runs and the [`AlertStateStore`] trait; [`payload`]: CloudEvent, Teams
-//!   card, Slack blocks; [`config`]: `[alerts]`.
+//!   card, Slack blocks; [`crate::config::alerts`]: `[alerts]`.
 //! - Alerting never fails a rotation: [`run_alerts`] returns an [`AlertReport`], never an error,
 //!   and reports each sink's failures in it.
 //! - Webhook URLs are credentials: they arrive as [`SecretString`]s read from Key Vault by the

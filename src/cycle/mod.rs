@@ -17,8 +17,8 @@
 //!
 //! The cycle returns a [`CycleReport`]; alerting and metrics are its callers' business.
 //!
-//! Files: [`plan`] (listings, which targets are due), [`app`] (one app's stages and its report),
-//! [`graph_expiry`] (a client secret's end date in Microsoft Graph), [`credential`] (the app's
+//! Files: `plan` (listings, which targets are due), `app` (one app's stages and its report),
+//! `graph_expiry` (a client secret's end date in Microsoft Graph), [`credential`] (the app's
 //! client secret or certificate: checks and token acquisition), [`shard`], [`tags`], and
 //! [`rotation`] (client-secret rotation through Graph).
 
