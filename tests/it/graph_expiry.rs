@@ -1,14 +1,11 @@
 //! Client secret expiry from Microsoft Graph (`expiry.graph = true`): the credential's
 //! `endDateTime`, matched to the stored secret, tightens the severity, and a disagreement with
 //! Key Vault's `exp` is its own finding.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use akv_emulator::{SecretSeed, Seed, VaultSeed};
-use common::*;
 
 fn graph_config(world: &World) -> String {
     let text = world.config_text().replacen(

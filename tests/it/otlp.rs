@@ -1,16 +1,13 @@
 //! OpenTelemetry export: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a cycle exports its spans
 //! (cycle → app → read/acquire/validate/write) and metrics over OTLP/HTTP protobuf to a receiver
 //! started here. (That nothing is exported without the variables is a unit test in telemetry.)
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::body::Bytes;
 use axum::routing::post;
-use common::*;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;

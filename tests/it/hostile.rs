@@ -2,19 +2,16 @@
 //! token responses and JWTs, malformed Key Vault responses. Every case ends in a clear error
 //! class (or a config error naming the key), with no panic, nothing written, and the documented
 //! exit code (1 for a failed target, 2 for configuration).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::Arc;
 
+use crate::common::*;
 use akv_emulator::{FaultKind, FaultRule, PermissionSeed, SecretSeed, Seed, TokenFault, VaultSeed};
 use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::entra::{AcquiredToken, parse_token_response};
 use akv_rotator::error::ErrorClass;
 use akv_rotator::validate::{Expectations, Validator};
 use base64::Engine;
-use common::*;
 
 /// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
 /// counter's changing digits), and the emulator then merges them: number them instead.

@@ -1,18 +1,15 @@
 //! Client-secret rotation through Microsoft Graph: the real binary against the emulator
 //! (Graph `addPassword`/`removePassword`, propagation delay, app-management policy, owners),
 //! asserting what Graph and Key Vault hold after each run — including after a crash.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use akv_emulator::{
     AppRegistrationSeed, AppSeed, ClientSecretSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed,
     VaultSeed,
 };
-use common::*;
 use serde_json::Value;
 use time::OffsetDateTime;
 

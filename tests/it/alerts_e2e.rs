@@ -1,14 +1,11 @@
 //! Alerts end to end through the real binary: the webhook URL is read from Key Vault, the
 //! deduplication state lives in Key Vault across separate runs, a sink that fails does not fail
 //! the run and is retried, and the URL never reaches the output.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use akv_emulator::{SecretSeed, Seed, VaultSeed};
-use common::*;
 
 fn put_secret(
     world: &World,

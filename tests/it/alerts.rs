@@ -1,7 +1,6 @@
 //! Alerting end to end through the library API: real HTTP receivers (axum on 127.0.0.1:0)
 //! capture what Teams, Slack and a CloudEvents webhook would receive, and the clock is driven by
 //! hand across runs to check deduplication, escalation, reminders and resolution.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -3,12 +3,10 @@
 //! (PS256 + `x5t#S256` or RS256 + `x5t`) and gets tokens from the emulator, which checks it
 //! against the certificates registered on the app. Wrong, expired and unregistered
 //! certificates are each refused with a clear reason.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::PathBuf;
 
+use crate::common::*;
 use akv_emulator::{
     AppRegistrationSeed, CertificateSeed, PermissionSeed, SecretSeed, Seed, VaultSeed,
 };
@@ -16,7 +14,6 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine;
-use common::*;
 use serde_json::Value;
 use time::OffsetDateTime;
 
