@@ -3,6 +3,8 @@
 //! Fixtures read like the domain: `TestApp::new("sales").secret_expiring_in(days(3))`.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod receiver;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Output;
