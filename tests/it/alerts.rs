@@ -13,7 +13,7 @@ use akv_rotator::alerts::{
 };
 use akv_rotator::error::{ErrorClass, StepError};
 use akv_rotator::expiry::Severity;
-use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
+use akv_rotator::report::{AppReport, CycleReport, Outcome, TargetReport};
 use secrecy::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -21,6 +21,9 @@ use time::macros::datetime;
 
 use crate::common::free_port;
 use crate::common::receiver::{Receiver, Reply, Script};
+use crate::common::report::{
+    AppReportBuilder, RotationReportBuilder, SECRETS_VAULT, TargetReportBuilder, cycle_report,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Receivers.
@@ -100,8 +103,6 @@ fn urls(pairs: &[(&str, &Receiver)]) -> HashMap<String, SecretString> {
         .collect()
 }
 
-const VAULT: &str = "https://kv-secrets.vault.azure.net/";
-
 fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) -> Finding {
     Finding::client_secret_expiry(
         app,
@@ -109,58 +110,39 @@ fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) 
         severity,
         SecretRef {
             name: format!("{app}-client-secret"),
-            vault: VAULT.into(),
+            vault: SECRETS_VAULT.into(),
         },
         Some("2026-12-10T20:15:01Z".into()),
         Some(days),
     )
 }
 
+/// An app whose client secret expires on 2026-12-10 when `days_left` is known.
 fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppReport {
-    AppReport {
-        name: name.into(),
-        tenant_id: "11111111-2222-4333-8444-555555555555".into(),
-        client_id: "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e".into(),
-        owner: None,
-        client_secret: ClientSecretReport {
-            vault: VAULT.into(),
-            name: format!("{name}-client-secret"),
-            version: None,
-            expires_on: days_left.map(|_| "2026-12-10T20:15:01Z".to_string()),
-            days_left,
-            severity,
-            graph_expires_on: None,
-            expiry_mismatch: None,
-            graph_error: None,
-        },
-        error: None,
-    }
+    AppReportBuilder::new(name)
+        .severity(severity)
+        .days_left(days_left)
+        .expires_on(days_left.map(|_| "2026-12-10T20:15:01Z"))
+        .build()
 }
 
+/// A Power BI target; a failed one failed for a bad client secret.
 fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) -> TargetReport {
-    TargetReport {
-        app: app.into(),
-        scope: "https://analysis.windows.net/powerbi/api/.default".into(),
-        vault: "https://kv-tokens.vault.azure.net/".into(),
-        secret: format!("{app}-powerbi-token"),
-        outcome,
-        token_expires_on: token_expires_on.map(str::to_string),
-        token_updated_on: None,
-        version: None,
-        signature: None,
-        probe: None,
-        error: (outcome == Outcome::Failed).then(|| {
+    TargetReportBuilder::new(app)
+        .outcome(outcome)
+        .token_expires_on(token_expires_on)
+        .error((outcome == Outcome::Failed).then(|| {
             StepError::new(
                 ErrorClass::BadClientSecret,
                 "Entra ID rejected the client secret",
             )
             .with_code("AADSTS7000215")
-        }),
-    }
+        }))
+        .build()
 }
 
 fn cycle(apps: Vec<AppReport>, targets: Vec<TargetReport>) -> CycleReport {
-    CycleReport::new(T0, T0, false, apps, targets, Vec::new())
+    cycle_report(T0, apps, targets)
 }
 
 /// One run: the findings, then alerting at `now`.
@@ -222,7 +204,7 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
     assert_eq!(d["expires_on"], "2026-12-10T20:15:01Z");
     assert_eq!(d["days_left"], 3);
     assert_eq!(d["client_secret"]["name"], "sales-client-secret");
-    assert_eq!(d["client_secret"]["vault"], VAULT);
+    assert_eq!(d["client_secret"]["vault"], SECRETS_VAULT);
     assert!(
         d["title"]
             .as_str()
@@ -295,7 +277,7 @@ async fn teams_sink_posts_an_adaptive_card() {
     assert_eq!(facts["Days left"], "3");
     assert_eq!(
         facts["Client secret"],
-        format!("sales-client-secret in {VAULT}")
+        format!("sales-client-secret in {SECRETS_VAULT}")
     );
 
     // A warning is yellow, a resolution green.
@@ -982,25 +964,18 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
 
 #[tokio::test]
 async fn failed_and_manual_rotations_are_findings() {
-    use akv_rotator::rotation::{RotationOutcome, RotationReport};
+    use akv_rotator::rotation::RotationOutcome;
     let mut report = cycle(vec![app_report("rot", Severity::Ok, Some(90))], vec![]);
-    let rotation = |outcome, manual: Option<&str>| RotationReport {
-        app: "rot".into(),
-        vault: "https://kv-secrets.vault.azure.net/".into(),
-        secret: "rot-client-secret".into(),
-        outcome,
-        state: "idle".into(),
-        steps: vec![],
-        key_id: None,
-        previous_key_id: None,
-        previous_remove_after: None,
-        error: (outcome == RotationOutcome::Failed).then(|| {
-            StepError::new(
-                ErrorClass::PermissionDenied,
-                "Graph refused addPassword: Authorization_RequestDenied",
-            )
-        }),
-        manual_action: manual.map(str::to_string),
+    let rotation = |outcome, manual: Option<&str>| {
+        RotationReportBuilder::new("rot", outcome)
+            .error((outcome == RotationOutcome::Failed).then(|| {
+                StepError::new(
+                    ErrorClass::PermissionDenied,
+                    "Graph refused addPassword: Authorization_RequestDenied",
+                )
+            }))
+            .manual_action(manual)
+            .build()
     };
     report.rotations = vec![rotation(RotationOutcome::Failed, None)];
     let findings = findings_from_report(&report, &HashMap::new(), None, &AlertState::default());

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod receiver;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
