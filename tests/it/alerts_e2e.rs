@@ -2,39 +2,7 @@
 //! deduplication state lives in Key Vault across separate runs, a sink that fails does not fail
 //! the run and is retried, and the URL never reaches the output.
 
-use std::collections::BTreeMap;
-
 use crate::common::*;
-use akv_emulator::{SecretSeed, Seed, VaultSeed};
-
-fn put_secret(
-    world: &World,
-    vault: &str,
-    name: &str,
-    value: &str,
-    exp: Option<time::OffsetDateTime>,
-) {
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: vault.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![],
-                secrets: vec![SecretSeed {
-                    name: name.into(),
-                    value: value.into(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp,
-                    tags: BTreeMap::new(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leaks_the_url() {
@@ -44,7 +12,7 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     ])
     .await;
     let url = world.emulator.webhook_url("teams");
-    put_secret(&world, OUTPUT, "teams-webhook", &url, None);
+    world.put_secret(OUTPUT, "teams-webhook", &url, None);
     let config = world.config_with(
         "alerts.toml",
         "[alerts]\nrealert_after = \"24h\"\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"teams\"\nurl_secret = \"teams-webhook\"\nmin_severity = \"warning\"\n",
@@ -94,8 +62,7 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     // The client secret now expires in 3 days (critical) but the sink is down: the run still
     // succeeds and reports the failure.
     let ops = &world.apps[1];
-    put_secret(
-        &world,
+    world.put_secret(
         INPUT,
         &ops.secret_name(),
         &ops.secret_value,

@@ -7,9 +7,7 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use akv_emulator::{
-    AppRegistrationSeed, CertificateSeed, PermissionSeed, SecretSeed, Seed, VaultSeed,
-};
+use akv_emulator::{AppRegistrationSeed, CertificateSeed, SecretSeed, Seed};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::RsaKeyPair;
@@ -86,25 +84,14 @@ async fn world(registered: &[&Cert], stored: String, content_type: &str) -> Worl
                     .collect(),
                 ..Default::default()
             }],
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: false,
-                    secrets: None,
-                }],
-                secrets: vec![SecretSeed {
-                    name: CERT_SECRET.into(),
-                    value: stored,
+            vaults: vec![vault_seed(
+                INPUT,
+                vec![perm(ROTATOR, true, false)],
+                vec![SecretSeed {
                     content_type: Some(content_type.into()),
-                    enabled: true,
-                    nbf: None,
-                    exp: None,
-                    tags: Default::default(),
+                    ..secret_seed(CERT_SECRET, &stored)
                 }],
-            }],
+            )],
             ..Default::default()
         })
         .unwrap();

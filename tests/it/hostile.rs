@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::common::*;
-use akv_emulator::{FaultKind, FaultRule, PermissionSeed, SecretSeed, Seed, TokenFault, VaultSeed};
+use akv_emulator::{FaultKind, FaultRule, TokenFault};
 use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::entra::{AcquiredToken, parse_token_response};
 use akv_rotator::error::ErrorClass;
@@ -186,33 +186,13 @@ async fn odd_client_secret_values_are_refused_before_entra_is_asked() {
     let world = World::start(with_distinct_client_ids(apps)).await;
     let secrets = cases
         .iter()
-        .map(|(name, value)| SecretSeed {
-            name: format!("{name}-client-secret"),
-            value: value.clone(),
-            content_type: None,
-            enabled: true,
-            nbf: None,
-            exp: None,
-            tags: Default::default(),
-        })
+        .map(|(name, value)| secret_seed(&format!("{name}-client-secret"), value))
         .collect();
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: false,
-                    secrets: None,
-                }],
-                secrets,
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    world.seed_vaults(vec![vault_seed(
+        INPUT,
+        vec![perm(ROTATOR, true, false)],
+        secrets,
+    )]);
     world.emulator.reset_stats();
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");

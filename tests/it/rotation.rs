@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::common::*;
-use akv_emulator::{
-    AppRegistrationSeed, AppSeed, ClientSecretSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed,
-    VaultSeed,
-};
+use akv_emulator::{AppRegistrationSeed, AppSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -42,23 +39,11 @@ async fn world(setup: Setup) -> World {
             tenants: vec![TenantSeed {
                 id: TENANT.into(),
                 apps: vec![AppSeed {
-                    client_id: ROTATOR.into(),
-                    display_name: Some("akv-rotator".into()),
-                    secrets: vec![ClientSecretSeed {
-                        value: world.rotator_secret.clone(),
-                        end: Some(OffsetDateTime::now_utc() + days(365)),
-                        ..Default::default()
-                    }],
                     roles: [(GRAPH.to_string(), vec![setup.graph_role.to_string()])].into(),
-                    ..Default::default()
+                    ..rotator_app_seed(&world.rotator_secret)
                 }],
             }],
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![perm(ROTATOR, true, true)],
-                secrets: vec![],
-            }],
+            vaults: vec![vault_seed(INPUT, vec![perm(ROTATOR, true, true)], vec![])],
             app_registrations: vec![AppRegistrationSeed {
                 client_id: app_id,
                 owners: if setup.owned {
@@ -82,29 +67,18 @@ async fn world(setup: Setup) -> World {
 /// Sets the app's client secret in the input vault as a crashed or hand-edited run leaves it:
 /// the same value, this `exp`, and these tags (the rotation's progress).
 fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![perm(ROTATOR, true, true)],
-                secrets: vec![SecretSeed {
-                    name: SECRET.into(),
-                    value: world.apps[0].secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(exp),
-                    tags: tags
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    world.seed_vaults(vec![vault_seed(
+        INPUT,
+        vec![perm(ROTATOR, true, true)],
+        vec![SecretSeed {
+            exp: Some(exp),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..secret_seed(SECRET, &world.apps[0].secret_value)
+        }],
+    )]);
 }
 
 /// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.

@@ -5,14 +5,17 @@
 
 pub mod receiver;
 pub mod report;
+mod seed;
+
+pub use seed::*;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Output;
 
 use akv_emulator::{
-    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, PermissionSeed, SecretSeed, Seed,
-    StoredSecret, TenantSeed, VaultSeed,
+    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, SecretSeed, Seed, StoredSecret,
+    TenantSeed,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -127,29 +130,11 @@ pub struct World {
     pub rotator_secret: String,
 }
 
-pub fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
-    PermissionSeed {
-        principal: principal.into(),
-        read,
-        write,
-        secrets: None,
-    }
-}
-
 impl World {
     pub async fn start(apps: Vec<TestApp>) -> World {
         let rotator_secret = random("rotator");
         let now = OffsetDateTime::now_utc();
-        let mut entra_apps = vec![AppSeed {
-            client_id: ROTATOR.into(),
-            display_name: Some("akv-rotator".into()),
-            secrets: vec![ClientSecretSeed {
-                value: rotator_secret.clone(),
-                end: Some(now + days(365)),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }];
+        let mut entra_apps = vec![rotator_app_seed(&rotator_secret)];
         let mut input_secrets = Vec::new();
         for app in &apps {
             let entra_end = if app.fault == Fault::ExpiredSecret {
@@ -180,13 +165,9 @@ impl World {
                 app.secret_value.clone()
             };
             input_secrets.push(SecretSeed {
-                name: app.secret_name(),
-                value: stored_value,
-                content_type: None,
                 enabled: app.fault != Fault::DisabledSecret,
-                nbf: None,
                 exp: app.record_exp_in_vault.then_some(entra_end),
-                tags: BTreeMap::new(),
+                ..secret_seed(&app.secret_name(), &stored_value)
             });
         }
         let seed = Seed {
@@ -195,24 +176,9 @@ impl World {
                 apps: entra_apps,
             }],
             vaults: vec![
-                VaultSeed {
-                    name: INPUT.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, false)],
-                    secrets: input_secrets,
-                },
-                VaultSeed {
-                    name: OUTPUT.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, true)],
-                    secrets: vec![],
-                },
-                VaultSeed {
-                    name: READONLY.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, false)],
-                    secrets: vec![],
-                },
+                vault_seed(INPUT, vec![perm(ROTATOR, true, false)], input_secrets),
+                vault_seed(OUTPUT, vec![perm(ROTATOR, true, true)], vec![]),
+                vault_seed(READONLY, vec![perm(ROTATOR, true, false)], vec![]),
             ],
             ..Default::default()
         };
@@ -424,16 +390,7 @@ impl World {
         let mut seed = Seed {
             tenants: vec![TenantSeed {
                 id: TENANT.into(),
-                apps: vec![AppSeed {
-                    client_id: ROTATOR.into(),
-                    display_name: Some("akv-rotator".into()),
-                    secrets: vec![ClientSecretSeed {
-                        value: world.rotator_secret.clone(),
-                        end: Some(OffsetDateTime::now_utc() + days(365)),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
+                apps: vec![rotator_app_seed(&world.rotator_secret)],
             }],
             ..Default::default()
         };
