@@ -10,7 +10,7 @@ mod seed;
 pub use seed::*;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use akv_emulator::{
@@ -245,10 +245,25 @@ impl World {
 
     /// `once --config <world config> --output json` plus extra args; returns (exit code, JSON, stderr).
     pub fn once(&self, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        let config = self.config_path.display().to_string();
+        self.once_at(&self.config_path, extra)
+    }
+
+    /// [`World::once`] with another config file.
+    pub fn once_at(&self, config: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        self.run_once(config, extra, &[])
+    }
+
+    /// `once --config <config> --output json`, `extra` args, `env`; (exit code, JSON, stderr).
+    fn run_once(
+        &self,
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (i32, serde_json::Value, String) {
+        let config = config.display().to_string();
         let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
         args.extend_from_slice(extra);
-        let out = self.run(&args, &[]);
+        let out = self.run(&args, env);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
         (
@@ -414,17 +429,6 @@ impl World {
     /// `once --config <world config> --output json` with extra environment; returns
     /// (exit code, JSON, stderr).
     pub fn once_with_env(&self, env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
-        let config = self.config_path.display().to_string();
-        let out = self.run(
-            &["once", "--config", config.as_str(), "--output", "json"],
-            env,
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (
-            out.status.code().unwrap_or(-1),
-            json,
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        self.run_once(&self.config_path, &[], env)
     }
 }
