@@ -1,7 +1,8 @@
 //! Test world: the emulator started in-process on free ports over HTTPS, a seeded tenant, a
 //! rotator config written to a temp dir, and helpers to run the real `akv-rotator` binary.
 //! Fixtures read like the domain: `TestApp::new("sales").secret_expiring_in(days(3))`.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Also: seeds (`seed`, re-exported here), hand-built reports (`report`) and a local HTTP
+//! receiver (`receiver`).
 
 pub mod receiver;
 pub mod report;
@@ -394,7 +395,7 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, resp.text().await.ok()?))
 }
 
-// ---- added for tests/workload_identity.rs --------------------------------------------------
+// ---- added for workload_identity.rs -----------------------------------------------------------
 
 impl World {
     /// Like [`World::start`], with `customize` applied to the seed before the emulator starts

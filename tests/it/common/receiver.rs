@@ -1,6 +1,6 @@
 //! A local HTTP receiver standing in for what the rotator sends to (alert webhooks, an OTLP
 //! collector): plain HTTP on 127.0.0.1 and a free port, every request recorded (method, path,
-//! query, headers, body, the status it got), and the answer scripted per path.
+//! headers, body, the status it got), and the answer scripted per path.
 //!
 //! ```ignore
 //! let hook = Receiver::start(Reply::status(202)).await;
@@ -102,7 +102,6 @@ impl From<Reply> for Script {
 pub struct Recorded {
     pub method: Method,
     pub path: String,
-    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub status: u16,
@@ -227,7 +226,6 @@ async fn answer(
     shared.answered.lock().unwrap().push(Recorded {
         method,
         path: uri.path().to_string(),
-        query: uri.query().map(str::to_string),
         headers,
         body,
         status: reply.status,

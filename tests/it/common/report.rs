@@ -72,11 +72,6 @@ impl AppReportBuilder {
         self
     }
 
-    pub fn error(mut self, error: Option<StepError>) -> AppReportBuilder {
-        self.0.error = error;
-        self
-    }
-
     pub fn build(self) -> AppReport {
         self.0
     }
