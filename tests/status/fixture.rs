@@ -1,6 +1,8 @@
 //! A fixed cycle report for the status views: seven apps, one of each urgency (and an ok one far
 //! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable.
-//! Shared by `tests/status.rs` (snapshots) and `examples/status_page.rs` (the browser check).
+//! Shared by `tests/it/status.rs` (snapshots) and `examples/status_page.rs` (the browser check),
+//! which both include this file by path: it stays outside `tests/it/` and uses nothing of the
+//! test binary's `common`, so that the example still compiles it on its own.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! Properties of the token-response parser (`akv_rotator::azure::entra::parse_token_response`): it
 //! never panics, accepts only a non-empty access token, and never repeats the client secret
 //! (a hostile server may echo it anywhere in its answer).
-#![allow(clippy::unwrap_used)]
 
 use akv_rotator::azure::entra::parse_token_response;
 use proptest::prelude::*;

@@ -3,19 +3,16 @@
 //! key, a projected service-account token in a file, the environment the Azure Workload Identity
 //! webhook injects) and the Entra side (the emulator, with a federated identity credential on
 //! the rotator's app registration and no client secret), then runs the real binary.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::PathBuf;
 
+use crate::common::*;
 use akv_emulator::{AppRegistrationSeed, FederatedCredentialSeed};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use serde_json::json;
 use time::OffsetDateTime;
 

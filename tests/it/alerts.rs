@@ -1,11 +1,9 @@
 //! Alerting end to end through the library API: real HTTP receivers (axum on 127.0.0.1:0)
 //! capture what Teams, Slack and a CloudEvents webhook would receive, and the clock is driven by
 //! hand across runs to check deduplication, escalation, reminders and resolution.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,144 +11,48 @@ use akv_rotator::alerts::{
     AlertReport, AlertSeverity, AlertState, AlertsConfig, DeliveryOutcome, Finding, FindingKind,
     MemoryStateStore, RawAlertsConfig, SecretRef, findings_from_report, run_alerts,
 };
-use akv_rotator::config::expiry::Severity;
 use akv_rotator::error::{ErrorClass, StepError};
-use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use akv_rotator::config::expiry::Severity;
+use akv_rotator::report::{AppReport, CycleReport, Outcome, TargetReport};
 use secrecy::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+use crate::common::free_port;
+use crate::common::receiver::{Receiver, Reply, Script};
+use crate::common::report::{
+    AppReportBuilder, RotationReportBuilder, SECRETS_VAULT, TargetReportBuilder, cycle_report,
+};
+
 // ---------------------------------------------------------------------------------------------
 // Receivers.
 
-/// What a receiver does with each request.
-#[derive(Clone, Copy, Debug)]
-enum Behaviour {
-    Accept,
-    /// Answer this status, with a body that echoes the request path and query (as some
-    /// receivers do), to prove the URL is scrubbed from reasons.
-    Fail(u16),
-    /// Answer 429 with `Retry-After: secs` this many times, then accept.
-    RateLimited {
-        times: usize,
-        secs: u64,
-    },
-    /// Never answer in time.
-    Hang,
-}
-
-#[derive(Clone)]
-struct Shared {
-    behaviour: Arc<Mutex<Behaviour>>,
-    hits: Arc<AtomicUsize>,
-    accepted: Arc<Mutex<Vec<Captured>>>,
-}
-
-#[derive(Clone, Debug)]
-struct Captured {
-    content_type: String,
-    body: Value,
-}
-
-struct Receiver {
-    /// Contains a path and query that must never leak.
-    url: String,
-    shared: Shared,
-}
-
+/// In every receiver's URL: a path and query that must never leak.
 const SECRET_PATH: &str = "hooks/Sup3rS3cretPath";
 const SECRET_QUERY: &str = "sig=T0pS3cretSignature";
 
-impl Receiver {
-    async fn spawn(behaviour: Behaviour) -> Receiver {
-        let shared = Shared {
-            behaviour: Arc::new(Mutex::new(behaviour)),
-            hits: Arc::new(AtomicUsize::new(0)),
-            accepted: Arc::new(Mutex::new(Vec::new())),
-        };
-        let app = Router::new().fallback(receive).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver {
-            url: format!("http://{addr}/{SECRET_PATH}?{SECRET_QUERY}"),
-            shared,
-        }
-    }
-
-    fn set(&self, b: Behaviour) {
-        *self.shared.behaviour.lock().unwrap() = b;
-    }
-
-    /// Bodies of accepted requests.
-    fn received(&self) -> Vec<Captured> {
-        self.shared.accepted.lock().unwrap().clone()
-    }
-
-    fn take(&self) -> Vec<Captured> {
-        std::mem::take(&mut *self.shared.accepted.lock().unwrap())
-    }
-
-    fn hits(&self) -> usize {
-        self.shared.hits.load(Ordering::SeqCst)
-    }
+fn accept() -> Reply {
+    Reply::status(202)
 }
 
-async fn receive(
-    State(s): State<Shared>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.hits.fetch_add(1, Ordering::SeqCst);
-    let behaviour = *s.behaviour.lock().unwrap();
-    let accept = |s: &Shared| {
-        s.accepted.lock().unwrap().push(Captured {
-            content_type: headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string(),
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        });
-        StatusCode::ACCEPTED.into_response()
-    };
-    match behaviour {
-        Behaviour::Accept => accept(&s),
-        Behaviour::Fail(code) => (
-            StatusCode::from_u16(code).unwrap(),
-            format!("no route for {uri}"),
-        )
-            .into_response(),
-        Behaviour::RateLimited { times, secs } => {
-            if times == 0 {
-                accept(&s)
-            } else {
-                *s.behaviour.lock().unwrap() = Behaviour::RateLimited {
-                    times: times - 1,
-                    secs,
-                };
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, secs.to_string())],
-                    "slow down",
-                )
-                    .into_response()
-            }
-        }
-        Behaviour::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            accept(&s)
-        }
-    }
+/// Answers `code` with a body that echoes the request path and query (as some receivers do),
+/// to prove the URL is scrubbed from reasons.
+fn fail(code: u16) -> Reply {
+    Reply::status(code).echoing_uri()
+}
+
+/// Answers 429 with `Retry-After: secs` this many times, then accepts.
+fn rate_limited(times: usize, secs: u64) -> Script {
+    let slow_down = Reply::status(429)
+        .header("retry-after", &secs.to_string())
+        .body("slow down");
+    Script::first(times, slow_down, accept())
+}
+
+/// Never answers in time.
+fn hang() -> Reply {
+    accept().after(Duration::from_secs(30))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,11 +96,12 @@ fn sink_toml(name: &str, kind: &str, extra: &str) -> String {
 fn urls(pairs: &[(&str, &Receiver)]) -> HashMap<String, SecretString> {
     pairs
         .iter()
-        .map(|(name, r)| (name.to_string(), SecretString::from(r.url.clone())))
+        .map(|(name, r)| {
+            let url = r.url(&format!("/{SECRET_PATH}?{SECRET_QUERY}"));
+            (name.to_string(), SecretString::from(url))
+        })
         .collect()
 }
-
-const VAULT: &str = "https://kv-secrets.vault.azure.net/";
 
 fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) -> Finding {
     Finding::client_secret_expiry(
@@ -207,58 +110,39 @@ fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) 
         severity,
         SecretRef {
             name: format!("{app}-client-secret"),
-            vault: VAULT.into(),
+            vault: SECRETS_VAULT.into(),
         },
         Some("2026-12-10T20:15:01Z".into()),
         Some(days),
     )
 }
 
+/// An app whose client secret expires on 2026-12-10 when `days_left` is known.
 fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppReport {
-    AppReport {
-        name: name.into(),
-        tenant_id: "11111111-2222-4333-8444-555555555555".into(),
-        client_id: "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e".into(),
-        owner: None,
-        client_secret: ClientSecretReport {
-            vault: VAULT.into(),
-            name: format!("{name}-client-secret"),
-            version: None,
-            expires_on: days_left.map(|_| "2026-12-10T20:15:01Z".to_string()),
-            days_left,
-            severity,
-            graph_expires_on: None,
-            expiry_mismatch: None,
-            graph_error: None,
-        },
-        error: None,
-    }
+    AppReportBuilder::new(name)
+        .severity(severity)
+        .days_left(days_left)
+        .expires_on(days_left.map(|_| "2026-12-10T20:15:01Z"))
+        .build()
 }
 
+/// A Power BI target; a failed one failed for a bad client secret.
 fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) -> TargetReport {
-    TargetReport {
-        app: app.into(),
-        scope: "https://analysis.windows.net/powerbi/api/.default".into(),
-        vault: "https://kv-tokens.vault.azure.net/".into(),
-        secret: format!("{app}-powerbi-token"),
-        outcome,
-        token_expires_on: token_expires_on.map(str::to_string),
-        token_updated_on: None,
-        version: None,
-        signature: None,
-        probe: None,
-        error: (outcome == Outcome::Failed).then(|| {
+    TargetReportBuilder::new(app)
+        .outcome(outcome)
+        .token_expires_on(token_expires_on)
+        .error((outcome == Outcome::Failed).then(|| {
             StepError::new(
                 ErrorClass::BadClientSecret,
                 "Entra ID rejected the client secret",
             )
             .with_code("AADSTS7000215")
-        }),
-    }
+        }))
+        .build()
 }
 
 fn cycle(apps: Vec<AppReport>, targets: Vec<TargetReport>) -> CycleReport {
-    CycleReport::new(T0, T0, false, apps, targets, Vec::new())
+    cycle_report(T0, apps, targets)
 }
 
 /// One run: the findings, then alerting at `now`.
@@ -277,7 +161,7 @@ async fn run(
 
 #[tokio::test]
 async fn webhook_sink_posts_a_structured_cloudevent() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let store = MemoryStateStore::new();
 
@@ -296,10 +180,13 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
     .await;
 
     assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
-    let got = hook.received();
+    let got = hook.accepted();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].content_type, "application/cloudevents+json");
-    let e = &got[0].body;
+    assert_eq!(
+        got[0].header("content-type"),
+        Some("application/cloudevents+json")
+    );
+    let e = got[0].json();
     assert_eq!(e["specversion"], "1.0");
     assert_eq!(e["source"], "akv-rotator");
     assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry");
@@ -317,7 +204,7 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
     assert_eq!(d["expires_on"], "2026-12-10T20:15:01Z");
     assert_eq!(d["days_left"], 3);
     assert_eq!(d["client_secret"]["name"], "sales-client-secret");
-    assert_eq!(d["client_secret"]["vault"], VAULT);
+    assert_eq!(d["client_secret"]["vault"], SECRETS_VAULT);
     assert!(
         d["title"]
             .as_str()
@@ -329,7 +216,7 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
 
 #[tokio::test]
 async fn teams_sink_posts_an_adaptive_card() {
-    let teams = Receiver::spawn(Behaviour::Accept).await;
+    let teams = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
     let store = MemoryStateStore::new();
 
@@ -347,10 +234,10 @@ async fn teams_sink_posts_an_adaptive_card() {
     )
     .await;
 
-    let got = teams.received();
+    let got = teams.accepted();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].content_type, "application/json");
-    let m = &got[0].body;
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+    let m = got[0].json();
     assert_eq!(m["type"], "message");
     let a = &m["attachments"][0];
     assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
@@ -390,14 +277,14 @@ async fn teams_sink_posts_an_adaptive_card() {
     assert_eq!(facts["Days left"], "3");
     assert_eq!(
         facts["Client secret"],
-        format!("sales-client-secret in {VAULT}")
+        format!("sales-client-secret in {SECRETS_VAULT}")
     );
 
     // A warning is yellow, a resolution green.
     let cfg2 = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
     let store2 = MemoryStateStore::new();
     let u = urls(&[("sec", &teams)]);
-    teams.take();
+    teams.take_accepted();
     run(
         &cfg2,
         &u,
@@ -408,16 +295,16 @@ async fn teams_sink_posts_an_adaptive_card() {
     .await;
     run(&cfg2, &u, &store2, vec![], T0 + hours(1)).await;
     let colors: Vec<Value> = teams
-        .take()
+        .take_accepted()
         .iter()
-        .map(|c| c.body["attachments"][0]["content"]["body"][0]["color"].clone())
+        .map(|c| c.json()["attachments"][0]["content"]["body"][0]["color"].clone())
         .collect();
     assert_eq!(colors, ["warning", "good"]);
 }
 
 #[tokio::test]
 async fn slack_sink_posts_blocks() {
-    let slack = Receiver::spawn(Behaviour::Accept).await;
+    let slack = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("chat", "slack", "")));
     let store = MemoryStateStore::new();
 
@@ -435,9 +322,9 @@ async fn slack_sink_posts_blocks() {
     )
     .await;
 
-    let got = slack.received();
+    let got = slack.accepted();
     assert_eq!(got.len(), 1);
-    let m = &got[0].body;
+    let m = got[0].json();
     assert!(
         m["text"].as_str().unwrap().contains("WARNING"),
         "fallback text: {m}"
@@ -469,7 +356,7 @@ async fn slack_sink_posts_blocks() {
 
 #[tokio::test]
 async fn two_runs_send_one_alert_then_a_reminder_after_24h() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -477,22 +364,22 @@ async fn two_runs_send_one_alert_then_a_reminder_after_24h() {
 
     let r1 = run(&cfg, &u, &store, f(), T0).await;
     let r2 = run(&cfg, &u, &store, f(), T0 + hours(1)).await;
-    assert_eq!(hook.received().len(), 1);
+    assert_eq!(hook.accepted().len(), 1);
     assert_eq!((r1.sent, r2.sent, r2.suppressed), (1, 0, 1));
 
     run(&cfg, &u, &store, f(), T0 + hours(23)).await;
-    assert_eq!(hook.received().len(), 1);
+    assert_eq!(hook.accepted().len(), 1);
     run(&cfg, &u, &store, f(), T0 + hours(24)).await;
-    let got = hook.received();
+    let got = hook.accepted();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[1].body["data"]["state"], "reminder");
+    assert_eq!(got[1].json()["data"]["state"], "reminder");
     // A different id for a different alert.
-    assert_ne!(got[0].body["id"], got[1].body["id"]);
+    assert_ne!(got[0].json()["id"], got[1].json()["id"]);
 }
 
 #[tokio::test]
 async fn escalation_sends_again_at_once() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -523,12 +410,12 @@ async fn escalation_sends_again_at_once() {
     .await;
 
     let states: Vec<(Value, Value)> = hook
-        .received()
+        .accepted()
         .iter()
         .map(|c| {
             (
-                c.body["data"]["state"].clone(),
-                c.body["data"]["severity"].clone(),
+                c.json()["data"]["state"].clone(),
+                c.json()["data"]["severity"].clone(),
             )
         })
         .collect();
@@ -543,7 +430,7 @@ async fn escalation_sends_again_at_once() {
 
 #[tokio::test]
 async fn resolution_sends_resolved_once() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -560,9 +447,9 @@ async fn resolution_sends_resolved_once() {
     run(&cfg, &u, &store, vec![], T0 + hours(1)).await;
     run(&cfg, &u, &store, vec![], T0 + hours(2)).await;
 
-    let got = hook.received();
+    let got = hook.accepted();
     assert_eq!(got.len(), 2);
-    let e = &got[1].body;
+    let e = got[1].json();
     assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry.resolved");
     assert_eq!(e["data"]["state"], "resolved");
     assert_eq!(e["data"]["owner"], "bi");
@@ -578,9 +465,9 @@ async fn resolution_sends_resolved_once() {
 
 #[tokio::test]
 async fn owners_route_and_min_severity_filters() {
-    let team_a = Receiver::spawn(Behaviour::Accept).await;
-    let oncall = Receiver::spawn(Behaviour::Accept).await;
-    let all = Receiver::spawn(Behaviour::Accept).await;
+    let team_a = Receiver::start(accept()).await;
+    let oncall = Receiver::start(accept()).await;
+    let all = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!(
         "[alerts]\n{}{}{}",
         sink_toml("team-a", "slack", "owners = [\"alice\"]"),
@@ -604,9 +491,9 @@ async fn owners_route_and_min_severity_filters() {
     .await;
 
     let apps = |r: &Receiver, pick: fn(&Value) -> &Value| -> Vec<String> {
-        r.received()
+        r.accepted()
             .iter()
-            .map(|c| pick(&c.body).as_str().unwrap_or("?").to_string())
+            .map(|c| pick(&c.json()).as_str().unwrap_or("?").to_string())
             .collect()
     };
     // Slack: the App field is the first field.
@@ -629,8 +516,8 @@ async fn owners_route_and_min_severity_filters() {
 
 #[tokio::test]
 async fn failing_sink_is_reported_and_retried_next_run() {
-    let hook = Receiver::spawn(Behaviour::Fail(500)).await;
-    let ok = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(fail(500)).await;
+    let ok = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!(
         "[alerts]\n{}{}",
         sink_toml("down", "webhook", ""),
@@ -657,23 +544,23 @@ async fn failing_sink_is_reported_and_retried_next_run() {
     assert!(reason.contains("HTTP 500"), "{reason}");
     assert_eq!(down.deliveries[1].outcome, DeliveryOutcome::Skipped);
     // The other sink is not held back, and the run still stores its state.
-    assert_eq!(ok.received().len(), 2);
+    assert_eq!(ok.accepted().len(), 2);
     assert!(r1.state_saved);
     assert_eq!(r1.failed, 2);
 
     // Next run: the receiver is back; only what it missed is sent, as new.
-    hook.set(Behaviour::Accept);
+    hook.reply(accept());
     let r2 = run(&cfg, &u, &store, f(), T0 + hours(1)).await;
-    let got = hook.received();
+    let got = hook.accepted();
     assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|c| c.body["data"]["state"] == "new"));
-    assert_eq!(ok.received().len(), 2, "the healthy sink is not told twice");
+    assert!(got.iter().all(|c| c.json()["data"]["state"] == "new"));
+    assert_eq!(ok.accepted().len(), 2, "the healthy sink is not told twice");
     assert_eq!((r2.sent, r2.failed, r2.suppressed), (2, 0, 2));
 }
 
 #[tokio::test]
 async fn hanging_sink_times_out_and_is_reported() {
-    let hook = Receiver::spawn(Behaviour::Hang).await;
+    let hook = Receiver::start(hang()).await;
     let mut cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("slow", "webhook", "")));
     cfg.delivery.attempt_timeout = Duration::from_millis(200);
     cfg.delivery.max_attempts = 2;
@@ -700,7 +587,7 @@ async fn hanging_sink_times_out_and_is_reported() {
     assert!(reason.contains("timed out"), "{reason}");
     assert_eq!(hook.hits(), 2);
     // Not recorded as sent: tried again next run.
-    hook.set(Behaviour::Accept);
+    hook.reply(accept());
     run(
         &cfg,
         &u,
@@ -709,12 +596,12 @@ async fn hanging_sink_times_out_and_is_reported() {
         T0 + hours(1),
     )
     .await;
-    assert_eq!(hook.received().len(), 1);
+    assert_eq!(hook.accepted().len(), 1);
 }
 
 #[tokio::test]
 async fn rate_limited_sink_honours_retry_after() {
-    let hook = Receiver::spawn(Behaviour::RateLimited { times: 1, secs: 1 }).await;
+    let hook = Receiver::start(rate_limited(1, 1)).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -770,15 +657,13 @@ async fn webhook_url_never_appears_in_report_or_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let echo = Receiver::spawn(Behaviour::Fail(404)).await;
-    let hang = Receiver::spawn(Behaviour::Hang).await;
+    let echo = Receiver::start(fail(404)).await;
+    let hang = Receiver::start(hang()).await;
     // A port nobody listens on.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        format!("http://127.0.0.1:{port}/{SECRET_PATH}?{SECRET_QUERY}")
-    };
+    let closed = format!(
+        "http://127.0.0.1:{}/{SECRET_PATH}?{SECRET_QUERY}",
+        free_port()
+    );
     let cfg = alerts_config(&format!(
         "[alerts]\n{}{}{}{}",
         sink_toml("echo", "teams", ""),
@@ -844,7 +729,7 @@ impl Write for LogBuffer {
 
 #[tokio::test]
 async fn corrupt_state_does_not_stop_alerting() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::with_json("{\"version\":1,\"findings\":[garbage");
@@ -875,7 +760,7 @@ async fn corrupt_state_does_not_stop_alerting() {
 
 #[tokio::test]
 async fn unreadable_state_is_not_overwritten() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -965,7 +850,7 @@ async fn findings_come_from_the_cycle_report() {
 
 #[tokio::test]
 async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -983,9 +868,9 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
         let f = findings_from_report(&failing, &HashMap::new(), None, &state);
         run(&cfg, &u, &store, f, T0 + hours(run_no)).await;
         let expected = if run_no < 2 { 0 } else { 1 };
-        assert_eq!(hook.received().len(), expected, "after run {}", run_no + 1);
+        assert_eq!(hook.accepted().len(), expected, "after run {}", run_no + 1);
     }
-    let e = &hook.received()[0].body;
+    let e = hook.accepted()[0].json();
     assert_eq!(e["type"], "com.akv-rotator.token.failing");
     assert_eq!(e["data"]["consecutive_failures"], 3);
     assert_eq!(e["data"]["token_secret"]["name"], "legacy-powerbi-token");
@@ -1007,10 +892,10 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
     let state = store.state().unwrap();
     let f = findings_from_report(&healthy, &HashMap::new(), None, &state);
     run(&cfg, &u, &store, f, T0 + hours(3)).await;
-    let got = hook.received();
+    let got = hook.accepted();
     assert_eq!(got.len(), 2);
     assert_eq!(
-        got[1].body["type"],
+        got[1].json()["type"],
         "com.akv-rotator.token.failing.resolved"
     );
     assert!(store.state().unwrap().failures.is_empty());
@@ -1018,7 +903,7 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
 
 #[tokio::test]
 async fn token_expiring_before_the_next_run_alerts() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -1041,7 +926,7 @@ async fn token_expiring_before_the_next_run_alerts() {
     assert_eq!(f[0].kind, FindingKind::TokenExpiresBeforeNextRun);
 
     run(&cfg, &u, &store, f, T0).await;
-    let e = &hook.received()[0].body;
+    let e = hook.accepted()[0].json();
     assert_eq!(e["type"], "com.akv-rotator.token.expires_before_next_run");
     assert_eq!(e["data"]["severity"], "warning");
     assert_eq!(e["data"]["expires_on"], "2026-11-28T21:00:00Z");
@@ -1050,12 +935,12 @@ async fn token_expiring_before_the_next_run_alerts() {
     let state = store.state().unwrap();
     let f = findings_from_report(&report, &HashMap::new(), None, &state);
     run(&cfg, &u, &store, f, T0 + hours(30)).await;
-    assert_eq!(hook.received().len(), 1);
+    assert_eq!(hook.accepted().len(), 1);
 }
 
 #[tokio::test]
 async fn unreadable_client_secret_neither_resolves_nor_raises() {
-    let hook = Receiver::spawn(Behaviour::Accept).await;
+    let hook = Receiver::start(accept()).await;
     let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
@@ -1071,7 +956,7 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
     run(&cfg, &u, &store, f, T0 + hours(1)).await;
 
     assert_eq!(
-        hook.received().len(),
+        hook.accepted().len(),
         1,
         "no resolved, no unknown-expiry alert"
     );
@@ -1079,25 +964,18 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
 
 #[tokio::test]
 async fn failed_and_manual_rotations_are_findings() {
-    use akv_rotator::cycle::rotation::{RotationOutcome, RotationReport};
+    use akv_rotator::report::rotation::RotationOutcome;
     let mut report = cycle(vec![app_report("rot", Severity::Ok, Some(90))], vec![]);
-    let rotation = |outcome, manual: Option<&str>| RotationReport {
-        app: "rot".into(),
-        vault: "https://kv-secrets.vault.azure.net/".into(),
-        secret: "rot-client-secret".into(),
-        outcome,
-        state: "idle".into(),
-        steps: vec![],
-        key_id: None,
-        previous_key_id: None,
-        previous_remove_after: None,
-        error: (outcome == RotationOutcome::Failed).then(|| {
-            StepError::new(
-                ErrorClass::PermissionDenied,
-                "Graph refused addPassword: Authorization_RequestDenied",
-            )
-        }),
-        manual_action: manual.map(str::to_string),
+    let rotation = |outcome, manual: Option<&str>| {
+        RotationReportBuilder::new("rot", outcome)
+            .error((outcome == RotationOutcome::Failed).then(|| {
+                StepError::new(
+                    ErrorClass::PermissionDenied,
+                    "Graph refused addPassword: Authorization_RequestDenied",
+                )
+            }))
+            .manual_action(manual)
+            .build()
     };
     report.rotations = vec![rotation(RotationOutcome::Failed, None)];
     let findings = findings_from_report(&report, &HashMap::new(), None, &AlertState::default());

@@ -1,9 +1,6 @@
 //! `akv-rotator check`: offline validation and the online read-only preflight.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_check_validates_everything_and_exits_2_on_problems() {

@@ -1,11 +1,8 @@
 //! Token validation end to end: tokens the emulator breaks on purpose are each rejected with a
 //! clear reason and never written; an unknown signing key is accepted after a key rollover.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common::*;
 use akv_emulator::TokenFault;
-use common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_broken_token_is_rejected_with_its_reason_and_nothing_is_written() {

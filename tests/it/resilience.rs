@@ -1,14 +1,11 @@
 //! Resilience of the real binary against the emulator's faults: transient failures are retried
 //! (with backoff, honouring `Retry-After`), broken responses end in a clear error class with
 //! nothing written, and no fault makes the rotator panic.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use akv_emulator::{FaultKind, FaultRule};
-use common::*;
 
 /// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
 /// counter's changing digits), and the emulator then merges them: number them instead.

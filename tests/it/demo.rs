@@ -1,6 +1,5 @@
 //! `akv-rotator demo` runs the main job on the built-in emulator and exits 0 only when it went
 //! as designed: a validated token, a warning alert, a rotation, a failure.
-#![allow(clippy::unwrap_used)]
 
 #[test]
 fn the_demo_runs_as_designed() {

@@ -1,15 +1,22 @@
 //! Test world: the emulator started in-process on free ports over HTTPS, a seeded tenant, a
 //! rotator config written to a temp dir, and helpers to run the real `akv-rotator` binary.
 //! Fixtures read like the domain: `TestApp::new("sales").secret_expiring_in(days(3))`.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Also: seeds (`seed`, re-exported here), hand-built reports (`report`) and a local HTTP
+//! receiver (`receiver`).
+
+pub mod receiver;
+pub mod report;
+mod seed;
+
+pub use seed::*;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use akv_emulator::{
-    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, PermissionSeed, SecretSeed, Seed,
-    StoredSecret, TenantSeed, VaultSeed,
+    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, SecretSeed, Seed, StoredSecret,
+    TenantSeed,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -124,29 +131,11 @@ pub struct World {
     pub rotator_secret: String,
 }
 
-pub fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
-    PermissionSeed {
-        principal: principal.into(),
-        read,
-        write,
-        secrets: None,
-    }
-}
-
 impl World {
     pub async fn start(apps: Vec<TestApp>) -> World {
         let rotator_secret = random("rotator");
         let now = OffsetDateTime::now_utc();
-        let mut entra_apps = vec![AppSeed {
-            client_id: ROTATOR.into(),
-            display_name: Some("akv-rotator".into()),
-            secrets: vec![ClientSecretSeed {
-                value: rotator_secret.clone(),
-                end: Some(now + days(365)),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }];
+        let mut entra_apps = vec![rotator_app_seed(&rotator_secret)];
         let mut input_secrets = Vec::new();
         for app in &apps {
             let entra_end = if app.fault == Fault::ExpiredSecret {
@@ -177,13 +166,9 @@ impl World {
                 app.secret_value.clone()
             };
             input_secrets.push(SecretSeed {
-                name: app.secret_name(),
-                value: stored_value,
-                content_type: None,
                 enabled: app.fault != Fault::DisabledSecret,
-                nbf: None,
                 exp: app.record_exp_in_vault.then_some(entra_end),
-                tags: BTreeMap::new(),
+                ..secret_seed(&app.secret_name(), &stored_value)
             });
         }
         let seed = Seed {
@@ -192,24 +177,9 @@ impl World {
                 apps: entra_apps,
             }],
             vaults: vec![
-                VaultSeed {
-                    name: INPUT.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, false)],
-                    secrets: input_secrets,
-                },
-                VaultSeed {
-                    name: OUTPUT.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, true)],
-                    secrets: vec![],
-                },
-                VaultSeed {
-                    name: READONLY.into(),
-                    tenant_id: TENANT.into(),
-                    permissions: vec![perm(ROTATOR, true, false)],
-                    secrets: vec![],
-                },
+                vault_seed(INPUT, vec![perm(ROTATOR, true, false)], input_secrets),
+                vault_seed(OUTPUT, vec![perm(ROTATOR, true, true)], vec![]),
+                vault_seed(READONLY, vec![perm(ROTATOR, true, false)], vec![]),
             ],
             ..Default::default()
         };
@@ -276,10 +246,25 @@ impl World {
 
     /// `once --config <world config> --output json` plus extra args; returns (exit code, JSON, stderr).
     pub fn once(&self, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        let config = self.config_path.display().to_string();
+        self.once_at(&self.config_path, extra)
+    }
+
+    /// [`World::once`] with another config file.
+    pub fn once_at(&self, config: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        self.run_once(config, extra, &[])
+    }
+
+    /// `once --config <config> --output json`, `extra` args, `env`; (exit code, JSON, stderr).
+    fn run_once(
+        &self,
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (i32, serde_json::Value, String) {
+        let config = config.display().to_string();
         let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
         args.extend_from_slice(extra);
-        let out = self.run(&args, &[]);
+        let out = self.run(&args, env);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
         (
@@ -410,7 +395,7 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, resp.text().await.ok()?))
 }
 
-// ---- added for tests/workload_identity.rs --------------------------------------------------
+// ---- added for workload_identity.rs -----------------------------------------------------------
 
 impl World {
     /// Like [`World::start`], with `customize` applied to the seed before the emulator starts
@@ -421,16 +406,7 @@ impl World {
         let mut seed = Seed {
             tenants: vec![TenantSeed {
                 id: TENANT.into(),
-                apps: vec![AppSeed {
-                    client_id: ROTATOR.into(),
-                    display_name: Some("akv-rotator".into()),
-                    secrets: vec![ClientSecretSeed {
-                        value: world.rotator_secret.clone(),
-                        end: Some(OffsetDateTime::now_utc() + days(365)),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
+                apps: vec![rotator_app_seed(&world.rotator_secret)],
             }],
             ..Default::default()
         };
@@ -454,17 +430,6 @@ impl World {
     /// `once --config <world config> --output json` with extra environment; returns
     /// (exit code, JSON, stderr).
     pub fn once_with_env(&self, env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
-        let config = self.config_path.display().to_string();
-        let out = self.run(
-            &["once", "--config", config.as_str(), "--output", "json"],
-            env,
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (
-            out.status.code().unwrap_or(-1),
-            json,
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        self.run_once(&self.config_path, &[], env)
     }
 }

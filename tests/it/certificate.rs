@@ -3,21 +3,15 @@
 //! (PS256 + `x5t#S256` or RS256 + `x5t`) and gets tokens from the emulator, which checks it
 //! against the certificates registered on the app. Wrong, expired and unregistered
 //! certificates are each refused with a clear reason.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::PathBuf;
 
-use akv_emulator::{
-    AppRegistrationSeed, CertificateSeed, PermissionSeed, SecretSeed, Seed, VaultSeed,
-};
+use crate::common::*;
+use akv_emulator::{AppRegistrationSeed, CertificateSeed, SecretSeed, Seed};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine;
-use common::*;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 const CERT_SECRET: &str = "sales-client-certificate";
@@ -89,25 +83,14 @@ async fn world(registered: &[&Cert], stored: String, content_type: &str) -> Worl
                     .collect(),
                 ..Default::default()
             }],
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: false,
-                    secrets: None,
-                }],
-                secrets: vec![SecretSeed {
-                    name: CERT_SECRET.into(),
-                    value: stored,
+            vaults: vec![vault_seed(
+                INPUT,
+                vec![perm(ROTATOR, true, false)],
+                vec![SecretSeed {
                     content_type: Some(content_type.into()),
-                    enabled: true,
-                    nbf: None,
-                    exp: None,
-                    tags: Default::default(),
+                    ..secret_seed(CERT_SECRET, &stored)
                 }],
-            }],
+            )],
             ..Default::default()
         })
         .unwrap();
@@ -127,19 +110,6 @@ fn config(world: &World, algorithm: Option<&str>) -> PathBuf {
     path
 }
 
-fn once(world: &World, config: &std::path::Path) -> (i32, Value, String) {
-    let config = config.display().to_string();
-    let out = world.run(
-        &["once", "--config", config.as_str(), "--output", "json"],
-        &[],
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 fn pem(c: &Cert) -> String {
     format!("{}{}", c.key_pem, c.cert_pem)
 }
@@ -148,7 +118,7 @@ fn pem(c: &Cert) -> String {
 async fn a_pem_certificate_gets_a_token_with_ps256_and_its_expiry_is_reported() {
     let c = valid_cert(20);
     let world = world(&[&c], pem(&c), "application/x-pem-file").await;
-    let (code, report, stderr) = once(&world, &config(&world, None));
+    let (code, report, stderr) = world.once_at(&config(&world, None), &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let t = target(&report, "sales-powerbi-token");
     assert_eq!(t["outcome"], "written", "{report:#}");
@@ -170,7 +140,7 @@ async fn a_pem_certificate_gets_a_token_with_ps256_and_its_expiry_is_reported() 
 async fn a_pkcs12_certificate_as_key_vault_stores_it_gets_a_token_with_rs256() {
     let c = valid_cert(200);
     let world = world(&[&c], pkcs12_base64(&c), "application/x-pkcs12").await;
-    let (code, report, stderr) = once(&world, &config(&world, Some("RS256")));
+    let (code, report, stderr) = world.once_at(&config(&world, Some("RS256")), &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
     let stored = world.versions(OUTPUT, "sales-powerbi-token");
@@ -188,7 +158,7 @@ async fn a_key_that_does_not_belong_to_the_certificate_is_refused() {
         "application/x-pem-file",
     )
     .await;
-    let (code, report, _) = once(&world, &config(&world, None));
+    let (code, report, _) = world.once_at(&config(&world, None), &[]);
     assert_eq!(code, 1);
     let t = target(&report, "sales-powerbi-token");
     assert_eq!(t["outcome"], "failed");
@@ -207,7 +177,7 @@ async fn an_unregistered_certificate_is_refused_by_entra_with_a_clear_reason() {
     let registered = valid_cert(200);
     let stored = valid_cert(200);
     let world = world(&[&registered], pem(&stored), "application/x-pem-file").await;
-    let (code, report, _) = once(&world, &config(&world, None));
+    let (code, report, _) = world.once_at(&config(&world, None), &[]);
     assert_eq!(code, 1);
     let t = target(&report, "sales-powerbi-token");
     assert_eq!(t["outcome"], "failed");
@@ -222,7 +192,7 @@ async fn an_expired_certificate_is_refused_and_reported_expired() {
     let now = OffsetDateTime::now_utc();
     let c = cert(now - days(400), now - days(3));
     let world = world(&[&c], pem(&c), "application/x-pem-file").await;
-    let (code, report, _) = once(&world, &config(&world, None));
+    let (code, report, _) = world.once_at(&config(&world, None), &[]);
     assert_eq!(code, 1);
     let t = target(&report, "sales-powerbi-token");
     assert_eq!(t["error"]["class"], "expired_client_secret", "{t:#}");
@@ -259,7 +229,7 @@ async fn a_certificate_expired_in_entra_is_refused_with_entras_reason() {
             ..Default::default()
         })
         .unwrap();
-    let (code, report, _) = once(&world, &config(&world, None));
+    let (code, report, _) = world.once_at(&config(&world, None), &[]);
     assert_eq!(code, 1);
     let t = target(&report, "sales-powerbi-token");
     assert_eq!(t["error"]["code"], "AADSTS700027", "{t:#}");

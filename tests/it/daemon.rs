@@ -1,13 +1,10 @@
 //! Daemon mode against the emulator: endpoints, readiness, metrics after a cycle, graceful
 //! shutdown on SIGTERM in the middle of a cycle, and sharding.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use akv_emulator::{FaultKind, FaultRule};
-use common::*;
 
 struct Daemon {
     child: std::process::Child,

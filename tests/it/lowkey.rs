@@ -3,14 +3,11 @@
 //! Entra ID. Ignored by default; `.ci/lowkey` starts Lowkey Vault and runs it with
 //! `LOWKEY_VAULT_URL` (e.g. `https://localhost:8443`) and `LOWKEY_CA_PEM` (its certificate as
 //! PEM) set.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::{POWERBI, ROTATOR, TENANT, days, jwt_claims};
 use akv_emulator::{AppSeed, ClientSecretSeed, EmulatorOptions, ResourceSeed, Seed, TenantSeed};
-use common::{POWERBI, ROTATOR, TENANT, days, jwt_claims};
 use time::OffsetDateTime;
 
 const APP: &str = "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e";

@@ -1,43 +1,8 @@
 //! Alerts end to end through the real binary: the webhook URL is read from Key Vault, the
 //! deduplication state lives in Key Vault across separate runs, a sink that fails does not fail
 //! the run and is retried, and the URL never reaches the output.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::collections::BTreeMap;
-
-use akv_emulator::{SecretSeed, Seed, VaultSeed};
-use common::*;
-
-fn put_secret(
-    world: &World,
-    vault: &str,
-    name: &str,
-    value: &str,
-    exp: Option<time::OffsetDateTime>,
-) {
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: vault.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![],
-                secrets: vec![SecretSeed {
-                    name: name.into(),
-                    value: value.into(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp,
-                    tags: BTreeMap::new(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
-}
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leaks_the_url() {
@@ -47,7 +12,7 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     ])
     .await;
     let url = world.emulator.webhook_url("teams");
-    put_secret(&world, OUTPUT, "teams-webhook", &url, None);
+    world.put_secret(OUTPUT, "teams-webhook", &url, None);
     let config = world.config_with(
         "alerts.toml",
         "[alerts]\nrealert_after = \"24h\"\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"teams\"\nurl_secret = \"teams-webhook\"\nmin_severity = \"warning\"\n",
@@ -97,8 +62,7 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     // The client secret now expires in 3 days (critical) but the sink is down: the run still
     // succeeds and reports the failure.
     let ops = &world.apps[1];
-    put_secret(
-        &world,
+    world.put_secret(
         INPUT,
         &ops.secret_name(),
         &ops.secret_value,

@@ -1,13 +1,10 @@
 //! Crash safety: the real binary killed with SIGKILL at random moments, many times, never leaves
 //! a partial or unvalidated token as a secret's current version, and the next normal run
 //! completes.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
 /// counter's changing digits), and the emulator then merges them: number them instead.

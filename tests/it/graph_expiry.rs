@@ -1,14 +1,8 @@
 //! Client secret expiry from Microsoft Graph (`expiry.graph = true`): the credential's
 //! `endDateTime`, matched to the stored secret, tightens the severity, and a disagreement with
 //! Key Vault's `exp` is its own finding.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::collections::BTreeMap;
-
-use akv_emulator::{SecretSeed, Seed, VaultSeed};
-use common::*;
+use crate::common::*;
 
 fn graph_config(world: &World) -> String {
     let text = world.config_text().replacen(
@@ -40,26 +34,12 @@ async fn graph_end_dates_tighten_the_severity_and_a_mismatch_is_reported() {
     .await;
     // … but Key Vault's copy records 180 days.
     let drift = &world.apps[0];
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![],
-                secrets: vec![SecretSeed {
-                    name: drift.secret_name(),
-                    value: drift.secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(time::OffsetDateTime::now_utc() + days(180)),
-                    tags: BTreeMap::new(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    world.put_secret(
+        INPUT,
+        &drift.secret_name(),
+        &drift.secret_value,
+        Some(time::OffsetDateTime::now_utc() + days(180)),
+    );
     std::fs::write(&world.config_path, graph_config(&world)).unwrap();
 
     let (code, report, stderr) = world.once(&[]);

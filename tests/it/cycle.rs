@@ -1,10 +1,7 @@
 //! One rotation cycle end to end: the real binary against the emulator over HTTPS, through the
 //! official Azure SDK, asserting what ends up in the vault, the report and the exit code.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cycle_writes_the_token_with_its_expiry_type_and_tags_then_leaves_it_while_fresh() {

@@ -1,62 +1,31 @@
 //! OpenTelemetry export: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a cycle exports its spans
 //! (cycle → app → read/acquire/validate/write) and metrics over OTLP/HTTP protobuf to a receiver
 //! started here. (That nothing is exported without the variables is a unit test in telemetry.)
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::routing::post;
-use common::*;
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::*;
+use axum::http::Method;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-#[derive(Default)]
-struct Received {
-    traces: Vec<ExportTraceServiceRequest>,
-    metrics: Vec<ExportMetricsServiceRequest>,
-}
-
-async fn receiver() -> (u16, Arc<Mutex<Received>>) {
-    let received = Arc::new(Mutex::new(Received::default()));
-    let (t, m) = (received.clone(), received.clone());
-    let app = axum::Router::new()
-        .route(
-            "/v1/traces",
-            post(move |body: Bytes| async move {
-                t.lock()
-                    .unwrap()
-                    .traces
-                    .push(ExportTraceServiceRequest::decode(body).unwrap());
-                ""
-            }),
-        )
-        .route(
-            "/v1/metrics",
-            post(move |body: Bytes| async move {
-                m.lock()
-                    .unwrap()
-                    .metrics
-                    .push(ExportMetricsServiceRequest::decode(body).unwrap());
-                ""
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (port, received)
+/// An OTLP/HTTP collector: accepts POSTs to /v1/traces and /v1/metrics, nothing else.
+async fn collector() -> Receiver {
+    let collector = Receiver::start(Reply::status(404)).await;
+    for path in ["/v1/traces", "/v1/metrics"] {
+        collector.reply_on(path, Reply::status(200).body(""));
+    }
+    collector
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
     let world = World::start(vec![TestApp::new("sales")]).await;
-    let (port, received) = receiver().await;
+    let collector = collector().await;
     let config = world.config_path.display().to_string();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = collector.url("");
     let out = tokio::task::spawn_blocking({
         let config = config.clone();
         let bin = env!("CARGO_BIN_EXE_akv-rotator");
@@ -79,9 +48,17 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let received = received.lock().unwrap();
-    let spans: Vec<_> = received
-        .traces
+    let traces: Vec<ExportTraceServiceRequest> = collector
+        .bodies(Method::POST, "/v1/traces")
+        .into_iter()
+        .map(|body| ExportTraceServiceRequest::decode(body).unwrap())
+        .collect();
+    let metrics: Vec<ExportMetricsServiceRequest> = collector
+        .bodies(Method::POST, "/v1/metrics")
+        .into_iter()
+        .map(|body| ExportMetricsServiceRequest::decode(body).unwrap())
+        .collect();
+    let spans: Vec<_> = traces
         .iter()
         .flat_map(|r| &r.resource_spans)
         .flat_map(|rs| &rs.scope_spans)
@@ -117,7 +94,7 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
         );
         assert_eq!(named(step).trace_id, cycle.trace_id);
     }
-    let service = received.traces[0].resource_spans[0]
+    let service = traces[0].resource_spans[0]
         .resource
         .as_ref()
         .unwrap()
@@ -127,8 +104,7 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
         .unwrap();
     assert!(format!("{:?}", service.value).contains("akv-rotator-test"));
 
-    let metric_names: Vec<String> = received
-        .metrics
+    let metric_names: Vec<String> = metrics
         .iter()
         .flat_map(|r| &r.resource_metrics)
         .flat_map(|rm| &rm.scope_metrics)
@@ -147,6 +123,6 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
     }
     // No span attribute carries a secret.
     let app = &world.apps[0];
-    let all = format!("{:?}", received.traces);
+    let all = format!("{traces:?}");
     assert!(!all.contains(&app.secret_value) && !all.contains("eyJ"));
 }

@@ -1,6 +1,5 @@
 //! Property: the config parser never panics, whatever the text, and every error it returns
 //! points inside the text (a line that exists).
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

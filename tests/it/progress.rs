@@ -1,11 +1,8 @@
 //! `once` shows a progress bar for people at a terminal, and none in JSON output. A real
 //! pseudo-terminal comes from util-linux `script`.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common::*;
 use akv_emulator::{FaultKind, FaultRule};
-use common::*;
 
 fn under_pty(command: &str) -> String {
     let out = std::process::Command::new("script")

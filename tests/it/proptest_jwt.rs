@@ -1,7 +1,6 @@
 //! Property: the JWT decoder behind `Validator::validate` never panics and never accepts
 //! arbitrary or token-shaped junk (src/validate.rs exposes no parse function; it is exercised
 //! through `validate` with an unreachable key endpoint, so nothing can verify).
-#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -2,19 +2,16 @@
 //! token responses and JWTs, malformed Key Vault responses. Every case ends in a clear error
 //! class (or a config error naming the key), with no panic, nothing written, and the documented
 //! exit code (1 for a failed target, 2 for configuration).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::Arc;
 
-use akv_emulator::{FaultKind, FaultRule, PermissionSeed, SecretSeed, Seed, TokenFault, VaultSeed};
-use akv_rotator::azure::entra::{AcquiredToken, parse_token_response};
+use crate::common::*;
+use akv_emulator::{FaultKind, FaultRule, TokenFault};
 use akv_rotator::config::{Cloud, CloudName};
+use akv_rotator::azure::entra::{AcquiredToken, parse_token_response};
 use akv_rotator::error::ErrorClass;
 use akv_rotator::token::{Expectations, Validator};
 use base64::Engine;
-use common::*;
 
 /// `TestApp::new` can give two apps of one world the same client id (it keeps none of its
 /// counter's changing digits), and the emulator then merges them: number them instead.
@@ -189,33 +186,13 @@ async fn odd_client_secret_values_are_refused_before_entra_is_asked() {
     let world = World::start(with_distinct_client_ids(apps)).await;
     let secrets = cases
         .iter()
-        .map(|(name, value)| SecretSeed {
-            name: format!("{name}-client-secret"),
-            value: value.clone(),
-            content_type: None,
-            enabled: true,
-            nbf: None,
-            exp: None,
-            tags: Default::default(),
-        })
+        .map(|(name, value)| secret_seed(&format!("{name}-client-secret"), value))
         .collect();
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![PermissionSeed {
-                    principal: ROTATOR.into(),
-                    read: true,
-                    write: false,
-                    secrets: None,
-                }],
-                secrets,
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    world.seed_vaults(vec![vault_seed(
+        INPUT,
+        vec![perm(ROTATOR, true, false)],
+        secrets,
+    )]);
     world.emulator.reset_stats();
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
@@ -466,11 +443,7 @@ pub fn offline_validator() -> Validator {
         powerbi_api: None,
     };
     let http = akv_rotator::net::http::build_client(None).unwrap();
-    Validator::new(
-        http,
-        cloud,
-        Arc::new(akv_rotator::telemetry::metrics::Metrics::new()),
-    )
+    Validator::new(http, cloud, Arc::new(akv_rotator::telemetry::metrics::Metrics::new()))
 }
 
 pub async fn validate_text(

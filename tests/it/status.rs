@@ -1,14 +1,13 @@
 //! `akv-rotator status`: the table, JSON, Markdown and HTML views of a fixed report (snapshots
-//! in tests/snapshots/), and the real binary against the emulator: read-only, most urgent first.
-#![allow(clippy::unwrap_used)]
+//! in tests/it/snapshots/), and the real binary against the emulator: read-only, most urgent
+//! first.
 
-mod common;
-#[path = "status/fixture.rs"]
+#[path = "../status/fixture.rs"]
 mod fixture;
 
+use crate::common::*;
 use akv_rotator::config::Thresholds;
 use akv_rotator::report::status::Status;
-use common::*;
 
 fn view() -> Status {
     let (report, updated) = fixture::report();

@@ -1,18 +1,12 @@
 //! Client-secret rotation through Microsoft Graph: the real binary against the emulator
 //! (Graph `addPassword`/`removePassword`, propagation delay, app-management policy, owners),
 //! asserting what Graph and Key Vault hold after each run — including after a crash.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use akv_emulator::{
-    AppRegistrationSeed, AppSeed, ClientSecretSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed,
-    VaultSeed,
-};
-use common::*;
+use crate::common::*;
+use akv_emulator::{AppRegistrationSeed, AppSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -45,23 +39,11 @@ async fn world(setup: Setup) -> World {
             tenants: vec![TenantSeed {
                 id: TENANT.into(),
                 apps: vec![AppSeed {
-                    client_id: ROTATOR.into(),
-                    display_name: Some("akv-rotator".into()),
-                    secrets: vec![ClientSecretSeed {
-                        value: world.rotator_secret.clone(),
-                        end: Some(OffsetDateTime::now_utc() + days(365)),
-                        ..Default::default()
-                    }],
                     roles: [(GRAPH.to_string(), vec![setup.graph_role.to_string()])].into(),
-                    ..Default::default()
+                    ..rotator_app_seed(&world.rotator_secret)
                 }],
             }],
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![perm(ROTATOR, true, true)],
-                secrets: vec![],
-            }],
+            vaults: vec![vault_seed(INPUT, vec![perm(ROTATOR, true, true)], vec![])],
             app_registrations: vec![AppRegistrationSeed {
                 client_id: app_id,
                 owners: if setup.owned {
@@ -85,29 +67,18 @@ async fn world(setup: Setup) -> World {
 /// Sets the app's client secret in the input vault as a crashed or hand-edited run leaves it:
 /// the same value, this `exp`, and these tags (the rotation's progress).
 fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
-    world
-        .emulator
-        .apply_seed(Seed {
-            vaults: vec![VaultSeed {
-                name: INPUT.into(),
-                tenant_id: TENANT.into(),
-                permissions: vec![perm(ROTATOR, true, true)],
-                secrets: vec![SecretSeed {
-                    name: SECRET.into(),
-                    value: world.apps[0].secret_value.clone(),
-                    content_type: None,
-                    enabled: true,
-                    nbf: None,
-                    exp: Some(exp),
-                    tags: tags
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                }],
-            }],
-            ..Default::default()
-        })
-        .unwrap();
+    world.seed_vaults(vec![vault_seed(
+        INPUT,
+        vec![perm(ROTATOR, true, true)],
+        vec![SecretSeed {
+            exp: Some(exp),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..secret_seed(SECRET, &world.apps[0].secret_value)
+        }],
+    )]);
 }
 
 /// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.
@@ -132,19 +103,6 @@ fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
     path
 }
 
-fn once(world: &World, config: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let config = config.display().to_string();
-    let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
-    args.extend_from_slice(extra);
-    let out = world.run(&args, &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 fn rotation(report: &Value) -> &Value {
     let r = &report["rotations"][0];
     assert_eq!(r["app"], "sales", "{report:#}");
@@ -165,9 +123,9 @@ fn steps(r: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
-async fn graph_credentials(world: &World) -> Vec<Value> {
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+/// The rotator's own Microsoft Graph token (client credentials), got independently of the
+/// product.
+async fn rotator_graph_token(world: &World, http: &reqwest::Client) -> String {
     let token: Value = http
         .post(format!(
             "{}/{TENANT}/oauth2/v2.0/token",
@@ -185,13 +143,20 @@ async fn graph_credentials(world: &World) -> Vec<Value> {
         .json()
         .await
         .unwrap();
+    token["access_token"].as_str().unwrap().to_string()
+}
+
+/// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
+async fn graph_credentials(world: &World) -> Vec<Value> {
+    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let token = rotator_graph_token(world, &http).await;
     let app: Value = http
         .get(format!(
             "{}/v1.0/applications(appId='{}')",
             world.emulator.graph_url(),
             world.apps[0].client_id
         ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -237,7 +202,7 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     let old_value = world.apps[0].secret_value.clone();
 
     // Dry run: the plan, and nothing done.
-    let (code, report, stderr) = once(&world, &cfg, &["--dry-run"]);
+    let (code, report, stderr) = world.once_at(&cfg, &["--dry-run"]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "planned");
@@ -256,7 +221,7 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
 
     // Run 1: added, waited through the propagation delay, published with exp and tags.
     let before = OffsetDateTime::now_utc();
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "rotated", "{r:#}");
@@ -306,14 +271,14 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     assert!((exp - (before + days(90))).abs() < time::Duration::minutes(5));
 
     // Run 2, still within grace: nothing removed.
-    let (code, report, _) = once(&world, &cfg, &[]);
+    let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0);
     assert_eq!(rotation(&report)["outcome"], "in_grace");
     assert_eq!(key_ids(&world).await.len(), 2);
 
     // Run 3, after grace: the old credential is removed, the progress tags cleared.
     tokio::time::sleep(std::time::Duration::from_secs(9)).await;
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "completed", "{r:#}");
@@ -325,7 +290,7 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     assert!(!tags.contains_key("previous-key-id"), "{tags:?}");
 
     // Run 4: the new secret is far from expiry.
-    let (code, report, _) = once(&world, &cfg, &[]);
+    let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0);
     assert_eq!(rotation(&report)["outcome"], "not_due");
     assert_eq!(key_ids(&world).await, vec![new_key]);
@@ -373,7 +338,7 @@ async fn a_run_killed_while_waiting_leaves_no_orphan_after_the_rerun() {
 
     // Rerun: the unpublished credential is removed, a fresh one added and published.
     world.emulator.set_secret_propagation_secs(1);
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["state"], "adding");
@@ -401,23 +366,7 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
     let old = key_ids(&world).await;
     let marker = "akv-rotator 0f0f0f0f-0000-4000-8000-000000000000";
     let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token: Value = http
-        .post(format!(
-            "{}/{TENANT}/oauth2/v2.0/token",
-            world.emulator.authority_host()
-        ))
-        .form(&[
-            ("client_id", ROTATOR),
-            ("client_secret", world.rotator_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = rotator_graph_token(&world, &http).await;
     let object_id = world
         .emulator
         .application_object_id(&world.apps[0].client_id)
@@ -427,7 +376,7 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
             "{}/v1.0/applications/{object_id}/addPassword",
             world.emulator.graph_url()
         ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .json(&serde_json::json!({"passwordCredential": {"displayName": marker}}))
         .send()
         .await
@@ -441,7 +390,7 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
     );
     assert_eq!(key_ids(&world).await.len(), 2);
 
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "rotated", "{r:#}");
@@ -471,7 +420,7 @@ async fn the_credential_in_use_is_never_removed() {
             ("previous-remove-after", "2020-01-01T00:00:00Z"),
         ],
     );
-    let (code, report, _) = once(&world, &cfg, &[]);
+    let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1, "{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "failed");
@@ -496,7 +445,7 @@ async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
         r#"before_expiry = "30d", lifetime = "90d", propagation_wait = "3s""#,
     );
     let old = key_ids(&world).await;
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "failed");
@@ -523,7 +472,7 @@ async fn a_lifetime_policy_refusal_is_reported_clearly() {
     .await;
     let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
     let old = key_ids(&world).await;
-    let (code, report, _) = once(&world, &cfg, &[]);
+    let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1);
     let r = rotation(&report);
     assert_eq!(r["outcome"], "failed");
@@ -545,7 +494,7 @@ async fn a_rotator_that_does_not_own_the_app_gets_a_clear_permission_error() {
     })
     .await;
     let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
-    let (code, report, _) = once(&world, &cfg, &[]);
+    let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1);
     let r = rotation(&report);
     assert_eq!(r["outcome"], "failed", "{r:#}");
@@ -576,7 +525,7 @@ async fn a_crash_between_remove_password_and_clearing_the_tags_finishes_on_rerun
             ("previous-remove-after", "2020-01-01T00:00:00Z"),
         ],
     );
-    let (code, report, stderr) = once(&world, &cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     let r = rotation(&report);
     assert_eq!(r["outcome"], "completed", "{r:#}");
