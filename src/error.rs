@@ -16,6 +16,9 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Configuration or permission problem before any work: fix something, then run again.
     pub const SETUP: i32 = 2;
+    /// Azure could not be reached before any work (Entra ID or a vault host): nothing was
+    /// written, and running again later may succeed.
+    pub const UNREACHABLE: i32 = 3;
 }
 
 /// Where a setup problem comes from.
@@ -42,6 +45,8 @@ pub enum SetupKind {
 pub struct SetupError {
     pub kind: SetupKind,
     pub message: String,
+    /// Azure could not be reached: running again later may succeed (exit code 3).
+    pub transient: bool,
 }
 
 impl SetupError {
@@ -49,19 +54,28 @@ impl SetupError {
         SetupError {
             kind,
             message: message.into(),
+            transient: false,
         }
     }
 
-    /// The process's exit code for this problem.
+    /// The process's exit code for this problem: 3 when Azure could not be reached, else 2.
     pub fn exit_code(&self) -> i32 {
-        exit::SETUP
+        if self.transient {
+            exit::UNREACHABLE
+        } else {
+            exit::SETUP
+        }
     }
 }
 
-/// A vault failure that stops the whole cycle (the rotator cannot authenticate to it).
+/// A vault failure that stops the whole cycle: the rotator cannot authenticate to it, or cannot
+/// reach it or Entra ID at all.
 impl From<StepError> for SetupError {
     fn from(e: StepError) -> Self {
-        SetupError::new(SetupKind::Vault, e.to_string())
+        SetupError {
+            transient: e.class.is_transient(),
+            ..SetupError::new(SetupKind::Vault, e.to_string())
+        }
     }
 }
 
@@ -103,6 +117,9 @@ pub enum ErrorClass {
     Conflict,
     /// The rotator could not build its own request: a bug, to be reported.
     Internal,
+    /// Entra ID or a vault host could not be reached at all (connection refused, DNS, or the
+    /// rotator's own token request failed on the network): retrying later may succeed.
+    Unreachable,
 }
 
 impl ErrorClass {
@@ -126,12 +143,13 @@ impl ErrorClass {
             ErrorClass::Configuration => "configuration",
             ErrorClass::Conflict => "conflict",
             ErrorClass::Internal => "internal",
+            ErrorClass::Unreachable => "unreachable",
         }
     }
 
     /// Whether trying again later, unchanged, may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(self, ErrorClass::Transient)
+        matches!(self, ErrorClass::Transient | ErrorClass::Unreachable)
     }
 }
 

@@ -435,6 +435,15 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
         ErrorKind::Credential => {
             let chain = error_chain(&e);
             let (code, detail) = entra_refusal(&chain);
+            if code.is_none() && is_network_failure(&chain) {
+                return StepError::new(
+                    ErrorClass::Unreachable,
+                    format!(
+                        "cannot {what}: the rotator's own identity could not reach Entra ID for a Key Vault token: {chain} \
+                         (network problem or Entra ID unavailable; run again later)"
+                    ),
+                );
+            }
             let err = StepError::new(
                 ErrorClass::RotatorCredential,
                 format!(
@@ -449,6 +458,14 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
                 None => err,
             }
         }
+        _ if is_refused_connection(&e) => StepError::new(
+            ErrorClass::Unreachable,
+            format!(
+                "cannot {what}: cannot connect to vault host {}: {} (check the vault URL and the network path to it)",
+                vault.host_str().unwrap_or("?"),
+                error_chain(&e)
+            ),
+        ),
         ErrorKind::Connection | ErrorKind::Io => StepError::new(
             ErrorClass::Transient,
             format!(
@@ -465,6 +482,33 @@ fn classify(e: azure_core::Error, vault: &Url, name: Option<&str>, action: &str)
             format!("cannot {what}: {}", error_chain(&e)),
         ),
     }
+}
+
+/// Whether a credential error's text says the token request never got an answer from Entra ID
+/// (as opposed to Entra ID refusing it, which carries an AADSTS code).
+fn is_network_failure(chain: &str) -> bool {
+    let chain = chain.to_ascii_lowercase();
+    [
+        "error sending request",
+        "cannot connect to",
+        "failed to execute `reqwest` request",
+        "connection refused",
+        "connection reset",
+        "dns error",
+        "timed out",
+        "operation timed out",
+        "503",
+        "502",
+        "504",
+    ]
+    .iter()
+    .any(|p| chain.contains(p))
+}
+
+/// Whether the transport gave up on a connection that could not be established (refused, DNS):
+/// see [`crate::net::http::GuardedTransport`], which turns those into non-retried errors.
+fn is_refused_connection(e: &azure_core::Error) -> bool {
+    error_chain(e).contains(crate::net::http::CANNOT_CONNECT)
 }
 
 /// Finds Entra's `AADSTSnnnn: description` inside a credential error (the SDK may wrap it in a

@@ -16,8 +16,9 @@ use crate::error::{ErrorClass, SetupError};
 pub(super) struct Listings(HashMap<Url, HashMap<String, SecretMeta>>);
 
 impl Listings {
-    /// Lists every vault the apps use, once. A vault the rotator cannot authenticate to stops
-    /// the cycle; any other listing failure falls back to per-secret reads, with a note.
+    /// Lists every vault the apps use, once. A vault the rotator cannot authenticate to (exit
+    /// code 2) or cannot reach (exit code 3) stops the cycle; any other listing failure (listing
+    /// not permitted, throttling past the retries) falls back to per-secret reads, with a note.
     pub(super) async fn of(
         vaults: &KeyVaults,
         apps: &[&App],
@@ -41,7 +42,15 @@ impl Listings {
                         .collect();
                     listings.insert(vault.clone(), map);
                 }
-                Err(e) if e.class == ErrorClass::RotatorCredential => return Err(e.into()),
+                // Nothing can work without the rotator's credential or a reachable vault.
+                Err(e)
+                    if matches!(
+                        e.class,
+                        ErrorClass::RotatorCredential | ErrorClass::Unreachable
+                    ) =>
+                {
+                    return Err(e.into());
+                }
                 Err(e) => {
                     tracing::warn!(event = "vault_list_fallback", vault = %vault, class = %e.class, error = %e.message, "listing failed; falling back to per-secret reads");
                     notes.push(format!(

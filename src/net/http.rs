@@ -106,6 +106,33 @@ impl GuardedTransport {
     }
 }
 
+/// The start of the message of a connection that could not be established.
+pub const CANNOT_CONNECT: &str = "cannot connect to host";
+
+/// A connection refused or a host name that does not resolve will not be different a second
+/// later: instead of the SDK retrying it for a minute, it becomes a non-retried error at once.
+/// Timeouts, resets and HTTP errors keep the retry policy.
+fn fail_fast_on_refusal(e: azure_core::Error, url: &url::Url) -> azure_core::Error {
+    if !matches!(e.kind(), azure_core::error::ErrorKind::Connection) {
+        return e;
+    }
+    let timed_out = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_timeout);
+    if timed_out {
+        return e;
+    }
+    let detail = crate::error::error_chain(&e);
+    azure_core::Error::with_message(
+        azure_core::error::ErrorKind::Other,
+        format!(
+            "{CANNOT_CONNECT} {}: {detail}",
+            url.host_str().unwrap_or("?")
+        ),
+    )
+}
+
 fn too_large(max: usize) -> azure_core::Error {
     azure_core::Error::with_message(
         azure_core::error::ErrorKind::DataConversion,
@@ -142,7 +169,7 @@ impl azure_core::http::HttpClient for GuardedTransport {
             l.observe(status, retry_after);
         }
         drop(permit);
-        let response = result?;
+        let response = result.map_err(|e| fail_fast_on_refusal(e, request.url()))?;
         let declared = response
             .headers()
             .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)

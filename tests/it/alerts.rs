@@ -11,8 +11,8 @@ use akv_rotator::alerts::{
     AlertReport, AlertSeverity, AlertState, AlertsConfig, DeliveryOutcome, Finding, FindingKind,
     MemoryStateStore, RawAlertsConfig, SecretRef, findings_from_report, run_alerts,
 };
-use akv_rotator::error::{ErrorClass, StepError};
 use akv_rotator::config::expiry::Severity;
+use akv_rotator::error::{ErrorClass, StepError};
 use akv_rotator::report::{AppReport, CycleReport, Outcome, TargetReport};
 use secrecy::SecretString;
 use serde_json::Value;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::common::*;
 use akv_emulator::{FaultKind, FaultRule, TokenFault};
-use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::azure::entra::{AcquiredToken, parse_token_response};
+use akv_rotator::config::{Cloud, CloudName};
 use akv_rotator::error::ErrorClass;
 use akv_rotator::token::{Expectations, Validator};
 use base64::Engine;
@@ -443,7 +443,11 @@ pub fn offline_validator() -> Validator {
         powerbi_api: None,
     };
     let http = akv_rotator::net::http::build_client(None).unwrap();
-    Validator::new(http, cloud, Arc::new(akv_rotator::telemetry::metrics::Metrics::new()))
+    Validator::new(
+        http,
+        cloud,
+        Arc::new(akv_rotator::telemetry::metrics::Metrics::new()),
+    )
 }
 
 pub async fn validate_text(

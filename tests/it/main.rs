@@ -27,5 +27,6 @@ mod proptest_token_response;
 mod resilience;
 mod rotation;
 mod status;
+mod unreachable;
 mod validation;
 mod workload_identity;

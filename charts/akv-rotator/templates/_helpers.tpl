@@ -200,6 +200,8 @@ completions: {{ .Values.indexedJob.shardCount }}
 parallelism: {{ .Values.indexedJob.shardCount }}
 {{- end }}
 # Exit code 2 = configuration or permission problem before any work: retrying cannot help.
+# Exit code 3 = Entra ID or Key Vault could not be reached: a retry (counted against
+# backoffLimit, after the Job's pod backoff) may succeed.
 podFailurePolicy:
   rules:
     - action: FailJob
@@ -207,6 +209,11 @@ podFailurePolicy:
         containerName: akv-rotator
         operator: In
         values: [2]
+    - action: Count
+      onExitCodes:
+        containerName: akv-rotator
+        operator: In
+        values: [3]
     # A pod evicted or preempted by the cluster does not count against backoffLimit.
     - action: Ignore
       onPodConditions:

@@ -5,10 +5,10 @@
 //! The status fixture (tests/status/fixture.rs) builds its own report: examples/status_page.rs
 //! compiles that file on its own, without this module.
 
-use akv_rotator::error::StepError;
 use akv_rotator::config::expiry::Severity;
-use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
+use akv_rotator::error::StepError;
 use akv_rotator::report::rotation::{RotationOutcome, RotationReport};
+use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
 use time::OffsetDateTime;
 
 use super::TENANT;
