@@ -14,3 +14,20 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
+
+/// `#[serde(serialize_with = "crate::timefmt::serialize")]`: a timestamp as RFC 3339 text.
+pub fn serialize<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+/// `#[serde(serialize_with = "crate::timefmt::serialize_opt")]`: an optional timestamp as
+/// RFC 3339 text or `null`.
+pub fn serialize_opt<S: serde::Serializer>(
+    t: &Option<OffsetDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::state::AlertState;
 use crate::config::alerts::AlertSeverity;
@@ -134,8 +133,8 @@ pub struct Finding {
     pub detail: String,
     /// The client secret (client secret findings) or the token secret (token findings).
     pub secret: Option<SecretRef>,
-    /// RFC 3339: the client secret's expiry, or the stored token's.
-    pub expires_on: Option<String>,
+    /// The client secret's expiry, or the stored token's.
+    pub expires_on: Option<OffsetDateTime>,
     /// Whole days until the client secret expires (negative once expired).
     pub days_left: Option<i64>,
     /// For [`FindingKind::TargetFailing`]: how many cycles in a row the target failed,
@@ -158,7 +157,7 @@ impl Finding {
         owner: Option<&str>,
         severity: AlertSeverity,
         secret: SecretRef,
-        expires_on: Option<String>,
+        expires_on: Option<OffsetDateTime>,
         days_left: Option<i64>,
     ) -> Finding {
         let kind = FindingKind::ClientSecretExpiry;
@@ -171,8 +170,7 @@ impl Finding {
             (_, None) => "expires soon".to_string(),
         };
         let on = expires_on
-            .as_deref()
-            .map(|e| format!(" (expiry {e})"))
+            .map(|e| format!(" (expiry {})", rfc3339(e)))
             .unwrap_or_default();
         let impact = if severity == AlertSeverity::Expired {
             "Its tokens can no longer be refreshed; consumers will fail once the stored tokens end."
@@ -232,7 +230,7 @@ impl Finding {
         owner: Option<&str>,
         secret: SecretRef,
         detail: &str,
-        graph_expires_on: Option<String>,
+        graph_expires_on: Option<OffsetDateTime>,
     ) -> Finding {
         let kind = FindingKind::ClientSecretExpiryMismatch;
         Finding {
@@ -327,15 +325,14 @@ impl Finding {
                 target.scope,
                 target
                     .token_expires_on
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
+                    .map(|e| format!(" ({})", rfc3339(e)))
                     .unwrap_or_default()
             ),
             secret: Some(SecretRef {
                 name: target.secret.clone(),
                 vault: target.vault.clone(),
             }),
-            expires_on: target.token_expires_on.clone(),
+            expires_on: target.token_expires_on,
             days_left: None,
             consecutive_failures: Some(consecutive_failures),
         }
@@ -387,7 +384,7 @@ impl Finding {
                 name: target.secret.clone(),
                 vault: target.vault.clone(),
             }),
-            expires_on: Some(rfc3339(expires)),
+            expires_on: Some(expires),
             days_left: None,
             consecutive_failures: None,
         }
@@ -456,7 +453,7 @@ pub fn findings_from_report(
                 owner,
                 secret.clone(),
                 detail,
-                cs.graph_expires_on.clone(),
+                cs.graph_expires_on,
             )),
             None if app.error.is_some() || report.dry_run => hold(
                 &mut out,
@@ -490,7 +487,7 @@ pub fn findings_from_report(
                         owner,
                         severity,
                         secret,
-                        cs.expires_on.clone(),
+                        cs.expires_on,
                         cs.days_left,
                     ));
                 }
@@ -561,10 +558,7 @@ pub fn findings_from_report(
                 previous.saturating_add(1),
             ));
         }
-        let expires = t
-            .token_expires_on
-            .as_deref()
-            .and_then(|e| OffsetDateTime::parse(e, &Rfc3339).ok());
+        let expires = t.token_expires_on;
         match (next_run, expires) {
             (None, _) => hold(
                 &mut out,

@@ -59,7 +59,7 @@ pub fn event_data(n: &Notification) -> Value {
         "severity": n.severity.label(),
         "title": f.title,
         "detail": f.detail,
-        "expires_on": f.expires_on,
+        "expires_on": f.expires_on.map(rfc3339),
         "days_left": f.days_left,
         "client_secret": client_secret,
         "token_secret": token_secret,
@@ -109,7 +109,7 @@ fn facts(n: &Notification) -> Vec<(&'static str, String)> {
         ("Owner", f.owner.clone().unwrap_or_else(dash)),
         ("Severity", n.severity.label().to_string()),
         ("State", n.state.label().to_string()),
-        ("Expires", f.expires_on.clone().unwrap_or_else(dash)),
+        ("Expires", f.expires_on.map(rfc3339).unwrap_or_else(dash)),
         (
             "Days left",
             f.days_left.map(|d| d.to_string()).unwrap_or_else(dash),

@@ -176,8 +176,8 @@ impl Cycle {
         match self.refresh(app, target, secret).await {
             Ok((token, version)) => {
                 report.outcome = Outcome::Written;
-                report.token_expires_on = Some(rfc3339(token.expires_at()));
-                report.token_updated_on = Some(rfc3339(OffsetDateTime::now_utc()));
+                report.token_expires_on = Some(token.expires_at());
+                report.token_updated_on = Some(OffsetDateTime::now_utc());
                 report.version = version;
                 report.signature = Some(match token.signature() {
                     SignatureCheck::Verified { .. } => "verified".into(),
@@ -224,8 +224,8 @@ impl Cycle {
 /// A target's report before its outcome: what is stored now.
 fn target_report(app: &App, target: &TokenTarget, stored: Option<&SecretMeta>) -> TargetReport {
     let mut report = TargetReport::new(app, target);
-    report.token_expires_on = stored.and_then(|m| m.expires).map(rfc3339);
-    report.token_updated_on = stored.and_then(|m| m.updated).map(rfc3339);
+    report.token_expires_on = stored.and_then(|m| m.expires);
+    report.token_updated_on = stored.and_then(|m| m.updated);
     report
 }
 
@@ -255,10 +255,10 @@ fn app_report(
             vault: app.client_secret_vault.to_string(),
             name: app.client_secret_name.clone(),
             version,
-            expires_on: effective.map(rfc3339),
+            expires_on: effective,
             days_left,
             severity,
-            graph_expires_on: graph_expires.map(rfc3339),
+            graph_expires_on: graph_expires,
             expiry_mismatch: match (kv_expires, graph_expires) {
                 (Some(k), Some(g)) if (k - g).abs() > time::Duration::days(1) => Some(format!(
                     "Key Vault records exp {} but Microsoft Graph says the credential ends {}: update the secret's exp",

@@ -70,9 +70,7 @@ fn refresh_due(
         .targets
         .iter()
         .map(|t| {
-            let exp = t.token_expires_on.as_deref().and_then(|s| {
-                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-            })?;
+            let exp = t.token_expires_on?;
             let refresh = config
                 .apps
                 .iter()

@@ -5,7 +5,6 @@ use time::OffsetDateTime;
 
 use super::{CycleReport, Outcome};
 use crate::telemetry::metrics::Metrics;
-use crate::timefmt::parse_rfc3339;
 
 impl CycleReport {
     /// Records this cycle into `metrics`: its duration and result, every target refreshed or
@@ -16,7 +15,7 @@ impl CycleReport {
             if matches!(t.outcome, Outcome::Planned | Outcome::Skipped) {
                 continue;
             }
-            let expires = t.token_expires_on.as_deref().and_then(parse_rfc3339);
+            let expires = t.token_expires_on;
             metrics.record_refresh(&t.app, &t.secret, t.outcome.label(), expires, now);
         }
         for r in &self.rotations {
@@ -29,12 +28,7 @@ impl CycleReport {
             }
         }
         for a in &self.apps {
-            if let Some(exp) = a
-                .client_secret
-                .expires_on
-                .as_deref()
-                .and_then(parse_rfc3339)
-            {
+            if let Some(exp) = a.client_secret.expires_on {
                 metrics.record_client_secret_expiry(&a.name, exp, now);
             }
         }

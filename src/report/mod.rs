@@ -57,9 +57,11 @@ pub struct TargetReport {
     pub secret: String,
     pub outcome: Outcome,
     /// Expiry of the token now stored (the new one when written).
-    pub token_expires_on: Option<String>,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub token_expires_on: Option<OffsetDateTime>,
     /// When the stored token was written (its Key Vault `updated` time).
-    pub token_updated_on: Option<String>,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub token_updated_on: Option<OffsetDateTime>,
     /// The Key Vault version written, when written.
     pub version: Option<String>,
     /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
@@ -97,13 +99,18 @@ pub struct ClientSecretReport {
     pub vault: String,
     pub name: String,
     pub version: Option<String>,
-    /// The client secret's Key Vault `exp` attribute.
-    pub expires_on: Option<String>,
+    /// When the client secret expires: the earlier of its Key Vault `exp` and, with
+    /// `expiry.graph`, Graph's end date.
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub expires_on: Option<OffsetDateTime>,
     pub days_left: Option<i64>,
     pub severity: Severity,
     /// With `expiry.graph`: the matching credential's `endDateTime` in Microsoft Graph.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub graph_expires_on: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timefmt::serialize_opt"
+    )]
+    pub graph_expires_on: Option<OffsetDateTime>,
     /// With `expiry.graph`: Key Vault's `exp` and Graph's end date disagree (by more than a day).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry_mismatch: Option<String>,
@@ -143,8 +150,10 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct CycleReport {
     pub schema_version: u32,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
+    pub started_at: OffsetDateTime,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
+    pub finished_at: OffsetDateTime,
     pub dry_run: bool,
     pub summary: Summary,
     pub apps: Vec<AppReport>,
@@ -203,8 +212,8 @@ impl CycleReport {
         }
         CycleReport {
             schema_version: SCHEMA_VERSION,
-            started_at: rfc3339(started),
-            finished_at: rfc3339(finished),
+            started_at: started,
+            finished_at: finished,
             dry_run,
             summary: s,
             apps,
@@ -256,7 +265,9 @@ impl CycleReport {
                     t.secret.clone(),
                     resource_of(&t.scope),
                     t.outcome.label().to_string(),
-                    t.token_expires_on.clone().unwrap_or_else(|| "-".into()),
+                    t.token_expires_on
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "-".into()),
                     t.error
                         .as_ref()
                         .map(|e| e.class.label().to_string())
@@ -286,7 +297,7 @@ impl CycleReport {
                     a.client_secret.name.clone(),
                     a.client_secret
                         .expires_on
-                        .clone()
+                        .map(rfc3339)
                         .unwrap_or_else(|| "-".into()),
                     a.client_secret
                         .days_left

@@ -29,7 +29,8 @@ pub struct RotationStep {
     /// `done`, `planned`, `failed` or `skipped`.
     pub status: &'static str,
     pub detail: String,
-    pub at: String,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
+    pub at: time::OffsetDateTime,
 }
 
 /// The `rotations` section of the report, per app with `rotate`.

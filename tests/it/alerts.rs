@@ -112,7 +112,7 @@ fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) 
             name: format!("{app}-client-secret"),
             vault: SECRETS_VAULT.into(),
         },
-        Some("2026-12-10T20:15:01Z".into()),
+        Some(time::macros::datetime!(2026-12-10 20:15:01 UTC)),
         Some(days),
     )
 }

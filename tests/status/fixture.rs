@@ -11,9 +11,7 @@ use akv_rotator::config::expiry::{self, Severity};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::error::{ErrorClass, StepError};
 use akv_rotator::report::status::TokenUpdated;
-use akv_rotator::report::{
-    AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport, rfc3339,
-};
+use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -183,11 +181,7 @@ pub fn report() -> (CycleReport, TokenUpdated) {
                 vault: SECRETS.into(),
                 name: app.client_secret_name.clone(),
                 version: None,
-                expires_on: if app_error.is_some() {
-                    None
-                } else {
-                    expires.map(rfc3339)
-                },
+                expires_on: if app_error.is_some() { None } else { expires },
                 days_left,
                 severity,
                 graph_expires_on: None,
@@ -202,12 +196,12 @@ pub fn report() -> (CycleReport, TokenUpdated) {
             match stored {
                 Fresh(left, age) => {
                     t.outcome = Outcome::Fresh;
-                    t.token_expires_on = Some(rfc3339(NOW + left));
+                    t.token_expires_on = Some(NOW + left);
                     updated.insert((t.vault.clone(), t.secret.to_ascii_lowercase()), NOW - age);
                 }
                 Due(left) => {
                     t.outcome = Outcome::Planned;
-                    t.token_expires_on = left.map(|l| rfc3339(NOW + l));
+                    t.token_expires_on = left.map(|l| NOW + l);
                     if let Some(l) = left {
                         // Written an hour before it expires (tokens live about an hour).
                         updated.insert(

@@ -39,7 +39,7 @@ impl RotationReport {
             step,
             status,
             detail,
-            at: rfc3339(OffsetDateTime::now_utc()),
+            at: OffsetDateTime::now_utc(),
         });
     }
 

@@ -33,7 +33,7 @@ impl Status {
 </header>
 <main>
 "#,
-            at = esc(&self.generated_at),
+            at = esc(&rfc3339(self.generated_at)),
             at_human = esc(&human_time(self.now)),
             apps = self.apps.len(),
             targets = self.apps.iter().map(|a| a.targets.len()).sum::<usize>(),
@@ -94,7 +94,7 @@ impl Status {
         for a in &self.apps {
             let sev = a.client_secret.severity;
             let days = self.days_left_exact(a);
-            let expires = a.client_secret.expires_on.as_deref();
+            let expires = a.client_secret.expires_on;
             let marker = match days {
                 Some(d) => {
                     let beyond = if d > axis.hi {
@@ -199,10 +199,9 @@ impl Status {
                 date = a
                     .client_secret
                     .expires_on
-                    .as_deref()
                     .map(|e| format!(
                         r#"<time datetime="{}" title="{}">{}</time>"#,
-                        esc(e),
+                        esc(&rfc3339(e)),
                         esc(&date_time(e)),
                         esc(&date(e))
                     ))
@@ -231,10 +230,9 @@ impl Status {
                     outcome = t.outcome.label(),
                     exp = t
                         .token_expires_on
-                        .as_deref()
                         .map(|e| format!(
                             r#"<time datetime="{}" title="{}">{}</time>"#,
-                            esc(e),
+                            esc(&rfc3339(e)),
                             esc(&date_time(e)),
                             esc(&self.token_expiry_relative(t))
                         ))

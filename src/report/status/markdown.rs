@@ -39,7 +39,6 @@ impl Status {
                 md(&a.client_secret.name),
                 a.client_secret
                     .expires_on
-                    .as_deref()
                     .map(date)
                     .unwrap_or_else(|| "-".into()),
                 a.client_secret
@@ -62,7 +61,6 @@ impl Status {
                     md(&t.secret),
                     t.outcome.label(),
                     t.token_expires_on
-                        .as_deref()
                         .map(date_time)
                         .unwrap_or_else(|| "-".into()),
                     t.token_age_seconds

@@ -95,9 +95,11 @@ pub struct TargetStatus {
     /// cycle would do.
     pub outcome: Outcome,
     /// Expiry of the stored token.
-    pub token_expires_on: Option<String>,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub token_expires_on: Option<OffsetDateTime>,
     /// When the stored token was written (its Key Vault `updated` time).
-    pub token_updated_on: Option<String>,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub token_updated_on: Option<OffsetDateTime>,
     /// Now minus `token_updated_on`, in seconds.
     pub token_age_seconds: Option<i64>,
     pub error: Option<StepError>,
@@ -175,7 +177,8 @@ pub struct OutcomeCounts {
 pub struct Status {
     pub schema_version: u32,
     /// When the cycle behind this view finished: "now" for days left and token ages.
-    pub generated_at: String,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
+    pub generated_at: OffsetDateTime,
     /// `true` for the `status` command (nothing read, acquired or written).
     pub dry_run: bool,
     pub thresholds: ThresholdsView,
@@ -204,7 +207,7 @@ impl Status {
         thresholds: &Thresholds,
         updated: &TokenUpdated,
     ) -> Status {
-        let now = parse(&report.finished_at).unwrap_or_else(OffsetDateTime::now_utc);
+        let now = report.finished_at;
         let mut apps: Vec<AppStatus> = report
             .apps
             .iter()
@@ -231,7 +234,7 @@ impl Status {
         }
         Status {
             schema_version: SCHEMA_VERSION,
-            generated_at: rfc3339(now),
+            generated_at: now,
             dry_run: report.dry_run,
             thresholds: ThresholdsView {
                 warning: config_duration(thresholds.warning),
@@ -298,14 +301,14 @@ impl Status {
 
     /// Days until the client secret expires, with fractions (for the timeline).
     fn days_left_exact(&self, a: &AppStatus) -> Option<f64> {
-        match a.client_secret.expires_on.as_deref().and_then(parse) {
+        match a.client_secret.expires_on {
             Some(exp) => Some((exp - self.now).as_seconds_f64() / 86_400.0),
             None => a.client_secret.days_left.map(|d| d as f64),
         }
     }
 
     fn token_expiry_relative(&self, t: &TargetStatus) -> String {
-        match t.token_expires_on.as_deref().and_then(parse) {
+        match t.token_expires_on {
             Some(exp) if exp > self.now => format!("in {}", human(exp - self.now)),
             Some(exp) => format!("expired {} ago", human(self.now - exp)),
             None => "-".into(),
@@ -332,7 +335,7 @@ fn app_status(
                 outcome = Outcome::Failed;
                 error = a.error.clone();
             }
-            let when = t.token_updated_on.as_deref().and_then(parse).or_else(|| {
+            let when = t.token_updated_on.or_else(|| {
                 updated
                     .get(&(t.vault.clone(), t.secret.to_ascii_lowercase()))
                     .copied()
@@ -342,8 +345,8 @@ fn app_status(
                 vault: t.vault.clone(),
                 scope: t.scope.clone(),
                 outcome,
-                token_expires_on: t.token_expires_on.clone(),
-                token_updated_on: when.map(rfc3339),
+                token_expires_on: t.token_expires_on,
+                token_updated_on: when,
                 token_age_seconds: when.map(|u| (now - u).whole_seconds()),
                 error,
             }
@@ -443,20 +446,14 @@ fn human(d: Duration) -> String {
     }
 }
 
-fn parse(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+/// `2026-12-10`.
+fn date(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC).date().to_string()
 }
 
-/// `2026-12-10` from an RFC 3339 time (the text itself when it does not parse).
-fn date(s: &str) -> String {
-    parse(s)
-        .map(|t| t.date().to_string())
-        .unwrap_or_else(|| s.to_string())
-}
-
-/// `2026-12-10 20:15 UTC` from an RFC 3339 time.
-fn date_time(s: &str) -> String {
-    parse(s).map(human_time).unwrap_or_else(|| s.to_string())
+/// `2026-12-10 20:15 UTC`.
+fn date_time(t: OffsetDateTime) -> String {
+    human_time(t)
 }
 
 fn human_time(t: OffsetDateTime) -> String {

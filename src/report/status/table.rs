@@ -11,7 +11,7 @@ impl Status {
         let _ = writeln!(
             out,
             "Status at {} ({}; client secrets: warning < {}, critical < {})",
-            self.generated_at,
+            rfc3339(self.generated_at),
             if self.dry_run {
                 "dry run, nothing written"
             } else {
@@ -28,7 +28,6 @@ impl Status {
                 a.client_secret.name.clone(),
                 a.client_secret
                     .expires_on
-                    .as_deref()
                     .map(date)
                     .unwrap_or_else(|| "-".into()),
                 a.client_secret

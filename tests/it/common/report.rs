@@ -68,7 +68,7 @@ impl AppReportBuilder {
     }
 
     pub fn expires_on(mut self, expires_on: Option<&str>) -> AppReportBuilder {
-        self.0.client_secret.expires_on = expires_on.map(str::to_string);
+        self.0.client_secret.expires_on = expires_on.map(parse_time);
         self
     }
 
@@ -104,7 +104,7 @@ impl TargetReportBuilder {
     }
 
     pub fn token_expires_on(mut self, expires_on: Option<&str>) -> TargetReportBuilder {
-        self.0.token_expires_on = expires_on.map(str::to_string);
+        self.0.token_expires_on = expires_on.map(parse_time);
         self
     }
 
@@ -152,4 +152,10 @@ impl RotationReportBuilder {
     pub fn build(self) -> RotationReport {
         self.0
     }
+}
+
+/// An RFC 3339 time written in a test.
+fn parse_time(text: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
 }
