@@ -335,8 +335,6 @@ impl Axis {
     }
 }
 
-/// `7 d`, `36 h`, `1.5 d` for an axis label.
-
 fn problem_row(e: &StepError, columns: usize) -> String {
     format!(
         r#"<tr class="problem"><td></td><td colspan="{span}"><span class="class">{class}</span>{code} {msg}</td></tr>
