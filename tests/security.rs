@@ -6,6 +6,7 @@
 
 mod common;
 
+use akv_emulator::{Seed, TokenFault};
 use common::*;
 
 /// Every 8-character window of `value`.
@@ -64,4 +65,56 @@ async fn a_malformed_certificate_fails_only_its_app_and_is_never_echoed() {
     assert!(world.versions(OUTPUT, "broken-powerbi-token").is_empty());
     assert_never_echoed(&broken.secret_value, &stdout, "stdout");
     assert_never_echoed(&broken.secret_value, &stderr, "stderr");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_nonce_token_for_power_bi_is_refused_and_not_written() {
+    let world = World::start(vec![TestApp::new("healthy"), TestApp::new("forged")]).await;
+    world
+        .emulator
+        .set_token_fault(&world.apps[1].client_id, Some(TokenFault::ForgedNonce));
+
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(
+        target(&report, "healthy-powerbi-token")["outcome"],
+        "written"
+    );
+    let t = target(&report, "forged-powerbi-token");
+    assert_eq!(t["outcome"], "failed", "{t:#}");
+    assert_eq!(t["error"]["class"], "invalid_token", "{t:#}");
+    assert!(world.versions(OUTPUT, "forged-powerbi-token").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_living_longer_than_max_token_lifetime_is_refused_unless_allowed() {
+    let world = World::start(vec![TestApp::new("sales")]).await;
+    // Genuine, correctly signed tokens that live two days.
+    world
+        .emulator
+        .apply_seed(Seed {
+            token_lifetime_secs: Some((2 * 86_400, 2 * 86_400)),
+            ..Default::default()
+        })
+        .unwrap();
+
+    let (code, report, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let t = target(&report, "sales-powerbi-token");
+    assert_eq!(t["error"]["class"], "invalid_token", "{t:#}");
+    let message = t["error"]["message"].as_str().unwrap();
+    assert!(message.contains("max_token_lifetime"), "{message}");
+    assert!(world.versions(OUTPUT, "sales-powerbi-token").is_empty());
+
+    let config = world.config_with("longer.toml", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("max_token_lifetime = \"3d\"\n{text}")).unwrap();
+    let config = config.display().to_string();
+    let out = world.run(
+        &["once", "--config", config.as_str(), "--output", "json"],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
 }

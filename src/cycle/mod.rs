@@ -103,7 +103,9 @@ impl Cycle {
         )?;
         let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone())
             .with_tenant_limits(AdaptiveLimits::new(adaptive));
-        let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone());
+        let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone())
+            .with_graph_resource(config.graph_resource.clone())
+            .with_max_token_lifetime(config.max_token_lifetime);
         Ok(Cycle {
             config: Arc::new(config),
             vaults,
