@@ -10,6 +10,7 @@ use akv_rotator::telemetry;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    withhold_panic_messages();
     let cli = Cli::parse();
     // Before the runtime: the OTLP exporters use blocking clients on their own threads.
     let telemetry = if is_demo(&cli) {
@@ -37,6 +38,21 @@ fn main() -> ExitCode {
     });
     telemetry.shutdown();
     ExitCode::from(code as u8)
+}
+
+/// A panic's message may quote what was being parsed (a client secret, a private key, a
+/// token): the hook prints where it happened, never the message. The cycle turns a panic in one
+/// app into that app's `internal` failure; elsewhere the process still exits 101.
+fn withhold_panic_messages() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "akv-rotator: internal error (panic){at}; the message is withheld because it may quote secret values. Please report this bug"
+        );
+    }));
 }
 
 #[cfg(feature = "emulator")]

@@ -261,6 +261,18 @@ impl RawConfig {
             },
         };
 
+        let max_token_lifetime = match &self.max_token_lifetime {
+            None => DEFAULT_MAX_TOKEN_LIFETIME,
+            Some(d) => match c.duration(d, "max_token_lifetime") {
+                Some(v) if MAX_TOKEN_LIFETIME_RANGE.contains(&v) => v,
+                Some(_) => {
+                    c.push(d.span(), "max_token_lifetime", "must be between 10m and 7d");
+                    DEFAULT_MAX_TOKEN_LIFETIME
+                }
+                None => DEFAULT_MAX_TOKEN_LIFETIME,
+            },
+        };
+
         let default_vault = self
             .vault
             .as_ref()
@@ -335,6 +347,7 @@ impl RawConfig {
             credential,
             concurrency,
             cycle_deadline,
+            max_token_lifetime,
             thresholds,
             daemon,
             shard_count,

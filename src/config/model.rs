@@ -121,6 +121,12 @@ impl Default for Thresholds {
 
 /// Default of `cycle_deadline`.
 pub const DEFAULT_CYCLE_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// Default of `max_token_lifetime`: the longest access token lifetime Entra ID issues (a token
+/// lifetime policy allows at most one day).
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The range `max_token_lifetime` may take.
+pub const MAX_TOKEN_LIFETIME_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(10 * 60)..=Duration::from_secs(7 * 86_400);
 /// How long work still running at the cycle deadline may go on before it is abandoned: a tenth
 /// of the deadline, at most 30 s.
 pub fn deadline_grace(deadline: Duration) -> Duration {
@@ -138,6 +144,8 @@ pub struct ValidConfig {
     /// How long one cycle's token work may take: after it no new target is started, and work
     /// still running [`deadline_grace`] later is abandoned (reported `deadline_exceeded`).
     pub cycle_deadline: Duration,
+    /// A token whose `exp` − `nbf` is longer is refused (never written).
+    pub max_token_lifetime: Duration,
     pub thresholds: Thresholds,
     pub daemon: DaemonConfig,
     /// Shard count for Indexed Jobs (the index comes from `JOB_COMPLETION_INDEX`).

@@ -25,6 +25,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub(super) refresh_before: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) max_token_lifetime: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) expiry: Option<RawThresholds>,
     #[serde(default)]
     pub(super) credential: Option<Spanned<RawCredential>>,

@@ -117,6 +117,35 @@ fn cron_weekdays_mean_what_kubernetes_means() {
 }
 
 #[test]
+fn max_token_lifetime_defaults_to_24h_and_is_bounded() {
+    let path = Path::new("rotator.toml");
+    let valid = |text: &str| parse(path, text).expect("valid");
+    assert_eq!(
+        valid(&good()).max_token_lifetime,
+        Duration::from_secs(24 * 3600)
+    );
+    let text = good().replace("refresh_before = \"20m\"", "max_token_lifetime = \"2d\"");
+    assert_eq!(
+        valid(&text).max_token_lifetime,
+        Duration::from_secs(2 * 86_400)
+    );
+    for (value, says) in [
+        ("5m", "between 10m and 7d"),
+        ("8d", "between 10m and 7d"),
+        ("long", "invalid duration"),
+    ] {
+        let text = good().replace(
+            "refresh_before = \"20m\"",
+            &format!("max_token_lifetime = \"{value}\""),
+        );
+        let found = issues(&text);
+        assert_eq!(found.len(), 1, "{value}: {found:?}");
+        assert_eq!(found[0].key.as_deref(), Some("max_token_lifetime"));
+        assert!(found[0].message.contains(says), "{value}: {found:?}");
+    }
+}
+
+#[test]
 fn cycle_deadline_defaults_to_15m_and_is_bounded() {
     let path = Path::new("rotator.toml");
     let valid = |text: &str| parse(path, text).expect("valid");

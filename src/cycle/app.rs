@@ -195,30 +195,63 @@ impl Cycle {
     /// `deadline_exceeded`. Dropping is safe: a Key Vault write is one request, and a rotation
     /// resumes from its tags next run.
     pub(super) fn abandoned(&self, app: &App, listings: &Listings) -> AppResult {
-        let now = OffsetDateTime::now_utc();
-        let meta = listings.get(&app.client_secret_vault, &app.client_secret_name);
-        let targets = app
-            .targets
-            .iter()
-            .map(|target| {
-                let stored = listings.get(&target.vault, &target.secret_name);
-                let mut report = target_report(app, target, stored);
-                if stored.is_some_and(|m| is_fresh(m, app, target, now)) {
-                    report.outcome = Outcome::Fresh;
-                } else {
-                    report.fail(deadline_exceeded(app, target, &self.config));
-                }
-                report
-            })
-            .collect();
         tracing::warn!(event = "app_abandoned", app = %app.name, "app still running after the cycle deadline and its grace; abandoned");
-        let expires = meta.and_then(|m| m.expires);
-        AppResult {
-            app: app_report(app, meta, None, expires, None, None, now),
-            targets,
-            rotation: None,
-        }
+        from_listings(app, listings, None, |target| {
+            deadline_exceeded(app, target, &self.config)
+        })
     }
+
+    /// The report of an app whose work panicked (a bug): what the listings say, every due
+    /// target and the app itself failed `internal`, in fixed words. A target written before
+    /// the panic is reported failed too; the next run sees it fresh.
+    pub(super) fn panicked(&self, app: &App, listings: &Listings) -> AppResult {
+        tracing::error!(event = "app_panicked", app = %app.name, "the rotator hit an internal error (a panic) in this app's work; the app failed, the others go on");
+        let error = internal_error(app);
+        from_listings(app, listings, Some(error.clone()), |_| error.clone())
+    }
+}
+
+/// An app's result from the listings alone, when its work gave none: fresh targets stay fresh,
+/// every other target fails with `due_error`.
+fn from_listings(
+    app: &App,
+    listings: &Listings,
+    app_error: Option<StepError>,
+    due_error: impl Fn(&TokenTarget) -> StepError,
+) -> AppResult {
+    let now = OffsetDateTime::now_utc();
+    let meta = listings.get(&app.client_secret_vault, &app.client_secret_name);
+    let targets = app
+        .targets
+        .iter()
+        .map(|target| {
+            let stored = listings.get(&target.vault, &target.secret_name);
+            let mut report = target_report(app, target, stored);
+            if stored.is_some_and(|m| is_fresh(m, app, target, now)) {
+                report.outcome = Outcome::Fresh;
+            } else {
+                report.fail(due_error(target));
+            }
+            report
+        })
+        .collect();
+    let expires = meta.and_then(|m| m.expires);
+    AppResult {
+        app: app_report(app, meta, None, expires, None, app_error, now),
+        targets,
+        rotation: None,
+    }
+}
+
+/// The fixed error of an app whose work panicked: names the app, never the panic's message.
+fn internal_error(app: &App) -> StepError {
+    StepError::new(
+        ErrorClass::Internal,
+        format!(
+            "app {:?}: the rotator hit an internal error (a panic) while working on this app; its details are withheld because they may quote secret values. Stored tokens were kept; other apps were not affected. Please report this bug",
+            app.name
+        ),
+    )
 }
 
 /// A target's report before its outcome: what is stored now.

@@ -33,8 +33,8 @@ pub mod tags;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -103,7 +103,9 @@ impl Cycle {
         )?;
         let entra = EntraClient::new(http.clone(), config.cloud.clone(), metrics.clone())
             .with_tenant_limits(AdaptiveLimits::new(adaptive));
-        let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone());
+        let validator = Validator::new(http.clone(), config.cloud.clone(), metrics.clone())
+            .with_graph_resource(config.graph_resource.clone())
+            .with_max_token_lifetime(config.max_token_lifetime);
         Ok(Cycle {
             config: Arc::new(config),
             vaults,
@@ -186,14 +188,16 @@ impl Cycle {
         let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
-                Box::pin(async move {
+                let timed = async move {
                     let run = self.run_app(app, listings, options, deadline);
                     let cut = deadline + deadline_grace(self.config.cycle_deadline);
                     match tokio::time::timeout_at(cut, run).await {
                         Ok(done) => done,
                         Err(_) => self.abandoned(app, listings),
                     }
-                })
+                };
+                // A panic in this app's work fails this app only (see `isolated`).
+                Box::pin(isolated(timed, move || self.panicked(app, listings)))
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
@@ -301,6 +305,19 @@ impl Cycle {
     }
 }
 
+/// Runs one app's work so that a panic in it fails that app only, never the process: the
+/// panic becomes `on_panic()`'s result. The panic's payload is dropped unread: its message may
+/// quote secret text (the binary's panic hook prints none either).
+async fn isolated<T, F>(work: F, on_panic: impl FnOnce() -> T) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(_payload) => on_panic(),
+    }
+}
+
 /// The tags of a token secret.
 fn token_tags(
     app: &App,
@@ -327,4 +344,36 @@ fn targets_with(results: &[AppResult], class: ErrorClass) -> usize {
         .flat_map(|r| &r.targets)
         .filter(|t: &&TargetReport| t.error.as_ref().is_some_and(|e| e.class == class))
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_one_app_becomes_that_apps_result_and_the_others_go_on() {
+        let secret = "s3cr3t-quoted-by-a-panic";
+        let results: Vec<String> = futures::stream::iter(0..3)
+            .map(|i| -> BoxFuture<'static, String> {
+                Box::pin(isolated(
+                    async move {
+                        tokio::task::yield_now().await;
+                        if i == 1 {
+                            panic!("parser choked on {secret}");
+                        }
+                        format!("app {i} done")
+                    },
+                    move || format!("app {i} failed: internal"),
+                ))
+            })
+            .buffer_unordered(3)
+            .collect()
+            .await;
+        let mut results = results;
+        results.sort();
+        assert_eq!(
+            results,
+            ["app 0 done", "app 1 failed: internal", "app 2 done"]
+        );
+    }
 }

@@ -4,8 +4,11 @@
 //! Checks: the JWT shape and `alg`; the RS256 signature against the tenant's keys found through
 //! OpenID discovery (cached per tenant, refetched on an unknown `kid` at most once per 5 minutes);
 //! issuer (v1 and v2), audience, tenant, client id (`appid`/`azp`), `nbf`/`exp` with a small skew,
-//! and required roles. Microsoft Graph tokens carry a `nonce` header and cannot be verified by a
-//! third party: their claims are checked and the report says the signature was not.
+//! and required roles, and a lifetime (`exp` − `nbf`) of at most `max_token_lifetime`.
+//! Microsoft Graph tokens carry a `nonce` header and cannot be verified by a third party: for the
+//! cloud's own Graph audience only, their claims are checked and the report says the signature
+//! was not. Any other token with a `nonce` header, or whose signature does not verify, is refused.
+//! Signing keys come only from the authority's exact origin (scheme, host and port).
 //! Errors name the failed check, never the token.
 
 use std::collections::HashMap;
@@ -178,6 +181,11 @@ struct Jwk {
 pub struct Validator {
     http: reqwest::Client,
     cloud: Cloud,
+    /// The cloud's Microsoft Graph resource: the only audience whose tokens may skip the
+    /// signature check (they carry a `nonce` header).
+    graph_resource: String,
+    /// Longest accepted `exp` − `nbf`.
+    max_lifetime: Duration,
     keys: Mutex<HashMap<String, TenantKeys>>,
     jwks_fetches: std::sync::atomic::AtomicU64,
     metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
@@ -212,12 +220,27 @@ impl Validator {
     ) -> Self {
         Validator {
             http,
+            graph_resource: default_graph_resource(&cloud).to_string(),
             cloud,
+            max_lifetime: crate::config::DEFAULT_MAX_TOKEN_LIFETIME,
             keys: Mutex::new(HashMap::new()),
             jwks_fetches: std::sync::atomic::AtomicU64::new(0),
             metrics,
             refetch_interval: REFETCH_INTERVAL,
         }
+    }
+
+    /// The cloud's Microsoft Graph resource (`ValidConfig::graph_resource`), for a custom
+    /// cloud whose Graph is not `https://graph.microsoft.com`.
+    pub fn with_graph_resource(mut self, resource: impl Into<String>) -> Self {
+        self.graph_resource = resource.into();
+        self
+    }
+
+    /// The longest token lifetime (`exp` − `nbf`) accepted (`max_token_lifetime`).
+    pub fn with_max_token_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// Changes the minimum time between key refetches (tests use a short one).
@@ -268,8 +291,17 @@ impl Validator {
         }
 
         let claims = check_claims(claims, expect, &self.cloud, now)?;
+        check_lifetime(&claims, self.max_lifetime)?;
 
         let signature = if header.nonce.is_some() {
+            // Only the cloud's own Graph issues unverifiable tokens; a nonce anywhere else would
+            // let a forger choose to skip the signature check.
+            if trim_slash(&claims.audience) != trim_slash(&self.graph_resource) {
+                return Err(invalid(format!(
+                    "token header carries a `nonce`, which only Microsoft Graph ({}) tokens may: a token for {} must have a verifiable signature",
+                    self.graph_resource, expect.resource
+                )));
+            }
             SignatureCheck::NotVerifiable {
                 reason: "Microsoft Graph tokens carry a nonce and cannot be verified by third parties; claims were checked",
             }
@@ -414,13 +446,11 @@ impl Validator {
         let jwks_url = url::Url::parse(&config.jwks_uri)
             .map_err(|_| invalid("the tenant's OpenID configuration has an invalid jwks_uri"))?;
         // Keys must come from the authority itself: anything else could substitute keys.
-        if jwks_url.scheme() != "https"
-            || jwks_url.host_str() != self.cloud.authority_host.host_str()
-        {
+        if !on_authority_origin(&jwks_url, &self.cloud.authority_host) {
             return Err(invalid(format!(
-                "the tenant's jwks_uri host {:?} is not the authority host {:?}",
-                jwks_url.host_str().unwrap_or(""),
-                self.cloud.authority_host.host_str().unwrap_or("")
+                "the tenant's jwks_uri origin {} is not the authority's origin {}",
+                jwks_url.origin().ascii_serialization(),
+                self.cloud.authority_host.origin().ascii_serialization()
             )));
         }
         let jwks: Jwks = self
@@ -483,6 +513,42 @@ impl Validator {
             )
         })
     }
+}
+
+/// Whether a JWKS URL from discovery is on the authority's exact origin: HTTPS, same host and
+/// same port (a port left out means 443), so that no other service on the host can supply keys.
+fn on_authority_origin(jwks_url: &url::Url, authority: &url::Url) -> bool {
+    jwks_url.scheme() == "https"
+        && authority.scheme() == "https"
+        && jwks_url.host_str().map(str::to_ascii_lowercase)
+            == authority.host_str().map(str::to_ascii_lowercase)
+        && jwks_url.port_or_known_default() == authority.port_or_known_default()
+}
+
+/// The Microsoft Graph resource of a cloud (a custom cloud's is configured; the default is the
+/// public one, as in the config).
+fn default_graph_resource(cloud: &Cloud) -> &'static str {
+    match cloud.name {
+        crate::config::CloudName::UsGovernment => "https://graph.microsoft.us",
+        crate::config::CloudName::China => "https://microsoftgraph.chinacloudapi.cn",
+        crate::config::CloudName::Public | crate::config::CloudName::Custom => {
+            "https://graph.microsoft.com"
+        }
+    }
+}
+
+/// Refuses a token that lives longer than `max` (`exp` − `nbf`): Entra ID issues at most a day.
+fn check_lifetime(claims: &TokenClaims, max: Duration) -> Result<(), StepError> {
+    let lifetime = claims.expires_at - claims.not_before;
+    let max = time::Duration::try_from(max).unwrap_or(time::Duration::MAX);
+    if lifetime > max {
+        return Err(invalid(format!(
+            "token lifetime (exp - nbf) of {} exceeds max_token_lifetime of {}: refused",
+            humantime::format_duration(lifetime.unsigned_abs()),
+            humantime::format_duration(max.unsigned_abs())
+        )));
+    }
+    Ok(())
 }
 
 fn check_claims(
@@ -619,7 +685,9 @@ mod tests {
             required_roles: roles,
             probe: None,
         };
-        check_claims(claims(v), &expect, &cloud(), now)
+        let c = check_claims(claims(v), &expect, &cloud(), now)?;
+        check_lifetime(&c, crate::config::DEFAULT_MAX_TOKEN_LIFETIME)?;
+        Ok(c)
     }
 
     fn now() -> i64 {
@@ -677,5 +745,162 @@ mod tests {
         v["appid"] = serde_json::Value::Null;
         v["iss"] = serde_json::json!(format!("https://login.microsoftonline.com/{TID}/v2.0"));
         check(v, &[]).expect("v2 valid");
+    }
+
+    fn b64url(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    /// A validator that never reaches the network: tokens must be decided on their own.
+    fn offline() -> Validator {
+        Validator::new(
+            crate::net::http::build_client(None).expect("client"),
+            cloud(),
+            std::sync::Arc::new(crate::telemetry::metrics::Metrics::new()),
+        )
+    }
+
+    async fn validate_for(
+        v: &Validator,
+        resource: &str,
+        header: serde_json::Value,
+        claims: serde_json::Value,
+    ) -> Result<ValidatedToken, StepError> {
+        let token = format!(
+            "{}.{}.Z2FyYmFnZS1zaWduYXR1cmU",
+            b64url(&header),
+            b64url(&claims)
+        );
+        let expect = Expectations {
+            tenant_id: TID,
+            client_id: CID,
+            resource,
+            required_roles: &[],
+            probe: None,
+        };
+        v.validate(
+            AcquiredToken {
+                access_token: SecretString::from(token),
+                expires_in: Some(3600),
+            },
+            &expect,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+    }
+
+    fn nonce_header() -> serde_json::Value {
+        serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "k1", "nonce": "bm9uY2U"})
+    }
+
+    #[tokio::test]
+    async fn a_nonce_header_skips_the_signature_only_for_microsoft_graph() {
+        // The reproduced attack: Power BI audience, nonce header, garbage signature, extra
+        // roles, 30 days of life. It must be refused, not written as "not_verifiable".
+        let mut forged = base(now());
+        forged["exp"] = serde_json::json!(now() + 30 * 86_400);
+        forged["roles"] = serde_json::json!(["Tenant.Read.All", "Tenant.ReadWrite.All"]);
+        let e = validate_for(
+            &offline(),
+            "https://analysis.windows.net/powerbi/api",
+            nonce_header(),
+            forged,
+        )
+        .await
+        .err()
+        .expect("a nonce token for Power BI is refused");
+        assert_eq!(e.class, ErrorClass::InvalidToken);
+
+        // A Power BI token of normal lifetime with a nonce: refused for the nonce alone.
+        let e = validate_for(
+            &offline(),
+            "https://analysis.windows.net/powerbi/api",
+            nonce_header(),
+            base(now()),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert!(e.message.contains("nonce"), "{}", e.message);
+
+        // The cloud's own Microsoft Graph: claims checked, signature reported not verifiable.
+        let mut graph = base(now());
+        graph["aud"] = serde_json::json!("https://graph.microsoft.com");
+        let ok = validate_for(
+            &offline(),
+            "https://graph.microsoft.com",
+            nonce_header(),
+            graph,
+        )
+        .await
+        .expect("a Graph token with a nonce is accepted");
+        assert!(matches!(
+            ok.signature(),
+            SignatureCheck::NotVerifiable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_lifetime_over_the_cap_is_refused() {
+        let mut v = base(now());
+        v["exp"] = serde_json::json!(now() + 30 * 86_400);
+        let e = check(v, &[]).expect_err("30 days of life is refused");
+        assert_eq!(e.class, ErrorClass::InvalidToken);
+        assert!(e.message.contains("lifetime"), "{}", e.message);
+        // 24 hours exactly is the default limit.
+        let mut v = base(now());
+        v["exp"] = serde_json::json!(v["nbf"].as_i64().unwrap_or(0) + 24 * 3600);
+        check(v, &[]).expect("24 h is accepted");
+        // The limit is configurable.
+        let c = check_claims(
+            claims({
+                let mut v = base(now());
+                v["exp"] = serde_json::json!(now() + 2 * 86_400);
+                v
+            }),
+            &Expectations {
+                tenant_id: TID,
+                client_id: CID,
+                resource: "https://analysis.windows.net/powerbi/api",
+                required_roles: &[],
+                probe: None,
+            },
+            &cloud(),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("claims");
+        check_lifetime(&c, Duration::from_secs(3 * 86_400)).expect("within 3 days");
+        check_lifetime(&c, Duration::from_secs(86_400)).expect_err("over 1 day");
+    }
+
+    #[test]
+    fn the_jwks_uri_must_be_on_the_authority_origin() {
+        let authority = url::Url::parse("https://login.example:8443").expect("url");
+        let on = |s: &str| on_authority_origin(&url::Url::parse(s).expect("url"), &authority);
+        assert!(on("https://login.example:8443/t/discovery/v2.0/keys"));
+        assert!(
+            !on("https://login.example:9443/t/discovery/v2.0/keys"),
+            "another port"
+        );
+        assert!(
+            !on("https://login.example/t/discovery/v2.0/keys"),
+            "the default port"
+        );
+        assert!(
+            !on("http://login.example:8443/t/discovery/v2.0/keys"),
+            "plain http"
+        );
+        assert!(!on("https://evil.example:8443/keys"), "another host");
+        let default = url::Url::parse("https://login.microsoftonline.com").expect("url");
+        let on = |s: &str| on_authority_origin(&url::Url::parse(s).expect("url"), &default);
+        assert!(on(
+            "https://login.microsoftonline.com/common/discovery/v2.0/keys"
+        ));
+        assert!(on(
+            "https://login.microsoftonline.com:443/common/discovery/v2.0/keys"
+        ));
+        assert!(!on(
+            "https://login.microsoftonline.com:444/common/discovery/v2.0/keys"
+        ));
     }
 }

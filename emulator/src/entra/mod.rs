@@ -269,6 +269,7 @@ fn issue(
     let (iat, exp) = match fault {
         Some(TokenFault::Expired) => (issued - 3600 - lifetime - 300, issued - 3600),
         Some(TokenFault::NotYetValid) => (issued + 3600, issued + 3600 + lifetime),
+        Some(TokenFault::ForgedNonce) => (issued - 300, issued + FORGED_LIFETIME),
         _ => (issued - 300, issued + lifetime),
     };
     let mut claims = json!({
@@ -305,9 +306,9 @@ fn issue(
         claims["roles"] = json!(roles);
     }
     apply_claim_fault(&mut claims, fault, version);
-    let nonce = audience
-        .starts_with("https://graph.microsoft.com")
-        .then(|| random_b64(32));
+    let nonce = (audience.starts_with("https://graph.microsoft.com")
+        || fault == Some(TokenFault::ForgedNonce))
+    .then(|| random_b64(32));
     drop(world);
     let access_token = sign(shared, &claims, nonce.as_deref(), fault).map_err(|e| {
         AadError::new(
@@ -343,6 +344,9 @@ fn issue(
     })
 }
 
+/// `exp` − `iat` of a [`TokenFault::ForgedNonce`] token: 30 days.
+const FORGED_LIFETIME: i64 = 30 * 86_400;
+
 /// Breaks the claims of a token as `fault` says (signature faults are applied by [`sign`]).
 fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8) {
     let Some(fault) = fault else { return };
@@ -365,6 +369,11 @@ fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8)
             let key = if version == 2 { "azp" } else { "appid" };
             claims[key] = json!(uuid::Uuid::new_v4().to_string());
         }
+        TokenFault::ForgedNonce => {
+            let mut roles: Vec<Value> = claims["roles"].as_array().cloned().unwrap_or_default();
+            roles.push(json!("Tenant.ReadWrite.All"));
+            claims["roles"] = json!(roles);
+        }
         TokenFault::Expired
         | TokenFault::NotYetValid
         | TokenFault::BadSignature
@@ -383,6 +392,11 @@ fn sign(
     match fault {
         Some(TokenFault::AlgNone) => mint_unsigned(claims),
         Some(TokenFault::BadSignature) => shared.keys().current.mint_with(claims, nonce, true),
+        Some(TokenFault::ForgedNonce) => {
+            let token = shared.keys().current.mint(claims, nonce)?;
+            let signed = token.rsplit_once('.').map_or(token.as_str(), |(h, _)| h);
+            Ok(format!("{signed}.{}", random_b64(256)))
+        }
         Some(TokenFault::UnknownKid) => {
             let existing = shared.keys().pending.clone();
             let pending = match existing {

@@ -29,6 +29,10 @@ pub enum TokenFault {
     UnknownKid,
     /// Header `alg` is `none` and the signature is empty.
     AlgNone,
+    /// A forgery dressed as a Microsoft Graph token, whatever the audience: a Graph-style
+    /// `nonce` header, a signature of random bytes, an extra role (`Tenant.ReadWrite.All`)
+    /// and `exp` 30 days after issue.
+    ForgedNonce,
 }
 
 /// One fault rule: requests matching `service` (and `operation`) get `kind`.

@@ -260,8 +260,8 @@ impl Status {
 pub(super) struct Axis {
     pub(super) lo: f64,
     pub(super) hi: f64,
-    pub(super) critical: f64,
-    pub(super) warning: f64,
+    critical: f64,
+    warning: f64,
 }
 
 pub(super) struct Tick {
@@ -332,8 +332,6 @@ impl Axis {
         ticks
     }
 }
-
-/// `7 d`, `36 h`, `1.5 d` for an axis label.
 
 fn problem_row(e: &StepError, columns: usize) -> String {
     format!(
