@@ -68,6 +68,19 @@ impl SetupError {
     }
 }
 
+/// A lower module's own setup error (config, HTTPS client, identity): its kind, and its
+/// `Display` as the message. Implemented where the error is defined, so that the conversion into
+/// [`SetupError`] adds no import from this module upwards.
+pub trait SetupProblem: std::fmt::Display {
+    fn setup_kind(&self) -> SetupKind;
+}
+
+impl<E: SetupProblem> From<E> for SetupError {
+    fn from(e: E) -> Self {
+        SetupError::new(e.setup_kind(), e.to_string())
+    }
+}
+
 /// A vault failure that stops the whole cycle: the rotator cannot authenticate to it, or cannot
 /// reach it or Entra ID at all.
 impl From<StepError> for SetupError {

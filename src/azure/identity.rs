@@ -28,9 +28,9 @@ pub enum IdentityError {
     Setup { kind: &'static str, message: String },
 }
 
-impl From<IdentityError> for crate::error::SetupError {
-    fn from(e: IdentityError) -> Self {
-        crate::error::SetupError::new(crate::error::SetupKind::Identity, e.to_string())
+impl crate::error::SetupProblem for IdentityError {
+    fn setup_kind(&self) -> crate::error::SetupKind {
+        crate::error::SetupKind::Identity
     }
 }
 

@@ -66,9 +66,9 @@ pub enum ConfigError {
     },
 }
 
-impl From<ConfigError> for crate::error::SetupError {
-    fn from(e: ConfigError) -> Self {
-        crate::error::SetupError::new(crate::error::SetupKind::Config, e.to_string())
+impl crate::error::SetupProblem for ConfigError {
+    fn setup_kind(&self) -> crate::error::SetupKind {
+        crate::error::SetupKind::Config
     }
 }
 

@@ -26,9 +26,9 @@ pub enum HttpSetupError {
     Build(String),
 }
 
-impl From<HttpSetupError> for crate::error::SetupError {
-    fn from(e: HttpSetupError) -> Self {
-        crate::error::SetupError::new(crate::error::SetupKind::Http, e.to_string())
+impl crate::error::SetupProblem for HttpSetupError {
+    fn setup_kind(&self) -> crate::error::SetupKind {
+        crate::error::SetupKind::Http
     }
 }
 
