@@ -260,8 +260,8 @@ impl Status {
 /// The timeline's scale, in days from now: a little of the past (expired secrets), today, the
 /// critical and warning zones from the configured thresholds, and room beyond the warning.
 pub(super) struct Axis {
-    lo: f64,
-    hi: f64,
+    pub(super) lo: f64,
+    pub(super) hi: f64,
     critical: f64,
     warning: f64,
 }
