@@ -151,6 +151,9 @@ struct TenantKeys {
     fetched: Instant,
     /// The configuration's `issuer`, `{tenantid}` substituted.
     v2_issuer: String,
+    /// A custom cloud's v1 issuer (the v1 configuration's `issuer`), fetched alongside; its
+    /// error is kept for v1 tokens only, so a cloud without v1 documents still serves v2.
+    v1_issuer: Option<Result<String, StepError>>,
 }
 
 #[derive(Clone)]
@@ -194,8 +197,6 @@ pub struct Validator {
     http: reqwest::Client,
     cloud: Cloud,
     keys: Mutex<HashMap<String, TenantKeys>>,
-    /// v1 issuers of a custom cloud, from its v1 OpenID configuration, per tenant.
-    v1_issuers: Mutex<HashMap<String, String>>,
     jwks_fetches: std::sync::atomic::AtomicU64,
     metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
     refetch_interval: Duration,
@@ -231,7 +232,6 @@ impl Validator {
             http,
             cloud,
             keys: Mutex::new(HashMap::new()),
-            v1_issuers: Mutex::new(HashMap::new()),
             jwks_fetches: std::sync::atomic::AtomicU64::new(0),
             metrics,
             refetch_interval: REFETCH_INTERVAL,
@@ -438,35 +438,37 @@ impl Validator {
     /// Never another cloud's.
     async fn expected_issuer(&self, tenant_id: &str, version: &str) -> Result<String, StepError> {
         let tid = tenant_id.to_ascii_lowercase();
-        if version == "2.0" {
-            let mut cache = self.keys.lock().await;
-            if let Some(entry) = cache.get(&tid) {
-                return Ok(entry.v2_issuer.clone());
-            }
-            let entry = self.fetch_keys(&tid).await?;
-            let issuer = entry.v2_issuer.clone();
-            cache.insert(tid, entry);
+        if version != "2.0"
+            && let Some(issuer) = known_v1_issuer(self.cloud.name, &tid)
+        {
             return Ok(issuer);
         }
-        match known_v1_issuer(self.cloud.name, &tid) {
-            Some(issuer) => Ok(issuer),
-            None => {
-                let mut cache = self.v1_issuers.lock().await;
-                if let Some(issuer) = cache.get(&tid) {
-                    return Ok(issuer.clone());
-                }
-                let url = format!(
-                    "{}/.well-known/openid-configuration",
-                    self.cloud.tenant_authority(&tid)
-                );
-                let config: IssuerOnly = self
-                    .get_json(&url, "v1 OpenID configuration", "openid_configuration")
-                    .await?;
-                let issuer = discovered_issuer(config.issuer, &tid, "v1")?;
-                cache.insert(tid, issuer.clone());
-                Ok(issuer)
-            }
+        // The tenant's documents, fetched once with its keys.
+        let mut cache = self.keys.lock().await;
+        if !cache.contains_key(&tid) {
+            let entry = self.fetch_keys(&tid).await?;
+            cache.insert(tid.clone(), entry);
         }
+        let entry = &cache[&tid];
+        if version == "2.0" {
+            return Ok(entry.v2_issuer.clone());
+        }
+        match &entry.v1_issuer {
+            Some(found) => found.clone(),
+            None => Err(invalid("no v1 issuer is known for this cloud")),
+        }
+    }
+
+    /// A custom cloud's v1 issuer: the `issuer` of `{authority}/{tenant}/.well-known/openid-configuration`.
+    async fn fetch_v1_issuer(&self, tenant_id: &str) -> Result<String, StepError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.cloud.tenant_authority(tenant_id)
+        );
+        let config: IssuerOnly = self
+            .get_json(&url, "v1 OpenID configuration", "openid_configuration")
+            .await?;
+        discovered_issuer(config.issuer, tenant_id, "v1")
     }
 
     /// The tenant's v2 OpenID configuration (its issuer) and signing keys.
@@ -475,9 +477,22 @@ impl Validator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let authority = self.cloud.tenant_authority(tenant_id);
         let discovery = format!("{authority}/v2.0/.well-known/openid-configuration");
-        let config: OpenIdConfiguration = self
-            .get_json(&discovery, "OpenID configuration", "openid_configuration")
-            .await?;
+        // A custom cloud's v1 document is read at the same time (no extra round trip).
+        let v1 = async {
+            match known_v1_issuer(self.cloud.name, tenant_id) {
+                Some(_) => None,
+                None => Some(self.fetch_v1_issuer(tenant_id).await),
+            }
+        };
+        let (config, v1_issuer) = tokio::join!(
+            self.get_json::<OpenIdConfiguration>(
+                &discovery,
+                "OpenID configuration",
+                "openid_configuration"
+            ),
+            v1
+        );
+        let config = config?;
         let v2_issuer = discovered_issuer(config.issuer, tenant_id, "v2")?;
         let jwks_url = url::Url::parse(&config.jwks_uri)
             .map_err(|_| invalid("the tenant's OpenID configuration has an invalid jwks_uri"))?;
@@ -511,6 +526,7 @@ impl Validator {
             keys,
             fetched: Instant::now(),
             v2_issuer,
+            v1_issuer,
         })
     }
 
