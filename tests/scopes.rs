@@ -154,7 +154,10 @@ async fn a_custom_cloud_takes_its_issuers_from_discovery() {
     assert_eq!(discovery["issuer"], iss);
     // The app's Power BI token is v1: in a custom cloud its issuer comes from the v1
     // configuration, so the run read both documents (once each), besides the one above.
-    assert_eq!(target(&report, "billing-powerbi-token")["outcome"], "written");
+    assert_eq!(
+        target(&report, "billing-powerbi-token")["outcome"],
+        "written"
+    );
     assert_eq!(
         world.emulator.stats().count("login", "OpenIdConfiguration"),
         3,
