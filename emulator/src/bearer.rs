@@ -47,6 +47,7 @@ pub(crate) fn check(
     let accepted = [
         format!("https://sts.windows.net/{tid}/"),
         format!("https://login.microsoftonline.com/{tid}/v2.0"),
+        crate::entra::v2_issuer(shared, &tid),
     ];
     if !accepted.iter().any(|a| a.eq_ignore_ascii_case(iss)) {
         return Err(format!("Invalid issuer {iss}."));

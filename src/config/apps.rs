@@ -3,6 +3,71 @@
 
 use super::*;
 
+/// The schemes an App ID URI may use (Learn "Restrictions on identifier URIs": `api://` and
+/// `https://` forms; "Validation differences by supported account types": `urn` schemes are
+/// supported for organizational apps).
+const APP_ID_URI_SCHEMES: &[&str] = &["https", "api", "urn"];
+
+/// What a client-credentials scope looks like, for messages.
+const SCOPE_FORMS: &str = "an App ID URI (https://host[/path], api://name-or-guid[/path] or urn:…) \
+     or the API's application (client) id, followed by /.default, like \
+     \"https://analysis.windows.net/powerbi/api/.default\", \"api://orders-api/.default\" or \
+     \"00001111-aaaa-2222-bbbb-3333cccc4444/.default\"";
+
+/// The resource of a client-credentials scope: `{resource}/.default`, where the resource is an
+/// App ID URI or the API's application (client) id ("Microsoft identity platform and the OAuth
+/// 2.0 client credentials flow": the scope is "the resource identifier (application ID URI)
+/// of the resource you want, suffixed with .default"). A resource ending in `/` keeps it
+/// (`https://management.azure.com//.default` asks for `https://management.azure.com/`).
+pub(super) fn scope_resource(scope: &str) -> Result<String, String> {
+    let not_a_scope = |why: &str| {
+        format!("{scope:?} is not a client-credentials scope{why}: it must be {SCOPE_FORMS}")
+    };
+    if scope.split_whitespace().count() > 1 {
+        return Err(not_a_scope(
+            " (it holds several scopes; a target asks for one resource)",
+        ));
+    }
+    let Some(resource) = scope.strip_suffix("/.default").filter(|r| !r.is_empty()) else {
+        return Err(not_a_scope(""));
+    };
+    if is_guid(resource) {
+        return Ok(resource.to_string());
+    }
+    if resource.contains('*') {
+        return Err(not_a_scope(" (App ID URIs have no wildcards)"));
+    }
+    let url = Url::parse(resource).map_err(|_| not_a_scope(""))?;
+    let scheme = url.scheme();
+    if !APP_ID_URI_SCHEMES.contains(&scheme) {
+        return Err(not_a_scope(&format!(
+            " (an App ID URI uses api://, https:// or urn:, not {scheme}:)"
+        )));
+    }
+    let named = match scheme {
+        "urn" => !url.path().trim_matches('/').is_empty() || url.host_str().is_some(),
+        _ => url.host_str().is_some_and(|h| !h.is_empty()),
+    };
+    if !named {
+        return Err(not_a_scope(&format!(" ({scheme}: names no resource)")));
+    }
+    Ok(resource.to_string())
+}
+
+/// A target's `audience`: the API's application (client) id, or an App ID URI.
+pub(super) fn check_audience(text: &str) -> Result<String, String> {
+    let a = text.trim();
+    let uri = || Url::parse(a).is_ok_and(|u| APP_ID_URI_SCHEMES.contains(&u.scheme()));
+    if a.len() <= 256 && (is_guid(a) || uri()) {
+        return Ok(a.to_string());
+    }
+    Err(format!(
+        "{:?} is not an audience: give the API's application (client) id (a GUID; v2.0 tokens carry it in aud) \
+         or its App ID URI",
+        a.chars().take(80).collect::<String>()
+    ))
+}
+
 /// `probe = true` (the resource's default) or `probe = "https://…"` on the resource's API host:
 /// the probe carries a live token, so no other host is accepted.
 pub(super) fn validate_probe(
@@ -263,21 +328,23 @@ pub(super) fn check_apps(
                     "longer than 256 characters (it is stored as a Key Vault tag)",
                 );
             }
-            let resource = match scope.strip_suffix("/.default") {
-                Some(r) if Url::parse(r).is_ok_and(|u| u.scheme() == "https") || is_guid(r) => {
-                    Some(r.to_string())
-                }
-                _ => {
-                    c.push(
-                        t.scope.span(),
-                        &tkey("scope"),
-                        format!(
-                            "{scope:?} is not a client-credentials scope: it must be the resource followed by /.default, \
-                             like \"https://analysis.windows.net/powerbi/api/.default\""
-                        ),
-                    );
+            let resource = match scope_resource(&scope) {
+                Ok(r) => Some(r),
+                Err(why) => {
+                    c.push(t.scope.span(), &tkey("scope"), why);
                     None
                 }
+            };
+            // `Some(None)`: no audience named; `None`: an invalid one (reported).
+            let audience = match &t.audience {
+                None => Some(None),
+                Some(a) => match check_audience(a.get_ref()) {
+                    Ok(a) => Some(Some(a)),
+                    Err(why) => {
+                        c.push(a.span(), &tkey("audience"), why);
+                        None
+                    }
+                },
             };
             let probe = match (&t.probe, &resource) {
                 (None, _) | (_, None) => None,
@@ -319,12 +386,18 @@ pub(super) fn check_apps(
                     "the token would overwrite the app's own client secret",
                 );
             }
-            if let (Some(scope_resource), Some(secret), Some(vault), Some(refresh_before)) =
-                (resource, secret, vault, refresh_before)
+            if let (
+                Some(scope_resource),
+                Some(audience),
+                Some(secret),
+                Some(vault),
+                Some(refresh_before),
+            ) = (resource, audience, secret, vault, refresh_before)
             {
                 targets.push(TokenTarget {
                     scope,
                     resource: scope_resource,
+                    audience,
                     vault,
                     secret_name: secret,
                     refresh_before,

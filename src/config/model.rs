@@ -32,8 +32,13 @@ pub enum CredentialConfig {
 pub struct TokenTarget {
     /// `https://analysis.windows.net/powerbi/api/.default`
     pub scope: String,
-    /// The resource part of the scope (scope without `/.default`).
+    /// The resource part of the scope (scope without `/.default`): an App ID URI or the API's
+    /// application (client) id.
     pub resource: String,
+    /// The `aud` the token must carry, when the target names it: for an API that receives
+    /// v2.0 tokens, its application (client) id. `None`: the resource (see
+    /// [`crate::token::expected_audiences`]).
+    pub audience: Option<String>,
     pub vault: Url,
     pub secret_name: String,
     pub refresh_before: Duration,

@@ -140,6 +140,9 @@ pub(super) struct RawRotate {
 pub(super) struct RawTarget {
     pub(super) scope: Spanned<String>,
     pub(super) secret: Spanned<String>,
+    /// The `aud` the token must carry (a v2 API's client id), when not the resource.
+    #[serde(default)]
+    pub(super) audience: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) vault: Option<Spanned<String>>,
     #[serde(default)]

@@ -394,3 +394,157 @@ fn line_col_counts_from_one() {
     assert_eq!(line_col("ab\ncd", 0), (1, 1));
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
 }
+
+/// The good config with its Graph target's scope (and extra target keys) replaced.
+fn with_scope(scope: &str, extra: &str) -> String {
+    good().replace(
+        "scope = \"https://graph.microsoft.com/.default\"",
+        &format!("scope = {scope:?}\n{extra}"),
+    )
+}
+
+#[test]
+fn every_scope_form_entra_accepts_for_client_credentials_validates() {
+    for (scope, resource) in [
+        (
+            "https://analysis.windows.net/powerbi/api/.default",
+            "https://analysis.windows.net/powerbi/api",
+        ),
+        (
+            "https://api.contoso.com/.default",
+            "https://api.contoso.com",
+        ),
+        (
+            "https://contoso.com/productsapi/.default",
+            "https://contoso.com/productsapi",
+        ),
+        (
+            "https://management.azure.com//.default",
+            "https://management.azure.com/",
+        ),
+        ("api://orders-api/.default", "api://orders-api"),
+        (
+            "api://0a1b2c3d-1111-4222-8333-444455556666/.default",
+            "api://0a1b2c3d-1111-4222-8333-444455556666",
+        ),
+        (
+            "api://11111111-2222-3333-4444-555555555555/0a1b2c3d-1111-4222-8333-444455556666/.default",
+            "api://11111111-2222-3333-4444-555555555555/0a1b2c3d-1111-4222-8333-444455556666",
+        ),
+        (
+            "api://contoso.com/productsapi/.default",
+            "api://contoso.com/productsapi",
+        ),
+        (
+            "0a1b2c3d-1111-4222-8333-444455556666/.default",
+            "0a1b2c3d-1111-4222-8333-444455556666",
+        ),
+        ("urn:contoso:orders/.default", "urn:contoso:orders"),
+    ] {
+        let cfg = parse(Path::new("r.toml"), &with_scope(scope, ""))
+            .unwrap_or_else(|e| panic!("{scope}: {e}"));
+        let t = &cfg.apps[0].targets[1];
+        assert_eq!(t.scope, scope);
+        assert_eq!(t.resource, resource, "{scope}");
+        assert_eq!(t.audience, None);
+    }
+}
+
+#[test]
+fn scopes_that_are_not_a_resource_and_default_are_refused_with_the_forms() {
+    for (scope, hint) in [
+        ("https://graph.microsoft.com/User.Read", ""),
+        ("api://orders-api/read", ""),
+        ("api://orders-api", ""),
+        ("/.default", ""),
+        ("orders-api/.default", ""),
+        ("not-a-guid-0000/.default", ""),
+        ("http://orders.contoso.com/.default", "not http"),
+        ("ftp://orders.contoso.com/.default", "not ftp"),
+        ("api:orders/.default", "names no resource"),
+        ("https://*.contoso.com/.default", "wildcards"),
+        (
+            "api://orders-api/.default https://graph.microsoft.com/.default",
+            "several scopes",
+        ),
+    ] {
+        let found = issues(&with_scope(scope, ""));
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].targets[1].scope"),
+            "{scope}"
+        );
+        let m = &found[0].message;
+        assert!(
+            m.contains("is not a client-credentials scope"),
+            "{scope}: {m}"
+        );
+        assert!(
+            m.contains("api://orders-api/.default"),
+            "{scope}: the forms are named: {m}"
+        );
+        assert!(m.contains(hint), "{scope}: {m}");
+    }
+}
+
+#[test]
+fn audience_names_the_expected_aud() {
+    let guid = "0a1b2c3d-1111-4222-8333-444455556666";
+    let cfg = parse(
+        Path::new("r.toml"),
+        &with_scope(
+            "api://orders-api/.default",
+            &format!("audience = \"{guid}\""),
+        ),
+    )
+    .expect("valid");
+    assert_eq!(cfg.apps[0].targets[1].audience.as_deref(), Some(guid));
+    let cfg = parse(
+        Path::new("r.toml"),
+        &with_scope(
+            &format!("{guid}/.default"),
+            "audience = \"api://orders-api\"",
+        ),
+    )
+    .expect("an App ID URI is an audience too");
+    assert_eq!(
+        cfg.apps[0].targets[1].audience.as_deref(),
+        Some("api://orders-api")
+    );
+    for bad in ["orders", "", "http://orders", "ftp://x"] {
+        let found = issues(&with_scope(
+            "api://orders-api/.default",
+            &format!("audience = {bad:?}"),
+        ));
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].targets[1].audience"),
+            "{bad}"
+        );
+        assert!(
+            found[0].message.contains("client) id"),
+            "{bad}: {}",
+            found[0].message
+        );
+    }
+}
+
+#[test]
+fn probes_stay_limited_to_known_https_resources() {
+    for scope in [
+        "api://orders-api/.default",
+        "0a1b2c3d-1111-4222-8333-444455556666/.default",
+    ] {
+        let found = issues(&with_scope(scope, "probe = true"));
+        assert_eq!(
+            found[0].key.as_deref(),
+            Some("apps[0].targets[1].probe"),
+            "{scope}"
+        );
+        assert!(
+            found[0].message.contains("no probe is known"),
+            "{}",
+            found[0].message
+        );
+    }
+}

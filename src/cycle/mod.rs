@@ -271,6 +271,7 @@ impl Cycle {
             tenant_id: &app.tenant_id,
             client_id: &app.client_id,
             resource: &target.resource,
+            audience: target.audience.as_deref(),
             required_roles: &target.required_roles,
             probe: target.probe.as_ref(),
         };

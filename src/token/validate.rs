@@ -3,12 +3,15 @@
 //!
 //! Checks: the JWT shape and `alg`; the RS256 signature against the tenant's keys found through
 //! OpenID discovery (cached per tenant, refetched on an unknown `kid` at most once per 5 minutes);
-//! issuer (v1 and v2), audience, tenant, client id (`appid`/`azp`), `nbf`/`exp` with a small skew,
-//! and required roles, and a lifetime (`exp` − `nbf`) of at most `max_token_lifetime`.
-//! Microsoft Graph tokens carry a `nonce` header and cannot be verified by a third party: for the
-//! cloud's own Graph audience only, their claims are checked and the report says the signature
-//! was not. Any other token with a `nonce` header, or whose signature does not verify, is refused.
-//! Signing keys come only from the authority's exact origin (scheme, host and port).
+//! issuer (v2: the `issuer` of the tenant's OpenID configuration; v1: the cloud's v1 STS, or
+//! for a custom cloud the v1 configuration's `issuer`), audience (the target's `audience`, else
+//! the resource, see [`expected_audiences`]), tenant, client id (`appid`/`azp`), `nbf`/`exp`
+//! with a small skew, required roles, and a lifetime (`exp` − `nbf`) of at most
+//! `max_token_lifetime`. Microsoft Graph tokens carry a `nonce` header and cannot be verified by
+//! a third party: for the cloud's own Graph audience only, their claims are checked and the
+//! report says the signature was not. Any other token with a `nonce` header, or whose signature
+//! does not verify, is refused. Signing keys come only from the authority's exact origin
+//! (scheme, host and port).
 //! Errors name the failed check, never the token.
 
 use std::collections::HashMap;
@@ -22,7 +25,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::AcquiredToken;
-use crate::config::Cloud;
+use crate::config::{Cloud, CloudName, is_guid};
 use crate::error::{ErrorClass, StepError};
 use crate::net::http::read_limited;
 
@@ -40,6 +43,9 @@ pub struct Expectations<'a> {
     pub client_id: &'a str,
     /// The resource from the scope, e.g. `https://analysis.windows.net/powerbi/api`.
     pub resource: &'a str,
+    /// The `aud` the token must carry, when the target names it (`audience`); `None`: the
+    /// resource, or the API's client id when the resource says it (see [`expected_audiences`]).
+    pub audience: Option<&'a str>,
     pub required_roles: &'a [String],
     /// A GET with the token that must succeed (allowlisted at config validation).
     pub probe: Option<&'a url::Url>,
@@ -143,10 +149,15 @@ enum Audience {
     Many(Vec<String>),
 }
 
-/// One tenant's signing keys.
+/// One tenant's signing keys and v2 issuer, both from its OpenID configuration.
 struct TenantKeys {
     keys: HashMap<String, RsaKey>,
     fetched: Instant,
+    /// The configuration's `issuer`, `{tenantid}` substituted.
+    v2_issuer: String,
+    /// A custom cloud's v1 issuer (the v1 configuration's `issuer`), fetched alongside; its
+    /// error is kept for v1 tokens only, so a cloud without v1 documents still serves v2.
+    v1_issuer: Option<Result<String, StepError>>,
 }
 
 #[derive(Clone)]
@@ -158,6 +169,14 @@ struct RsaKey {
 #[derive(Deserialize)]
 struct OpenIdConfiguration {
     jwks_uri: String,
+    #[serde(default)]
+    issuer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssuerOnly {
+    #[serde(default)]
+    issuer: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -290,10 +309,10 @@ impl Validator {
             )));
         }
 
-        let claims = check_claims(claims, expect, &self.cloud, now)?;
+        let claims = check_claims(claims, expect, now)?;
         check_lifetime(&claims, self.max_lifetime)?;
-
-        let signature = if header.nonce.is_some() {
+        // Local checks first: only then may the tenant's documents be fetched.
+        let unverified = if header.nonce.is_some() {
             // Only the cloud's own Graph issues unverifiable tokens; a nonce anywhere else would
             // let a forger choose to skip the signature check.
             if trim_slash(&claims.audience) != trim_slash(&self.graph_resource) {
@@ -302,33 +321,44 @@ impl Validator {
                     self.graph_resource, expect.resource
                 )));
             }
-            SignatureCheck::NotVerifiable {
-                reason: "Microsoft Graph tokens carry a nonce and cannot be verified by third parties; claims were checked",
-            }
+            None
         } else {
             let kid = header
                 .kid
                 .or(header.x5t)
                 .ok_or_else(|| invalid("token header has no `kid`: cannot pick a signing key"))?;
             let sig = b64(s).ok_or_else(|| invalid("token signature is not base64url"))?;
-            let key = self.key(&claims.tenant_id, &kid).await?;
-            let message = format!("{h}.{p}");
-            let public = aws_lc_rs::signature::RsaPublicKeyComponents {
-                n: key.n.as_slice(),
-                e: key.e.as_slice(),
-            };
-            public
-                .verify(
-                    &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                    message.as_bytes(),
-                    &sig,
-                )
-                .map_err(|_| {
-                    invalid(format!(
-                        "token signature does not verify with the tenant's key {kid:?}"
-                    ))
-                })?;
-            SignatureCheck::Verified { kid }
+            Some((kid, sig))
+        };
+        let issuer = self
+            .expected_issuer(&claims.tenant_id, &claims.version)
+            .await?;
+        check_issuer(&claims, &issuer)?;
+
+        let signature = match unverified {
+            None => SignatureCheck::NotVerifiable {
+                reason: "Microsoft Graph tokens carry a nonce and cannot be verified by third parties; claims were checked",
+            },
+            Some((kid, sig)) => {
+                let key = self.key(&claims.tenant_id, &kid).await?;
+                let message = format!("{h}.{p}");
+                let public = aws_lc_rs::signature::RsaPublicKeyComponents {
+                    n: key.n.as_slice(),
+                    e: key.e.as_slice(),
+                };
+                public
+                    .verify(
+                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                        message.as_bytes(),
+                        &sig,
+                    )
+                    .map_err(|_| {
+                        invalid(format!(
+                            "token signature does not verify with the tenant's key {kid:?}"
+                        ))
+                    })?;
+                SignatureCheck::Verified { kid }
+            }
         };
 
         let probed = match expect.probe {
@@ -407,6 +437,7 @@ impl Validator {
 
     /// Finds a signing key, fetching the tenant's keys when missing or on an unknown `kid`.
     async fn key(&self, tenant_id: &str, kid: &str) -> Result<RsaKey, StepError> {
+        let tenant_id = &tenant_id.to_ascii_lowercase();
         let mut cache = self.keys.lock().await;
         if let Some(entry) = cache.get(tenant_id) {
             if let Some(k) = entry.keys.get(kid) {
@@ -419,15 +450,9 @@ impl Validator {
                 )));
             }
         }
-        let keys = self.fetch_keys(tenant_id).await?;
-        let found = keys.get(kid).cloned();
-        cache.insert(
-            tenant_id.to_string(),
-            TenantKeys {
-                keys,
-                fetched: Instant::now(),
-            },
-        );
+        let entry = self.fetch_keys(tenant_id).await?;
+        let found = entry.keys.get(kid).cloned();
+        cache.insert(tenant_id.to_string(), entry);
         found.ok_or_else(|| {
             invalid(format!(
                 "token is signed with key {kid:?}, which is not among tenant {tenant_id}'s signing keys"
@@ -435,14 +460,73 @@ impl Validator {
         })
     }
 
-    async fn fetch_keys(&self, tenant_id: &str) -> Result<HashMap<String, RsaKey>, StepError> {
+    /// The issuer a token of `version` from `tenant_id` must name.
+    ///
+    /// v2: the `issuer` of the tenant's v2 OpenID configuration ("OpenID Connect on the
+    /// Microsoft identity platform": the configuration document's `issuer`, `{tenantid}`
+    /// replaced by the tenant). v1: the cloud's own v1 STS (Learn "Access token claims
+    /// reference", `iss`; `https://sts.windows.net/{tid}/` in the public and US Government
+    /// clouds, `https://sts.chinacloudapi.cn/{tid}/` in Azure China), or for a custom cloud the
+    /// `issuer` of its v1 configuration (`{authority}/{tenant}/.well-known/openid-configuration`).
+    /// Never another cloud's.
+    async fn expected_issuer(&self, tenant_id: &str, version: &str) -> Result<String, StepError> {
+        let tid = tenant_id.to_ascii_lowercase();
+        if version != "2.0"
+            && let Some(issuer) = known_v1_issuer(self.cloud.name, &tid)
+        {
+            return Ok(issuer);
+        }
+        // The tenant's documents, fetched once with its keys.
+        let mut cache = self.keys.lock().await;
+        if !cache.contains_key(&tid) {
+            let entry = self.fetch_keys(&tid).await?;
+            cache.insert(tid.clone(), entry);
+        }
+        let entry = &cache[&tid];
+        if version == "2.0" {
+            return Ok(entry.v2_issuer.clone());
+        }
+        match &entry.v1_issuer {
+            Some(found) => found.clone(),
+            None => Err(invalid("no v1 issuer is known for this cloud")),
+        }
+    }
+
+    /// A custom cloud's v1 issuer: the `issuer` of `{authority}/{tenant}/.well-known/openid-configuration`.
+    async fn fetch_v1_issuer(&self, tenant_id: &str) -> Result<String, StepError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.cloud.tenant_authority(tenant_id)
+        );
+        let config: IssuerOnly = self
+            .get_json(&url, "v1 OpenID configuration", "openid_configuration")
+            .await?;
+        discovered_issuer(config.issuer, tenant_id, "v1")
+    }
+
+    /// The tenant's v2 OpenID configuration (its issuer) and signing keys.
+    async fn fetch_keys(&self, tenant_id: &str) -> Result<TenantKeys, StepError> {
         self.jwks_fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let authority = self.cloud.tenant_authority(tenant_id);
         let discovery = format!("{authority}/v2.0/.well-known/openid-configuration");
-        let config: OpenIdConfiguration = self
-            .get_json(&discovery, "OpenID configuration", "openid_configuration")
-            .await?;
+        // A custom cloud's v1 document is read at the same time (no extra round trip).
+        let v1 = async {
+            match known_v1_issuer(self.cloud.name, tenant_id) {
+                Some(_) => None,
+                None => Some(self.fetch_v1_issuer(tenant_id).await),
+            }
+        };
+        let (config, v1_issuer) = tokio::join!(
+            self.get_json::<OpenIdConfiguration>(
+                &discovery,
+                "OpenID configuration",
+                "openid_configuration"
+            ),
+            v1
+        );
+        let config = config?;
+        let v2_issuer = discovered_issuer(config.issuer, tenant_id, "v2")?;
         let jwks_url = url::Url::parse(&config.jwks_uri)
             .map_err(|_| invalid("the tenant's OpenID configuration has an invalid jwks_uri"))?;
         // Keys must come from the authority itself: anything else could substitute keys.
@@ -469,7 +553,12 @@ impl Validator {
                 keys.insert(kid, RsaKey { n, e });
             }
         }
-        Ok(keys)
+        Ok(TenantKeys {
+            keys,
+            fetched: Instant::now(),
+            v2_issuer,
+            v1_issuer,
+        })
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(
@@ -551,10 +640,88 @@ fn check_lifetime(claims: &TokenClaims, max: Duration) -> Result<(), StepError> 
     Ok(())
 }
 
+/// The v1 issuer of a known cloud (Learn "Access token claims reference", `iss`, and the clouds'
+/// v1 OpenID configurations): the public and US Government clouds share
+/// `https://sts.windows.net/{tid}/`; Azure China has `https://sts.chinacloudapi.cn/{tid}/`.
+/// `None` for a custom cloud, whose v1 configuration says.
+pub fn known_v1_issuer(cloud: CloudName, tenant_id: &str) -> Option<String> {
+    let tid = tenant_id.to_ascii_lowercase();
+    match cloud {
+        CloudName::Public | CloudName::UsGovernment => {
+            Some(format!("https://sts.windows.net/{tid}/"))
+        }
+        CloudName::China => Some(format!("https://sts.chinacloudapi.cn/{tid}/")),
+        CloudName::Custom => None,
+    }
+}
+
+/// The `issuer` of an OpenID configuration, with the `{tenantid}` placeholder of the
+/// multi-tenant documents replaced by the tenant.
+fn discovered_issuer(
+    issuer: Option<String>,
+    tenant_id: &str,
+    which: &str,
+) -> Result<String, StepError> {
+    let issuer = issuer
+        .filter(|i| !i.trim().is_empty() && i.len() <= 512)
+        .ok_or_else(|| {
+            StepError::new(
+                ErrorClass::MalformedResponse,
+                format!("the tenant's {which} OpenID configuration has no issuer"),
+            )
+        })?;
+    Ok(issuer.replace("{tenantid}", &tenant_id.to_ascii_lowercase()))
+}
+
+/// The token's `iss` must be the tenant's issuer for its version, exactly (case aside).
+fn check_issuer(claims: &TokenClaims, expected: &str) -> Result<(), StepError> {
+    if claims.issuer.eq_ignore_ascii_case(expected) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "token issuer {:?} is not the tenant's issuer (expected {expected} for a v{} token)",
+        claims.issuer.chars().take(120).collect::<String>(),
+        claims.version.trim_end_matches(".0")
+    )))
+}
+
+/// The audiences a token may carry for `expect`.
+///
+/// Learn "Access token claims reference", `aud`: "In v2.0 tokens, this value is always the
+/// client ID of the API. In v1.0 tokens, it can be the client ID or the resource URI used in
+/// the request." So: the target's explicit `audience` when set (the documented way to name a
+/// v2 API's client id); else the resource, plus the API's client id when the resource names it
+/// in one of the two default App ID URI forms, `api://{appId}` and `api://{tenantId}/{appId}`
+/// (Learn "Restrictions on identifier URIs": a GUID right after `api://` is the app id or the
+/// tenant id, so the tenant's own id is never taken for the app's).
+pub fn expected_audiences(expect: &Expectations<'_>) -> Vec<String> {
+    if let Some(a) = expect.audience {
+        return vec![trim_slash(a)];
+    }
+    let mut out = vec![trim_slash(expect.resource)];
+    if let Some(rest) = expect
+        .resource
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("api://"))
+        .and_then(|_| expect.resource.get(6..))
+    {
+        let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let app_id = match parts.as_slice() {
+            [id] if !id.eq_ignore_ascii_case(expect.tenant_id) => Some(*id),
+            [tenant, id] if tenant.eq_ignore_ascii_case(expect.tenant_id) => Some(*id),
+            _ => None,
+        };
+        if let Some(id) = app_id.filter(|id| is_guid(id)) {
+            out.push(id.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Every claim check that needs nothing fetched: all but the issuer ([`check_issuer`]).
 fn check_claims(
     c: RawClaims,
     expect: &Expectations<'_>,
-    cloud: &Cloud,
     now: OffsetDateTime,
 ) -> Result<TokenClaims, StepError> {
     let tid = c.tid.ok_or_else(|| invalid("token has no `tid` claim"))?;
@@ -577,34 +744,18 @@ fn check_claims(
         )));
     }
     let iss = c.iss.ok_or_else(|| invalid("token has no `iss` claim"))?;
-    let authority = cloud.authority_host.as_str().trim_end_matches('/');
-    let t = tid.to_ascii_lowercase();
-    let allowed: Vec<String> = if version == "2.0" {
-        vec![format!("{authority}/{t}/v2.0")]
-    } else {
-        vec![
-            format!("https://sts.windows.net/{t}/"),
-            format!("https://sts.chinacloudapi.cn/{t}/"),
-            format!("{authority}/{t}/"),
-        ]
-    };
-    if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&iss)) {
-        return Err(invalid(format!(
-            "token issuer {iss:?} is not the tenant's issuer (expected {})",
-            allowed[0]
-        )));
-    }
     let audiences = match c.aud {
         Some(Audience::One(a)) => vec![a],
         Some(Audience::Many(v)) => v,
         None => return Err(invalid("token has no `aud` claim")),
     };
-    let want = trim_slash(expect.resource);
-    let Some(aud) = audiences.into_iter().find(|a| trim_slash(a) == want) else {
-        return Err(invalid(format!(
-            "token audience is not the target resource {}",
-            expect.resource
-        )));
+    let wanted = expected_audiences(expect);
+    let Some(aud) = audiences
+        .iter()
+        .find(|a| wanted.contains(&trim_slash(a)))
+        .cloned()
+    else {
+        return Err(invalid(audience_mismatch(expect, &audiences, &version)));
     };
     let exp = unix(
         c.exp.ok_or_else(|| invalid("token has no `exp` claim"))?,
@@ -650,17 +801,36 @@ fn check_claims(
     })
 }
 
+/// Why the audience does not match, with the fix when the token is a v2 token for an API
+/// whose client id the config does not name.
+fn audience_mismatch(expect: &Expectations<'_>, audiences: &[String], version: &str) -> String {
+    let want = expect.audience.unwrap_or(expect.resource);
+    let what = if expect.audience.is_some() {
+        "the target's audience"
+    } else {
+        "the target resource"
+    };
+    let guid = audiences
+        .iter()
+        .find(|a| is_guid(a))
+        .filter(|_| version == "2.0" && expect.audience.is_none());
+    match guid {
+        Some(id) => format!(
+            "token audience {id:?} is not {what} {want}: v2.0 tokens carry the API's application (client) id; \
+             if {id} is that API's client id, set audience = \"{id}\" on this target"
+        ),
+        None => format!("token audience is not {what} {want}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CloudName;
 
     const TID: &str = "11111111-2222-3333-4444-555555555555";
     const CID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-
-    fn cloud() -> Cloud {
-        Cloud::known(CloudName::Public).expect("public cloud")
-    }
+    const API: &str = "0a1b2c3d-1111-4222-8333-444455556666";
+    const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
 
     fn claims(json: serde_json::Value) -> RawClaims {
         serde_json::from_value(json).expect("claims")
@@ -668,7 +838,7 @@ mod tests {
 
     fn base(now: i64) -> serde_json::Value {
         serde_json::json!({
-            "aud": "https://analysis.windows.net/powerbi/api",
+            "aud": POWERBI,
             "iss": format!("https://sts.windows.net/{TID}/"),
             "tid": TID, "appid": CID, "ver": "1.0",
             "iat": now - 300, "nbf": now - 300, "exp": now + 3600,
@@ -676,22 +846,54 @@ mod tests {
         })
     }
 
-    fn check(v: serde_json::Value, roles: &[String]) -> Result<TokenClaims, StepError> {
-        let now = OffsetDateTime::now_utc();
-        let expect = Expectations {
+    fn expect<'a>(
+        resource: &'a str,
+        audience: Option<&'a str>,
+        roles: &'a [String],
+    ) -> Expectations<'a> {
+        Expectations {
             tenant_id: TID,
             client_id: CID,
-            resource: "https://analysis.windows.net/powerbi/api",
+            resource,
+            audience,
             required_roles: roles,
             probe: None,
+        }
+    }
+
+    /// The claim checks plus the issuer check of the public cloud (v1) or the public cloud's
+    /// discovery (v2).
+    fn check_in(
+        v: serde_json::Value,
+        e: &Expectations<'_>,
+        cloud: CloudName,
+    ) -> Result<TokenClaims, StepError> {
+        let c = check_claims(claims(v), e, OffsetDateTime::now_utc())?;
+        let issuer = if c.version == "2.0" {
+            format!("https://login.microsoftonline.com/{TID}/v2.0")
+        } else {
+            known_v1_issuer(cloud, TID).expect("known cloud")
         };
-        let c = check_claims(claims(v), &expect, &cloud(), now)?;
+        check_issuer(&c, &issuer)?;
         check_lifetime(&c, crate::config::DEFAULT_MAX_TOKEN_LIFETIME)?;
         Ok(c)
     }
 
+    fn check(v: serde_json::Value, roles: &[String]) -> Result<TokenClaims, StepError> {
+        check_in(v, &expect(POWERBI, None, roles), CloudName::Public)
+    }
+
     fn now() -> i64 {
         OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn v2(mut v: serde_json::Value, aud: &str) -> serde_json::Value {
+        v["ver"] = serde_json::json!("2.0");
+        v["azp"] = serde_json::json!(CID);
+        v["appid"] = serde_json::Value::Null;
+        v["aud"] = serde_json::json!(aud);
+        v["iss"] = serde_json::json!(format!("https://login.microsoftonline.com/{TID}/v2.0"));
+        v
     }
 
     #[test]
@@ -738,13 +940,89 @@ mod tests {
     }
 
     #[test]
-    fn v2_tokens_use_azp_and_the_v2_issuer() {
+    fn v2_tokens_use_azp_and_the_discovered_issuer() {
+        check(v2(base(now()), POWERBI), &[]).expect("v2 valid");
+        let mut v = v2(base(now()), POWERBI);
+        v["iss"] = serde_json::json!(format!("https://sts.windows.net/{TID}/"));
+        let e = check(v, &[]).expect_err("v1 issuer on a v2 token");
+        assert!(e.message.contains("issuer"), "{}", e.message);
+    }
+
+    #[test]
+    fn another_clouds_v1_issuer_is_refused() {
+        let china = format!("https://sts.chinacloudapi.cn/{TID}/");
+        let public = format!("https://sts.windows.net/{TID}/");
+        let e = expect(POWERBI, None, &[]);
+        for (cloud, foreign) in [
+            (CloudName::Public, &china),
+            (CloudName::UsGovernment, &china),
+            (CloudName::China, &public),
+        ] {
+            let mut v = base(now());
+            v["iss"] = serde_json::json!(foreign);
+            let err = check_in(v, &e, cloud).expect_err("foreign issuer");
+            assert!(err.message.contains("issuer"), "{cloud}: {}", err.message);
+        }
         let mut v = base(now());
-        v["ver"] = serde_json::json!("2.0");
-        v["azp"] = serde_json::json!(CID);
-        v["appid"] = serde_json::Value::Null;
-        v["iss"] = serde_json::json!(format!("https://login.microsoftonline.com/{TID}/v2.0"));
-        check(v, &[]).expect("v2 valid");
+        v["iss"] = serde_json::json!(china);
+        check_in(v, &e, CloudName::China).expect("China's own v1 issuer");
+        assert_eq!(known_v1_issuer(CloudName::Custom, TID), None);
+    }
+
+    #[test]
+    fn discovered_issuers_substitute_the_tenant_placeholder() {
+        let got = discovered_issuer(
+            Some("https://login.microsoftonline.com/{tenantid}/v2.0".into()),
+            TID,
+            "v2",
+        )
+        .expect("issuer");
+        assert_eq!(got, format!("https://login.microsoftonline.com/{TID}/v2.0"));
+        assert!(discovered_issuer(None, TID, "v2").is_err());
+    }
+
+    #[test]
+    fn v1_audience_is_the_app_id_uri() {
+        let mut v = base(now());
+        v["aud"] = serde_json::json!("api://orders-api");
+        check_in(v, &expect("api://orders-api", None, &[]), CloudName::Public).expect("v1");
+    }
+
+    #[test]
+    fn v2_audience_is_the_api_client_id() {
+        // Named explicitly.
+        let e = expect("api://orders-api", Some(API), &[]);
+        check_in(v2(base(now()), API), &e, CloudName::Public).expect("explicit audience");
+        // The resource is the client id itself.
+        let e = expect(API, None, &[]);
+        check_in(v2(base(now()), API), &e, CloudName::Public).expect("guid scope");
+        // The default App ID URI forms name it.
+        let uri = format!("api://{API}");
+        let e = expect(&uri, None, &[]);
+        check_in(v2(base(now()), API), &e, CloudName::Public).expect("api://{appId}");
+        let uri = format!("api://{TID}/{API}");
+        let e = expect(&uri, None, &[]);
+        check_in(v2(base(now()), API), &e, CloudName::Public).expect("api://{tid}/{appId}");
+    }
+
+    #[test]
+    fn an_unnamed_v2_client_id_is_refused_with_the_fix() {
+        let e = expect("api://orders-api", None, &[]);
+        let err = check_in(v2(base(now()), API), &e, CloudName::Public).expect_err("unnamed");
+        assert!(
+            err.message.contains(&format!("audience = \"{API}\"")),
+            "{}",
+            err.message
+        );
+        // api://{tenantId} is the tenant, not the API: its GUID is never taken as the app id.
+        let uri = format!("api://{TID}");
+        let e = expect(&uri, None, &[]);
+        let mut v = v2(base(now()), TID);
+        v["aud"] = serde_json::json!(TID);
+        check_in(v, &e, CloudName::Public).expect_err("tenant id is not an audience");
+        // An explicit audience is the only one accepted.
+        let e = expect(POWERBI, Some(API), &[]);
+        check_in(base(now()), &e, CloudName::Public).expect_err("resource no longer enough");
     }
 
     fn b64url(v: &serde_json::Value) -> String {
@@ -755,7 +1033,7 @@ mod tests {
     fn offline() -> Validator {
         Validator::new(
             crate::net::http::build_client(None).expect("client"),
-            cloud(),
+            Cloud::known(CloudName::Public).expect("public cloud"),
             std::sync::Arc::new(crate::telemetry::metrics::Metrics::new()),
         )
     }
@@ -771,13 +1049,7 @@ mod tests {
             b64url(&header),
             b64url(&claims)
         );
-        let expect = Expectations {
-            tenant_id: TID,
-            client_id: CID,
-            resource,
-            required_roles: &[],
-            probe: None,
-        };
+        let expect = expect(resource, None, &[]);
         v.validate(
             AcquiredToken {
                 access_token: SecretString::from(token),
@@ -858,14 +1130,7 @@ mod tests {
                 v["exp"] = serde_json::json!(now() + 2 * 86_400);
                 v
             }),
-            &Expectations {
-                tenant_id: TID,
-                client_id: CID,
-                resource: "https://analysis.windows.net/powerbi/api",
-                required_roles: &[],
-                probe: None,
-            },
-            &cloud(),
+            &expect(POWERBI, None, &[]),
             OffsetDateTime::now_utc(),
         )
         .expect("claims");

@@ -458,6 +458,7 @@ pub async fn validate_text(
         tenant_id: TENANT,
         client_id: ROTATOR,
         resource: POWERBI,
+        audience: None,
         required_roles: &[],
         probe: None,
     };

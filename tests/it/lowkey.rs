@@ -63,10 +63,12 @@ async fn a_cycle_against_lowkey_vault_writes_a_token_that_reads_back() {
             ResourceSeed {
                 uri: vault.clone(),
                 token_version: 1,
+                ..Default::default()
             },
             ResourceSeed {
                 uri: format!("{vault}/"),
                 token_version: 1,
+                ..Default::default()
             },
         ],
         ..Default::default()

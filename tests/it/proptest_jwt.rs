@@ -106,6 +106,7 @@ proptest! {
             tenant_id: TENANT,
             client_id: CLIENT,
             resource: POWERBI,
+            audience: None,
             required_roles: &[],
             probe: None,
         };

@@ -36,7 +36,9 @@ pub(crate) fn openid_configuration(shared: &Shared, tenant: &str, v2: bool) -> R
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            // The issuer equals the `iss` of the tokens issued here (a per-tenant document
+            // names the tenant itself; `{tenantid}` appears only under common/organizations).
+            "issuer": super::v2_issuer(shared, tenant),
             "request_uri_parameter_supported": false,
             "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
             "authorization_endpoint": format!("{a}/{tenant}/oauth2/v2.0/authorize"),
@@ -62,7 +64,7 @@ pub(crate) fn openid_configuration(shared: &Shared, tenant: &str, v2: bool) -> R
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
             "scopes_supported": ["openid"],
-            "issuer": format!("https://sts.windows.net/{tenant}/"),
+            "issuer": super::V1_ISSUER.replace("{tid}", &tenant.to_ascii_lowercase()),
             "authorization_endpoint": format!("{a}/{tenant}/oauth2/authorize"),
             "end_session_endpoint": format!("{a}/{tenant}/oauth2/logout"),
             "tenant_region_scope": "EU",
@@ -77,7 +79,7 @@ pub(crate) fn openid_configuration(shared: &Shared, tenant: &str, v2: bool) -> R
 
 /// The JWKS for `tenant`: current and rolled-over keys.
 pub(crate) fn jwks(shared: &Shared, tenant: &str, v2: bool) -> Response {
-    let issuer = v2.then(|| format!("https://login.microsoftonline.com/{tenant}/v2.0"));
+    let issuer = v2.then(|| super::v2_issuer(shared, tenant));
     let keys: Vec<Value> = shared
         .keys()
         .all()

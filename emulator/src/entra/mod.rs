@@ -22,6 +22,21 @@ use crate::seed::TokenFault;
 use crate::state::{App, Registration, Shared};
 use error::{bad_request, json_response};
 
+/// The `iss` of v1.0 tokens: the public cloud's v1 issuer, as in a real v1 token ("Access token
+/// claims reference", `iss`; the v1 OpenID configuration publishes the same `issuer`).
+pub(crate) const V1_ISSUER: &str = "https://sts.windows.net/{tid}/";
+
+/// The `iss` of v2.0 tokens: `{authority}/{tid}/v2.0` from the emulator's own authority, the
+/// `issuer` its v2 OpenID configuration publishes ("OpenID Connect on the Microsoft identity
+/// platform": validate `iss` against the configuration document's `issuer`).
+pub(crate) fn v2_issuer(shared: &Shared, tid: &str) -> String {
+    format!(
+        "{}/{}/v2.0",
+        shared.authority_host.trim_end_matches('/'),
+        tid.to_ascii_lowercase()
+    )
+}
+
 /// Which token endpoint was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
@@ -238,7 +253,7 @@ fn issue(
         ));
     };
     let requested = requested_resource(endpoint, form)?;
-    let Some((audience, version)) = world.resource(&requested) else {
+    let Some(resolved) = world.resource(&requested) else {
         return Err(bad_request(
             "invalid_resource",
             500011,
@@ -247,6 +262,7 @@ fn issue(
             ),
         ));
     };
+    let (audience, version) = (resolved.audience.clone(), resolved.version);
     let tid = tenant.to_ascii_lowercase();
     let a = &shared.authority_host;
     let token_urls = [
@@ -286,27 +302,34 @@ fn issue(
         "uti": random_b64(16),
     });
     if version == 2 {
-        claims["iss"] = json!(format!("https://login.microsoftonline.com/{tid}/v2.0"));
+        claims["iss"] = json!(v2_issuer(shared, &tid));
         claims["azp"] = json!(app.client_id);
         claims["azpacr"] = json!(acr);
         claims["ver"] = json!("2.0");
     } else {
-        claims["iss"] = json!(format!("https://sts.windows.net/{tid}/"));
+        claims["iss"] = json!(V1_ISSUER.replace("{tid}", &tid));
         claims["appid"] = json!(app.client_id);
         claims["appidacr"] = json!(acr);
         claims["ver"] = json!("1.0");
     }
+    // Roles are granted on the resource app: seeds name it by App ID URI or client id.
     let roles = app
         .roles
         .iter()
-        .find(|(uri, _)| uri.trim_end_matches('/') == audience.trim_end_matches('/'))
+        .find(|(key, _)| {
+            key.trim_end_matches('/') == resolved.uri.trim_end_matches('/')
+                || resolved
+                    .client_id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(key))
+        })
         .map(|(_, r)| r.clone())
         .unwrap_or_default();
     if !roles.is_empty() {
         claims["roles"] = json!(roles);
     }
-    apply_claim_fault(&mut claims, fault, version);
-    let nonce = (audience.starts_with("https://graph.microsoft.com")
+    apply_claim_fault(&mut claims, fault, version, shared);
+    let nonce = (resolved.uri.starts_with("https://graph.microsoft.com")
         || fault == Some(TokenFault::ForgedNonce))
     .then(|| random_b64(32));
     drop(world);
@@ -348,7 +371,7 @@ fn issue(
 const FORGED_LIFETIME: i64 = 30 * 86_400;
 
 /// Breaks the claims of a token as `fault` says (signature faults are applied by [`sign`]).
-fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8) {
+fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8, shared: &Shared) {
     let Some(fault) = fault else { return };
     match fault {
         TokenFault::WrongAudience => claims["aud"] = json!("api://akv-emulator/wrong-audience"),
@@ -359,10 +382,11 @@ fn apply_claim_fault(claims: &mut Value, fault: Option<TokenFault>, version: u8)
         }
         TokenFault::WrongIssuer => {
             let other = uuid::Uuid::new_v4();
+            let other = other.to_string();
             claims["iss"] = if version == 2 {
-                json!(format!("https://login.microsoftonline.com/{other}/v2.0"))
+                json!(v2_issuer(shared, &other))
             } else {
-                json!(format!("https://sts.windows.net/{other}/"))
+                json!(V1_ISSUER.replace("{tid}", &other))
             };
         }
         TokenFault::WrongClientId => {

@@ -360,15 +360,35 @@ fn yes() -> bool {
     true
 }
 
-/// An extra token audience.
+/// An extra token audience: a resource (API) app registration.
+///
+/// A request names it by its App ID URI (`uri`, `app_id_uri` in seed files) or by its
+/// application (client) id; what lands in `aud` follows "Access token claims reference"
+/// (`aud`): v2.0 tokens always carry the API's client id, v1.0 tokens the identifier used in
+/// the request (App ID URI or client id).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSeed {
-    /// Resource URI (the `aud` of issued tokens).
+    /// The App ID URI (`identifierUris`), e.g. `api://orders-api` or `https://api.contoso.com`.
+    #[serde(alias = "app_id_uri")]
     pub uri: String,
-    /// Access token version, 1 or 2.
+    /// The API's application (client) id. `None`: the emulator makes one up (v2.0 tokens
+    /// always need it as their `aud`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Access token version, 1 or 2 (the API's `requestedAccessTokenVersion`).
     #[serde(default = "one")]
     pub token_version: u8,
+}
+
+impl Default for ResourceSeed {
+    fn default() -> Self {
+        ResourceSeed {
+            uri: String::new(),
+            client_id: None,
+            token_version: 1,
+        }
+    }
 }
 
 fn one() -> u8 {
@@ -415,6 +435,11 @@ impl Seed {
         for r in &self.resources {
             if r.token_version != 1 && r.token_version != 2 {
                 bail!("resource {}: token_version must be 1 or 2", r.uri);
+            }
+            if let Some(id) = &r.client_id
+                && uuid::Uuid::parse_str(id).is_err()
+            {
+                bail!("resource {}: client_id {id:?} is not a GUID", r.uri);
             }
         }
         for v in &self.vaults {

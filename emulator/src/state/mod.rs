@@ -129,8 +129,8 @@ pub(crate) struct Registration {
 pub(crate) struct World {
     /// Keyed by lower-case tenant id; apps keyed by lower-case client id.
     pub tenants: BTreeMap<String, BTreeMap<String, App>>,
-    /// Extra resources: URI → token version.
-    pub resources: BTreeMap<String, u8>,
+    /// Extra resources: App ID URI → the API's version and client id.
+    pub resources: BTreeMap<String, ApiResource>,
     pub lifetime: (u64, u64),
     /// Keyed by vault name.
     pub vaults: BTreeMap<String, Vault>,
@@ -146,23 +146,65 @@ pub(crate) struct World {
     pub entra_throttle: Option<Throttle>,
 }
 
+/// A seeded resource (API) app: its access token version and application (client) id.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiResource {
+    pub version: u8,
+    pub client_id: String,
+}
+
+/// What a token request resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedResource {
+    /// The `aud` claim.
+    pub audience: String,
+    /// 1 or 2.
+    pub version: u8,
+    /// The App ID URI as registered (roles and the Graph nonce are keyed by it).
+    pub uri: String,
+    /// The API's client id (`None` for the built-in Microsoft resources).
+    pub client_id: Option<String>,
+}
+
 impl World {
-    /// Finds a registered resource for `uri` (with or without trailing slash): the
-    /// audience to put in the token and its version.
-    pub fn resource(&self, uri: &str) -> Option<(String, u8)> {
-        let trimmed = uri.trim_end_matches('/');
+    /// Finds a registered resource for `requested`, the resource of a request: an App ID URI
+    /// (with or without trailing slash) or an API's application (client) id. The audience
+    /// follows "Access token claims reference" (`aud`): "In v2.0 tokens, this value is always
+    /// the client ID of the API. In v1.0 tokens, it can be the client ID or the resource URI
+    /// used in the request."
+    pub fn resource(&self, requested: &str) -> Option<ResolvedResource> {
+        let trimmed = requested.trim_end_matches('/');
         let candidates = BUILTIN_RESOURCES
             .iter()
-            .map(|r| (r.to_string(), 1u8))
-            .chain(self.resources.iter().map(|(u, v)| (u.clone(), *v)));
+            .map(|r| (r.to_string(), 1u8, None))
+            .chain(
+                self.resources
+                    .iter()
+                    .map(|(u, a)| (u.clone(), a.version, Some(a.client_id.clone()))),
+            );
         let mut fallback = None;
-        for (registered, version) in candidates {
-            if registered == uri {
-                return Some((registered, version));
+        for (registered, version, client_id) in candidates {
+            let by_client_id = client_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(trimmed));
+            let exact = registered == requested || by_client_id;
+            if !exact && registered.trim_end_matches('/') != trimmed {
+                continue;
             }
-            if registered.trim_end_matches('/') == trimmed {
-                fallback = Some((registered, version));
+            let audience = match (&client_id, version, by_client_id) {
+                (Some(id), 2, _) | (Some(id), _, true) => id.to_ascii_lowercase(),
+                _ => registered.clone(),
+            };
+            let found = ResolvedResource {
+                audience,
+                version,
+                uri: registered,
+                client_id,
+            };
+            if exact {
+                return Some(found);
             }
+            fallback = Some(found);
         }
         fallback
     }
@@ -221,7 +263,20 @@ impl World {
             self.entra_throttle = Some(Throttle::new(t));
         }
         for r in &seed.resources {
-            self.resources.insert(r.uri.clone(), r.token_version);
+            // A re-seeded resource keeps its made-up client id unless one is given.
+            let client_id = r
+                .client_id
+                .clone()
+                .or_else(|| self.resources.get(&r.uri).map(|a| a.client_id.clone()))
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+                .to_ascii_lowercase();
+            self.resources.insert(
+                r.uri.clone(),
+                ApiResource {
+                    version: r.token_version,
+                    client_id,
+                },
+            );
         }
         for p in &seed.tenant_policies {
             self.tenant_policies

@@ -40,6 +40,7 @@ pub(super) fn authenticate(
     let accepted_iss = [
         format!("https://sts.windows.net/{tid}/"),
         format!("https://login.microsoftonline.com/{tid}/v2.0"),
+        crate::entra::v2_issuer(shared, &tid),
     ];
     if !s("tid").eq_ignore_ascii_case(&tid) {
         return Err(challenge(&format!(

@@ -102,6 +102,7 @@ async fn v2_resource_issues_v2_claims() {
     extra.resources.push(akv_emulator::ResourceSeed {
         uri: "api://my-api".to_string(),
         token_version: 2,
+        ..Default::default()
     });
     emu.apply_seed(extra).expect("seed merges");
     let http = http(&emu);
@@ -116,7 +117,7 @@ async fn v2_resource_issues_v2_claims() {
     let claims = jwt_part(body["access_token"].as_str().expect("token"), 1);
     assert_eq!(
         claims["iss"],
-        format!("https://login.microsoftonline.com/{TENANT}/v2.0")
+        format!("{}/{TENANT}/v2.0", emu.authority_host())
     );
     assert_eq!(claims["azp"], READER);
     assert_eq!(claims["ver"], "2.0");

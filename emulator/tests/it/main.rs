@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod app_id_uris;
 mod assertions;
 mod entra;
 mod faults;
