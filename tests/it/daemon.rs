@@ -18,11 +18,21 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(world: &World, schedule: &str) -> Daemon {
+    start_daemon_with(world, schedule, "")
+}
+
+/// [`start_daemon`] with extra top-level config keys (`top`, TOML lines before any table).
+fn start_daemon_with(world: &World, schedule: &str, top: &str) -> Daemon {
     let port = free_port();
-    let config = world.config_with(
-        "daemon.toml",
-        &format!("[daemon]\nschedule = \"{schedule}\"\njitter = \"0s\"\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"20s\"\n"),
-    );
+    let config = world.dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{top}\n{}\n[daemon]\nschedule = \"{schedule}\"\njitter = \"0s\"\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"20s\"\n",
+            world.config_text()
+        ),
+    )
+    .unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
         .args(["run", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -164,7 +174,8 @@ async fn sigterm_during_a_cycle_leaves_every_target_written_or_untouched() {
         .map(|i| TestApp::new(&format!("app{i:02}")))
         .collect();
     let world = World::start(apps).await;
-    // Each token request takes 400 ms: the cycle lasts a few seconds.
+    // Each token request takes 400 ms and apps run one at a time: the cycle lasts about 5 s, so
+    // the stop lands mid-cycle however slow the machine is.
     world.emulator.set_faults(vec![FaultRule {
         service: "login".into(),
         operation: Some("TokenV2".into()),
@@ -172,7 +183,7 @@ async fn sigterm_during_a_cycle_leaves_every_target_written_or_untouched() {
         probability: 1.0,
         count: None,
     }]);
-    let mut daemon = start_daemon(&world, "0 0 * * *");
+    let mut daemon = start_daemon_with(&world, "0 0 * * *", "concurrency = 1");
     wait_for(daemon.port, "/healthz", 200, Duration::from_secs(20)).await;
     // Wait until the cycle is under way (some tokens written), then stop.
     let start = Instant::now();
