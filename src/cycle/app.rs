@@ -102,7 +102,12 @@ impl Cycle {
                     .await;
             }
             if let Some(e) = &report.error {
-                tracing::warn!(event = "target_failed", app = %app.name, secret = %plan.target.secret_name, class = %e.class, error = %e.message, "target failed");
+                if options.dry_run {
+                    // A dry run (`status`) acts on nothing: what would fail is reported, not warned.
+                    tracing::debug!(event = "target_failed", app = %app.name, secret = %plan.target.secret_name, class = %e.class, error = %e.message, "target would fail");
+                } else {
+                    tracing::warn!(event = "target_failed", app = %app.name, secret = %plan.target.secret_name, class = %e.class, error = %e.message, "target failed");
+                }
             }
             targets.push(report);
         }
@@ -130,7 +135,11 @@ impl Cycle {
             now,
         );
         if report.client_secret.severity > Severity::Ok {
-            tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %report.client_secret.severity, days_left = report.client_secret.days_left, "client secret needs attention");
+            if options.dry_run {
+                tracing::debug!(event = "client_secret_expiry", app = %app.name, severity = %report.client_secret.severity, days_left = report.client_secret.days_left, "client secret needs attention");
+            } else {
+                tracing::warn!(event = "client_secret_expiry", app = %app.name, severity = %report.client_secret.severity, days_left = report.client_secret.days_left, "client secret needs attention");
+            }
         }
         AppResult {
             app: report,
@@ -184,7 +193,7 @@ impl Cycle {
                     SignatureCheck::NotVerifiable { .. } => "not_verifiable".into(),
                 });
                 report.probe = token.probed().then(|| "passed".to_string());
-                tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, expires_on = %rfc3339(token.expires_at()), "token written");
+                tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, version = report.version.as_deref().unwrap_or(""), expires_on = %rfc3339(token.expires_at()), "token written");
             }
             Err(e) => report.fail(e),
         }

@@ -18,6 +18,7 @@ mod daemon;
 mod demo;
 mod graph_expiry;
 mod hostile;
+mod logs;
 mod lowkey;
 mod otlp;
 mod progress;
