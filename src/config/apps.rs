@@ -167,7 +167,10 @@ pub(super) fn validate_app_credential(
                     c.push(
                         span,
                         &key("certificate_algorithm"),
-                        format!("unknown algorithm {other:?}; expected \"PS256\" (x5t#S256) or \"RS256\" (x5t)"),
+                        format!(
+                            "unknown algorithm {other:?}{}; expected \"PS256\" (x5t#S256) or \"RS256\" (x5t)",
+                            did_you_mean(other, &["PS256", "RS256"])
+                        ),
                     );
                     AssertionAlgorithm::Ps256
                 }

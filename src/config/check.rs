@@ -512,8 +512,12 @@ fn validate_credential(
                 raw.kind.span(),
                 "credential.kind",
                 format!(
-                    "unknown credential kind {other:?}; expected \"auto\", \"workload-identity\", \
-                     \"managed-identity\", \"client-secret\" or \"developer\""
+                    "unknown credential kind {other:?}{}; expected \"auto\", \"workload-identity\", \
+                     \"managed-identity\", \"client-secret\" or \"developer\"",
+                    did_you_mean(
+                        other,
+                        &["auto", "workload-identity", "managed-identity", "client-secret", "developer"]
+                    )
                 ),
             );
             CredentialConfig::Auto

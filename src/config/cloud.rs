@@ -133,7 +133,8 @@ pub(super) fn check_cloud(
                 span,
                 "cloud",
                 format!(
-                    "unknown cloud {other:?}; expected \"public\", \"us-government\", \"china\" or \"custom\""
+                    "unknown cloud {other:?}{}; expected \"public\", \"us-government\", \"china\" or \"custom\"",
+                    did_you_mean(other, &["public", "us-government", "china", "custom"])
                 ),
             );
             None

@@ -19,6 +19,7 @@ mod raw;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod unknown;
 
 use apps::*;
 use check::*;
@@ -30,6 +31,7 @@ pub use raw::RawConfig;
 use raw::*;
 use schedule::*;
 pub use schedule::{next_cron_slot, parse_cron};
+pub use unknown::did_you_mean;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -106,24 +108,40 @@ pub fn load(path: &Path) -> Result<ValidConfig, ConfigError> {
 /// Parses and validates config text; `path` is only used in messages and to resolve relative
 /// file paths.
 pub fn parse(path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+    let (raw, unknown) = unknown::deserialize(text).map_err(|(e, unknown)| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let mut issues = vec![ConfigIssue {
+            line,
+            column,
+            key: None,
+            // The parser names no key for syntax errors: show the line itself.
+            message: format!(
+                "{}\n      | {}",
+                e.message().trim(),
+                text.lines().nth(line - 1).unwrap_or("").trim_end()
+            ),
+        }];
+        issues.extend(unknown);
+        issues.sort_by_key(|i| (i.line, i.column));
         ConfigError::Invalid {
             path: path.to_path_buf(),
-            issues: vec![ConfigIssue {
-                line,
-                column,
-                key: None,
-                // The parser names no key for syntax errors: show the line itself.
-                message: format!(
-                    "{}\n      | {}",
-                    e.message().trim(),
-                    text.lines().nth(line - 1).unwrap_or("").trim_end()
-                ),
-            }],
+            issues,
         }
     })?;
-    raw.validate(path, text)
+    // Unknown keys and the value checks are reported together, in file order.
+    match (raw.validate(path, text), unknown.is_empty()) {
+        (Ok(config), true) => Ok(config),
+        (Ok(_), false) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues: unknown,
+        }),
+        (Err(ConfigError::Invalid { path, mut issues }), _) => {
+            issues.extend(unknown);
+            issues.sort_by_key(|i| (i.line, i.column));
+            Err(ConfigError::Invalid { path, issues })
+        }
+        (Err(e), _) => Err(e),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -7,7 +7,6 @@ use super::*;
 // The file model.
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
     pub(super) cloud: Option<Spanned<String>>,
@@ -41,7 +40,6 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
     #[serde(default)]
     pub(super) schedule: Option<Spanned<String>>,
@@ -54,13 +52,11 @@ pub(super) struct RawDaemon {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawShard {
     pub(super) count: Spanned<i64>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawCustomCloud {
     pub(super) authority_host: Spanned<String>,
     #[serde(default)]
@@ -74,7 +70,6 @@ pub(super) struct RawCustomCloud {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawThresholds {
     #[serde(default)]
     pub(super) warning: Option<Spanned<String>>,
@@ -85,7 +80,6 @@ pub(super) struct RawThresholds {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawCredential {
     pub(super) kind: Spanned<String>,
     #[serde(default)]
@@ -99,7 +93,6 @@ pub(super) struct RawCredential {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawApp {
     pub(super) name: Spanned<String>,
     pub(super) tenant_id: Spanned<String>,
@@ -123,7 +116,6 @@ pub(super) struct RawApp {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRotate {
     #[serde(default)]
     pub(super) before_expiry: Option<Spanned<String>>,
@@ -136,7 +128,6 @@ pub(super) struct RawRotate {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawTarget {
     pub(super) scope: Spanned<String>,
     pub(super) secret: Spanned<String>,
