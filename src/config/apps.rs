@@ -366,7 +366,7 @@ pub(super) fn check_apps(
                 );
             }
             let refresh_before = match &t.refresh_before {
-                Some(d) => c.duration(d, &tkey("refresh_before")),
+                Some(d) => c.refresh_before(d, &tkey("refresh_before")),
                 None => Some(defaults.refresh_before),
             };
             if let (Some(v), Some(s)) = (&vault, &secret)

@@ -25,6 +25,32 @@ impl Checker<'_> {
         });
     }
 
+    /// `refresh_before`: how long before its expiry a token is replaced. Entra ID access tokens
+    /// live 60 to 90 minutes by default (Learn "Access tokens in the Microsoft identity
+    /// platform", token lifetime), so a value of 45 minutes or more would find every token due
+    /// the moment it is written, and a daemon would rewrite it on every wake.
+    pub(super) fn refresh_before(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+    ) -> Option<Duration> {
+        let d = self.duration(value, key)?;
+        if d >= MAX_REFRESH_BEFORE {
+            self.push(
+                value.span(),
+                key,
+                format!(
+                    "{} is not clearly shorter than the tokens it refreshes: Entra ID access tokens live 60 to 90 minutes, so every token would be due again as soon as it is written and rewritten on every run; use less than {} (the default is {})",
+                    humantime::format_duration(d),
+                    humantime::format_duration(MAX_REFRESH_BEFORE),
+                    humantime::format_duration(DEFAULT_REFRESH_BEFORE)
+                ),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     pub(super) fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
         match humantime::parse_duration(value.get_ref().trim()) {
             Ok(d) if d.is_zero() => {
@@ -204,6 +230,8 @@ pub fn is_secret_name(v: &str) -> bool {
 }
 
 pub(super) const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(30 * 60);
+/// `refresh_before` must stay below this: see [`Checker::refresh_before`].
+pub(super) const MAX_REFRESH_BEFORE: Duration = Duration::from_secs(45 * 60);
 
 impl RawConfig {
     /// Checks every value and builds the [`ValidConfig`]; reports every problem found.
@@ -280,7 +308,7 @@ impl RawConfig {
         let default_refresh = self
             .refresh_before
             .as_ref()
-            .and_then(|d| c.duration(d, "refresh_before"))
+            .and_then(|d| c.refresh_before(d, "refresh_before"))
             .unwrap_or(DEFAULT_REFRESH_BEFORE);
 
         let thresholds = match &self.expiry {

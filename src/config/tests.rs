@@ -26,7 +26,7 @@ secret = "sales-powerbi-token"
 [[apps.targets]]
 scope = "https://graph.microsoft.com/.default"
 secret = "sales-graph-token"
-refresh_before = "45m"
+refresh_before = "40m"
 "#
     )
 }
@@ -57,7 +57,7 @@ fn a_full_config_validates() {
         "https://analysis.windows.net/powerbi/api"
     );
     assert_eq!(app.targets[0].refresh_before, Duration::from_secs(20 * 60));
-    assert_eq!(app.targets[1].refresh_before, Duration::from_secs(45 * 60));
+    assert_eq!(app.targets[1].refresh_before, Duration::from_secs(40 * 60));
     assert_eq!(cfg.vaults().len(), 2);
 }
 
@@ -71,7 +71,7 @@ fn unknown_key_names_line_and_key() {
 
 #[test]
 fn bad_duration_names_line_and_key() {
-    let text = good().replace("\"45m\"", "\"45 parsecs\"");
+    let text = good().replace("\"40m\"", "\"40 parsecs\"");
     let found = issues(&text);
     assert_eq!(found.len(), 1);
     assert_eq!(
@@ -559,7 +559,7 @@ fn every_unknown_key_is_reported_in_one_run_with_what_was_meant() {
             "owner = \"team-a\"\nonwer = \"x\"\nclient_secret_name = ",
             1,
         )
-        .replacen("refresh_before = \"45m\"", "refresh_befre = \"45m\"", 1)
+        .replacen("refresh_before = \"40m\"", "refresh_befre = \"40m\"", 1)
         .replacen(
             "[credential]\nkind = \"workload-identity\"",
             "[credential]\nkind = \"workload-identity\"\ntenant = \"x\"",
@@ -658,4 +658,39 @@ fn a_near_miss_of_an_enum_value_names_the_value_meant() {
         "; did you mean \"public\"?"
     );
     assert_eq!(did_you_mean("mars", &["public", "china"]), "");
+}
+
+#[test]
+fn a_refresh_before_as_long_as_a_token_lives_is_refused_with_the_reason() {
+    for value in ["45m", "2h", "30d"] {
+        let text = good().replacen(
+            "refresh_before = \"20m\"",
+            &format!("refresh_before = \"{value}\""),
+            1,
+        );
+        let issues = issues(&text);
+        let issue = issues
+            .iter()
+            .find(|i| i.key.as_deref() == Some("refresh_before"))
+            .unwrap_or_else(|| panic!("{value} accepted: {issues:#?}"));
+        assert!(
+            issue.message.contains("60 to 90 minutes"),
+            "{}",
+            issue.message
+        );
+        assert!(
+            issue.message.contains("use less than 45m"),
+            "{}",
+            issue.message
+        );
+    }
+    let per_target = good().replacen("refresh_before = \"40m\"", "refresh_before = \"1h\"", 1);
+    assert!(
+        issues(&per_target)
+            .iter()
+            .any(|i| i.key.as_deref() == Some("apps[0].targets[1].refresh_before")),
+        "a target's own refresh_before is bounded too"
+    );
+    let fine = good().replacen("refresh_before = \"20m\"", "refresh_before = \"44m\"", 1);
+    parse(Path::new("rotator.toml"), &fine).expect("44m is accepted");
 }

@@ -23,6 +23,8 @@ pub(super) struct AppResult {
     pub app: AppReport,
     pub targets: Vec<TargetReport>,
     pub rotation: Option<RotationReport>,
+    /// Notes for the cycle report (for example tokens living shorter than expected).
+    pub notes: Vec<String>,
 }
 
 /// The app's client secret as far as this run knows it.
@@ -84,6 +86,7 @@ impl Cycle {
         };
 
         let mut targets = Vec::with_capacity(plans.len());
+        let mut notes = Vec::new();
         for plan in plans {
             let mut report = target_report(app, plan.target, plan.stored.as_ref());
             if plan.fresh {
@@ -98,8 +101,12 @@ impl Cycle {
             } else if overdue() {
                 report.fail(deadline_exceeded(app, plan.target, &self.config));
             } else if let Some(value) = &secret.value {
-                self.refresh_target(app, plan.target, value, &mut report)
-                    .await;
+                if let Some(note) = self
+                    .refresh_target(app, plan.target, value, &mut report)
+                    .await
+                {
+                    notes.push(note);
+                }
             }
             if let Some(e) = &report.error {
                 if options.dry_run {
@@ -145,6 +152,7 @@ impl Cycle {
             app: report,
             targets,
             rotation,
+            notes,
         }
     }
 
@@ -174,16 +182,20 @@ impl Cycle {
         secret.meta = Some(meta);
     }
 
-    /// Refreshes one due target and records the outcome in its report.
+    /// Refreshes one due target and records the outcome in its report; returns a note when the
+    /// new token lives shorter than `refresh_before` expects.
     async fn refresh_target(
         &self,
         app: &App,
         target: &TokenTarget,
         secret: &SecretValue,
         report: &mut TargetReport,
-    ) {
+    ) -> Option<String> {
         match self.refresh(app, target, secret).await {
             Ok((token, version)) => {
+                let lifetime = token.expires_at() - token.not_before();
+                let short =
+                    super::plan::lifetime_shorter_than_expected(lifetime, target.refresh_before);
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
                 report.token_updated_on = Some(OffsetDateTime::now_utc());
@@ -194,8 +206,21 @@ impl Cycle {
                 });
                 report.probe = token.probed().then(|| "passed".to_string());
                 tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, version = report.version.as_deref().unwrap_or(""), expires_on = %rfc3339(token.expires_at()), "token written");
+                short.then(|| {
+                    let lives = humantime::format_duration(lifetime.unsigned_abs());
+                    tracing::warn!(event = "token_lifetime_short", app = %app.name, secret = %target.secret_name, lifetime = %lives, "token lives shorter than refresh_before expects");
+                    format!(
+                        "token {:?} of app {:?} lives {lives}, less than twice its refresh_before of {}: it is rewritten at half its life instead of on every run; lower refresh_before below half the token lifetime",
+                        target.secret_name,
+                        app.name,
+                        humantime::format_duration(target.refresh_before)
+                    )
+                })
             }
-            Err(e) => report.fail(e),
+            Err(e) => {
+                report.fail(e);
+                None
+            }
         }
     }
 
@@ -249,6 +274,7 @@ fn from_listings(
         app: app_report(app, meta, None, expires, None, app_error, now),
         targets,
         rotation: None,
+        notes: Vec::new(),
     }
 }
 

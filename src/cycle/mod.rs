@@ -223,10 +223,12 @@ impl Cycle {
         let mut apps = Vec::new();
         let mut targets = Vec::new();
         let mut rotations = Vec::new();
+        let mut notes = notes;
         for r in results {
             apps.push(r.app);
             targets.extend(r.targets);
             rotations.extend(r.rotation);
+            notes.extend(r.notes);
         }
         let order: std::collections::HashMap<&str, usize> = self
             .config

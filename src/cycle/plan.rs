@@ -127,7 +127,9 @@ async fn read_meta(vaults: &KeyVaults, vault: &Url, name: &str) -> Option<Secret
 }
 
 /// A stored token is fresh when it is enabled, was written for this app and scope, and has
-/// more than `refresh_before` left.
+/// more than `refresh_before` left, or has not yet lived half its life: however tokens and
+/// `refresh_before` compare, a token is rewritten at most twice per lifetime and never after it
+/// expired.
 pub(super) fn is_fresh(
     m: &SecretMeta,
     app: &App,
@@ -136,9 +138,69 @@ pub(super) fn is_fresh(
 ) -> bool {
     let refresh = time::Duration::try_from(target.refresh_before).unwrap_or(time::Duration::MAX);
     m.enabled
-        && m.expires.is_some_and(|exp| exp - now > refresh)
+        && m.expires
+            .is_some_and(|exp| exp - now > refresh || in_first_half(m, now))
         && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
         && m.tags
             .get(tags::CLIENT_ID)
             .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
+}
+
+/// Whether a stored token is still in the first half of its life (`nbf` to `exp`).
+fn in_first_half(m: &SecretMeta, now: OffsetDateTime) -> bool {
+    match (m.not_before, m.expires) {
+        (Some(nbf), Some(exp)) if exp > nbf => now < nbf + (exp - nbf) / 2,
+        _ => false,
+    }
+}
+
+/// Whether tokens of this lifetime reach `refresh_before` before half their life: then the
+/// half-life rule of [`is_fresh`] decides when they are rewritten, and the config should say so.
+pub(super) fn lifetime_shorter_than_expected(
+    lifetime: time::Duration,
+    refresh_before: std::time::Duration,
+) -> bool {
+    let refresh = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
+    refresh > lifetime / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minutes(n: i64) -> time::Duration {
+        time::Duration::minutes(n)
+    }
+
+    #[test]
+    fn a_token_is_rewritten_at_most_twice_per_lifetime_and_never_after_it_expired() {
+        let now = OffsetDateTime::now_utc();
+        let written = |age: i64, lifetime: i64| SecretMeta {
+            name: "t".into(),
+            enabled: true,
+            expires: Some(now - minutes(age) + minutes(lifetime)),
+            not_before: Some(now - minutes(age)),
+            updated: Some(now - minutes(age)),
+            content_type: Some("application/jwt".into()),
+            tags: Default::default(),
+        };
+        // A 10-minute token: young for 5 minutes, then due; never "young" once expired.
+        assert!(in_first_half(&written(0, 10), now));
+        assert!(in_first_half(&written(4, 10), now));
+        assert!(!in_first_half(&written(6, 10), now));
+        assert!(!in_first_half(&written(20, 10), now));
+        // No nbf recorded: only refresh_before decides.
+        let mut unknown = written(0, 10);
+        unknown.not_before = None;
+        assert!(!in_first_half(&unknown, now));
+    }
+
+    #[test]
+    fn short_lifetimes_are_named() {
+        let refresh = std::time::Duration::from_secs(30 * 60);
+        assert!(lifetime_shorter_than_expected(minutes(10), refresh));
+        assert!(lifetime_shorter_than_expected(minutes(59), refresh));
+        assert!(!lifetime_shorter_than_expected(minutes(60), refresh));
+        assert!(!lifetime_shorter_than_expected(minutes(90), refresh));
+    }
 }

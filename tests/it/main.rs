@@ -25,6 +25,7 @@ mod progress;
 mod proptest_config;
 mod proptest_jwt;
 mod proptest_token_response;
+mod refresh_timing;
 mod resilience;
 mod rotation;
 mod scopes;
