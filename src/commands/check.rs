@@ -52,7 +52,18 @@ pub async fn run(path: &Path, online: bool, output: OutputFormat) -> Result<i32,
         return Ok(crate::exit::OK);
     }
     let rotator = Cycle::new(config)?;
+    // On a terminal, a spinner with the elapsed time while Entra ID and Key Vault answer.
+    let spinner = super::progress_bar().inspect(|bar| {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} checking {elapsed} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{} apps", rotator.config().apps.len()));
+    });
     let checks = checks(&rotator).await;
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
     match output {
         OutputFormat::Json => println!(
             "{}",

@@ -42,3 +42,22 @@ pub fn load_sharded(
     )?;
     Ok((cfg, shard))
 }
+
+/// A progress bar of apps on stderr for people at a terminal (nothing on a pipe): it ticks on a
+/// timer, so the elapsed time moves while a slow request is in flight, and names the apps in
+/// progress.
+pub fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} apps {elapsed} {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}

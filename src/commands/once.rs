@@ -1,7 +1,6 @@
 //! `once`: one cycle, its alerts and metrics, the report, and the exit code. The daemon runs
 //! the same [`run_once`] on its schedule.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use time::OffsetDateTime;
@@ -53,16 +52,9 @@ pub async fn run(
     let (cfg, shard) = super::load_sharded(config, shard)?;
     let cycle = Cycle::new(cfg)?;
     // A progress bar only for people watching a terminal table.
-    let progress = (output == OutputFormat::Table && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {bar:40} {pos}/{len} apps {elapsed}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let progress = (output == OutputFormat::Table)
+        .then(super::progress_bar)
+        .flatten();
     let options = CycleOptions {
         dry_run,
         shard,

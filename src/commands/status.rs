@@ -13,11 +13,17 @@ pub async fn run(config: &Path, output: StatusFormat) -> Result<i32, SetupError>
     let cfg = config::load(config)?;
     let thresholds = cfg.thresholds;
     let cycle = Cycle::new(cfg)?;
+    let progress = super::progress_bar();
     let options = CycleOptions {
         dry_run: true,
+        progress: progress.clone(),
         ..Default::default()
     };
-    let report = cycle.run(options).await?;
+    let result = cycle.run(options).await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let report = result?;
     let view = Status::new(&report, &thresholds);
     super::out(&match output {
         StatusFormat::Table => view.to_table(),

@@ -185,10 +185,12 @@ impl Cycle {
         // Indices, not `&App`s, flow through the stream: a closure taking a reference is generic
         // over its lifetime, and the compiler then cannot prove the cycle's future `Send`.
         let apps_ref = &apps;
+        let in_flight = &InFlight::new(options.progress.clone());
         let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
                 let timed = async move {
+                    let _shown = in_flight.start(&app.name);
                     let run = self.run_app(app, listings, options, deadline);
                     let cut = deadline + deadline_grace(self.config.cycle_deadline);
                     match tokio::time::timeout_at(cut, run).await {
@@ -318,6 +320,61 @@ where
     match std::panic::AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
         Err(_payload) => on_panic(),
+    }
+}
+
+/// The apps in progress, shown on the progress bar (when there is one) as they start and end.
+struct InFlight {
+    bar: Option<indicatif::ProgressBar>,
+    names: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// Removes its app from [`InFlight`] and ticks the bar when the app's work ends or is dropped.
+struct Shown<'a> {
+    in_flight: &'a InFlight,
+    name: String,
+}
+
+impl InFlight {
+    fn new(bar: Option<indicatif::ProgressBar>) -> Self {
+        InFlight {
+            bar,
+            names: Default::default(),
+        }
+    }
+
+    fn start(&self, name: &str) -> Shown<'_> {
+        self.update(|names| {
+            names.insert(name.to_string());
+        });
+        Shown {
+            in_flight: self,
+            name: name.to_string(),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut std::collections::BTreeSet<String>)) {
+        let Some(bar) = &self.bar else { return };
+        let Ok(mut names) = self.names.lock() else {
+            return;
+        };
+        change(&mut names);
+        let mut shown: Vec<&str> = names.iter().map(String::as_str).take(3).collect();
+        if names.len() > shown.len() {
+            shown.push("…");
+        }
+        bar.set_message(shown.join(", "));
+    }
+}
+
+impl Drop for Shown<'_> {
+    fn drop(&mut self) {
+        self.in_flight.update(|names| {
+            names.remove(&self.name);
+        });
+        if let Some(bar) = &self.in_flight.bar {
+            bar.inc(1);
+        }
     }
 }
 

@@ -54,3 +54,41 @@ async fn a_terminal_gets_a_progress_bar_and_json_does_not() {
     );
     assert!(json.contains("\"schema_version\""));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bar_moves_while_a_slow_token_request_is_in_flight() {
+    let world = World::start(vec![TestApp::new("slow0"), TestApp::new("slow1")]).await;
+    world.emulator.set_faults(vec![FaultRule {
+        service: "login".into(),
+        operation: Some("TokenV2".into()),
+        kind: FaultKind::Latency { ms: 1500 },
+        probability: 1.0,
+        count: None,
+    }]);
+    let serial = world.dir.path().join("serial-slow.toml");
+    std::fs::write(&serial, format!("concurrency = 1\n{}", world.config_text())).unwrap();
+    let bin = env!("CARGO_BIN_EXE_akv-rotator");
+
+    let table = under_pty(&format!("{bin} once --config {}", serial.display()));
+
+    // Redrawn on a timer during the first app's slow request: the clock moves at 0/2, and the
+    // app in flight is named; then the count advances.
+    assert!(
+        table.contains("0/2 apps 1s"),
+        "the bar stood still: {table:?}"
+    );
+    assert!(
+        table.contains("slow0"),
+        "the app in flight is not shown: {table:?}"
+    );
+    assert!(
+        table.contains("1/2 apps"),
+        "the bar never advanced: {table:?}"
+    );
+
+    let status = under_pty(&format!("{bin} status --config {}", serial.display()));
+    assert!(
+        status.contains("/2 apps"),
+        "status shows progress too: {status:?}"
+    );
+}
