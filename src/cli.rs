@@ -110,6 +110,10 @@ pub enum Command {
         /// Address of the login (Entra ID) listener; vaults get free ports.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Also write a ready rotator config for the seeded apps to this file, for
+        /// `akv-rotator once --config FILE` (or `check`, `status`, `run`) by hand.
+        #[arg(long, value_name = "FILE")]
+        write_config: Option<PathBuf>,
     },
     /// Start the emulator in-process, seed three apps, run one cycle and show the result.
     #[cfg(feature = "emulator")]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use akv_rotator::cli::{Cli, Command};
 use akv_rotator::commands;
-use akv_rotator::error::{SetupError, SetupKind, exit};
+use akv_rotator::error::{SetupError, SetupKind};
 use akv_rotator::telemetry;
 use clap::Parser;
 
@@ -87,14 +87,15 @@ async fn run(cli: Cli) -> Result<i32, SetupError> {
             output,
         } => commands::check::run(&config, online, output).await,
         #[cfg(feature = "emulator")]
-        Command::Emulator { seed, listen } => {
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            akv_emulator::run_standalone(seed, listen, shutdown)
-                .await
-                .map(|()| exit::OK)
-                .map_err(|e| SetupError::new(SetupKind::Process, format!("{e:#}")))
+        Command::Emulator {
+            seed,
+            listen,
+            write_config,
+        } => {
+            if let Some(path) = &write_config {
+                commands::emulator::check_writable(path)?;
+            }
+            commands::emulator::run(seed, listen, write_config).await
         }
         #[cfg(feature = "emulator")]
         Command::Demo { output } => Ok(commands::demo::run(output).await),

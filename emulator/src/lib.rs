@@ -65,5 +65,5 @@ pub use seed::{
     PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed,
     TokenFault, VaultPolicySeed, VaultSeed, VaultThrottleSeed,
 };
-pub use standalone::run_standalone;
+pub use standalone::{run_standalone, run_standalone_with};
 pub use state::{StatEntry, Stats, StoredSecret, ThrottleWindow, WebhookDelivery};

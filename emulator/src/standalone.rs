@@ -69,6 +69,17 @@ pub async fn run_standalone(
         Some(path) => Seed::from_file(&path)?,
         None => Seed::default_demo(),
     };
+    run_standalone_with(seed, listen, shutdown, |_, _| Ok(())).await
+}
+
+/// [`run_standalone`] with a loaded seed, calling `on_ready` with the seed and the info line's
+/// JSON once the emulator listens (before the info line is printed).
+pub async fn run_standalone_with(
+    seed: Seed,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&Seed, &serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let authority_port = match listen {
         Some(addr) if !addr.ip().is_loopback() => {
             bail!("the emulator listens on loopback only, not {addr}")
@@ -78,7 +89,7 @@ pub async fn run_standalone(
     };
     let rotator = rotator_identity(&seed);
     let handle = start(EmulatorOptions {
-        seed,
+        seed: seed.clone(),
         authority_port,
         ..EmulatorOptions::default()
     })
@@ -94,7 +105,12 @@ pub async fn run_standalone(
             }
         }));
     }
-    println!("{}", handle.info());
+    let info = handle.info();
+    if let Err(e) = on_ready(&seed, &info) {
+        handle.shutdown().await;
+        return Err(e);
+    }
+    println!("{info}");
     shutdown.await;
     handle.shutdown().await;
     Ok(())

@@ -4,6 +4,8 @@
 pub mod check;
 #[cfg(feature = "emulator")]
 pub mod demo;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod once;
 pub mod status;
 

@@ -61,7 +61,15 @@ pub async fn run(
         progress: progress.clone(),
         ..Default::default()
     };
-    tracing::info!(event = "cycle_started", dry_run, apps = cycle.config().apps.len(), shard = ?shard.map(|s| format!("{}/{}", s.index, s.count)), "cycle started");
+    tracing::info!(
+        event = "cycle_started",
+        dry_run,
+        apps = cycle.config().apps.len(),
+        shard = shard
+            .map(|s| format!("{}/{}", s.index, s.count))
+            .unwrap_or_default(),
+        "cycle started"
+    );
     let result = run_once(&cycle, options).await;
     if let Some(bar) = progress {
         bar.finish_and_clear();

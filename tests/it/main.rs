@@ -16,6 +16,7 @@ mod crash;
 mod cycle;
 mod daemon;
 mod demo;
+mod emulator_cli;
 mod graph_expiry;
 mod hostile;
 mod logs;
