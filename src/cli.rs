@@ -29,6 +29,18 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `token` prints the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TokenFormat {
+    /// The token alone.
+    #[default]
+    Raw,
+    /// `Authorization: Bearer <token>`, for `curl -H`.
+    Header,
+    /// `{"access_token", "expires_on", "version"}`.
+    Json,
+}
+
 /// How `status` shows what it found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum StatusFormat {
@@ -100,6 +112,26 @@ pub enum Command {
         online: bool,
         #[arg(long, value_enum, default_value_t)]
         output: OutputFormat,
+    },
+    /// Print a token the rotator stored, for scripts:
+    /// `curl -H "$(akv-rotator token --vault URL --secret NAME --format header)" https://…`.
+    /// Refuses a secret that is not a token and a token that expires within --min-valid (exit 1).
+    Token {
+        /// The vault, e.g. https://kv-tokens.vault.azure.net/
+        #[arg(long)]
+        vault: String,
+        /// The token secret's name.
+        #[arg(long)]
+        secret: String,
+        /// Refuse a token with less life left than this.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+        min_valid: std::time::Duration,
+        #[arg(long, value_enum, default_value_t)]
+        format: TokenFormat,
+        /// Take the cloud, `ca_file` and `[credential]` from this rotator config; without it, the
+        /// public cloud and the standard credential chain (`auto`).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run the local Key Vault + Entra ID emulator until stopped (prints one JSON line).
     #[cfg(feature = "emulator")]

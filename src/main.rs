@@ -86,6 +86,13 @@ async fn run(cli: Cli) -> Result<i32, SetupError> {
             online,
             output,
         } => commands::check::run(&config, online, output).await,
+        Command::Token {
+            vault,
+            secret,
+            min_valid,
+            format,
+            config,
+        } => commands::token::run(config.as_deref(), &vault, &secret, min_valid, format).await,
         #[cfg(feature = "emulator")]
         Command::Emulator {
             seed,

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod emulator;
 pub mod once;
 pub mod status;
+pub mod token;
 
 use std::path::Path;
 

@@ -32,6 +32,7 @@ mod rotation;
 mod scopes;
 mod security;
 mod status;
+mod token_cmd;
 mod unreachable;
 mod validation;
 mod workload_identity;
