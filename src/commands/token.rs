@@ -35,7 +35,7 @@ pub async fn run(
             Cloud::known(CloudName::Public)
                 .ok_or_else(|| SetupError::new(SetupKind::Config, "no public cloud"))?,
             None,
-            CredentialConfig::Auto,
+            caller_credential(),
         ),
     };
     let vault = Url::parse(vault)
@@ -80,6 +80,21 @@ pub async fn run(
     };
     super::out(&format!("{line}\n"));
     Ok(exit::OK)
+}
+
+/// The caller's identity without a config: workload identity in a pod set up for it, the
+/// managed identity where the platform announces one (`IDENTITY_ENDPOINT`: App Service,
+/// Container Apps, Functions), else the developer's Azure CLI / Azure Developer CLI login. On a
+/// VM, whose managed identity is only reachable through IMDS, pass a `--config` with
+/// `kind = "managed-identity"`.
+fn caller_credential() -> CredentialConfig {
+    if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        CredentialConfig::Auto
+    } else if std::env::var_os("IDENTITY_ENDPOINT").is_some() {
+        CredentialConfig::ManagedIdentity { client_id: None }
+    } else {
+        CredentialConfig::Developer
+    }
 }
 
 /// Why a stored secret must not be handed out as a bearer token, if it must not.
