@@ -19,6 +19,7 @@ mod demo;
 mod graph_expiry;
 mod hostile;
 mod lowkey;
+mod managed_identity;
 mod otlp;
 mod progress;
 mod proptest_config;
