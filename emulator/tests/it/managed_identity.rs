@@ -253,3 +253,32 @@ async fn the_vault_applies_the_identity_principal_permissions() {
     let user = token(format!("&client_id={USER_CLIENT}")).await;
     assert_eq!(vault_get_status(&emu, &http, &user).await, 403);
 }
+
+#[test]
+fn seed_files_declare_managed_identities_with_one_system_assigned_at_most() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("seed.toml");
+    let identity = |client: &str, system: bool| {
+        format!(
+            "[[managed_identities]]\ntenant_id = \"{TENANT}\"\nclient_id = \"{client}\"\nobject_id = \"{client}\"\nsystem_assigned = {system}\n"
+        )
+    };
+    let text = format!(
+        "{}resource_id = \"{USER_RESOURCE}\"\n\n{}",
+        identity(USER_CLIENT, false),
+        identity(SYSTEM_CLIENT, true)
+    );
+    std::fs::write(&path, &text).expect("write seed");
+    let seed = akv_emulator::Seed::from_file(&path).expect("seed parses");
+    assert_eq!(seed.managed_identities.len(), 2);
+    assert_eq!(
+        seed.managed_identities[0].resource_id.as_deref(),
+        Some(USER_RESOURCE)
+    );
+    assert!(seed.managed_identities[1].system_assigned);
+
+    std::fs::write(&path, format!("{text}\n{}", identity(USER_PRINCIPAL, true)))
+        .expect("write seed");
+    let err = akv_emulator::Seed::from_file(&path).expect_err("two system-assigned identities");
+    assert!(format!("{err:#}").contains("system-assigned"), "{err:#}");
+}
