@@ -31,7 +31,7 @@ pub enum IdentityError {
     EmptySecretFile { path: String },
     #[error("cannot set up the {kind} credential: {message}")]
     Setup { kind: &'static str, message: String },
-    #[error("managed identity: the IDENTITY_ENDPOINT environment variable is refused: {reason}")]
+    #[error("managed identity: cannot use the IDENTITY_ENDPOINT environment variable: {reason}")]
     IdentityEndpoint { reason: String },
 }
 
