@@ -29,6 +29,11 @@ pub struct EmulatorOptions {
     pub authority_port: u16,
     /// Fixed ports per vault name; vaults not listed get a free port.
     pub vault_ports: BTreeMap<String, u16>,
+    /// Where to serve managed identity tokens over plain HTTP (IMDS at
+    /// `/metadata/identity/oauth2/token`, App Service at `/msi/token`): `None` (the default)
+    /// starts no such listener; `127.0.0.1:0` picks a free loopback port;
+    /// `169.254.169.254:80` plays IMDS (inside a private network namespace only).
+    pub managed_identity_listen: Option<std::net::SocketAddr>,
 }
 
 /// A running emulator. Dropping it stops the listeners; [`EmulatorHandle::shutdown`] also
@@ -101,6 +106,8 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
         info_extra: Mutex::new(None),
         graph_url: Mutex::new(String::new()),
         powerbi_url: Mutex::new(String::new()),
+        managed_identity_url: Mutex::new(None),
+        identity_header: Arc::from(uuid::Uuid::new_v4().to_string()),
         _temp_dir: temp_dir,
     });
     let login = Router::new()
@@ -113,6 +120,9 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
         .push(task);
     let handle = EmulatorHandle { core };
     handle.core.start_cloud_apis()?;
+    if let Some(addr) = options.managed_identity_listen {
+        handle.core.start_managed_identity(addr)?;
+    }
     handle.core.apply_seed(&options.seed)?;
     Ok(handle)
 }
@@ -253,6 +263,36 @@ impl EmulatorHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// `http://ADDR:PORT` of the managed identity listener, when
+    /// [`EmulatorOptions::managed_identity_listen`] started one.
+    pub fn managed_identity_url(&self) -> Option<String> {
+        self.core
+            .managed_identity_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The App Service style endpoint, what Azure puts in `IDENTITY_ENDPOINT`
+    /// (`http://ADDR:PORT/msi/token`), when the managed identity listener runs.
+    pub fn identity_endpoint(&self) -> Option<String> {
+        self.managed_identity_url()
+            .map(|u| format!("{u}{}", crate::managed_identity::APP_SERVICE_PATH))
+    }
+
+    /// The IMDS style endpoint (`http://ADDR:PORT/metadata/identity/oauth2/token`), when the
+    /// managed identity listener runs.
+    pub fn imds_endpoint(&self) -> Option<String> {
+        self.managed_identity_url()
+            .map(|u| format!("{u}{}", crate::managed_identity::IMDS_PATH))
+    }
+
+    /// The secret the App Service endpoint requires in `X-IDENTITY-HEADER`: what Azure puts in
+    /// `IDENTITY_HEADER` (random per emulator).
+    pub fn identity_header(&self) -> &str {
+        &self.core.identity_header
     }
 
     /// Breaks (`Some`) or repairs (`None`) the tokens issued to `client_id` from now on.

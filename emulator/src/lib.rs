@@ -21,6 +21,7 @@
 //! - `vault`: the Key Vault secrets data plane.
 //! - `graph`: Microsoft Graph applications and password credentials.
 //! - `powerbi`: the Power BI `groups` probe.
+//! - `managed_identity`: the IMDS and App Service managed identity token endpoints (plain HTTP).
 //! - `routes`: each listener's entry point (faults, throttles, stats around a protocol module).
 //! - `server`: the listeners themselves (ports, TLS serving, one listener per vault).
 //! - `admin`: the `/_emulator/` admin API and test webhooks of the login listener.
@@ -44,6 +45,7 @@ mod faults;
 mod bearer;
 
 mod graph;
+mod managed_identity;
 mod powerbi;
 mod vault;
 
@@ -58,12 +60,12 @@ mod handle;
 mod standalone;
 
 pub use handle::{EmulatorHandle, EmulatorOptions, start};
-pub use routes::{GRAPH_SERVICE, LOGIN_SERVICE, POWERBI_SERVICE};
+pub use routes::{GRAPH_SERVICE, LOGIN_SERVICE, MANAGED_IDENTITY_SERVICE, POWERBI_SERVICE};
 pub use seed::{
     AppRegistrationSeed, AppSeed, CertificateSeed, ClientSecretSeed, DEMO_APP_CLIENT_ID,
     DEMO_ROTATOR_CLIENT_ID, DEMO_TENANT_ID, FaultKind, FaultRule, FederatedCredentialSeed,
-    PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed, ThrottleSeed,
-    TokenFault, VaultPolicySeed, VaultSeed, VaultThrottleSeed,
+    ManagedIdentitySeed, PermissionSeed, ResourceSeed, SecretSeed, Seed, TenantPolicySeed,
+    TenantSeed, ThrottleSeed, TokenFault, VaultPolicySeed, VaultSeed, VaultThrottleSeed,
 };
 pub use standalone::{run_standalone, run_standalone_with};
 pub use state::{StatEntry, Stats, StoredSecret, ThrottleWindow, WebhookDelivery};

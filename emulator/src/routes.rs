@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::state::Shared;
-use crate::{entra, faults, graph, powerbi, vault};
+use crate::{entra, faults, graph, managed_identity, powerbi, vault};
 
 /// Service name of the login listener in [`crate::Stats`].
 pub const LOGIN_SERVICE: &str = "login";
@@ -20,6 +20,29 @@ pub const LOGIN_SERVICE: &str = "login";
 pub const GRAPH_SERVICE: &str = graph::SERVICE;
 /// Service name of the Power BI listener in [`crate::Stats`].
 pub const POWERBI_SERVICE: &str = powerbi::SERVICE;
+/// Service name of the plain-HTTP managed identity listener in [`crate::Stats`].
+pub const MANAGED_IDENTITY_SERVICE: &str = managed_identity::SERVICE;
+
+/// The state of the managed identity listener: the shared world and the secret the App Service
+/// protocol requires in `X-IDENTITY-HEADER`.
+#[derive(Clone)]
+pub(crate) struct ManagedIdentityState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) identity_header: Arc<str>,
+}
+
+pub(crate) async fn managed_identity_request(
+    State(state): State<ManagedIdentityState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let shared = &state.shared;
+    let op = managed_identity::operation(&uri);
+    let resp = managed_identity::handle(shared, &state.identity_header, &method, &uri, &headers);
+    shared.record(MANAGED_IDENTITY_SERVICE, op, resp.status().as_u16());
+    resp
+}
 
 /// The state of a vault listener: the shared world and which vault it serves.
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 //! and the info document. Owns no request handling (that is `routes` and `admin`).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +33,10 @@ pub(crate) struct Core {
     pub(crate) info_extra: Mutex<Option<Value>>,
     pub(crate) graph_url: Mutex<String>,
     pub(crate) powerbi_url: Mutex<String>,
+    /// `http://ADDR:PORT` of the plain-HTTP managed identity listener, when started.
+    pub(crate) managed_identity_url: Mutex<Option<String>>,
+    /// The secret the App Service protocol requires in `X-IDENTITY-HEADER`.
+    pub(crate) identity_header: Arc<str>,
     pub(crate) _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -112,6 +117,48 @@ impl Core {
                 .fallback(routes::powerbi_request)
                 .with_state(shared),
         );
+        Ok(())
+    }
+
+    /// Starts the plain-HTTP managed identity listener on `addr` (IMDS and App Service paths).
+    /// Plain HTTP because Azure serves these endpoints so; on loopback, or on `169.254.169.254`
+    /// inside a private network namespace (`.ci/imds`).
+    pub(crate) fn start_managed_identity(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        let std_listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("binding the managed identity listener on {addr}"))?;
+        std_listener.set_nonblocking(true)?;
+        let local = std_listener.local_addr()?;
+        let _guard = self.runtime.enter();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let router = Router::new()
+            .fallback(routes::managed_identity_request)
+            .with_state(routes::ManagedIdentityState {
+                shared: self.shared.clone(),
+                identity_header: self.identity_header.clone(),
+            });
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::warn!(%error, "managed identity listener stopped");
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+        let host = match local.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        };
+        let url = if local.port() == 80 {
+            format!("http://{host}")
+        } else {
+            format!("http://{host}:{}", local.port())
+        };
+        tracing::info!(%url, "managed identity listener started");
+        *self
+            .managed_identity_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(url);
         Ok(())
     }
 

@@ -94,7 +94,13 @@ impl Cycle {
             Some(metrics.clone()),
             Some(AdaptiveLimits::new(adaptive)),
         );
-        let credential = identity::credential(&config.credential, options.clone())?;
+        let managed_identity = identity::managed_identity_client_options(
+            &crate::net::http::build_managed_identity_client(config.ca_file.as_deref())?,
+            &config.cloud,
+            Some(metrics.clone()),
+        );
+        let credential =
+            identity::credential(&config.credential, options.clone(), managed_identity)?;
         let vaults = KeyVaults::new(
             &config.vaults(),
             credential,

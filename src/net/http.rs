@@ -4,6 +4,13 @@
 //! Plain HTTP is refused here (`https_only`), redirects are not followed (a redirect could carry a
 //! bearer token or a client secret elsewhere), and an extra CA can be trusted for private clouds
 //! and the local emulator.
+//!
+//! The one exception is the managed identity credential's own client
+//! ([`build_managed_identity_client`] behind [`ManagedIdentityTransport`]): Azure serves managed
+//! identity tokens over plain HTTP, from IMDS at `169.254.169.254` and, on App Service, Functions
+//! and Container Apps, from a loopback `IDENTITY_ENDPOINT`. That client may speak plain HTTP to
+//! exactly those hosts and to nothing else; it never carries anything but managed identity
+//! token requests.
 
 use std::path::Path;
 use std::time::Duration;
@@ -34,9 +41,29 @@ impl crate::error::SetupProblem for HttpSetupError {
 
 /// Builds the shared client. `ca_file` adds a PEM bundle to the trusted roots.
 pub fn build_client(ca_file: Option<&Path>) -> Result<reqwest::Client, HttpSetupError> {
+    builder(ca_file, true)?
+        .build()
+        .map_err(|e| HttpSetupError::Build(e.to_string()))
+}
+
+/// Builds the managed identity credential's client: like [`build_client`] (same roots, timeouts,
+/// no redirects), but plain HTTP is not refused by reqwest. Use it only behind
+/// [`ManagedIdentityTransport`], which refuses every URL but the managed identity endpoints.
+pub fn build_managed_identity_client(
+    ca_file: Option<&Path>,
+) -> Result<reqwest::Client, HttpSetupError> {
+    builder(ca_file, false)?
+        .build()
+        .map_err(|e| HttpSetupError::Build(e.to_string()))
+}
+
+fn builder(
+    ca_file: Option<&Path>,
+    https_only: bool,
+) -> Result<reqwest::ClientBuilder, HttpSetupError> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
-        .https_only(true)
+        .https_only(https_only)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
@@ -62,9 +89,75 @@ pub fn build_client(ca_file: Option<&Path>) -> Result<reqwest::Client, HttpSetup
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
-        .build()
-        .map_err(|e| HttpSetupError::Build(e.to_string()))
+    Ok(builder)
+}
+
+/// The Azure Instance Metadata Service address, where IMDS serves managed identity tokens over
+/// plain HTTP ("How to use managed identities for Azure resources on an Azure VM to acquire an
+/// access token": `http://169.254.169.254/metadata/identity/oauth2/token`).
+pub const IMDS_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 254);
+
+/// Whether the managed identity credential may send a request to `url`: HTTPS anywhere; plain
+/// HTTP only to IMDS ([`IMDS_ADDRESS`]) and to loopback (`127.0.0.0/8`, `::1`, `localhost`), where
+/// App Service, Functions and Container Apps put `IDENTITY_ENDPOINT` ("Managed identities in Azure
+/// Container Apps": `http://localhost:42356/msi/token`). The error names the host, never the query.
+pub fn check_managed_identity_url(url: &url::Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or("");
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let allowed = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip == IMDS_ADDRESS || ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                None => false,
+            };
+            if allowed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "plain HTTP to {host} is refused: managed identity tokens are fetched over \
+                     plain HTTP only from IMDS ({IMDS_ADDRESS}) or a loopback IDENTITY_ENDPOINT \
+                     (127.0.0.0/8, ::1, localhost); any other host must use https"
+                ))
+            }
+        }
+        other => Err(format!(
+            "the {other} URL scheme (host {host}) is refused for managed identity: use https, \
+             or http to IMDS or a loopback IDENTITY_ENDPOINT"
+        )),
+    }
+}
+
+/// The managed identity credential's transport: refuses, before anything is sent, every URL
+/// [`check_managed_identity_url`] refuses, so the plain-HTTP-capable client under it can reach
+/// nothing but the managed identity endpoints.
+#[derive(Debug)]
+pub struct ManagedIdentityTransport {
+    inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
+}
+
+impl ManagedIdentityTransport {
+    pub fn new(inner: std::sync::Arc<dyn azure_core::http::HttpClient>) -> Self {
+        ManagedIdentityTransport { inner }
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for ManagedIdentityTransport {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        if let Err(why) = check_managed_identity_url(request.url()) {
+            // Not retried: the same URL will be refused again.
+            return Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Other,
+                why,
+            ));
+        }
+        self.inner.execute_request(request).await
+    }
 }
 
 /// rustls needs one process-wide crypto provider; installing twice is harmless.
@@ -250,6 +343,55 @@ pub async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, StepEr
                     format!("reading the response failed: {}", describe_reqwest(&e)),
                 ));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str) -> Result<(), String> {
+        check_managed_identity_url(&url::Url::parse(url).expect("test URLs parse"))
+    }
+
+    #[test]
+    fn managed_identity_may_use_plain_http_only_to_imds_and_loopback() {
+        for allowed in [
+            "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2019-08-01",
+            "http://localhost:42356/msi/token",
+            "http://LOCALHOST:42356/msi/token",
+            "http://127.0.0.1:41741/MSI/token/",
+            "http://127.8.9.10/msi/token",
+            "http://[::1]:8081/msi/token",
+            "https://identity.example.com/msi/token",
+        ] {
+            assert_eq!(check(allowed), Ok(()), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn managed_identity_refuses_plain_http_elsewhere_and_names_the_host() {
+        for (refused, host) in [
+            ("http://10.0.0.4:8081/msi/token?resource=x", "10.0.0.4"),
+            (
+                "http://169.254.169.253/metadata/identity/oauth2/token",
+                "169.254.169.253",
+            ),
+            (
+                "http://identity.example.com/msi/token",
+                "identity.example.com",
+            ),
+            (
+                "http://localhost.example.com/msi/token",
+                "localhost.example.com",
+            ),
+            ("http://[fe80::1]/msi/token", "[fe80::1]"),
+            ("ftp://localhost/msi/token", "localhost"),
+        ] {
+            let why = check(refused).expect_err(refused);
+            assert!(why.contains(host), "{refused}: {why}");
+            assert!(!why.contains("resource=x"), "{why}");
         }
     }
 }

@@ -21,6 +21,7 @@ mod graph_expiry;
 mod hostile;
 mod logs;
 mod lowkey;
+mod managed_identity;
 mod otlp;
 mod progress;
 mod proptest_config;

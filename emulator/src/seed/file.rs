@@ -17,6 +17,7 @@ pub(crate) struct SeedFile {
     faults: Vec<FaultRule>,
     entra_throttle: Option<ThrottleSeed>,
     subscription_limits: Option<VaultThrottleSeed>,
+    managed_identities: Vec<ManagedIdentitySeed>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +152,7 @@ impl From<SeedFile> for Seed {
             faults: f.faults,
             entra_throttle: f.entra_throttle,
             subscription_limits: f.subscription_limits,
+            managed_identities: f.managed_identities,
         }
     }
 }

@@ -50,6 +50,34 @@ pub struct Seed {
     /// per-vault limits, [`VaultThrottleSeed::subscription`]). `None` = unlimited.
     #[serde(default)]
     pub subscription_limits: Option<VaultThrottleSeed>,
+    /// Managed identities of the emulated Azure host, served by the plain-HTTP managed identity
+    /// listener ([`crate::EmulatorOptions::managed_identity_listen`]).
+    #[serde(default)]
+    pub managed_identities: Vec<ManagedIdentitySeed>,
+}
+
+/// A managed identity assigned to the emulated Azure host (VM, App Service, Container App):
+/// its service principal in a tenant. Tokens issued to it carry `appid` = `client_id` and `oid` =
+/// `object_id`, so a vault's [`PermissionSeed`] for either applies to it (Azure RBAC assigns
+/// roles to the principal id; the emulator's permissions are keyed by client id too).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentitySeed {
+    /// Tenant of the identity's service principal.
+    pub tenant_id: String,
+    /// Client (application) id: selector `client_id`.
+    pub client_id: String,
+    /// Principal (object) id: selectors `object_id`, `principal_id`.
+    pub object_id: String,
+    /// `true` for the host's one system-assigned identity (used when a request names no
+    /// identity); `false` for a user-assigned identity.
+    #[serde(default)]
+    pub system_assigned: bool,
+    /// Azure resource id of a user-assigned identity
+    /// (`/subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}`):
+    /// selectors `msi_res_id` (IMDS), `mi_res_id` (App Service, older IMDS docs).
+    #[serde(default)]
+    pub resource_id: Option<String>,
 }
 
 /// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.
@@ -484,6 +512,20 @@ impl Seed {
                     "fault rule for {}: probability must be within 0.0..=1.0",
                     f.service
                 );
+            }
+        }
+        if self
+            .managed_identities
+            .iter()
+            .filter(|m| m.system_assigned)
+            .count()
+            > 1
+        {
+            bail!("a host has at most one system-assigned managed identity");
+        }
+        for m in &self.managed_identities {
+            if m.tenant_id.is_empty() || m.client_id.is_empty() || m.object_id.is_empty() {
+                bail!("a managed identity needs a tenant_id, a client_id and an object_id");
             }
         }
         for a in &self.app_registrations {

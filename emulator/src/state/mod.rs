@@ -20,8 +20,8 @@ pub(crate) use throttle::{Throttle, VaultThrottle, admit_all};
 use crate::cert::RegisteredCert;
 use crate::jwt::{KeySet, SigningKey};
 use crate::seed::{
-    AppSeed, FederatedCredentialSeed, PermissionSeed, SUBSCRIPTION, Seed, TenantPolicySeed,
-    ThrottleSeed, TokenFault, VaultThrottleSeed,
+    AppSeed, FederatedCredentialSeed, ManagedIdentitySeed, PermissionSeed, SUBSCRIPTION, Seed,
+    TenantPolicySeed, ThrottleSeed, TokenFault, VaultThrottleSeed,
 };
 
 /// Built-in token audiences (all v1 tokens).
@@ -144,6 +144,8 @@ pub(crate) struct World {
     /// Key Vault's subscription-wide budgets, across all vaults.
     pub subscription_throttle: Option<VaultThrottle>,
     pub entra_throttle: Option<Throttle>,
+    /// Managed identities of the emulated host, keyed by lower-case client id.
+    pub managed_identities: BTreeMap<String, ManagedIdentitySeed>,
 }
 
 /// A seeded resource (API) app: its access token version and application (client) id.
@@ -315,6 +317,14 @@ impl World {
         }
         if let Some(l) = seed.subscription_limits {
             self.subscription_throttle = Some(VaultThrottle::split(l));
+        }
+        if seed.managed_identities.iter().any(|m| m.system_assigned) {
+            // A host has one system-assigned identity: a newly seeded one replaces it.
+            self.managed_identities.retain(|_, m| !m.system_assigned);
+        }
+        for m in &seed.managed_identities {
+            self.managed_identities
+                .insert(m.client_id.to_ascii_lowercase(), m.clone());
         }
         Ok(())
     }

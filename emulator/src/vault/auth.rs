@@ -104,7 +104,10 @@ pub(super) fn authorize(
     let world = shared.world();
     let allowed = world.vaults.get(vault_name).is_some_and(|vault| {
         vault.permissions.iter().any(|p| {
-            p.principal.eq_ignore_ascii_case(principal)
+            // Azure RBAC assigns roles to a principal (object) id; seeds may name the client
+            // id instead, as they always have.
+            (p.principal.eq_ignore_ascii_case(principal)
+                || (!oid.is_empty() && p.principal.eq_ignore_ascii_case(oid)))
                 && if op.needs_write() { p.write } else { p.read }
                 && match (&p.secrets, op.secret_name()) {
                     (None, _) => true,

@@ -133,6 +133,15 @@ pub struct World {
 
 impl World {
     pub async fn start(apps: Vec<TestApp>) -> World {
+        World::start_with_emulator(apps, |_| {}).await
+    }
+
+    /// Like [`World::start`], with `configure` applied to the emulator's options (e.g. to start
+    /// its managed identity listener).
+    pub async fn start_with_emulator(
+        apps: Vec<TestApp>,
+        configure: impl FnOnce(&mut EmulatorOptions),
+    ) -> World {
         let rotator_secret = random("rotator");
         let now = OffsetDateTime::now_utc();
         let mut entra_apps = vec![rotator_app_seed(&rotator_secret)];
@@ -183,12 +192,12 @@ impl World {
             ],
             ..Default::default()
         };
-        let emulator = akv_emulator::start(EmulatorOptions {
+        let mut options = EmulatorOptions {
             seed,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        };
+        configure(&mut options);
+        let emulator = akv_emulator::start(options).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("rotator-secret");
         std::fs::write(&secret_file, &rotator_secret).unwrap();
