@@ -49,7 +49,12 @@ pub async fn run(
         })?;
     let http = crate::net::http::build_client(ca_file.as_deref())?;
     let options = identity::client_options(&http, &cloud, None);
-    let credential = identity::credential(&credential, options.clone())?;
+    let managed_identity = identity::managed_identity_client_options(
+        &crate::net::http::build_managed_identity_client(ca_file.as_deref())?,
+        &cloud,
+        None,
+    );
+    let credential = identity::credential(&credential, options.clone(), managed_identity)?;
     let vaults = KeyVaults::new(
         std::slice::from_ref(&vault),
         credential,

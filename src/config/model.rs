@@ -37,7 +37,7 @@ pub struct TokenTarget {
     pub resource: String,
     /// The `aud` the token must carry, when the target names it: for an API that receives
     /// v2.0 tokens, its application (client) id. `None`: the resource (see
-    /// [`crate::token::expected_audiences`]).
+    /// `token::expected_audiences`).
     pub audience: Option<String>,
     pub vault: Url,
     pub secret_name: String,
