@@ -8,6 +8,7 @@
 
 mod common;
 
+mod alert_leaks;
 mod alerts;
 mod alerts_e2e;
 mod certificate;
