@@ -313,12 +313,13 @@ impl RawConfig {
             thresholds,
             graph_missing: cloud.name == CloudName::Custom && graph_endpoint.is_none(),
         };
-        let apps = check_apps(&mut c, &self.apps, &defaults);
+        let (apps, named) = check_apps(&mut c, &self.apps, &defaults);
 
         let alerts = self
             .alerts
             .as_ref()
             .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
+        refuse_reserved_targets(&mut c, &named, alerts.as_ref());
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
         {

@@ -19,6 +19,7 @@ mod raw;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod writes;
 
 use apps::*;
 use check::*;
@@ -30,6 +31,7 @@ pub use raw::RawConfig;
 use raw::*;
 use schedule::*;
 pub use schedule::{next_cron_slot, parse_cron};
+use writes::*;
 
 use std::collections::BTreeSet;
 use std::fmt;

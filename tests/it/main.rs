@@ -17,6 +17,7 @@ mod crash;
 mod cycle;
 mod daemon;
 mod demo;
+mod foreign_secrets;
 mod graph_expiry;
 mod hostile;
 mod lowkey;
