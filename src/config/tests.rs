@@ -627,3 +627,44 @@ fn a_target_may_not_write_a_sinks_webhook_url() {
         "{found:?}"
     );
 }
+
+#[test]
+fn daemon_endpoint_limits_and_the_status_listener_validate() {
+    let text = format!(
+        "{}\n[daemon]\nlisten = \"127.0.0.1:8080\"\nheader_read_timeout = \"5s\"\nidle_timeout = \"30s\"\nmax_connections = 32\nstatus = \"127.0.0.1:8081\"\n",
+        good()
+    );
+    let cfg = parse(Path::new("rotator.toml"), &text).expect("valid");
+    assert_eq!(cfg.daemon.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(cfg.daemon.idle_timeout, Duration::from_secs(30));
+    assert_eq!(cfg.daemon.max_connections, 32);
+    assert_eq!(
+        cfg.daemon.status,
+        StatusListener::Separate(std::net::SocketAddr::from(([127, 0, 0, 1], 8081)))
+    );
+    let off = parse(
+        Path::new("rotator.toml"),
+        &format!("{}\n[daemon]\nstatus = \"off\"\n", good()),
+    )
+    .expect("valid");
+    assert_eq!(off.daemon.status, StatusListener::Off);
+
+    for (bad, key) in [
+        ("max_connections = 0", "daemon.max_connections"),
+        ("status = \"elsewhere\"", "daemon.status"),
+        (
+            "listen = \"127.0.0.1:8080\"\nstatus = \"127.0.0.1:8080\"",
+            "daemon.status",
+        ),
+        (
+            "header_read_timeout = \"soon\"",
+            "daemon.header_read_timeout",
+        ),
+    ] {
+        let found = issues(&format!("{}\n[daemon]\n{bad}\n", good()));
+        assert!(
+            found.iter().any(|i| i.key.as_deref() == Some(key)),
+            "{bad}: {found:?}"
+        );
+    }
+}

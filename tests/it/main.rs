@@ -16,6 +16,7 @@ mod check;
 mod crash;
 mod cycle;
 mod daemon;
+mod daemon_limits;
 mod demo;
 mod foreign_secrets;
 mod graph_expiry;
