@@ -336,8 +336,9 @@ fn owner_of(app: &App, client_secret: Option<&SecretMeta>) -> Option<String> {
 
 /// Why the stored secret of a target is not the rotator's to overwrite, if it is not: a token
 /// secret the rotator wrote has content type `application/jwt` and its `written-by` tag. Decided
-/// from the listing (or the per-secret fallback read), so it costs no request; checked before
-/// any token is acquired, so nothing is written.
+/// from the listing (or the per-secret fallback read), so it costs no request: each item of Key
+/// Vault's list carries `contentType` and `tags` (Learn, "Get Secrets - REST API (Azure Key
+/// Vault)": SecretItem). Checked before any token is acquired, so nothing is written.
 fn foreign_secret(
     app: &App,
     target: &TokenTarget,
