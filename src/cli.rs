@@ -82,6 +82,11 @@ pub enum Command {
         /// Also exit 1 when a client secret is at this severity or worse.
         #[arg(long, value_enum, default_value_t)]
         fail_on: FailOn,
+        /// Take over token secrets the rotator did not write (another content type or no
+        /// `written-by` tag) and overwrite them; without it they are left alone and their
+        /// targets fail `foreign_secret`.
+        #[arg(long, conflicts_with = "dry_run")]
+        adopt: bool,
         #[command(flatten)]
         shard: ShardArgs,
     },

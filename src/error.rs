@@ -130,6 +130,9 @@ pub enum ErrorClass {
     Conflict,
     /// The rotator could not build its own request: a bug, to be reported.
     Internal,
+    /// The token's secret exists but was not written by the rotator (another content type, or
+    /// no `written-by` tag): it was left alone; `once --adopt` takes it over.
+    ForeignSecret,
     /// Entra ID or a vault host could not be reached at all (connection refused, DNS, or the
     /// rotator's own token request failed on the network): retrying later may succeed.
     Unreachable,
@@ -157,6 +160,7 @@ impl ErrorClass {
             ErrorClass::Conflict => "conflict",
             ErrorClass::Internal => "internal",
             ErrorClass::Unreachable => "unreachable",
+            ErrorClass::ForeignSecret => "foreign_secret",
         }
     }
 

@@ -73,8 +73,16 @@ async fn run(cli: Cli) -> Result<i32, SetupError> {
             output,
             dry_run,
             fail_on,
+            adopt,
             shard,
-        } => commands::once::run(&config, output, dry_run, fail_on, &shard).await,
+        } => {
+            let flags = commands::once::OnceFlags {
+                dry_run,
+                adopt,
+                fail_on,
+            };
+            commands::once::run(&config, output, flags, &shard).await
+        }
         Command::Run { config, shard } => {
             let (cfg, shard) = commands::load_sharded(&config, &shard)?;
             let signal = akv_rotator::daemon::termination_signal();

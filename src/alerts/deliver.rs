@@ -4,7 +4,9 @@
 //!
 //! The webhook URL is a credential (whoever has it can post into the channel): it stays in a
 //! [`SecretString`] until the request is built, and every text that leaves this module (error
-//! reasons, logs) is built without it and scrubbed of it.
+//! reasons, logs) is built without it and scrubbed of it. A receiver's answer is reduced to its
+//! status line: error bodies echo request paths (`no route for POST /<path>`), and every segment
+//! of a webhook path may be the credential, so no byte of a body reaches a report or a log.
 
 use std::time::Duration;
 
@@ -52,15 +54,30 @@ impl WebhookUrl {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        if path_and_query.len() > 1 {
-            scrub.push(path_and_query);
+        scrub.push(path_and_query);
+        scrub.push(url.path().to_string());
+        // Any one segment may be the secret part (Teams: ids and a signature in the path; Slack:
+        // three path segments), and receivers echo them alone or decoded.
+        for segment in url.path_segments().into_iter().flatten() {
+            scrub.push(segment.to_string());
+            scrub.push(percent_decoded(segment));
         }
         if let Some(q) = url.query() {
             scrub.push(q.to_string());
+            for pair in q.split('&') {
+                scrub.push(pair.to_string());
+                if let Some((_, value)) = pair.split_once('=') {
+                    scrub.push(value.to_string());
+                    scrub.push(percent_decoded(value));
+                }
+            }
         }
+        // Shorter parts (`v1`, `api`) carry no secret and replacing them would garble every
+        // message; the body of an answer, where they would appear, is never copied anyway.
         scrub.retain(|s| s.len() >= 4);
         // Longest first, so a part never leaves a tail of the whole.
         scrub.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        scrub.dedup();
         Ok(WebhookUrl { url, scrub })
     }
 
@@ -168,12 +185,8 @@ async fn attempt_once(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let snippet = body_snippet(response).await;
-    let reason = format!(
-        "the receiver answered HTTP {}{}",
-        status.as_u16(),
-        snippet.map(|s| format!(": {s}")).unwrap_or_default()
-    );
+    // The body is dropped unread: see the module comment.
+    let reason = status_line(status);
     match status {
         StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
             reason,
@@ -237,26 +250,20 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
     }
 }
 
-/// The first line of an error response, short (Slack answers `invalid_payload`, Teams a JSON
-/// error): enough to act on without flooding the report.
-async fn body_snippet(mut response: reqwest::Response) -> Option<String> {
-    let mut buf = Vec::new();
-    while buf.len() < 512 {
-        match response.chunk().await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            _ => break,
-        }
+/// `the receiver answered HTTP 404 Not Found`: the status code and its standard reason phrase,
+/// never the receiver's own text.
+fn status_line(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(phrase) => format!("the receiver answered HTTP {} {phrase}", status.as_u16()),
+        None => format!("the receiver answered HTTP {}", status.as_u16()),
     }
-    let text = String::from_utf8_lossy(&buf);
-    let line: String = text
-        .split(['\r', '\n'])
-        .map(str::trim)
-        .find(|l| !l.is_empty())?
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
-    Some(line)
+}
+
+/// `%2F`-style escapes decoded (lossy on invalid UTF-8): the form a receiver may echo.
+fn percent_decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `initial · 2^(attempt-1)`, ±25 %.
@@ -305,6 +312,41 @@ mod tests {
         let clean = url.scrub(text);
         assert!(!clean.contains("TOPSECRET"), "{clean}");
         assert!(!clean.contains("IncomingWebhook"), "{clean}");
+    }
+
+    #[test]
+    fn each_path_segment_and_query_value_is_scrubbed_alone_and_decoded() {
+        let opts = DeliveryOptions::default();
+        let secret = SecretString::from(
+            "https://hooks.example/services/T0AAAAAA/B0BBBBBB/XyZ%2Bsecret?sig=Q1w2e3r4&v=1",
+        );
+        let url = WebhookUrl::parse(&secret, &opts).unwrap();
+        let clean = url.scrub(
+            "no route for POST /services/T0AAAAAA/B0BBBBBB; bad XyZ+secret; sig Q1w2e3r4; \
+             segment XyZ%2Bsecret",
+        );
+        for part in [
+            "T0AAAAAA",
+            "B0BBBBBB",
+            "XyZ+secret",
+            "XyZ%2Bsecret",
+            "Q1w2e3r4",
+            "services",
+        ] {
+            assert!(!clean.contains(part), "{part} left in {clean}");
+        }
+    }
+
+    #[test]
+    fn a_status_line_is_code_and_standard_phrase_only() {
+        assert_eq!(
+            status_line(StatusCode::NOT_FOUND),
+            "the receiver answered HTTP 404 Not Found"
+        );
+        assert_eq!(
+            status_line(StatusCode::from_u16(599).unwrap()),
+            "the receiver answered HTTP 599"
+        );
     }
 
     #[test]

@@ -41,14 +41,29 @@ pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleRepor
     result
 }
 
+/// What `once` is asked to do beyond its config, output and shard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnceFlags {
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// Overwrite token secrets the rotator did not write.
+    pub adopt: bool,
+    /// Exit 1 from this client-secret severity on.
+    pub fail_on: FailOn,
+}
+
 /// The `once` command.
 pub async fn run(
     config: &Path,
     output: OutputFormat,
-    dry_run: bool,
-    fail_on: FailOn,
+    flags: OnceFlags,
     shard: &ShardArgs,
 ) -> Result<i32, SetupError> {
+    let OnceFlags {
+        dry_run,
+        adopt,
+        fail_on,
+    } = flags;
     let (cfg, shard) = super::load_sharded(config, shard)?;
     let cycle = Cycle::new(cfg)?;
     // A progress bar only for people watching a terminal table.
@@ -57,6 +72,7 @@ pub async fn run(
         .flatten();
     let options = CycleOptions {
         dry_run,
+        adopt,
         shard,
         progress: progress.clone(),
         ..Default::default()

@@ -268,12 +268,14 @@ pub(super) struct AppDefaults<'a> {
 }
 
 /// `[[apps]]` and their `[[apps.targets]]`. Only apps whose every value is valid are returned;
-/// the others are reported.
+/// the others are reported. Also returns every credential and target secret named with a valid
+/// vault and name, for the check of where tokens may be written.
 pub(super) fn check_apps(
     c: &mut Checker<'_>,
     raw_apps: &[Spanned<RawApp>],
     defaults: &AppDefaults<'_>,
-) -> Vec<App> {
+) -> (Vec<App>, NamedSecrets) {
+    let mut named = NamedSecrets::default();
     let mut apps = Vec::new();
     let mut app_names = BTreeSet::new();
     let mut outputs = BTreeSet::new();
@@ -305,6 +307,17 @@ pub(super) fn check_apps(
             Some(v) => c.vault(v, &key("vault"), defaults.cloud),
             None => defaults.vault.cloned(),
         };
+        if let (Some(vault), Some(secret)) = (&app_vault, &secret_name) {
+            let kind = match credential_kind {
+                AppCredentialKind::ClientSecret => "client secret",
+                AppCredentialKind::Certificate { .. } => "certificate",
+            };
+            named.credentials.push(Reserved {
+                vault: vault.clone(),
+                name: secret.clone(),
+                role: format!("app {name:?}'s {kind}"),
+            });
+        }
         if app_vault.is_none() && app.vault.is_none() && !defaults.vault_is_set {
             c.push(
                 raw_app.span(),
@@ -378,16 +391,14 @@ pub(super) fn check_apps(
                     format!("two targets write the same secret {s:?} in {v}"),
                 );
             }
-            if let (Some(sn), Some(s), Some(v), Some(av)) =
-                (&secret_name, &secret, &vault, &app_vault)
-                && sn.eq_ignore_ascii_case(s)
-                && v == av
-            {
-                c.push(
-                    t.secret.span(),
-                    &tkey("secret"),
-                    "the token would overwrite the app's own client secret",
-                );
+            if let (Some(v), Some(s)) = (&vault, &secret) {
+                named.targets.push(TargetSite {
+                    vault: v.clone(),
+                    name: s.clone(),
+                    span: t.secret.span(),
+                    key: tkey("secret"),
+                    app: name.clone(),
+                });
             }
             if let (
                 Some(scope_resource),
@@ -431,5 +442,5 @@ pub(super) fn check_apps(
             });
         }
     }
-    apps
+    (apps, named)
 }

@@ -341,12 +341,13 @@ impl RawConfig {
             thresholds,
             graph_missing: cloud.name == CloudName::Custom && graph_endpoint.is_none(),
         };
-        let apps = check_apps(&mut c, &self.apps, &defaults);
+        let (apps, named) = check_apps(&mut c, &self.apps, &defaults);
 
         let alerts = self
             .alerts
             .as_ref()
             .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
+        refuse_reserved_targets(&mut c, &named, alerts.as_ref());
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
         {
@@ -587,6 +588,46 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
         {
             daemon.shutdown_grace = g;
         }
+        if let Some(t) = d
+            .header_read_timeout
+            .as_ref()
+            .and_then(|t| c.duration(t, "daemon.header_read_timeout"))
+        {
+            daemon.header_read_timeout = t;
+        }
+        if let Some(t) = d
+            .idle_timeout
+            .as_ref()
+            .and_then(|t| c.duration(t, "daemon.idle_timeout"))
+        {
+            daemon.idle_timeout = t;
+        }
+        if let Some(n) = &d.max_connections {
+            match usize::try_from(*n.get_ref()) {
+                Ok(v) if (1..=65_536).contains(&v) => daemon.max_connections = v,
+                _ => c.push(
+                    n.span(),
+                    "daemon.max_connections",
+                    "must be between 1 and 65536 (and below the process's open-file limit)",
+                ),
+            }
+        }
+        if let Some(s) = &d.status {
+            match s.get_ref().trim() {
+                "main" => daemon.status = StatusListener::Main,
+                "off" => daemon.status = StatusListener::Off,
+                other => match other.parse() {
+                    Ok(addr) => daemon.status = StatusListener::Separate(addr),
+                    Err(_) => c.push(
+                        s.span(),
+                        "daemon.status",
+                        format!(
+                            "{other:?} is not \"main\" (with the other endpoints), \"off\", or an address:port like \"127.0.0.1:8081\" for a listener of its own"
+                        ),
+                    ),
+                },
+            }
+        }
         if let Some(l) = &d.listen {
             match l.get_ref().trim().parse() {
                 Ok(addr) => daemon.listen = addr,
@@ -599,6 +640,15 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
                     ),
                 ),
             }
+        }
+        if let (StatusListener::Separate(addr), Some(raw)) = (daemon.status, &d.status)
+            && addr == daemon.listen
+        {
+            c.push(
+                raw.span(),
+                "daemon.status",
+                format!("{addr} is daemon.listen too: write \"main\" to serve /status there, or give another port"),
+            );
         }
     }
     daemon

@@ -20,6 +20,7 @@ mod schedule;
 #[cfg(test)]
 mod tests;
 mod unknown;
+mod writes;
 
 use apps::*;
 use check::*;
@@ -32,6 +33,7 @@ use raw::*;
 use schedule::*;
 pub use schedule::{next_cron_slot, parse_cron};
 pub use unknown::did_you_mean;
+use writes::*;
 
 use std::collections::BTreeSet;
 use std::fmt;

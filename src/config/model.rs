@@ -180,6 +180,26 @@ pub struct DaemonConfig {
     pub listen: std::net::SocketAddr,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Per endpoint connection: from waiting for a request to its last header byte.
+    pub header_read_timeout: Duration,
+    /// Per endpoint connection: closed after this long without a byte either way.
+    pub idle_timeout: Duration,
+    /// Endpoint connections open at once, per listener; more are closed on accept.
+    pub max_connections: usize,
+    /// Where `/status` is served.
+    pub status: StatusListener,
+}
+
+/// Where the daemon serves `/status` (`[daemon] status`): the HTML page names every app and
+/// vault, which a cluster may want off the port its probes and Prometheus reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusListener {
+    /// `"main"`: on `listen` with the other endpoints.
+    Main,
+    /// An address: on a listener of its own.
+    Separate(std::net::SocketAddr),
+    /// `"off"`: not served.
+    Off,
 }
 
 impl DaemonConfig {
@@ -198,6 +218,10 @@ impl Default for DaemonConfig {
             jitter: Duration::from_secs(30),
             listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
             shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 128,
+            status: StatusListener::Main,
         }
     }
 }

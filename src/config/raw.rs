@@ -49,6 +49,15 @@ pub(super) struct RawDaemon {
     pub(super) listen: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) shutdown_grace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) header_read_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) max_connections: Option<Spanned<i64>>,
+    /// `"main"`, `"off"`, or an address for a listener of its own.
+    #[serde(default)]
+    pub(super) status: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

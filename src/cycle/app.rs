@@ -96,6 +96,11 @@ impl Cycle {
                 report.outcome = Outcome::Planned;
             } else if stopping() {
                 report.outcome = Outcome::Skipped;
+            } else if let Some(e) = (!options.adopt)
+                .then(|| foreign_secret(app, plan.target, plan.stored.as_ref()))
+                .flatten()
+            {
+                report.fail(e);
             } else if let Some(e) = &secret.error {
                 report.fail(e.clone());
             } else if overdue() {
@@ -362,6 +367,39 @@ fn owner_of(app: &App, client_secret: Option<&SecretMeta>) -> Option<String> {
             .map(|o| o.trim().to_string())
             .filter(|o| !o.is_empty())
     })
+}
+
+/// Why the stored secret of a target is not the rotator's to overwrite, if it is not: a token
+/// secret the rotator wrote has content type `application/jwt` and its `written-by` tag. Decided
+/// from the listing (or the per-secret fallback read), so it costs no request: each item of Key
+/// Vault's list carries `contentType` and `tags` (Learn, "Get Secrets - REST API (Azure Key
+/// Vault)": SecretItem). Checked before any token is acquired, so nothing is written.
+fn foreign_secret(
+    app: &App,
+    target: &TokenTarget,
+    stored: Option<&SecretMeta>,
+) -> Option<StepError> {
+    let stored = stored?;
+    let jwt = stored.content_type.as_deref() == Some(tags::TOKEN_CONTENT_TYPE);
+    let ours = stored
+        .tags
+        .get(tags::WRITTEN_BY)
+        .is_some_and(|w| w.starts_with(tags::WRITTEN_BY_PREFIX));
+    if jwt && ours {
+        return None;
+    }
+    let what = match (jwt, stored.content_type.as_deref()) {
+        (false, Some(other)) => format!("its content type is {other:?}, not application/jwt"),
+        (false, None) => "it has no content type (a token secret has application/jwt)".into(),
+        (true, _) => format!("it has no {:?} tag from akv-rotator", tags::WRITTEN_BY),
+    };
+    Some(StepError::new(
+        ErrorClass::ForeignSecret,
+        format!(
+            "app {:?}: token secret {:?} in {} exists and was not written by akv-rotator ({what}); it was left unchanged. Point the target at another secret, or take it over once with `akv-rotator once --adopt`",
+            app.name, target.secret_name, target.vault
+        ),
+    ))
 }
 
 fn not_found(app: &App) -> StepError {

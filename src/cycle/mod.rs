@@ -65,6 +65,9 @@ pub struct CycleOptions {
     pub stop: Option<CancellationToken>,
     /// Ticks once per app.
     pub progress: Option<indicatif::ProgressBar>,
+    /// Overwrite a token secret that the rotator did not write (hand-made, another content
+    /// type); without it such a secret is left alone and its target fails `foreign_secret`.
+    pub adopt: bool,
 }
 
 /// Everything a cycle needs, built once from a [`ValidConfig`] (and kept by a daemon): the

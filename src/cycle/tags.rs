@@ -3,6 +3,11 @@
 
 /// Written into the `written-by` tag of everything the rotator writes.
 pub const WRITTEN_BY_VALUE: &str = concat!("akv-rotator/", env!("CARGO_PKG_VERSION"));
+/// What every version's [`WRITTEN_BY_VALUE`] starts with: a token written by an older release
+/// is still the rotator's own.
+pub const WRITTEN_BY_PREFIX: &str = "akv-rotator/";
+/// The content type of every token secret.
+pub const TOKEN_CONTENT_TYPE: &str = "application/jwt";
 
 // On every token secret.
 pub const CLIENT_ID: &str = "client-id";

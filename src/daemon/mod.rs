@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ValidConfig;
+use crate::config::{StatusListener, ValidConfig};
 use crate::cycle::{Cycle, CycleOptions, Shard};
 use crate::daemon::schedule::{
     Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, run_loop,
 };
-use crate::daemon::server::DaemonState;
+use crate::daemon::server::{ConnectionLimits, DaemonState};
 use crate::telemetry::metrics::Metrics;
 use crate::timefmt::rfc3339;
 
@@ -93,6 +93,8 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     let listen = config.daemon.listen;
     let grace = config.daemon.shutdown_grace;
+    let status = config.daemon.status;
+    let limits = ConnectionLimits::from(&config.daemon);
     let schedule = Schedule::new(config.daemon.schedule.clone(), config.daemon.jitter);
     let schedule_text = config.daemon.schedule_text.clone();
     let rotator = match Cycle::with_metrics(config, metrics.clone()) {
@@ -109,6 +111,16 @@ pub async fn run(
             return crate::exit::SETUP;
         }
     };
+    let status_listener = match status {
+        StatusListener::Separate(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr} (daemon.status): {e}");
+                return crate::exit::SETUP;
+            }
+        },
+        StatusListener::Main | StatusListener::Off => None,
+    };
     let bound = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -118,12 +130,17 @@ pub async fn run(
         rotator.config().thresholds,
     ));
     let stop = CancellationToken::new();
-    let server_stop = stop.clone();
-    let server = tokio::spawn(crate::daemon::server::serve(
+    let main_router = server::router(state.clone(), status == StatusListener::Main);
+    let mut servers = vec![tokio::spawn(server::serve(
         listener,
-        state.clone(),
-        async move { server_stop.cancelled().await },
-    ));
+        main_router,
+        limits,
+        stop.clone(),
+    ))];
+    if let Some(l) = status_listener {
+        let router = server::status_router(state.clone());
+        servers.push(tokio::spawn(server::serve(l, router, limits, stop.clone())));
+    }
     tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, "daemon started");
 
     let runner = DaemonRunner {
@@ -148,7 +165,9 @@ pub async fn run(
     })
     .await;
     stop.cancel();
-    let _ = server.await;
+    for server in servers {
+        let _ = server.await;
+    }
     tracing::info!(event = "daemon_exit", cycles, "exiting");
     crate::exit::OK
 }

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod alert_leaks;
 mod alerts;
 mod alerts_e2e;
 mod certificate;
@@ -15,8 +16,10 @@ mod check;
 mod crash;
 mod cycle;
 mod daemon;
+mod daemon_limits;
 mod demo;
 mod emulator_cli;
+mod foreign_secrets;
 mod graph_expiry;
 mod hostile;
 mod logs;
