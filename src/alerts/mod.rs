@@ -100,6 +100,7 @@ pub async fn run_alerts(
             sink_urls.get(&sink.name),
             due,
             &cfg.delivery,
+            &cfg.source,
             now,
         )
     });
@@ -163,6 +164,7 @@ async fn deliver_to_sink(
     url: Option<&SecretString>,
     due: Vec<(usize, &Notification)>,
     opts: &DeliveryOptions,
+    source: &str,
     now: OffsetDateTime,
 ) -> (SinkReport, Vec<usize>) {
     let mut report = SinkReport {
@@ -214,7 +216,7 @@ async fn deliver_to_sink(
             (Ok(u), None) => Some(u),
         };
         if let Some(url) = url {
-            let (body, content_type) = payload::render(sink.kind, n, &new_event_id(), now);
+            let (body, content_type) = payload::render(sink.kind, n, source, &new_event_id(), now);
             let body = serde_json::to_vec(&body).unwrap_or_default();
             match deliver::post(http, url, &sink.name, body, content_type, opts).await {
                 Ok(attempts) => {

@@ -315,10 +315,10 @@ impl RawConfig {
         };
         let apps = check_apps(&mut c, &self.apps, &defaults);
 
-        let alerts = self
-            .alerts
-            .as_ref()
-            .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
+        let alerts = self.alerts.as_ref().and_then(|raw| {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            validate_alerts(&mut c, raw, &cloud, default_vault.as_ref(), stem.as_deref())
+        });
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
         {
@@ -366,9 +366,10 @@ fn validate_alerts(
     raw: &Spanned<alerts::RawAlertsConfig>,
     cloud: &Cloud,
     default_vault: Option<&Url>,
+    deployment: Option<&str>,
 ) -> Option<alerts::AlertsConfig> {
     let span = raw.span();
-    match raw.get_ref().validate() {
+    match raw.get_ref().validate_for(deployment) {
         Err(problems) => {
             for p in problems {
                 c.push(span.clone(), &p.key, p.message);

@@ -43,6 +43,7 @@ impl Cycle {
         app: &App,
         listings: &Listings,
         options: &CycleOptions,
+        run_id: &str,
         deadline: Instant,
     ) -> AppResult {
         let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
@@ -98,7 +99,7 @@ impl Cycle {
             } else if overdue() {
                 report.fail(deadline_exceeded(app, plan.target, &self.config));
             } else if let Some(value) = &secret.value {
-                self.refresh_target(app, plan.target, value, &mut report)
+                self.refresh_target(app, plan.target, value, run_id, &mut report)
                     .await;
             }
             if let Some(e) = &report.error {
@@ -116,6 +117,7 @@ impl Cycle {
                 secret.meta.as_ref(),
                 secret.value.as_ref(),
                 options.dry_run,
+                run_id,
             )
             .await
         };
@@ -171,9 +173,10 @@ impl Cycle {
         app: &App,
         target: &TokenTarget,
         secret: &SecretValue,
+        run_id: &str,
         report: &mut TargetReport,
     ) {
-        match self.refresh(app, target, secret).await {
+        match self.refresh(app, target, secret, run_id).await {
             Ok((token, version)) => {
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
