@@ -354,6 +354,7 @@ mod tests {
             state_vault: None,
             failure_threshold: 3,
             source: "akv-rotator/test".into(),
+            allow_url_in_token_vault: false,
             sinks,
             delivery: DeliveryOptions::default(),
         }

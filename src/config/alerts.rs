@@ -39,6 +39,11 @@ pub struct RawAlertsConfig {
     /// several rotators apart (default `akv-rotator/<config file name without extension>`).
     #[serde(default)]
     pub source: Option<String>,
+    /// Let a sink's webhook URL secret sit in a vault tokens are written to (default false:
+    /// consumers read there). Only for deployments whose consumers' role assignments are
+    /// scoped to their token secrets.
+    #[serde(default)]
+    pub allow_url_in_token_vault: bool,
     #[serde(default)]
     pub sinks: Vec<RawSinkConfig>,
 }
@@ -114,6 +119,8 @@ pub struct AlertsConfig {
     pub failure_threshold: u32,
     /// CloudEvents `source` of every alert.
     pub source: String,
+    /// Whether a webhook URL secret may sit in a token output vault (checked by the main config).
+    pub allow_url_in_token_vault: bool,
     pub sinks: Vec<SinkConfig>,
     /// Retry, backoff and timeouts of webhook calls. Not in the file; tests shorten them.
     pub delivery: DeliveryOptions,
@@ -322,6 +329,7 @@ impl RawAlertsConfig {
             state_vault,
             failure_threshold,
             source,
+            allow_url_in_token_vault: self.allow_url_in_token_vault,
             sinks,
             delivery: DeliveryOptions::default(),
         })
