@@ -1,6 +1,7 @@
 //! Alerts: tell security and platform teams about client secrets nearing expiry and token
-//! targets that keep failing, once per problem (not once per run), in Teams, Slack or any
-//! webhook (CloudEvents 1.0).
+//! targets that keep failing, once per problem (not once per run), and about what rotations
+//! did (a credential added or removed, a manual step), once per event, in Teams, Slack or any
+//! webhook (CloudEvents 1.0, `source` naming the deployment).
 //!
 //! One run of alerting, after a cycle:
 //! ```text
