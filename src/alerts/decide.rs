@@ -8,7 +8,11 @@
 //!   `reminder`;
 //! - a finding that is gone (back to ok, or its app removed) → one `resolved` to each sink that
 //!   accepted it, then it is forgotten;
-//! - a token target's failures alert only from `failure_threshold` consecutive failed cycles.
+//! - a token target's failures alert only from `failure_threshold` consecutive failed cycles;
+//! - an event ([`FindingKind::is_event`]: a credential added or removed, a manual action) is
+//!   sent once to each sink that wants it, never reminded, escalated or resolved; the state
+//!   keeps it only until every such sink has accepted it (at most [`RESOLVED_RETRY_FOR`]), so a
+//!   failed delivery is retried next run although later reports no longer show the event.
 //!
 //! The returned state does not yet say that anything was sent: the caller records each
 //! delivery a sink accepted with [`AlertState::record_delivery`], so a failed delivery is tried
@@ -19,12 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use super::finding::{Finding, FindingKind, FindingStatus};
-use super::state::{AlertState, FindingRecord};
+use super::state::{AlertState, EventRecord, FindingRecord};
 use crate::config::alerts::AlertSeverity;
 use crate::config::alerts::AlertsConfig;
 pub use crate::report::alerts::NotificationState;
 
-/// How long a "resolved" message is retried for a sink that does not accept it.
+/// How long a "resolved" message, or an event, is retried for a sink that does not accept it.
 pub const RESOLVED_RETRY_FOR: time::Duration = time::Duration::days(7);
 
 /// One message to one sink.
@@ -126,8 +130,18 @@ pub(crate) fn decide_with_counts(
                 first_seen: now,
                 sent_to: BTreeMap::new(),
                 resolved_at: None,
+                event: None,
             },
         };
+        if f.kind.is_event() {
+            record.event = Some(EventRecord {
+                title: f.title.clone(),
+                detail: f.detail.clone(),
+                key_id: f.key_id.clone(),
+                run_id: f.run_id.clone(),
+                occurred_at: f.occurred_at.unwrap_or(now),
+            });
+        }
         record.kind = f.kind;
         record.app = f.app.clone();
         record.owner = f.owner.clone();
@@ -143,6 +157,8 @@ pub(crate) fn decide_with_counts(
             }
             let why = match record.sent_to.get(&sink.name) {
                 None => Some(NotificationState::New),
+                // An event is told once.
+                Some(_) if f.kind.is_event() => None,
                 Some(r) if *severity > r.severity => Some(NotificationState::Escalated),
                 Some(r) if now - r.last_sent >= realert => Some(NotificationState::Reminder),
                 Some(_) => None,
@@ -167,6 +183,39 @@ pub(crate) fn decide_with_counts(
         }
         if held.contains(key.as_str()) {
             next.findings.insert(key.clone(), prev.clone());
+            continue;
+        }
+        if let Some(event) = &prev.event {
+            let mut record = prev.clone();
+            let finding = event_finding(key, &record, event);
+            let owed: Vec<&str> = cfg
+                .sinks
+                .iter()
+                .filter(|s| s.accepts(record.severity, record.owner.as_deref()))
+                .filter(|s| !record.sent_to.contains_key(&s.name))
+                .map(|s| s.name.as_str())
+                .collect();
+            // Everyone who wants it has it (or it is too old to matter): forget it, silently.
+            if owed.is_empty() || now - record.first_seen > RESOLVED_RETRY_FOR {
+                continue;
+            }
+            for sink in owed {
+                notifications.push(Notification {
+                    sink: sink.to_string(),
+                    state: NotificationState::New,
+                    severity: record.severity,
+                    first_seen: record.first_seen,
+                    finding: finding.clone(),
+                });
+            }
+            record
+                .sent_to
+                .retain(|sink, _| sink_names.contains(sink.as_str()));
+            next.findings.insert(key.clone(), record);
+            continue;
+        }
+        // A manual action stored before it became an event: there is nothing to resolve.
+        if prev.kind.is_event() {
             continue;
         }
         let mut record = prev.clone();
@@ -199,6 +248,26 @@ pub(crate) fn decide_with_counts(
     }
 }
 
+/// An event again, from what the state remembers, for a sink that has not accepted it yet.
+fn event_finding(key: &str, r: &FindingRecord, e: &EventRecord) -> Finding {
+    Finding {
+        key: key.to_string(),
+        kind: r.kind,
+        status: FindingStatus::Problem(r.severity),
+        app: r.app.clone(),
+        owner: r.owner.clone(),
+        title: e.title.clone(),
+        detail: e.detail.clone(),
+        secret: r.secret.clone(),
+        expires_on: None,
+        days_left: None,
+        consecutive_failures: None,
+        key_id: e.key_id.clone(),
+        run_id: e.run_id.clone(),
+        occurred_at: Some(e.occurred_at),
+    }
+}
+
 /// The content of a "resolved" message, from what the state remembers.
 fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
     let app = r.app.as_str();
@@ -213,8 +282,11 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         FindingKind::RotationFailed => {
             format!("Client secret rotation of app \"{app}\" succeeded after an earlier failure")
         }
-        FindingKind::RotationManualAction => {
-            format!("Manual action for app \"{app}\"'s client secret rotation is no longer needed")
+        // Events are never resolved: `decide` never builds this for them.
+        FindingKind::ManualActionNeeded
+        | FindingKind::CredentialAdded
+        | FindingKind::CredentialRemoved => {
+            format!("{} for app \"{app}\" is closed", r.kind)
         }
         FindingKind::ClientSecretExpiryMismatch => {
             format!("Key Vault and Entra ID agree again on app \"{app}\"'s client secret expiry")
@@ -240,6 +312,9 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         expires_on: None,
         days_left: None,
         consecutive_failures: None,
+        key_id: None,
+        run_id: None,
+        occurred_at: None,
     }
 }
 
@@ -278,6 +353,8 @@ mod tests {
             state_secret: "s".into(),
             state_vault: None,
             failure_threshold: 3,
+            source: "akv-rotator/test".into(),
+            allow_url_in_token_vault: false,
             sinks,
             delivery: DeliveryOptions::default(),
         }
@@ -567,5 +644,103 @@ mod tests {
                 "client_secret_expiry/a"
             )]
         );
+    }
+
+    fn added(app: &str, key_id: &str) -> Finding {
+        let mut f = Finding::rotation_event(
+            FindingKind::CredentialAdded,
+            app,
+            Some("team-bi"),
+            SecretRef {
+                name: format!("{app}-client-secret"),
+                vault: "https://kv.vault.azure.net/".into(),
+            },
+            key_id,
+            "added",
+            t0(),
+        );
+        f.run_id = Some("0123456789abcdef".into());
+        f
+    }
+
+    #[test]
+    fn an_event_is_sent_once_never_reminded_and_never_resolved() {
+        let c = cfg(vec![
+            sink("all", AlertSeverity::Warning, &[]),
+            sink("urgent", AlertSeverity::Critical, &[]),
+        ]);
+        let key = "credential_added/a/k1";
+        let (s1, st) = run(&AlertState::default(), &[added("a", "k1")], t0(), &c);
+        assert_eq!(s1, [sent("all", NotificationState::New, key)]);
+        // Seen again (an overlapping report) and long after realert_after: still told once.
+        let (s2, st) = run(&st, &[added("a", "k1")], t0() + hours(48), &c);
+        assert!(s2.is_empty(), "{s2:?}");
+        // Gone from the report: no "resolved", and the state forgets it.
+        let (s3, st) = run(&st, &[], t0() + hours(49), &c);
+        assert!(s3.is_empty(), "{s3:?}");
+        assert!(st.findings.is_empty(), "{st:?}");
+        // The next rotation's credential is a new event.
+        let (s4, _) = run(&st, &[added("a", "k2")], t0() + hours(50), &c);
+        assert_eq!(
+            s4,
+            [sent("all", NotificationState::New, "credential_added/a/k2")]
+        );
+    }
+
+    #[test]
+    fn an_event_a_sink_did_not_accept_is_sent_again_from_the_state() {
+        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
+        // Run 1: the sink refused (nothing recorded).
+        let (ns, st) = decide(&AlertState::default(), &[added("a", "k1")], t0(), &c);
+        assert_eq!(ns.len(), 1);
+        // Run 2: the report no longer shows the event; the state still owes it.
+        let (ns, mut st) = decide(&st, &[], t0() + hours(1), &c);
+        assert_eq!(ns.len(), 1, "{ns:?}");
+        let n = &ns[0];
+        assert_eq!(n.state, NotificationState::New);
+        assert_eq!(n.finding.key, "credential_added/a/k1");
+        assert_eq!(n.finding.key_id.as_deref(), Some("k1"));
+        assert_eq!(n.finding.run_id.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(n.finding.occurred_at, Some(t0()));
+        assert_eq!(n.finding.title, added("a", "k1").title);
+        st.record_delivery(n, t0() + hours(1));
+        // Run 3: delivered, so forgotten without a word.
+        let (ns, st) = decide(&st, &[], t0() + hours(2), &c);
+        assert!(ns.is_empty(), "{ns:?}");
+        assert!(st.findings.is_empty());
+    }
+
+    #[test]
+    fn an_undelivered_event_is_given_up_after_the_retry_period() {
+        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
+        let (_, st) = decide(&AlertState::default(), &[added("a", "k1")], t0(), &c);
+        let (ns, st) = decide(&st, &[], t0() + RESOLVED_RETRY_FOR, &c);
+        assert_eq!(ns.len(), 1, "still owed on the last day");
+        let (ns, st) = decide(&st, &[], t0() + RESOLVED_RETRY_FOR + hours(1), &c);
+        assert!(ns.is_empty());
+        assert!(st.findings.is_empty());
+    }
+
+    #[test]
+    fn events_follow_owner_and_severity_routing() {
+        let c = cfg(vec![
+            sink("bi", AlertSeverity::Warning, &["team-bi"]),
+            sink("ops", AlertSeverity::Warning, &["team-ops"]),
+        ]);
+        let (s, _) = run(&AlertState::default(), &[added("a", "k1")], t0(), &c);
+        assert_eq!(
+            s,
+            [sent("bi", NotificationState::New, "credential_added/a/k1")]
+        );
+    }
+
+    #[test]
+    fn a_manual_action_stored_before_it_was_an_event_is_forgotten_without_a_resolved() {
+        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
+        let text = r#"{"version":1,"findings":{"rotation_manual_action/a":{"kind":"rotation_manual_action","app":"a","severity":"warning","first_seen":"2026-11-28T20:00:00Z","sent_to":{"hook":{"severity":"warning","last_sent":"2026-11-28T20:00:00Z"}}}}}"#;
+        let st = AlertState::from_json(text).unwrap();
+        let (s, st) = run(&st, &[], t0(), &c);
+        assert!(s.is_empty(), "{s:?}");
+        assert!(st.findings.is_empty());
     }
 }

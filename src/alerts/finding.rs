@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::state::AlertState;
 use crate::config::alerts::AlertSeverity;
 use crate::config::expiry::Severity;
+use crate::report::rotation::RotationOutcome;
 use crate::report::{CycleReport, Outcome, TargetReport};
 use crate::timefmt::rfc3339;
 
@@ -29,7 +30,15 @@ pub enum FindingKind {
     /// A client-secret rotation failed (nothing was published; the current secret stays).
     RotationFailed,
     /// A rotation needs a person (for example an old credential it could not identify).
-    RotationManualAction,
+    /// An event: the rotator cannot tell when the person has acted. (Stored states from
+    /// before it was an event call it `rotation_manual_action`.)
+    #[serde(alias = "rotation_manual_action")]
+    ManualActionNeeded,
+    /// A rotation added a client secret (Graph `addPassword`) and published it to Key Vault.
+    /// An event.
+    CredentialAdded,
+    /// A rotation removed the previous client secret (Graph `removePassword`). An event.
+    CredentialRemoved,
     /// A token target failed `failure_threshold` cycles in a row.
     TargetFailing,
     /// The stored token expires before the next scheduled run.
@@ -43,7 +52,9 @@ impl FindingKind {
             FindingKind::ClientSecretUnknownExpiry => "client_secret_unknown_expiry",
             FindingKind::ClientSecretExpiryMismatch => "client_secret_expiry_mismatch",
             FindingKind::RotationFailed => "rotation_failed",
-            FindingKind::RotationManualAction => "rotation_manual_action",
+            FindingKind::ManualActionNeeded => "manual_action_needed",
+            FindingKind::CredentialAdded => "credential_added",
+            FindingKind::CredentialRemoved => "credential_removed",
             FindingKind::TargetFailing => "target_failing",
             FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
         }
@@ -60,9 +71,9 @@ impl FindingKind {
                 "com.akv-rotator.client_secret.expiry_mismatch"
             }
             FindingKind::RotationFailed => "com.akv-rotator.client_secret.rotation_failed",
-            FindingKind::RotationManualAction => {
-                "com.akv-rotator.client_secret.rotation_manual_action"
-            }
+            FindingKind::ManualActionNeeded => "com.akv-rotator.client_secret.manual_action_needed",
+            FindingKind::CredentialAdded => "com.akv-rotator.client_secret.credential_added",
+            FindingKind::CredentialRemoved => "com.akv-rotator.client_secret.credential_removed",
             FindingKind::TargetFailing => "com.akv-rotator.token.failing",
             FindingKind::TokenExpiresBeforeNextRun => {
                 "com.akv-rotator.token.expires_before_next_run"
@@ -78,17 +89,39 @@ impl FindingKind {
                 | FindingKind::ClientSecretUnknownExpiry
                 | FindingKind::ClientSecretExpiryMismatch
                 | FindingKind::RotationFailed
-                | FindingKind::RotationManualAction
+                | FindingKind::ManualActionNeeded
+                | FindingKind::CredentialAdded
+                | FindingKind::CredentialRemoved
+        )
+    }
+
+    /// Whether this kind is an event (something that happened once) rather than a lasting
+    /// problem: sent once to each sink, never reminded, escalated or resolved.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            FindingKind::ManualActionNeeded
+                | FindingKind::CredentialAdded
+                | FindingKind::CredentialRemoved
         )
     }
 
     /// The stable key of a finding: `{kind}/{app}` for client secrets, `{kind}/{app}/{secret}`
-    /// for token targets.
+    /// for token targets. Events are keyed by the credential's key id instead
+    /// ([`FindingKind::event_key`]).
     pub fn key(self, app: &str, token_secret: Option<&str>) -> String {
         match token_secret {
             Some(s) if !self.is_client_secret() => format!("{}/{app}/{s}", self.label()),
             _ => format!("{}/{app}", self.label()),
         }
+    }
+}
+
+impl FindingKind {
+    /// The key of an event: `{kind}/{app}/{key id}`, one per credential, so that a second
+    /// rotation of the same app is a new event and the same event seen twice is one.
+    pub fn event_key(self, app: &str, key_id: &str) -> String {
+        format!("{}/{app}/{}", self.label(), key_id.to_ascii_lowercase())
     }
 }
 
@@ -140,6 +173,12 @@ pub struct Finding {
     /// For [`FindingKind::TargetFailing`]: how many cycles in a row the target failed,
     /// including this one.
     pub consecutive_failures: Option<u32>,
+    /// The Graph keyId of the credential a rotation finding is about (never its value).
+    pub key_id: Option<String>,
+    /// The run that raised the finding ([`CycleReport::run_id`]).
+    pub run_id: Option<String>,
+    /// When an event happened (the rotation step's time); `None` for lasting problems.
+    pub occurred_at: Option<OffsetDateTime>,
 }
 
 impl Finding {
@@ -194,6 +233,9 @@ impl Finding {
             expires_on,
             days_left,
             consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 
@@ -221,6 +263,9 @@ impl Finding {
             expires_on: None,
             days_left: None,
             consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 
@@ -247,31 +292,64 @@ impl Finding {
             expires_on: graph_expires_on,
             days_left: None,
             consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 
-    /// A client-secret rotation that failed, or that needs a person.
-    pub fn rotation(
-        kind: FindingKind,
+    /// A client-secret rotation that failed: a lasting problem, resolved once a rotation of the
+    /// app runs without failing.
+    pub fn rotation_failed(
         app: &str,
         owner: Option<&str>,
         secret: SecretRef,
         detail: &str,
     ) -> Finding {
-        let (severity, title) = match kind {
-            FindingKind::RotationFailed => (
-                AlertSeverity::Critical,
-                format!("Client secret rotation of app \"{app}\" failed"),
-            ),
-            _ => (
-                AlertSeverity::Warning,
-                format!("Client secret rotation of app \"{app}\" needs manual action"),
-            ),
-        };
+        let kind = FindingKind::RotationFailed;
         Finding {
             key: kind.key(app, None),
             kind,
-            status: FindingStatus::Problem(severity),
+            status: FindingStatus::Problem(AlertSeverity::Critical),
+            app: app.to_string(),
+            owner: owner.map(str::to_string),
+            title: format!("Client secret rotation of app \"{app}\" failed"),
+            detail: detail.to_string(),
+            secret: Some(secret),
+            expires_on: None,
+            days_left: None,
+            consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
+        }
+    }
+
+    /// Something that happened in a rotation (an event): the credential `key_id` was added or removed,
+    /// or a person must act about it. Sent at `warning`, so that sinks at the default
+    /// `min_severity` hear about every change to an app's credentials.
+    pub fn rotation_event(
+        kind: FindingKind,
+        app: &str,
+        owner: Option<&str>,
+        secret: SecretRef,
+        key_id: &str,
+        detail: &str,
+        at: OffsetDateTime,
+    ) -> Finding {
+        let title = match kind {
+            FindingKind::CredentialAdded => {
+                format!("New client secret {key_id} added to app \"{app}\"")
+            }
+            FindingKind::CredentialRemoved => {
+                format!("Client secret {key_id} removed from app \"{app}\"")
+            }
+            _ => format!("Client secret rotation of app \"{app}\" needs manual action"),
+        };
+        Finding {
+            key: kind.event_key(app, key_id),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Warning),
             app: app.to_string(),
             owner: owner.map(str::to_string),
             title,
@@ -280,6 +358,9 @@ impl Finding {
             expires_on: None,
             days_left: None,
             consecutive_failures: None,
+            key_id: Some(key_id.to_string()),
+            run_id: None,
+            occurred_at: Some(at),
         }
     }
 
@@ -335,6 +416,9 @@ impl Finding {
             expires_on: target.token_expires_on,
             days_left: None,
             consecutive_failures: Some(consecutive_failures),
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 
@@ -387,6 +471,9 @@ impl Finding {
             expires_on: Some(expires),
             days_left: None,
             consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 
@@ -404,6 +491,9 @@ impl Finding {
             expires_on: None,
             days_left: None,
             consecutive_failures: None,
+            key_id: None,
+            run_id: None,
+            occurred_at: None,
         }
     }
 }
@@ -420,7 +510,12 @@ impl Finding {
 ///   configured threshold ([`super::decide`]); a target that succeeds resets its count;
 /// - a target whose stored token expires at or before `next_run` →
 ///   [`FindingKind::TokenExpiresBeforeNextRun`]; with `next_run = None` these are not assessed;
-/// - a dry run assesses client secrets only.
+/// - a failed rotation → [`FindingKind::RotationFailed`]; its `publish` step done →
+///   [`FindingKind::CredentialAdded`] (the new key id); its `remove_previous` step done →
+///   [`FindingKind::CredentialRemoved`] (the previous key id); a manual action →
+///   [`FindingKind::ManualActionNeeded`]; the last three are events, keyed by key id;
+/// - a dry run assesses client secrets only;
+/// - every finding carries the report's run id.
 ///
 /// `owners` maps app names to owners.
 pub fn findings_from_report(
@@ -495,8 +590,9 @@ pub fn findings_from_report(
         }
     }
 
-    // Rotations: a failure or a manual step is a finding; a successful rotation moves the
-    // secret's expiry forward, which resolves the expiry finding (the "resolved" message).
+    // Rotations: a failure is a lasting finding (a rotation that later runs without failing
+    // resolves it); an added or removed credential and a manual step are events. A successful
+    // rotation also moves the secret's expiry forward, which resolves the expiry finding.
     for r in &report.rotations {
         let owner = owner_of(&r.app);
         let secret = SecretRef {
@@ -504,35 +600,63 @@ pub fn findings_from_report(
             vault: r.vault.clone(),
         };
         match r.outcome {
-            crate::report::rotation::RotationOutcome::Failed => {
+            RotationOutcome::Failed => {
                 let detail = r
                     .error
                     .as_ref()
                     .map(|e| format!("{}: {}", e.class, e.message))
                     .unwrap_or_else(|| "the rotation failed".into());
-                out.push(Finding::rotation(
-                    FindingKind::RotationFailed,
-                    &r.app,
-                    owner,
-                    secret.clone(),
-                    &detail,
-                ));
+                let mut f = Finding::rotation_failed(&r.app, owner, secret.clone(), &detail);
+                f.key_id = r.key_id.clone();
+                out.push(f);
             }
             // A dry run assessed nothing: keep what the state knows.
-            crate::report::rotation::RotationOutcome::Planned => {
-                hold(&mut out, FindingKind::RotationFailed, &r.app, None)
-            }
+            RotationOutcome::Planned => hold(&mut out, FindingKind::RotationFailed, &r.app, None),
             // A rotation that ran without failing clears an earlier failure.
             _ => {}
         }
-        if let Some(action) = &r.manual_action {
-            out.push(Finding::rotation(
-                FindingKind::RotationManualAction,
-                &r.app,
-                owner,
-                secret,
-                action,
+        let done = |step: &str| {
+            r.steps
+                .iter()
+                .find(|s| s.step == step && s.status == "done")
+        };
+        let event = |kind, key_id: &str, detail: &str, at| {
+            Finding::rotation_event(kind, &r.app, owner, secret.clone(), key_id, detail, at)
+        };
+        // `publish` done: the credential `key_id` now exists in Entra ID and in Key Vault.
+        if let (Some(step), Some(key_id)) = (done("publish"), &r.key_id) {
+            let detail = format!(
+                "A rotation added client secret {key_id} to app \"{}\" in Entra ID and published it as \
+                 a new version of Key Vault secret \"{}\" in {} ({}). If nobody expected this rotation, \
+                 check the app's credentials in Entra ID.",
+                r.app, r.secret, r.vault, step.detail
+            );
+            out.push(event(
+                FindingKind::CredentialAdded,
+                key_id,
+                &detail,
+                step.at,
             ));
+        }
+        // `remove_previous` done: the previous credential is gone from Entra ID.
+        if let (Some(step), Some(key_id)) = (done("remove_previous"), &r.previous_key_id) {
+            let detail = format!(
+                "The rotation of app \"{}\" finished: {} from Entra ID; Key Vault secret \"{}\" in {} \
+                 holds the credential now in use.",
+                r.app, step.detail, r.secret, r.vault
+            );
+            out.push(event(
+                FindingKind::CredentialRemoved,
+                key_id,
+                &detail,
+                step.at,
+            ));
+        }
+        if let Some(action) = &r.manual_action {
+            // About the credential the rotation published, if it got that far.
+            let key_id = r.key_id.as_deref().unwrap_or("unpublished");
+            let at = r.steps.last().map(|s| s.at).unwrap_or(report.finished_at);
+            out.push(event(FindingKind::ManualActionNeeded, key_id, action, at));
         }
     }
 
@@ -573,5 +697,169 @@ pub fn findings_from_report(
             (Some(_), _) => {}
         }
     }
+    if !report.run_id.is_empty() {
+        for f in &mut out {
+            f.run_id = Some(report.run_id.clone());
+        }
+    }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::report::rotation::{RotationReport, RotationStep};
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn rotation(
+        outcome: RotationOutcome,
+        steps: &[(&'static str, &'static str)],
+    ) -> RotationReport {
+        RotationReport {
+            app: "sales".into(),
+            vault: "https://kv-in.vault.azure.net/".into(),
+            secret: "sales-client-secret".into(),
+            outcome,
+            state: "idle".into(),
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(i, (step, status))| RotationStep {
+                    step,
+                    status,
+                    detail: format!("{step} detail"),
+                    at: t0() + time::Duration::seconds(i as i64),
+                })
+                .collect(),
+            key_id: None,
+            previous_key_id: None,
+            previous_remove_after: None,
+            error: None,
+            manual_action: None,
+            run_id: "0123456789abcdef".into(),
+        }
+    }
+
+    fn findings(rotations: Vec<RotationReport>) -> Vec<Finding> {
+        let mut report = CycleReport::new(t0(), t0(), false, vec![], vec![], vec![]);
+        report.run_id = "0123456789abcdef".into();
+        report.rotations = rotations;
+        let owners = HashMap::from([("sales".to_string(), "team-bi".to_string())]);
+        findings_from_report(&report, &owners, None, &AlertState::default())
+    }
+
+    #[test]
+    fn a_published_rotation_is_a_credential_added_event_with_key_id_run_id_and_time() {
+        let mut r = rotation(
+            RotationOutcome::Rotated,
+            &[
+                ("add_password", "done"),
+                ("wait_until_usable", "done"),
+                ("publish", "done"),
+                ("schedule_removal", "done"),
+            ],
+        );
+        r.key_id = Some("AAAA-new".into());
+        r.previous_key_id = Some("bbbb-old".into());
+        let f = findings(vec![r]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let added = &f[0];
+        assert_eq!(added.kind, FindingKind::CredentialAdded);
+        assert!(added.kind.is_event());
+        assert_eq!(added.key, "credential_added/sales/aaaa-new");
+        assert_eq!(added.key_id.as_deref(), Some("AAAA-new"));
+        assert_eq!(added.run_id.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(added.owner.as_deref(), Some("team-bi"));
+        // The publish step's time, not the add_password step's.
+        assert_eq!(added.occurred_at, Some(t0() + time::Duration::seconds(2)));
+        assert!(added.title.contains("AAAA-new"), "{}", added.title);
+        assert!(
+            added.detail.contains("sales-client-secret"),
+            "{}",
+            added.detail
+        );
+    }
+
+    #[test]
+    fn a_removed_previous_credential_is_a_credential_removed_event() {
+        let mut r = rotation(
+            RotationOutcome::Completed,
+            &[
+                ("verify_current", "done"),
+                ("remove_previous", "done"),
+                ("finish", "done"),
+            ],
+        );
+        r.previous_key_id = Some("bbbb-old".into());
+        let f = findings(vec![r]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].key, "credential_removed/sales/bbbb-old");
+        assert_eq!(f[0].key_id.as_deref(), Some("bbbb-old"));
+        assert_eq!(f[0].occurred_at, Some(t0() + time::Duration::seconds(1)));
+        assert!(
+            f[0].detail.contains("remove_previous detail"),
+            "{}",
+            f[0].detail
+        );
+    }
+
+    #[test]
+    fn steps_that_did_not_finish_raise_no_event() {
+        // add_password done, then publish failed: nothing was added for consumers.
+        let mut failed = rotation(
+            RotationOutcome::Failed,
+            &[("add_password", "done"), ("publish", "failed")],
+        );
+        failed.error = Some(crate::error::StepError::new(
+            crate::error::ErrorClass::Transient,
+            "Key Vault answered 503",
+        ));
+        let f = findings(vec![failed]);
+        assert_eq!(
+            f.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+            ["rotation_failed/sales"]
+        );
+        assert_eq!(f[0].run_id.as_deref(), Some("0123456789abcdef"));
+
+        // remove_previous skipped (nothing recorded): no removal.
+        let mut skipped = rotation(
+            RotationOutcome::Completed,
+            &[("remove_previous", "skipped")],
+        );
+        skipped.previous_key_id = None;
+        assert!(findings(vec![skipped]).is_empty());
+    }
+
+    #[test]
+    fn a_manual_action_is_an_event_about_the_published_credential() {
+        let mut r = rotation(
+            RotationOutcome::Rotated,
+            &[("schedule_removal", "skipped"), ("publish", "done")],
+        );
+        r.key_id = Some("cccc-new".into());
+        r.manual_action = Some("remove the old client secret of app sales".into());
+        let f = findings(vec![r]);
+        let manual = f
+            .iter()
+            .find(|f| f.kind == FindingKind::ManualActionNeeded)
+            .unwrap();
+        assert_eq!(manual.key, "manual_action_needed/sales/cccc-new");
+        assert!(manual.kind.is_event());
+        assert_eq!(manual.severity(), Some(AlertSeverity::Warning));
+        assert!(f.iter().any(|f| f.kind == FindingKind::CredentialAdded));
+    }
+
+    #[test]
+    fn a_state_stored_with_the_old_manual_action_name_still_loads() {
+        let text = r#"{"version":1,"findings":{"rotation_manual_action/a":{"kind":"rotation_manual_action","app":"a","severity":"warning","first_seen":"2026-11-28T20:00:00Z"}}}"#;
+        let state = AlertState::from_json(text).unwrap();
+        assert_eq!(
+            state.findings["rotation_manual_action/a"].kind,
+            FindingKind::ManualActionNeeded
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Alerts: tell security and platform teams about client secrets nearing expiry and token
-//! targets that keep failing, once per problem (not once per run), in Teams, Slack or any
-//! webhook (CloudEvents 1.0).
+//! targets that keep failing, once per problem (not once per run), and about what rotations
+//! did (a credential added or removed, a manual step), once per event, in Teams, Slack or any
+//! webhook (CloudEvents 1.0, `source` naming the deployment).
 //!
 //! One run of alerting, after a cycle:
 //! ```text
@@ -100,6 +101,7 @@ pub async fn run_alerts(
             sink_urls.get(&sink.name),
             due,
             &cfg.delivery,
+            &cfg.source,
             now,
         )
     });
@@ -163,6 +165,7 @@ async fn deliver_to_sink(
     url: Option<&SecretString>,
     due: Vec<(usize, &Notification)>,
     opts: &DeliveryOptions,
+    source: &str,
     now: OffsetDateTime,
 ) -> (SinkReport, Vec<usize>) {
     let mut report = SinkReport {
@@ -214,7 +217,7 @@ async fn deliver_to_sink(
             (Ok(u), None) => Some(u),
         };
         if let Some(url) = url {
-            let (body, content_type) = payload::render(sink.kind, n, &new_event_id(), now);
+            let (body, content_type) = payload::render(sink.kind, n, source, &new_event_id(), now);
             let body = serde_json::to_vec(&body).unwrap_or_default();
             match deliver::post(http, url, &sink.name, body, content_type, opts).await {
                 Ok(attempts) => {

@@ -24,6 +24,8 @@ pub struct KeyVaultStateStore<'a> {
     pub vaults: &'a KeyVaults,
     pub vault: Url,
     pub name: String,
+    /// The run whose alerting writes the state: its `run-id` tag.
+    pub run_id: String,
 }
 
 #[async_trait::async_trait]
@@ -49,6 +51,9 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
             cycle_tags::PURPOSE.to_string(),
             cycle_tags::PURPOSE_ALERT_STATE.to_string(),
         );
+        if !self.run_id.is_empty() {
+            tags.insert(cycle_tags::RUN_ID.to_string(), self.run_id.clone());
+        }
         self.vaults
             .write_text(
                 &self.vault,
@@ -103,6 +108,7 @@ pub async fn alert(
         vaults,
         vault: state_vault,
         name: state_secret_name(cfg, shard),
+        run_id: report.run_id.clone(),
     };
     let owners: HashMap<String, String> = report
         .apps

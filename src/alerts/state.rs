@@ -73,6 +73,23 @@ pub struct FindingRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub resolved_at: Option<OffsetDateTime>,
+    /// For an event: what its alert says, kept so that a sink that did not accept it is sent
+    /// it again next run (the event is not in later reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRecord>,
+}
+
+/// The content of an event's alert, as the run that saw it wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub title: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
 }
 
 /// What one sink last accepted about one finding.
@@ -266,6 +283,7 @@ mod tests {
                     },
                 )]),
                 resolved_at: None,
+                event: None,
             },
         );
         let text = state.to_json();

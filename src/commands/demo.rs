@@ -237,10 +237,11 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
         ..Default::default()
     })
     .await?;
-    // The Teams webhook is the emulator's local test receiver; its URL is stored in Key Vault.
+    // The Teams webhook is the emulator's local test receiver; its URL is stored in Key Vault,
+    // in the vault consumers cannot read (the URL is a credential).
     emulator.apply_seed(Seed {
         vaults: vec![VaultSeed {
-            name: "tokens-out".into(),
+            name: "secrets-in".into(),
             tenant_id: TENANT.into(),
             permissions: vec![],
             secrets: vec![stored(
@@ -274,11 +275,13 @@ graph_endpoint = "{graph}"         # Microsoft Graph, for client secret rotation
 
 [alerts]                           # deduplicated; state kept in the tokens vault
 realert_after = "24h"
+source = "akv-rotator/demo"        # CloudEvents source: names this deployment
 
 [[alerts.sinks]]
 name = "security-teams"
 kind = "teams"
-url_secret = "alerts-teams-webhook"  # the webhook URL is read from Key Vault
+url_secret = "alerts-teams-webhook"  # the webhook URL is read from Key Vault,
+url_vault = "{secrets_in}"  # from a vault consumers cannot read
 min_severity = "warning"
 
 [credential]
@@ -393,15 +396,16 @@ secret = "finance-etl-powerbi-token"
 
     let alerts = emulator.webhook_deliveries("security-teams");
     say!(
-        "\nAlerts: the local Teams receiver got {} message(s) from the first cycle and {} from the second \
-         (unchanged findings are not re-sent; the rotated secret's warning is resolved):",
+        "\nAlerts: the local Teams receiver got {} message(s) from the first cycle (among them the new client \
+         secret the rotation added, by key id) and {} from the second (unchanged findings and the added \
+         credential are not re-sent; the rotated secret's warning is resolved):",
         first_cycle_alerts,
         alerts.len() - first_cycle_alerts
     );
     for a in &alerts {
         if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
             let content = &card["attachments"][0]["content"];
-            let title = content["body"][0]["text"].as_str().unwrap_or("");
+            let title = as_displayed(content["body"][0]["text"].as_str().unwrap_or(""));
             say!("  Adaptive Card: {title}");
             if let Some(facts) = content["body"]
                 .as_array()
@@ -411,7 +415,7 @@ secret = "finance-etl-powerbi-token"
                     say!(
                         "    {:<12} {}",
                         f["title"].as_str().unwrap_or(""),
-                        f["value"].as_str().unwrap_or("")
+                        as_displayed(f["value"].as_str().unwrap_or(""))
                     );
                 }
             }
@@ -427,9 +431,13 @@ secret = "finance-etl-powerbi-token"
     let finance_resolved = alerts[first_cycle_alerts..]
         .iter()
         .any(|a| a.body.contains("finance-etl") && a.body.contains("Resolved"));
-    let ok = as_designed(&report) && ops_alerts == 1 && finance_resolved;
+    let finance_added = alerts
+        .iter()
+        .filter(|a| a.body.contains("New client secret") && a.body.contains("finance-etl"))
+        .count();
+    let ok = as_designed(&report) && ops_alerts == 1 && finance_resolved && finance_added == 1;
     say!(
-        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph, a wrong client secret reported as a failure.",
+        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph and the new credential announced once, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
         } else {
@@ -438,6 +446,19 @@ secret = "finance-etl-powerbi-token"
     );
     emulator.shutdown().await;
     Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+/// Card text as Teams shows it: without the backslashes that escape Markdown.
+fn as_displayed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(next) if c == '\\' && next.is_ascii_punctuation() => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn as_designed(report: &CycleReport) -> bool {

@@ -16,6 +16,8 @@ use crate::config::is_secret_name;
 pub const DEFAULT_REALERT_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_STATE_SECRET: &str = "akv-rotator-alert-state";
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+/// CloudEvents `source` when neither the config nor its file name says which deployment this is.
+pub const DEFAULT_EVENT_SOURCE: &str = "akv-rotator";
 
 /// `[alerts]` as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,6 +34,15 @@ pub struct RawAlertsConfig {
     /// Alert about a failing token after this many failed cycles in a row (default 3).
     #[serde(default)]
     pub failure_threshold: Option<i64>,
+    /// CloudEvents `source` of every alert: names the deployment, so that receivers can tell
+    /// several rotators apart (default `akv-rotator/<config file name without extension>`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Let a sink's webhook URL secret sit in a vault tokens are written to (default false:
+    /// consumers read there). Only for deployments whose consumers' role assignments are
+    /// scoped to their token secrets.
+    #[serde(default)]
+    pub allow_url_in_token_vault: bool,
     #[serde(default)]
     pub sinks: Vec<RawSinkConfig>,
 }
@@ -104,6 +115,10 @@ pub struct AlertsConfig {
     pub state_secret: String,
     pub state_vault: Option<Url>,
     pub failure_threshold: u32,
+    /// CloudEvents `source` of every alert.
+    pub source: String,
+    /// Whether a webhook URL secret may sit in a token output vault (checked by the main config).
+    pub allow_url_in_token_vault: bool,
     pub sinks: Vec<SinkConfig>,
     /// Retry, backoff and timeouts of webhook calls. Not in the file; tests shorten them.
     pub delivery: DeliveryOptions,
@@ -118,8 +133,19 @@ pub struct AlertsConfigProblem {
 }
 
 impl RawAlertsConfig {
-    /// Checks every value; returns all problems at once.
+    /// Checks every value; returns all problems at once. Without `source`, the alerts say
+    /// [`DEFAULT_EVENT_SOURCE`]; [`RawAlertsConfig::validate_for`] names the deployment.
     pub fn validate(&self) -> Result<AlertsConfig, Vec<AlertsConfigProblem>> {
+        self.validate_for(None)
+    }
+
+    /// [`RawAlertsConfig::validate`] for the deployment whose config file has this name
+    /// without extension (`prod` for `prod.toml`): the default `source` is then
+    /// `akv-rotator/prod`.
+    pub fn validate_for(
+        &self,
+        deployment: Option<&str>,
+    ) -> Result<AlertsConfig, Vec<AlertsConfigProblem>> {
         let mut problems = Vec::new();
         let mut push = |key: String, message: String| {
             problems.push(AlertsConfigProblem { key, message });
@@ -175,6 +201,18 @@ impl RawAlertsConfig {
                 );
                 DEFAULT_FAILURE_THRESHOLD
             }
+        };
+
+        let source = match (&self.source, deployment.map(deployment_name)) {
+            (Some(text), _) => {
+                let text = text.trim();
+                if let Err(why) = check_event_source(text) {
+                    push("alerts.source".into(), why);
+                }
+                text.to_string()
+            }
+            (None, Some(name)) if !name.is_empty() => format!("{DEFAULT_EVENT_SOURCE}/{name}"),
+            (None, _) => DEFAULT_EVENT_SOURCE.to_string(),
         };
 
         if self.sinks.is_empty() {
@@ -290,10 +328,47 @@ impl RawAlertsConfig {
             state_secret,
             state_vault,
             failure_threshold,
+            source,
+            allow_url_in_token_vault: self.allow_url_in_token_vault,
             sinks,
             delivery: DeliveryOptions::default(),
         })
     }
+}
+
+/// A CloudEvents `source`: "a non-empty URI-reference" (CloudEvents 1.0 specification,
+/// "source" attribute), such as `akv-rotator/prod` or `https://ops.example.com/akv-rotator`.
+/// Checked as one here: no spaces or control characters, and parseable relative to a base URL.
+fn check_event_source(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty (it names this deployment in every alert)".into());
+    }
+    if text.len() > 256 {
+        return Err("must be at most 256 characters".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{text:?} is not a URI reference: no spaces or control characters (write for example \"akv-rotator/prod-westeurope\")"
+        ));
+    }
+    let base = Url::parse("https://source.invalid/").map_err(|e| e.to_string())?;
+    base.join(text)
+        .map(|_| ())
+        .map_err(|e| format!("{text:?} is not a URI reference: {e}"))
+}
+
+/// A config file's name, without extension, reduced to characters that need no escaping in a
+/// URI path segment (others become `-`).
+fn deployment_name(stem: &str) -> String {
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// A vault base URL over https. The cloud suffix is checked by the main config.

@@ -2,6 +2,7 @@
 //! column and key, and [`RawConfig::validate`] walking the sections.
 
 use super::*;
+use std::collections::BTreeSet;
 
 /// Collects issues while walking the raw model.
 pub(super) struct Checker<'a> {
@@ -343,10 +344,23 @@ impl RawConfig {
         };
         let (apps, named) = check_apps(&mut c, &self.apps, &defaults);
 
-        let alerts = self
-            .alerts
-            .as_ref()
-            .and_then(|raw| validate_alerts(&mut c, raw, &cloud, default_vault.as_ref()));
+        let alerts = self.alerts.as_ref().and_then(|raw| {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let token_vaults: BTreeSet<&Url> = apps
+                .iter()
+                .flat_map(|a| a.targets.iter().map(|t| &t.vault))
+                .collect();
+            validate_alerts(
+                &mut c,
+                raw,
+                AlertsContext {
+                    cloud: &cloud,
+                    default_vault: default_vault.as_ref(),
+                    deployment: stem.as_deref(),
+                    token_vaults: &token_vaults,
+                },
+            )
+        });
         refuse_reserved_targets(&mut c, &named, alerts.as_ref());
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
@@ -388,16 +402,37 @@ impl RawConfig {
     }
 }
 
+/// What `[alerts]` is checked against.
+struct AlertsContext<'a> {
+    cloud: &'a Cloud,
+    /// The top-level `vault`.
+    default_vault: Option<&'a Url>,
+    /// The config file's name without extension: the default CloudEvents `source`.
+    deployment: Option<&'a str>,
+    /// Every vault a token is written to: consumers read there.
+    token_vaults: &'a BTreeSet<&'a Url>,
+}
+
 /// Validates `[alerts]`: the module's own checks, then vaults against the cloud, defaulting the
 /// state and sink-URL vaults to the top-level vault.
+///
+/// A webhook URL is a credential (whoever holds it can post into the security team's channel),
+/// so a sink's URL secret may not sit in a vault tokens are written to, where consumers hold
+/// read access, unless `allow_url_in_token_vault = true` says that consumers' role
+/// assignments are scoped to their token secrets. The alert state holds no secret and may.
 fn validate_alerts(
     c: &mut Checker<'_>,
     raw: &Spanned<alerts::RawAlertsConfig>,
-    cloud: &Cloud,
-    default_vault: Option<&Url>,
+    ctx: AlertsContext<'_>,
 ) -> Option<alerts::AlertsConfig> {
+    let AlertsContext {
+        cloud,
+        default_vault,
+        deployment,
+        token_vaults,
+    } = ctx;
     let span = raw.span();
-    match raw.get_ref().validate() {
+    match raw.get_ref().validate_for(deployment) {
         Err(problems) => {
             for p in problems {
                 c.push(span.clone(), &p.key, p.message);
@@ -443,8 +478,26 @@ fn validate_alerts(
                         format!("{v} is not a Key Vault of this cloud"),
                     );
                 }
-                if sink.url_vault.is_none() {
-                    sink.url_vault = Some(state_vault.clone());
+                let defaulted = sink.url_vault.is_none();
+                let url_vault = sink.url_vault.get_or_insert_with(|| state_vault.clone());
+                if token_vaults.contains(&*url_vault) && !cfg.allow_url_in_token_vault {
+                    let how = if defaulted {
+                        "it defaults to the state vault, which defaults to the top-level vault"
+                    } else {
+                        "as url_vault says"
+                    };
+                    c.push(
+                        span.clone(),
+                        &format!("alerts.sinks[{i}].url_vault"),
+                        format!(
+                            "the webhook URL secret {:?} would be read from {url_vault} ({how}), a vault tokens are \
+                             written to: consumers who can read tokens there could read the URL and post into the \
+                             alert channel. Store it in a vault consumers cannot read and set url_vault (or \
+                             alerts.state_vault), or set alerts.allow_url_in_token_vault = true if every consumer's \
+                             role assignment is scoped to its own token secret",
+                            sink.url_secret
+                        ),
+                    );
                 }
             }
             Some(cfg)

@@ -45,6 +45,7 @@ impl Cycle {
         app: &App,
         listings: &Listings,
         options: &CycleOptions,
+        run_id: &str,
         deadline: Instant,
     ) -> AppResult {
         let stopping = || options.stop.as_ref().is_some_and(|s| s.is_cancelled());
@@ -107,7 +108,7 @@ impl Cycle {
                 report.fail(deadline_exceeded(app, plan.target, &self.config));
             } else if let Some(value) = &secret.value {
                 if let Some(note) = self
-                    .refresh_target(app, plan.target, value, &mut report)
+                    .refresh_target(app, plan.target, value, run_id, &mut report)
                     .await
                 {
                     notes.push(note);
@@ -133,6 +134,7 @@ impl Cycle {
                 secret.meta.as_ref(),
                 secret.value.as_ref(),
                 options.dry_run,
+                run_id,
             )
             .await
         };
@@ -194,9 +196,10 @@ impl Cycle {
         app: &App,
         target: &TokenTarget,
         secret: &SecretValue,
+        run_id: &str,
         report: &mut TargetReport,
     ) -> Option<String> {
-        match self.refresh(app, target, secret).await {
+        match self.refresh(app, target, secret, run_id).await {
             Ok((token, version)) => {
                 let lifetime = token.expires_at() - token.not_before();
                 let short =

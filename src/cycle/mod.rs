@@ -162,9 +162,12 @@ impl Cycle {
     /// Runs one cycle. `Err` only for problems before any work (the rotator cannot reach or
     /// authenticate to any vault); everything else is in the report. Alerting and metrics are
     /// the caller's (`commands::once::run_once`).
-    #[tracing::instrument(name = "cycle", skip_all, fields(dry_run = options.dry_run, apps = self.config.apps.len()))]
+    #[tracing::instrument(name = "cycle", skip_all, fields(dry_run = options.dry_run, apps = self.config.apps.len(), run_id = tracing::field::Empty))]
     pub async fn run(&self, options: CycleOptions) -> Result<CycleReport, SetupError> {
         let started = OffsetDateTime::now_utc();
+        let run_id = new_run_id();
+        tracing::Span::current().record("run_id", run_id.as_str());
+        tracing::info!(event = "cycle_started", run_id = %run_id, dry_run = options.dry_run, "cycle started");
         let deadline = Instant::now() + self.config.cycle_deadline;
         let mut notes = Vec::new();
         let apps: Vec<&App> = self
@@ -195,12 +198,13 @@ impl Cycle {
         // over its lifetime, and the compiler then cannot prove the cycle's future `Send`.
         let apps_ref = &apps;
         let in_flight = &InFlight::new(options.progress.clone());
+        let run_id_ref = run_id.as_str();
         let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
                 let timed = async move {
                     let _shown = in_flight.start(&app.name);
-                    let run = self.run_app(app, listings, options, deadline);
+                    let run = self.run_app(app, listings, options, run_id_ref, deadline);
                     let cut = deadline + deadline_grace(self.config.cycle_deadline);
                     match tokio::time::timeout_at(cut, run).await {
                         Ok(done) => done,
@@ -220,7 +224,19 @@ impl Cycle {
                 humantime::format_duration(self.config.cycle_deadline)
             ));
         }
-        Ok(self.report(results, started, options.dry_run, notes))
+        let mut report = self.report(results, started, options.dry_run, notes);
+        tracing::info!(
+            event = "cycle_finished",
+            run_id = %run_id,
+            written = report.summary.written,
+            fresh = report.summary.fresh,
+            failed = report.summary.failed,
+            skipped = report.summary.skipped,
+            rotations = report.rotations.len(),
+            "cycle finished"
+        );
+        report.run_id = run_id;
+        Ok(report)
     }
 
     /// The cycle's report, in config order whatever order the apps finished in.
@@ -299,18 +315,20 @@ impl Cycle {
             })
     }
 
-    /// Acquire → validate → write, for one target.
+    /// Acquire → validate → write, for one target; `run_id` goes into the written version's
+    /// tags.
     #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
     async fn refresh(
         &self,
         app: &App,
         target: &TokenTarget,
         secret: &SecretValue,
+        run_id: &str,
     ) -> Result<(ValidatedToken, Option<String>), StepError> {
         let token = self
             .acquire_validated(app, target, secret, OffsetDateTime::now_utc())
             .await?;
-        let tag_map = token_tags(app, target, &token, secret.version.as_deref());
+        let tag_map = token_tags(app, target, &token, secret.version.as_deref(), run_id);
         let written = self
             .vaults
             .write_token(&target.vault, &target.secret_name, &token, tag_map)
@@ -393,6 +411,7 @@ fn token_tags(
     target: &TokenTarget,
     token: &ValidatedToken,
     source_version: Option<&str>,
+    run_id: &str,
 ) -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     t.insert(tags::CLIENT_ID.into(), app.client_id.clone());
@@ -403,7 +422,19 @@ fn token_tags(
         t.insert(tags::SOURCE_VERSION.into(), v.to_string());
     }
     t.insert(tags::WRITTEN_BY.into(), tags::WRITTEN_BY_VALUE.into());
+    t.insert(tags::RUN_ID.into(), run_id.to_string());
     t
+}
+
+/// A new run id: 16 random hex digits (64 bits), short enough for a tag and a log line, and
+/// unique enough that two runs of one deployment never share one.
+fn new_run_id() -> String {
+    let mut b = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut b).is_err() {
+        // No system randomness: the clock still tells runs apart.
+        b = (OffsetDateTime::now_utc().unix_timestamp_nanos() as u64).to_be_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Targets whose error has this class.
@@ -418,6 +449,15 @@ fn targets_with(results: &[AppResult], class: ErrorClass) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_16_hex_digits_and_differ() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_eq!(a.len(), 16, "{a}");
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
+    }
 
     #[tokio::test]
     async fn a_panic_in_one_app_becomes_that_apps_result_and_the_others_go_on() {

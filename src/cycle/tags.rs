@@ -17,6 +17,9 @@ pub const EXPIRES_ON: &str = "expires-on";
 /// The version of the client secret the token was acquired with.
 pub const SOURCE_VERSION: &str = "source-version";
 pub const WRITTEN_BY: &str = "written-by";
+/// The run id of the cycle that wrote the version (on token secrets, published client secrets
+/// and the alert state): ties a version to the report, logs and alerts of that run.
+pub const RUN_ID: &str = "run-id";
 
 // On the client secret.
 /// Who to alert about the app, when the config names nobody.

@@ -38,14 +38,6 @@ impl CycleRunner for DaemonRunner {
         match crate::commands::once::run_once(&self.rotator, options).await {
             Ok(report) => {
                 let refresh_due = refresh_due(self.rotator.config(), &report);
-                tracing::info!(
-                    event = "cycle_finished",
-                    written = report.summary.written,
-                    fresh = report.summary.fresh,
-                    failed = report.summary.failed,
-                    skipped = report.summary.skipped,
-                    "cycle finished"
-                );
                 self.state.ready.store(true, Ordering::SeqCst);
                 *self.state.last_error.write().await = None;
                 *self.state.last_report.write().await = Some(report);
@@ -152,7 +144,7 @@ pub async fn run(
     let loop_metrics = metrics.clone();
     let cycles = run_loop(&runner, &schedule, &clock as &dyn Clock, grace, shutdown, move |event| match event {
         LoopEvent::CycleStarted { at, trigger } => {
-            tracing::info!(event = "cycle_started", at = %rfc3339(at), trigger = ?trigger, "cycle started")
+            tracing::info!(event = "cycle_triggered", at = %rfc3339(at), trigger = ?trigger, "cycle triggered")
         }
         LoopEvent::Overran { started, ended, missed_slot } => {
             loop_metrics.record_overrun();

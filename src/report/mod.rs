@@ -150,6 +150,10 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct CycleReport {
     pub schema_version: u32,
+    /// Names this cycle: logged in `cycle_started`/`cycle_finished`, in every alert it raises
+    /// and in the `run-id` tag of every Key Vault version it writes. Empty in reports built
+    /// outside a cycle.
+    pub run_id: String,
     #[serde(serialize_with = "crate::timefmt::serialize")]
     pub started_at: OffsetDateTime,
     #[serde(serialize_with = "crate::timefmt::serialize")]
@@ -212,6 +216,7 @@ impl CycleReport {
         }
         CycleReport {
             schema_version: SCHEMA_VERSION,
+            run_id: String::new(),
             started_at: started,
             finished_at: finished,
             dry_run,

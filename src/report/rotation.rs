@@ -52,4 +52,8 @@ pub struct RotationReport {
     /// identify); raised as an alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manual_action: Option<String>,
+    /// The cycle's run id, for the `run-id` tag of the version a rotation publishes (the
+    /// report has it once, at the top).
+    #[serde(skip)]
+    pub run_id: String,
 }

@@ -997,7 +997,7 @@ async fn failed_and_manual_rotations_are_findings() {
     );
     let manual = findings
         .iter()
-        .find(|f| f.key == "rotation_manual_action/rot")
+        .find(|f| f.key == "manual_action_needed/rot/unpublished")
         .expect("manual action finding");
     assert_eq!(manual.severity(), Some(AlertSeverity::Warning));
 }

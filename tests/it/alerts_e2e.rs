@@ -12,10 +12,10 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
     ])
     .await;
     let url = world.emulator.webhook_url("teams");
-    world.put_secret(OUTPUT, "teams-webhook", &url, None);
+    world.put_secret(INPUT, "teams-webhook", &url, None);
     let config = world.config_with(
         "alerts.toml",
-        "[alerts]\nrealert_after = \"24h\"\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"teams\"\nurl_secret = \"teams-webhook\"\nmin_severity = \"warning\"\n",
+        &format!("[alerts]\nrealert_after = \"24h\"\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"teams\"\nurl_secret = \"teams-webhook\"\nurl_vault = \"{}\"\nmin_severity = \"warning\"\n", world.vault(INPUT)),
     );
     let config = config.to_str().unwrap().to_string();
     let run = |world: &World| {

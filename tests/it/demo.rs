@@ -22,6 +22,8 @@ fn the_demo_runs_as_designed() {
         "bad_client_secret [AADSTS7000215]",
         "finance-etl (finance-etl-client-secret): Rotated",
         "Adaptive Card: WARNING: Client secret of app \"ops-dashboard\"",
+        // The rotation's new credential, announced to the security team (one more alert).
+        "Adaptive Card: New client secret ",
         "`akv-rotator status`",
         "contentType  application/jwt",
     ] {

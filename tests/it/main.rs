@@ -33,6 +33,7 @@ mod proptest_token_response;
 mod refresh_timing;
 mod resilience;
 mod rotation;
+mod rotation_alerts;
 mod scopes;
 mod security;
 mod status;

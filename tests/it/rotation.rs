@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 const SECRET: &str = "sales-client-secret";
 
-struct Setup {
+pub(crate) struct Setup {
     owned: bool,
     graph_role: &'static str,
     max_lifetime_days: Option<u32>,
@@ -30,7 +30,7 @@ impl Default for Setup {
 
 /// One app whose client secret ends in 10 days; the rotator may write its input vault and
 /// (by default) owns the app with `Application.ReadWrite.OwnedBy`.
-async fn world(setup: Setup) -> World {
+pub(crate) async fn world(setup: Setup) -> World {
     let world = World::start(vec![TestApp::new("sales").secret_expiring_in(days(10))]).await;
     let app_id = world.apps[0].client_id.clone();
     world
@@ -82,7 +82,7 @@ fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str
 }
 
 /// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.
-fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
+pub(crate) fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
     let auth = format!("authority_host = \"{}\"\n", world.emulator.authority_host());
     let text = world
         .config_text()
@@ -169,7 +169,7 @@ async fn graph_credentials(world: &World) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn key_ids(world: &World) -> Vec<String> {
+pub(crate) async fn key_ids(world: &World) -> Vec<String> {
     let mut ids: Vec<String> = graph_credentials(world)
         .await
         .iter()

@@ -59,6 +59,7 @@ pub async fn rotate_app(
     meta: Option<&SecretMeta>,
     current: Option<&SecretValue>,
     dry_run: bool,
+    run_id: &str,
 ) -> Option<RotationReport> {
     let policy = app.rotate?;
     let mut report = RotationReport {
@@ -73,6 +74,7 @@ pub async fn rotate_app(
         previous_remove_after: None,
         error: None,
         manual_action: None,
+        run_id: run_id.to_string(),
     };
     let Some(meta) = meta.or(current.map(|c| &c.meta)) else {
         report.fail(

@@ -255,6 +255,7 @@ impl Run<'_> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         new_tags.insert(tags::KEY_ID.into(), added.key_id.clone());
+        new_tags.insert(tags::RUN_ID.into(), report.run_id.clone());
         new_tags.insert(
             tags::ROTATED_BY.into(),
             crate::cycle::tags::WRITTEN_BY_VALUE.into(),

@@ -136,6 +136,7 @@ impl RotationReportBuilder {
             previous_remove_after: None,
             error: None,
             manual_action: None,
+            run_id: String::new(),
         })
     }
 
