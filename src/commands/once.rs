@@ -77,29 +77,11 @@ pub async fn run(
         progress: progress.clone(),
         ..Default::default()
     };
-    tracing::info!(
-        event = "cycle_started",
-        dry_run,
-        apps = cycle.config().apps.len(),
-        shard = shard
-            .map(|s| format!("{}/{}", s.index, s.count))
-            .unwrap_or_default(),
-        "cycle started"
-    );
     let result = run_once(&cycle, options).await;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let report = result?;
-    tracing::info!(
-        event = "cycle_finished",
-        written = report.summary.written,
-        fresh = report.summary.fresh,
-        failed = report.summary.failed,
-        skipped = report.summary.skipped,
-        planned = report.summary.planned,
-        "cycle finished"
-    );
     match output {
         OutputFormat::Json => super::out(&format!("{}\n", report.to_json())),
         OutputFormat::Table => super::out(&report.to_table()),

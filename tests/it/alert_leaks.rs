@@ -22,10 +22,14 @@ async fn a_404_echoing_the_path_leaves_no_segment_of_the_url_in_report_or_logs()
         world.emulator.authority_host(),
         SEGMENTS.join("/")
     );
-    world.put_secret(OUTPUT, "security-webhook", &url, None);
+    // The URL lives in the input vault, which consumers cannot read.
+    world.put_secret(INPUT, "security-webhook", &url, None);
     let config = world.config_with(
         "alerts.toml",
-        "[alerts]\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nurl_secret = \"security-webhook\"\nmin_severity = \"warning\"\n",
+        &format!(
+            "[alerts]\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nurl_secret = \"security-webhook\"\nurl_vault = \"{}\"\nmin_severity = \"warning\"\n",
+            world.vault(INPUT)
+        ),
     );
     let config = config.to_str().unwrap();
 
