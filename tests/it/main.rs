@@ -26,6 +26,7 @@ mod proptest_jwt;
 mod proptest_token_response;
 mod resilience;
 mod rotation;
+mod rotation_attacks;
 mod scopes;
 mod security;
 mod status;
