@@ -148,7 +148,7 @@ impl KeyVaults {
 
     /// Reads one version of a secret with its value (a rotation proving which credential an
     /// earlier version held).
-    #[tracing::instrument(name = "read", skip_all, fields(vault = %vault, secret = name, version))]
+    #[tracing::instrument(name = "read", skip_all, fields(vault = %vault, secret = name, version = version))]
     pub async fn read_version(
         &self,
         vault: &Url,

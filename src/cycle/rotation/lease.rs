@@ -102,22 +102,13 @@ pub(super) async fn take(
         owner: owner.to_string(),
         until,
     };
-    // Read back: the earliest live claim wins; a claim created in the same second is a tie
-    // nobody can order, so both withdraw.
     let now = OffsetDateTime::now_utc();
     let claims = vaults.list_versions(vault, &lease.name).await?;
     let mine = claims.iter().find(|v| v.version == lease.version);
-    let earlier = claims.iter().find(|v| {
-        v.version != lease.version
-            && live(v, now)
-            && match (v.created, mine.and_then(|m| m.created)) {
-                (Some(theirs), Some(ours)) => theirs <= ours,
-                _ => true,
-            }
-    });
+    let earlier = mine.and_then(|m| contender(&claims, m, now));
     match (mine, earlier) {
         (Some(_), None) => Ok(Taken::Held(lease)),
-        (_, Some(other)) => {
+        (Some(_), Some(other)) => {
             let busy = Taken::Busy {
                 owner: owner_of(other),
                 until: other.expires,
@@ -125,7 +116,7 @@ pub(super) async fn take(
             lease.release(vaults, app).await?;
             Ok(busy)
         }
-        (None, None) => Err(StepError::new(
+        (None, _) => Err(StepError::new(
             ErrorClass::MalformedResponse,
             format!(
                 "Key Vault {vault} does not list the lease claim {} of {:?} it just wrote",
@@ -133,6 +124,23 @@ pub(super) async fn take(
             ),
         )),
     }
+}
+
+/// The live claim that keeps `mine` from holding the lease: one created before it, or in the
+/// same second (a tie nobody can order, so both withdraw). Created times are the vault's.
+fn contender<'v>(
+    claims: &'v [VersionMeta],
+    mine: &VersionMeta,
+    now: OffsetDateTime,
+) -> Option<&'v VersionMeta> {
+    claims.iter().find(|v| {
+        v.version != mine.version
+            && live(v, now)
+            && match (v.created, mine.created) {
+                (Some(theirs), Some(ours)) => theirs <= ours,
+                _ => true,
+            }
+    })
 }
 
 impl Lease {
@@ -156,5 +164,41 @@ impl Lease {
             self.owner,
             rfc3339(self.until)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(version: &str, created_secs: i64, enabled: bool, ttl_secs: i64) -> VersionMeta {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid time");
+        VersionMeta {
+            version: version.into(),
+            enabled,
+            created: Some(t0 + time::Duration::seconds(created_secs)),
+            expires: Some(t0 + time::Duration::seconds(created_secs + ttl_secs)),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_earliest_live_claim_holds_and_a_tie_holds_for_nobody() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_010).expect("a valid time");
+        let mine = claim("b", 5, true, 600);
+        let earlier = claim("a", 4, true, 600);
+        let later = claim("c", 6, true, 600);
+        let same_second = claim("d", 5, true, 600);
+        let expired = claim("e", -700, true, 600);
+        let released = claim("f", 1, false, 600);
+        let of = |others: &[&VersionMeta]| {
+            let mut all: Vec<VersionMeta> = others.iter().map(|v| (*v).clone()).collect();
+            all.push(mine.clone());
+            contender(&all, &mine, now).map(|v| v.version.clone())
+        };
+        assert_eq!(of(&[]), None);
+        assert_eq!(of(&[&later, &expired, &released]), None);
+        assert_eq!(of(&[&later, &earlier]), Some("a".into()));
+        assert_eq!(of(&[&same_second]), Some("d".into()));
     }
 }

@@ -253,14 +253,12 @@ impl Run<'_> {
                     ErrorClass::Transient | ErrorClass::MalformedResponse
                 ) =>
             {
-                report.step(
+                return report.fail(
                     "add_password",
-                    "failed",
-                    format!(
-                        "no usable answer from Graph: the credential may exist; the next run removes any credential named {marker:?} and starts over"
-                    ),
+                    e.context(format!(
+                        "no usable answer from Graph, so the credential may exist; the next run removes any credential named {marker:?} and starts over"
+                    )),
                 );
-                return report.fail("add_password", e);
             }
             Err(e) => {
                 for t in tags::ROTATION_PROGRESS {
