@@ -42,6 +42,8 @@ pub struct SecretMeta {
 pub struct SecretValue {
     pub value: SecretString,
     pub version: Option<String>,
+    /// When this version was created.
+    pub created: Option<OffsetDateTime>,
     pub meta: SecretMeta,
 }
 
@@ -188,6 +190,7 @@ impl KeyVaults {
         Ok(SecretValue {
             value: SecretString::from(value),
             version,
+            created: attrs.created,
             meta: SecretMeta {
                 name: name.to_string(),
                 enabled: attrs.enabled.unwrap_or(true),

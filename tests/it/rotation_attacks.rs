@@ -459,3 +459,64 @@ async fn a_live_lease_holds_a_rerun_off_and_an_expired_one_does_not() {
     assert_eq!(lease.len(), 2, "the crashed run's claim, then this run's");
     assert!(!lease[1].enabled, "released at the end: {:?}", lease[1]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adding_tags_cannot_cut_the_grace_of_a_previous_rotator_credential_short() {
+    // Attack: switch the state to `adding` and name the previous credential (one the rotator
+    // made in an earlier rotation, which consumers may still use) as the unpublished one.
+    let world = world(Setup::default()).await;
+    let cfg = config(
+        &world,
+        "rotate.toml",
+        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
+    );
+    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
+    let token = rotator_graph_token(&world, &http).await;
+    let object_id = world
+        .emulator
+        .application_object_id(&world.apps[0].client_id)
+        .unwrap();
+    let ten_days_ago = time::OffsetDateTime::now_utc() - days(10);
+    let previous: Value = http
+        .post(format!(
+            "{}/v1.0/applications/{object_id}/addPassword",
+            world.emulator.graph_url()
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"passwordCredential": {
+            "displayName": "akv-rotator sales 0f0f0f0f-0000-4000-8000-000000000002",
+            "startDateTime": ten_days_ago
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let previous = previous["keyId"].as_str().unwrap().to_ascii_lowercase();
+    client_secret_as_left(
+        &world,
+        world.apps[0].secret_end,
+        &[("rotation-state", "adding"), ("pending-key-id", &previous)],
+    );
+
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
+
+    assert!(
+        key_ids(&world).await.contains(&previous),
+        "the previous credential was removed: {report:#}"
+    );
+    assert_eq!(removals(&world), 0);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let r = rotation(&report);
+    assert_eq!(steps(r)[0], ("recover".into(), "skipped".into()), "{r:#}");
+    assert!(
+        r["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("older than the current version"),
+        "{r:#}"
+    );
+}

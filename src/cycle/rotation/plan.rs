@@ -288,6 +288,7 @@ mod tests {
             key_id: "k".into(),
             display_name: Some(n.into()),
             hint: None,
+            start: None,
             end: None,
         };
         let made = |n: &str| made_by_rotator(&named(n), "sales");
@@ -308,6 +309,7 @@ mod tests {
             key_id: k.into(),
             display_name: None,
             hint: Some(h.into()),
+            start: None,
             end: None,
         };
         let v = SecretString::from("abcdef".to_string());

@@ -145,7 +145,9 @@ impl Run<'_> {
                 };
                 let (orphans, refused): (Vec<&PasswordCredential>, Vec<&PasswordCredential>) =
                     creds.all.iter().filter(|c| named(c)).partition(|c| {
-                        !creds.in_use(&c.key_id) && made_by_rotator(c, &self.app.name)
+                        !creds.in_use(&c.key_id)
+                            && made_by_rotator(c, &self.app.name)
+                            && added_after(c, current)
                     });
                 for c in &refused {
                     tracing::warn!(event = "rotation_tags_refused", app = %self.app.name, key_id = %c.key_id, "pending credential named by the tags is in use or not the rotator's");
@@ -157,8 +159,10 @@ impl Run<'_> {
                             c.key_id,
                             if creds.in_use(&c.key_id) {
                                 "the one the current value authenticates with"
-                            } else {
+                            } else if !made_by_rotator(c, &self.app.name) {
                                 "not one akv-rotator created"
+                            } else {
+                                "older than the current version (a previous credential, maybe still in use)"
                             },
                             self.app.client_secret_name
                         ),
@@ -817,6 +821,19 @@ pub(super) fn identify(creds: &[PasswordCredential], value: &SecretString) -> Op
         _ => None,
     }
 }
+
+/// Whether `c` was added after `current` was written, as an unpublished credential always is
+/// (the run read the current version, then called addPassword): a credential from before, such
+/// as the previous one in its grace period, is never taken for an orphan. Unknown times: no.
+fn added_after(c: &PasswordCredential, current: &SecretValue) -> bool {
+    match (c.start, current.created) {
+        (Some(start), Some(created)) => start + CLOCK_SKEW >= created,
+        _ => false,
+    }
+}
+
+/// Tolerance between Entra ID's and Key Vault's clocks.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
 
 /// How much of the lease must be left to publish.
 const LEASE_MARGIN: time::Duration = time::Duration::minutes(1);
