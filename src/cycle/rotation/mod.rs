@@ -22,6 +22,7 @@
 //! request), and only one the rotator created or the previous version provably held (`run`).
 //! The step list goes into the report's `rotations`.
 
+mod credentials;
 mod lease;
 mod plan;
 mod run;

@@ -191,7 +191,7 @@ impl Plan {
 mod tests {
     use std::time::Duration;
 
-    use super::super::run::{identify, made_by_rotator, marker};
+    use super::super::credentials::{identify, made_by_rotator, marker};
     use super::*;
     use crate::azure::graph::PasswordCredential;
     use secrecy::SecretString;

@@ -4,13 +4,13 @@
 //! The tags are a progress record anyone with tag access can edit, so they only ever narrow
 //! what is removed: the credential the current value authenticates with (its hint, proved by a
 //! token request) is never removed; otherwise only credentials this rotator created (display
-//! name `akv-rotator <app> <run id>`) or the one the previous Key Vault version held (proved by
-//! that version's value) are.
+//! name `akv-rotator <app> <run id>`, see `credentials`) or the one the previous Key Vault
+//! version held (proved by that version's value) are.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
 use crate::azure::graph::{GraphClient, PasswordCredential, Removed};
@@ -20,6 +20,7 @@ use crate::cycle::{Cycle, tags};
 use crate::error::{ErrorClass, StepError};
 use crate::report::rotation::{RotationOutcome, RotationReport};
 
+use super::credentials::{Credentials, added_after, hint_matches, made_by_rotator, marker};
 use super::lease::Lease;
 use super::plan::Plan;
 use crate::timefmt::rfc3339;
@@ -30,75 +31,6 @@ pub(super) struct Run<'a> {
     pub(super) policy: RotatePolicy,
     pub(super) graph: GraphClient,
     pub(super) lease: &'a Lease,
-}
-
-/// What Graph and the current value say about the app's credentials.
-struct Credentials<'c> {
-    all: &'c [PasswordCredential],
-    /// keyIds whose hint matches the current value: it may authenticate with any of them.
-    in_use: Vec<String>,
-    /// The one the current version holds: its `key-id` tag when that credential's hint
-    /// matches the value, else the only credential with a matching hint.
-    current: Option<String>,
-}
-
-impl<'c> Credentials<'c> {
-    fn of(all: &'c [PasswordCredential], current: &SecretValue) -> Self {
-        let in_use = hint_matches(all, &current.value);
-        let tagged = current
-            .meta
-            .tags
-            .get(tags::KEY_ID)
-            .map(|k| k.to_ascii_lowercase())
-            .filter(|k| in_use.contains(k));
-        let current = tagged.or_else(|| identify(all, &current.value));
-        Credentials {
-            all,
-            in_use,
-            current,
-        }
-    }
-
-    fn find(&self, key_id: &str) -> Option<&'c PasswordCredential> {
-        self.all
-            .iter()
-            .find(|c| c.key_id.eq_ignore_ascii_case(key_id))
-    }
-
-    fn in_use(&self, key_id: &str) -> bool {
-        self.in_use.iter().any(|k| k.eq_ignore_ascii_case(key_id))
-    }
-}
-
-/// The display name of a credential added by run `run_id` for `app`.
-pub(super) fn marker(app: &str, run_id: &str) -> String {
-    format!("{MARKER_PREFIX} {app} {run_id}")
-}
-
-const MARKER_PREFIX: &str = "akv-rotator";
-
-/// Whether a credential's display name says this rotator added it for `app`: `akv-rotator
-/// <app> <run id>`, or `akv-rotator <guid>` as versions before the app name wrote it.
-pub(super) fn made_by_rotator(c: &PasswordCredential, app: &str) -> bool {
-    let Some(rest) = c
-        .display_name
-        .as_deref()
-        .and_then(|n| n.strip_prefix(MARKER_PREFIX))
-        .and_then(|n| n.strip_prefix(' '))
-    else {
-        return false;
-    };
-    let is_guid = |s: &str| {
-        s.len() == 36
-            && s.chars().enumerate().all(|(i, ch)| {
-                matches!(i, 8 | 13 | 18 | 23) == (ch == '-')
-                    && (ch == '-' || ch.is_ascii_hexdigit())
-            })
-    };
-    match rest.strip_prefix(app).and_then(|r| r.strip_prefix(' ')) {
-        Some(run_id) => !run_id.is_empty(),
-        None => is_guid(rest),
-    }
 }
 
 impl Run<'_> {
@@ -802,38 +734,6 @@ impl Run<'_> {
             .map(|w| w.version)
     }
 }
-
-/// The keyIds of the Graph credentials whose hint (first 3 characters) matches `value`.
-fn hint_matches(creds: &[PasswordCredential], value: &SecretString) -> Vec<String> {
-    let prefix: String = value.expose_secret().chars().take(3).collect();
-    creds
-        .iter()
-        .filter(|c| c.hint.as_deref() == Some(prefix.as_str()))
-        .map(|c| c.key_id.clone())
-        .collect()
-}
-
-/// The Graph credential whose hint (first 3 characters) matches the current value, when
-/// exactly one does.
-pub(super) fn identify(creds: &[PasswordCredential], value: &SecretString) -> Option<String> {
-    match hint_matches(creds, value).as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    }
-}
-
-/// Whether `c` was added after `current` was written, as an unpublished credential always is
-/// (the run read the current version, then called addPassword): a credential from before, such
-/// as the previous one in its grace period, is never taken for an orphan. Unknown times: no.
-fn added_after(c: &PasswordCredential, current: &SecretValue) -> bool {
-    match (c.start, current.created) {
-        (Some(start), Some(created)) => start + CLOCK_SKEW >= created,
-        _ => false,
-    }
-}
-
-/// Tolerance between Entra ID's and Key Vault's clocks.
-const CLOCK_SKEW: time::Duration = time::Duration::minutes(2);
 
 /// How much of the lease must be left to publish.
 const LEASE_MARGIN: time::Duration = time::Duration::minutes(1);
