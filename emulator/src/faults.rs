@@ -150,7 +150,10 @@ pub(crate) async fn run(
         FaultKind::TooManyRequests { retry_after_secs } => {
             status_response(flavor, 429, retry_after_secs, authority)
         }
-        FaultKind::ConnectionReset => {
+        FaultKind::ConnectionReset | FaultKind::ConnectionResetAfterServing => {
+            if kind == FaultKind::ConnectionResetAfterServing {
+                drop(serve());
+            }
             let body = Body::from_stream(futures_util::stream::once(async {
                 Err::<Bytes, std::io::Error>(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,

@@ -26,6 +26,7 @@ pub struct PasswordCredential {
     pub key_id: String,
     pub display_name: Option<String>,
     pub hint: Option<String>,
+    pub start: Option<OffsetDateTime>,
     pub end: Option<OffsetDateTime>,
 }
 
@@ -78,6 +79,8 @@ struct RawPassword {
     #[serde(default)]
     hint: Option<String>,
     #[serde(default)]
+    start_date_time: Option<String>,
+    #[serde(default)]
     end_date_time: Option<String>,
     #[serde(default)]
     secret_text: Option<String>,
@@ -89,6 +92,10 @@ impl RawPassword {
             key_id: self.key_id.to_ascii_lowercase(),
             display_name: self.display_name.clone(),
             hint: self.hint.clone(),
+            start: self
+                .start_date_time
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
             end: self
                 .end_date_time
                 .as_deref()

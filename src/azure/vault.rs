@@ -1,5 +1,6 @@
 //! Key Vault adapter over the official `azure_security_keyvault_secrets` SDK: list secret
-//! properties (the plan), read a client secret, write a validated token.
+//! properties (the plan), read a client secret, write a validated token; for rotations also
+//! tags, versions and lease claims.
 //!
 //! It owns one SDK client per vault and turns SDK errors into [`StepError`]s with a class and a
 //! message naming the vault and secret. It never logs or returns a secret value except inside a
@@ -13,8 +14,8 @@ use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, StatusCode};
 use azure_security_keyvault_secrets::models::{
     SecretAttributes, SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions,
-    SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
-    UpdateSecretPropertiesParameters,
+    SecretClientListSecretPropertiesVersionsOptions, SecretClientUpdateSecretPropertiesOptions,
+    SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
@@ -41,6 +42,8 @@ pub struct SecretMeta {
 pub struct SecretValue {
     pub value: SecretString,
     pub version: Option<String>,
+    /// When this version was created.
+    pub created: Option<OffsetDateTime>,
     pub meta: SecretMeta,
 }
 
@@ -142,9 +145,36 @@ impl KeyVaults {
     /// Reads the current version of a secret with its value.
     #[tracing::instrument(name = "read", skip_all, fields(vault = %vault, secret = name))]
     pub async fn read(&self, vault: &Url, name: &str) -> Result<SecretValue, StepError> {
+        self.read_at(vault, name, None).await
+    }
+
+    /// Reads one version of a secret with its value (a rotation proving which credential an
+    /// earlier version held).
+    #[tracing::instrument(name = "read", skip_all, fields(vault = %vault, secret = name, version = version))]
+    pub async fn read_version(
+        &self,
+        vault: &Url,
+        name: &str,
+        version: &str,
+    ) -> Result<SecretValue, StepError> {
+        self.read_at(vault, name, Some(version)).await
+    }
+
+    async fn read_at(
+        &self,
+        vault: &Url,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<SecretValue, StepError> {
         let client = self.client(vault)?;
         let secret = client
-            .get_secret(name, None::<SecretClientGetSecretOptions<'_>>)
+            .get_secret(
+                name,
+                Some(SecretClientGetSecretOptions {
+                    secret_version: version.map(str::to_string),
+                    ..Default::default()
+                }),
+            )
             .await
             .map_err(|e| classify(e, vault, Some(name), "read"))?
             .into_model()
@@ -160,6 +190,7 @@ impl KeyVaults {
         Ok(SecretValue {
             value: SecretString::from(value),
             version,
+            created: attrs.created,
             meta: SecretMeta {
                 name: name.to_string(),
                 enabled: attrs.enabled.unwrap_or(true),
@@ -231,7 +262,7 @@ impl KeyVaults {
         vault: &Url,
         name: &str,
         value: &SecretString,
-        expires: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
         content_type: Option<String>,
         tags: &BTreeMap<String, String>,
     ) -> Result<WrittenSecret, StepError> {
@@ -241,7 +272,7 @@ impl KeyVaults {
             content_type,
             secret_attributes: Some(SecretAttributes {
                 enabled: Some(true),
-                expires: Some(expires),
+                expires,
                 ..Default::default()
             }),
             tags: Some(tags.clone().into_iter().collect()),
@@ -280,6 +311,128 @@ impl KeyVaults {
             )
             .await
             .map_err(|e| classify(e, vault, Some(name), "record rotation progress on"))?;
+        Ok(())
+    }
+}
+
+/// One version of a secret as its version listing shows it (no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    pub version: String,
+    pub enabled: bool,
+    pub created: Option<OffsetDateTime>,
+    pub expires: Option<OffsetDateTime>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl KeyVaults {
+    /// Lists every version of a secret (a rotation lease's claims); a secret that does not
+    /// exist has none.
+    #[tracing::instrument(name = "list_versions", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn list_versions(
+        &self,
+        vault: &Url,
+        name: &str,
+    ) -> Result<Vec<VersionMeta>, StepError> {
+        let client = self.client(vault)?;
+        let fail = |e| classify(e, vault, Some(name), "list the versions of");
+        let mut pager = client
+            .list_secret_properties_versions(
+                name,
+                Some(SecretClientListSecretPropertiesVersionsOptions {
+                    maxresults: Some(25),
+                    ..Default::default()
+                }),
+            )
+            .map_err(fail)?;
+        let mut out = Vec::new();
+        loop {
+            let item = match pager.try_next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(e) => {
+                    let e = fail(e);
+                    if e.class == ErrorClass::NotFound {
+                        return Ok(Vec::new());
+                    }
+                    return Err(e);
+                }
+            };
+            let Some(version) = item.resource_id().ok().and_then(|id| id.version) else {
+                return Err(StepError::new(
+                    ErrorClass::MalformedResponse,
+                    format!("Key Vault {vault} listed a version of {name:?} without a usable id"),
+                ));
+            };
+            let attrs = item.attributes.unwrap_or_default();
+            out.push(VersionMeta {
+                version,
+                enabled: attrs.enabled.unwrap_or(true),
+                created: attrs.created,
+                expires: attrs.expires,
+                tags: item.tags.unwrap_or_default().into_iter().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes a rotation lease claim: a new version whose `exp` is the end of the claim.
+    #[tracing::instrument(name = "write", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn write_lease(
+        &self,
+        vault: &Url,
+        name: &str,
+        owner: &str,
+        expires: OffsetDateTime,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<WrittenSecret, StepError> {
+        let client = self.client(vault)?;
+        let params = SetSecretParameters {
+            value: Some(owner.to_string()),
+            content_type: Some("text/plain".to_string()),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                expires: Some(expires),
+                ..Default::default()
+            }),
+            tags: Some(tags.clone().into_iter().collect()),
+        };
+        set(client, vault, name, params).await
+    }
+
+    /// Disables one version of a secret (a released lease claim).
+    #[tracing::instrument(name = "update", skip_all, fields(vault = %vault, secret = name))]
+    pub async fn disable_version(
+        &self,
+        vault: &Url,
+        name: &str,
+        version: &str,
+    ) -> Result<(), StepError> {
+        let client = self.client(vault)?;
+        let params = UpdateSecretPropertiesParameters {
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let body = params.try_into().map_err(|e: azure_core::Error| {
+            StepError::new(
+                ErrorClass::Internal,
+                format!("cannot encode the attributes of {name:?}: {}", e.kind()),
+            )
+        })?;
+        client
+            .update_secret_properties(
+                name,
+                body,
+                Some(SecretClientUpdateSecretPropertiesOptions {
+                    secret_version: Some(version.to_string()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| classify(e, vault, Some(name), "disable a version of"))?;
         Ok(())
     }
 }

@@ -188,12 +188,16 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
                 tenant_id: TENANT.into(),
                 permissions: vec![
                     perm(ROTATOR, true, false),
-                    // Writing a rotated client secret: only this one secret.
+                    // Writing a rotated client secret: only this one secret and its
+                    // rotation lease.
                     PermissionSeed {
                         principal: ROTATOR.into(),
                         read: true,
                         write: true,
-                        secrets: Some(vec!["finance-etl-client-secret".into()]),
+                        secrets: Some(vec![
+                            "finance-etl-client-secret".into(),
+                            "finance-etl-client-secret-rotation-lease".into(),
+                        ]),
                     },
                 ],
                 secrets: vec![

@@ -1,5 +1,6 @@
 //! Every Key Vault tag the rotator reads or writes, in one place: on token secrets, on the client
-//! secret's versions (owner, Graph key id, rotation progress), and on the alert state.
+//! secret's versions (owner, Graph key id, rotation progress), on the rotation lease and on the
+//! alert state.
 
 /// Written into the `written-by` tag of everything the rotator writes.
 pub const WRITTEN_BY_VALUE: &str = concat!("akv-rotator/", env!("CARGO_PKG_VERSION"));
@@ -35,18 +36,30 @@ pub const PENDING_NAME: &str = "pending-name";
 pub const PENDING_KEY_ID: &str = "pending-key-id";
 pub const PREVIOUS_KEY_ID: &str = "previous-key-id";
 pub const PREVIOUS_REMOVE_AFTER: &str = "previous-remove-after";
+/// The Key Vault version that held the previous credential: a grace-period removal proves by
+/// its value (hint) that `previous-key-id` is that credential, not whatever the tag says.
+pub const PREVIOUS_VERSION: &str = "previous-version";
 pub const ROTATED_BY: &str = "rotated-by";
 /// Values of [`ROTATION_STATE`].
 pub const ADDING: &str = "adding";
 pub const GRACE: &str = "grace";
 /// Every progress tag (cleared when a rotation finishes or is abandoned).
-pub const ROTATION_PROGRESS: [&str; 5] = [
+pub const ROTATION_PROGRESS: [&str; 6] = [
     ROTATION_STATE,
     PENDING_NAME,
     PENDING_KEY_ID,
     PREVIOUS_KEY_ID,
     PREVIOUS_REMOVE_AFTER,
+    PREVIOUS_VERSION,
 ];
+
+// On the rotation lease (`<client secret>-rotation-lease`, one version per claim).
+/// The run id that claims the lease.
+pub const LEASE_OWNER: &str = "lease-owner";
+/// The app the lease is for.
+pub const LEASE_APP: &str = "app";
+/// [`PURPOSE`] of a lease claim.
+pub const PURPOSE_ROTATION_LEASE: &str = "rotation-lease";
 
 // On the alert state secret.
 pub const PURPOSE: &str = "purpose";

@@ -19,6 +19,8 @@ pub enum RotationOutcome {
     Completed,
     /// Dry run: the steps that would run.
     Planned,
+    /// Another run holds the app's rotation lease: nothing done this run.
+    Busy,
     Failed,
 }
 

@@ -34,6 +34,7 @@ mod refresh_timing;
 mod resilience;
 mod rotation;
 mod rotation_alerts;
+mod rotation_attacks;
 mod scopes;
 mod security;
 mod status;

@@ -10,12 +10,12 @@ use akv_emulator::{AppRegistrationSeed, AppSeed, SecretSeed, Seed, TenantPolicyS
 use serde_json::Value;
 use time::OffsetDateTime;
 
-const SECRET: &str = "sales-client-secret";
+pub(crate) const SECRET: &str = "sales-client-secret";
 
 pub(crate) struct Setup {
-    owned: bool,
-    graph_role: &'static str,
-    max_lifetime_days: Option<u32>,
+    pub(crate) owned: bool,
+    pub(crate) graph_role: &'static str,
+    pub(crate) max_lifetime_days: Option<u32>,
 }
 
 impl Default for Setup {
@@ -66,7 +66,7 @@ pub(crate) async fn world(setup: Setup) -> World {
 
 /// Sets the app's client secret in the input vault as a crashed or hand-edited run leaves it:
 /// the same value, this `exp`, and these tags (the rotation's progress).
-fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
+pub(crate) fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
     world.seed_vaults(vec![vault_seed(
         INPUT,
         vec![perm(ROTATOR, true, true)],
@@ -103,13 +103,13 @@ pub(crate) fn config(world: &World, file: &str, rotate: &str) -> PathBuf {
     path
 }
 
-fn rotation(report: &Value) -> &Value {
+pub(crate) fn rotation(report: &Value) -> &Value {
     let r = &report["rotations"][0];
     assert_eq!(r["app"], "sales", "{report:#}");
     r
 }
 
-fn steps(r: &Value) -> Vec<(String, String)> {
+pub(crate) fn steps(r: &Value) -> Vec<(String, String)> {
     r["steps"]
         .as_array()
         .unwrap()
@@ -125,7 +125,7 @@ fn steps(r: &Value) -> Vec<(String, String)> {
 
 /// The rotator's own Microsoft Graph token (client credentials), got independently of the
 /// product.
-async fn rotator_graph_token(world: &World, http: &reqwest::Client) -> String {
+pub(crate) async fn rotator_graph_token(world: &World, http: &reqwest::Client) -> String {
     let token: Value = http
         .post(format!(
             "{}/{TENANT}/oauth2/v2.0/token",
@@ -147,7 +147,7 @@ async fn rotator_graph_token(world: &World, http: &reqwest::Client) -> String {
 }
 
 /// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
-async fn graph_credentials(world: &World) -> Vec<Value> {
+pub(crate) async fn graph_credentials(world: &World) -> Vec<Value> {
     let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
     let token = rotator_graph_token(world, &http).await;
     let app: Value = http
@@ -179,12 +179,12 @@ pub(crate) async fn key_ids(world: &World) -> Vec<String> {
     ids
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
+pub(crate) fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
 
-fn latest_tags(world: &World) -> BTreeMap<String, String> {
+pub(crate) fn latest_tags(world: &World) -> BTreeMap<String, String> {
     world.versions(INPUT, SECRET).last().unwrap().tags.clone()
 }
 
@@ -335,6 +335,11 @@ async fn a_run_killed_while_waiting_leaves_no_orphan_after_the_rerun() {
     let orphan = tags["pending-key-id"].clone();
     assert_eq!(key_ids(&world).await.len(), 2, "the crashed run added one");
     assert_eq!(world.versions(INPUT, SECRET).len(), 1, "nothing published");
+    // The crashed run's rotation lease would block reruns until it expires
+    // (propagation_wait + 10 min, rotation_attacks.rs); end it now.
+    world
+        .emulator
+        .set_secret_enabled(INPUT, &format!("{SECRET}-rotation-lease"), false);
 
     // Rerun: the unpublished credential is removed, a fresh one added and published.
     world.emulator.set_secret_propagation_secs(1);

@@ -80,6 +80,12 @@ pub enum FaultKind {
     },
     /// Close the connection without an answer.
     ConnectionReset,
+    /// Serve the request (its effect happens, e.g. Graph `addPassword` creates the
+    /// credential), then close the connection without the answer: the client cannot tell
+    /// whether it worked. Graph shows a new secret's text only in that one answer
+    /// ("passwordCredential resource type": `secretText` "is only returned during the initial
+    /// POST request to addPassword"), so a lost answer leaves a credential nobody can use.
+    ConnectionResetAfterServing,
     /// Serve, then replace the body with invalid JSON (status kept).
     MalformedJson,
     /// Serve, then cut the JSON body in half (status kept, `Content-Length` matching).

@@ -8,6 +8,7 @@ mod assertions;
 mod entra;
 mod faults;
 mod graph;
+mod lost_response;
 mod managed_identity;
 mod official_sdk;
 mod powerbi;

@@ -1,22 +1,29 @@
 //! Client-secret rotation through Microsoft Graph, opt-in per app (`rotate = { … }`).
 //!
-//! When the app's client secret (its Key Vault `exp`) is within `before_expiry`:
+//! When the app's client secret (its Key Vault `exp`) is within `before_expiry`, one run,
+//! holding the app's rotation lease (`lease`: overlapping runs never rotate one app at once):
 //! 1. record intent on the current Key Vault version (`rotation-state = adding`,
-//!    `pending-name` = the display name the new credential will carry);
+//!    `pending-name` = `akv-rotator <app> <run id>`, the new credential's display name);
 //! 2. `addPassword` with `endDateTime` = now + `lifetime`, then record `pending-key-id`;
 //! 3. wait (bounded, with backoff) until the new secret mints a token — AADSTS7000215 right
 //!    after `addPassword` is expected while it propagates;
 //! 4. publish it as a new Key Vault version: `exp` = `endDateTime`, tags `key-id`,
-//!    `rotation-state = grace`, `previous-key-id`, `previous-remove-after` (one atomic write);
+//!    `rotation-state = grace`, `previous-key-id`, `previous-version`, `previous-remove-after`
+//!    (one atomic write), then re-read Graph and put the previous value back if the new
+//!    credential is gone;
 //! 5. on a later run after `grace`: check the published secret still works, `removePassword`
 //!    the previous credential, clear the progress tags.
 //!
 //! Crash safety: the progress lives in the tags of the current Key Vault version, so a run
 //! killed at any point resumes. A run that finds `adding` removes the unpublished credential
-//! (its text died with the crashed process; found by `pending-key-id` or by `pending-name`)
-//! and starts over; a credential is only removed when it is not the one the current version
-//! holds and that one is known to work. The step list goes into the report's `rotations`.
+//! (its text died with the crashed process or the lost answer; found by `pending-key-id` or by
+//! `pending-name`) and starts over. Tags are editable by anyone with tag access, so they never
+//! widen what is removed: not the credential the current value authenticates with (hint, token
+//! request), and only one the rotator created or the previous version provably held (`run`).
+//! The step list goes into the report's `rotations`.
 
+mod credentials;
+mod lease;
 mod plan;
 mod run;
 
@@ -28,6 +35,7 @@ use crate::cycle::{Cycle, tags};
 use crate::error::{ErrorClass, StepError};
 pub use crate::report::rotation::{RotationOutcome, RotationReport, RotationStep};
 use crate::timefmt::rfc3339;
+use lease::Taken;
 use plan::Plan;
 use run::Run;
 
@@ -115,33 +123,71 @@ pub async fn rotate_app(
         );
         return Some(report);
     };
+    // One run at a time per app: the claim outlives the longest rotation (the propagation
+    // wait) with room for slow vault and Graph calls.
+    let run_id = crate::azure::graph::random_guid();
+    let until = OffsetDateTime::now_utc()
+        + time::Duration::try_from(policy.propagation_wait).unwrap_or_default()
+        + LEASE_SLACK;
+    let lease = match lease::take(rotator.vaults(), app, &run_id, until).await {
+        Ok(Taken::Held(lease)) => lease,
+        Ok(Taken::Busy { owner, until }) => {
+            report.outcome = RotationOutcome::Busy;
+            report.step(
+                "lease",
+                "skipped",
+                format!(
+                    "another run ({owner}) holds {:?} until {}: it is rotating this app, nothing done",
+                    lease::lease_name(app),
+                    until.map(rfc3339).unwrap_or_else(|| "?".into())
+                ),
+            );
+            return Some(report);
+        }
+        Err(e) => {
+            report.fail("lease", e.context("take the rotation lease"));
+            return Some(report);
+        }
+    };
+    tracing::info!(event = "rotation_lease", app = %app.name, run = %lease.owner, "rotation lease taken");
     let run = Run {
         rotator,
         app,
         policy,
         graph,
+        lease: &lease,
     };
-    // The value and version of the current Key Vault version are needed from here on.
-    let read;
-    let current = match current {
-        Some(c) => c,
-        None => match rotator
-            .vaults()
-            .read(&app.client_secret_vault, &app.client_secret_name)
-            .await
-        {
-            Ok(v) => {
-                read = v;
-                &read
-            }
-            Err(e) => {
-                report.fail("read_secret", e);
-                return Some(report);
-            }
-        },
+    // Read under the lease: what another run did before it released counts.
+    let current = match rotator
+        .vaults()
+        .read(&app.client_secret_vault, &app.client_secret_name)
+        .await
+    {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report.fail("read_secret", e);
+            None
+        }
     };
-    // The state from the version just read (the listing could be a moment older).
-    let plan = Plan::of(&current.meta, &policy, OffsetDateTime::now_utc());
-    run.execute(plan, current, &mut report).await;
+    if let Some(current) = current {
+        let plan = Plan::of(&current.meta, &policy, OffsetDateTime::now_utc());
+        report.state = plan.state_label().into();
+        run.execute(plan, &current, &mut report).await;
+    }
+    let described = lease.describe();
+    if let Err(e) = lease.release(rotator.vaults(), app).await {
+        // Not a failure of the rotation: the claim expires by itself.
+        report.step(
+            "lease",
+            "failed",
+            format!(
+                "could not release ({described}), it expires by itself: {}",
+                e.message
+            ),
+        );
+    }
     Some(report)
 }
+
+/// How long a lease outlives the propagation wait.
+const LEASE_SLACK: time::Duration = time::Duration::minutes(10);

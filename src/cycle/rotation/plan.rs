@@ -1,5 +1,6 @@
 //! What the tags of the client secret's current version say is to be done, and how a dry run
-//! describes it.
+//! describes it. The tags only ever hold work back (an unreadable date is never due); what may
+//! be removed is decided in `run` from Graph and the current value.
 
 use super::*;
 use crate::config::RotatePolicy;
@@ -20,10 +21,12 @@ pub(super) enum Plan {
         pending_name: Option<String>,
         then_due: bool,
     },
-    /// Published; the previous credential is kept until `remove_after`.
+    /// Published; the previous credential is kept until `remove_after`. A tag that is not a
+    /// time (`unreadable`) is never due: tags are not trusted to shorten the grace.
     Grace {
         previous: Option<String>,
         remove_after: Option<OffsetDateTime>,
+        unreadable: Option<String>,
         due: bool,
     },
 }
@@ -39,13 +42,12 @@ impl Plan {
                 then_due: due,
             },
             Some(tags::GRACE) => {
-                let remove_after = meta
-                    .tags
-                    .get(tags::PREVIOUS_REMOVE_AFTER)
-                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+                let raw = meta.tags.get(tags::PREVIOUS_REMOVE_AFTER);
+                let remove_after = raw.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
                 Plan::Grace {
                     previous: meta.tags.get(tags::PREVIOUS_KEY_ID).cloned(),
-                    due: remove_after.is_none_or(|t| now >= t),
+                    due: remove_after.is_some_and(|t| now >= t),
+                    unreadable: raw.filter(|_| remove_after.is_none()).cloned(),
                     remove_after,
                 }
             }
@@ -145,10 +147,25 @@ impl Plan {
             Plan::Grace {
                 previous,
                 remove_after,
+                unreadable,
                 due,
             } => {
                 let prev = previous.as_deref().unwrap_or("unknown");
-                if *due {
+                if remove_after.is_none() {
+                    report.outcome = RotationOutcome::InGrace;
+                    report.step(
+                        "remove_previous",
+                        "skipped",
+                        match unreadable {
+                            Some(raw) => format!(
+                                "previous-remove-after {raw:?} is not an RFC 3339 time: the previous credential {prev} is kept (fix the tag, or remove the credential by hand)"
+                            ),
+                            None => format!(
+                                "no previous-remove-after tag: the previous credential {prev} is kept (add the tag, or remove the credential by hand)"
+                            ),
+                        },
+                    );
+                } else if *due {
                     planned(
                         report,
                         "remove_previous",
@@ -174,7 +191,7 @@ impl Plan {
 mod tests {
     use std::time::Duration;
 
-    use super::super::run::identify;
+    use super::super::credentials::{identify, made_by_rotator, marker};
     use super::*;
     use crate::azure::graph::PasswordCredential;
     use secrecy::SecretString;
@@ -245,11 +262,54 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_or_missing_remove_after_is_never_due() {
+        let now = OffsetDateTime::now_utc();
+        for t in [
+            vec![
+                (tags::ROTATION_STATE, tags::GRACE),
+                (tags::PREVIOUS_REMOVE_AFTER, "soon"),
+            ],
+            vec![(tags::ROTATION_STATE, tags::GRACE)],
+        ] {
+            assert!(matches!(
+                Plan::of(&meta(170, &t), &policy(), now),
+                Plan::Grace {
+                    due: false,
+                    remove_after: None,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn only_rotator_markers_for_this_app_count_as_made_by_the_rotator() {
+        let named = |n: &str| PasswordCredential {
+            key_id: "k".into(),
+            display_name: Some(n.into()),
+            hint: None,
+            start: None,
+            end: None,
+        };
+        let made = |n: &str| made_by_rotator(&named(n), "sales");
+        assert!(made(&marker(
+            "sales",
+            "0f0f0f0f-0000-4000-8000-000000000000"
+        )));
+        assert!(made("akv-rotator 0f0f0f0f-0000-4000-8000-000000000000"));
+        assert!(!made("akv-rotator hr 0f0f0f0f-0000-4000-8000-000000000000"));
+        assert!(!made("akv-rotator sales"));
+        assert!(!made("akv-rotator not-a-guid"));
+        assert!(!made("ci-pipeline"));
+    }
+
+    #[test]
     fn a_hint_identifies_only_a_unique_credential() {
         let c = |k: &str, h: &str| PasswordCredential {
             key_id: k.into(),
             display_name: None,
             hint: Some(h.into()),
+            start: None,
             end: None,
         };
         let v = SecretString::from("abcdef".to_string());

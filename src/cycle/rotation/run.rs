@@ -1,10 +1,16 @@
 //! Executing a rotation plan: Graph `addPassword`, waiting until the new secret works,
 //! publishing it to Key Vault, and removing the previous credential after the grace period.
+//!
+//! The tags are a progress record anyone with tag access can edit, so they only ever narrow
+//! what is removed: the credential the current value authenticates with (its hint, proved by a
+//! token request) is never removed; otherwise only credentials this rotator created (display
+//! name `akv-rotator <app> <run id>`, see `credentials`) or the one the previous Key Vault
+//! version held (proved by that version's value) are.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
 use crate::azure::graph::{GraphClient, PasswordCredential, Removed};
@@ -14,6 +20,8 @@ use crate::cycle::{Cycle, tags};
 use crate::error::{ErrorClass, StepError};
 use crate::report::rotation::{RotationOutcome, RotationReport};
 
+use super::credentials::{Credentials, added_after, hint_matches, made_by_rotator, marker};
+use super::lease::Lease;
 use super::plan::Plan;
 use crate::timefmt::rfc3339;
 
@@ -22,6 +30,7 @@ pub(super) struct Run<'a> {
     pub(super) app: &'a App,
     pub(super) policy: RotatePolicy,
     pub(super) graph: GraphClient,
+    pub(super) lease: &'a Lease,
 }
 
 impl Run<'_> {
@@ -36,12 +45,7 @@ impl Run<'_> {
             Ok(a) => a,
             Err(e) => return report.fail("read_application", e),
         };
-        let current_key = current
-            .meta
-            .tags
-            .get(tags::KEY_ID)
-            .map(|k| k.to_ascii_lowercase())
-            .or_else(|| identify(&application.password_credentials, &current.value));
+        let creds = Credentials::of(&application.password_credentials, current);
         let mut current_tags = current.meta.tags.clone();
         match plan {
             Plan::NotDue | Plan::NoExpiry | Plan::Grace { due: false, .. } => {
@@ -50,8 +54,7 @@ impl Run<'_> {
             Plan::Grace { previous, .. } => {
                 self.remove_previous(
                     &application.object_id,
-                    &application.password_credentials,
-                    current_key.as_deref(),
+                    &creds,
                     previous.as_deref(),
                     current,
                     report,
@@ -64,18 +67,39 @@ impl Run<'_> {
                 then_due,
             } => {
                 // The unpublished credential: by keyId, or by the display name recorded before
-                // addPassword (a crash may have come before its keyId was recorded).
-                let orphans: Vec<&PasswordCredential> = application
-                    .password_credentials
-                    .iter()
-                    .filter(|c| Some(c.key_id.as_str()) != current_key.as_deref())
-                    .filter(|c| {
-                        pending_key_id
-                            .as_deref()
-                            .is_some_and(|k| k.eq_ignore_ascii_case(&c.key_id))
-                            || (pending_name.is_some() && c.display_name == pending_name)
-                    })
-                    .collect();
+                // addPassword (a crash or a lost answer may have come before its keyId was
+                // recorded). Only one this rotator made for this app, never one in use.
+                let named = |c: &PasswordCredential| {
+                    pending_key_id
+                        .as_deref()
+                        .is_some_and(|k| k.eq_ignore_ascii_case(&c.key_id))
+                        || (pending_name.is_some() && c.display_name == pending_name)
+                };
+                let (orphans, refused): (Vec<&PasswordCredential>, Vec<&PasswordCredential>) =
+                    creds.all.iter().filter(|c| named(c)).partition(|c| {
+                        !creds.in_use(&c.key_id)
+                            && made_by_rotator(c, &self.app.name)
+                            && added_after(c, current)
+                    });
+                for c in &refused {
+                    tracing::warn!(event = "rotation_tags_refused", app = %self.app.name, key_id = %c.key_id, "pending credential named by the tags is in use or not the rotator's");
+                    report.step(
+                        "recover",
+                        "skipped",
+                        format!(
+                            "the tags name credential {} as unpublished, but it is {}: kept (check who edited the tags of {:?})",
+                            c.key_id,
+                            if creds.in_use(&c.key_id) {
+                                "the one the current value authenticates with"
+                            } else if !made_by_rotator(c, &self.app.name) {
+                                "not one akv-rotator created"
+                            } else {
+                                "older than the current version (a previous credential, maybe still in use)"
+                            },
+                            self.app.client_secret_name
+                        ),
+                    );
+                }
                 for orphan in &orphans {
                     match self
                         .graph
@@ -93,7 +117,7 @@ impl Run<'_> {
                         Err(e) => return report.fail("recover", e),
                     }
                 }
-                if orphans.is_empty() {
+                if orphans.is_empty() && refused.is_empty() {
                     report.step(
                         "recover",
                         "done",
@@ -109,7 +133,7 @@ impl Run<'_> {
                 if then_due {
                     self.add_and_publish(
                         &application.object_id,
-                        current_key.as_deref(),
+                        creds.current.as_deref(),
                         current,
                         current_tags,
                         report,
@@ -122,7 +146,7 @@ impl Run<'_> {
             Plan::Due => {
                 self.add_and_publish(
                     &application.object_id,
-                    current_key.as_deref(),
+                    creds.current.as_deref(),
                     current,
                     current_tags,
                     report,
@@ -144,7 +168,7 @@ impl Run<'_> {
         let now = OffsetDateTime::now_utc();
         let end = now + time::Duration::try_from(self.policy.lifetime).unwrap_or_default();
         // 1. Intent first: a crash after addPassword leaves a credential we can find again.
-        let marker = format!("akv-rotator {}", crate::azure::graph::random_guid());
+        let marker = marker(&self.app.name, &self.lease.owner);
         current_tags.insert(tags::ROTATION_STATE.into(), tags::ADDING.into());
         current_tags.insert(tags::PENDING_NAME.into(), marker.clone());
         if let Err(e) = self.set_tags(current, &current_tags).await {
@@ -157,6 +181,21 @@ impl Run<'_> {
             .await
         {
             Ok(a) => a,
+            // No answer, or one we cannot read: Graph may have created it, and its text is
+            // lost with the answer. Keep the intent so the next run removes it by its name.
+            Err(e)
+                if matches!(
+                    e.class,
+                    ErrorClass::Transient | ErrorClass::MalformedResponse
+                ) =>
+            {
+                return report.fail(
+                    "add_password",
+                    e.context(format!(
+                        "no usable answer from Graph, so the credential may exist; the next run removes any credential named {marker:?} and starts over"
+                    )),
+                );
+            }
             Err(e) => {
                 for t in tags::ROTATION_PROGRESS {
                     current_tags.remove(t);
@@ -187,38 +226,26 @@ impl Run<'_> {
         if let Err(e) = self.wait_until_usable(&added.secret_text, report).await {
             // Never published: remove it (its text dies with this process) and stay on the
             // current secret.
-            let removal = self
-                .graph
-                .remove_password(app_id, object_id, &added.key_id)
+            self.abandon(object_id, &added.key_id, current, &mut current_tags, report)
                 .await;
-            match removal {
-                Ok(_) => {
-                    report.step(
-                        "abandon",
-                        "done",
-                        format!(
-                            "removed the unpublished credential {}; the current secret stays in use",
-                            added.key_id
-                        ),
-                    );
-                    for t in tags::ROTATION_PROGRESS {
-                        current_tags.remove(t);
-                    }
-                    let _ = self.set_tags(current, &current_tags).await;
-                }
-                Err(r) => report.step(
-                    "abandon",
-                    "failed",
-                    format!(
-                        "could not remove the unpublished credential {} ({}); the next run will",
-                        added.key_id, r.message
-                    ),
-                ),
-            }
             report.fail("wait_until_usable", e);
             return;
         }
-        // Overlapping runs: publish only if the progress record is still ours.
+        // Publish only under a live lease and while the progress record is still ours.
+        if !self.lease.holds_for(LEASE_MARGIN) {
+            self.abandon(object_id, &added.key_id, current, &mut current_tags, report)
+                .await;
+            return report.fail(
+                "publish",
+                StepError::new(
+                    ErrorClass::Transient,
+                    format!(
+                        "the rotation lease ran out before {:?} could be published (another run may rotate it now): nothing published; raise rotate.propagation_wait if this run was merely slow",
+                        self.app.client_secret_name
+                    ),
+                ),
+            );
+        }
         let still_ours = self
             .rotator
             .vaults()
@@ -265,6 +292,9 @@ impl Run<'_> {
                 new_tags.insert(tags::ROTATION_STATE.into(), tags::GRACE.into());
                 new_tags.insert(tags::PREVIOUS_KEY_ID.into(), prev.to_string());
                 new_tags.insert(tags::PREVIOUS_REMOVE_AFTER.into(), rfc3339(remove_after));
+                if let Some(v) = &current.version {
+                    new_tags.insert(tags::PREVIOUS_VERSION.into(), v.clone());
+                }
             }
             None => {
                 let what = "the previous credential could not be identified in Graph (no key-id tag, no unique hint): it is not removed automatically";
@@ -277,7 +307,7 @@ impl Run<'_> {
         }
         let exp = added.end.unwrap_or(end);
         let version = match self
-            .publish(&added.secret_text, exp, &current.meta, &new_tags)
+            .publish(&added.secret_text, Some(exp), &current.meta, &new_tags)
             .await
         {
             Ok(v) => v,
@@ -296,6 +326,26 @@ impl Run<'_> {
                 added.key_id
             ),
         );
+        // 5. The credential must still exist now that consumers read it: if someone (another
+        // run, a person) removed it meanwhile, put the previous secret back.
+        match self.graph.application(app_id).await {
+            Ok(app) if !app.password_credentials.iter().any(|c| c.key_id == added.key_id) => {
+                return self
+                    .roll_back(&added.key_id, version.as_deref(), current, report)
+                    .await;
+            }
+            Ok(_) => {
+                tracing::info!(event = "rotation_verified", app = %self.app.name, key_id = %added.key_id, "the published credential is on the application");
+            }
+            Err(e) => report.step(
+                "verify_published",
+                "failed",
+                format!(
+                    "could not re-read the application ({}); the published secret minted a token moments ago",
+                    e.message
+                ),
+            ),
+        }
         report.outcome = RotationOutcome::Rotated;
         report.key_id = Some(added.key_id.clone());
         report.previous_key_id = current_key.map(str::to_string);
@@ -310,6 +360,98 @@ impl Run<'_> {
                     rfc3339(remove_after)
                 ),
             );
+        }
+    }
+
+    /// Removes an unpublished credential and clears the progress record.
+    async fn abandon(
+        &self,
+        object_id: &str,
+        key_id: &str,
+        current: &SecretValue,
+        current_tags: &mut BTreeMap<String, String>,
+        report: &mut RotationReport,
+    ) {
+        match self
+            .graph
+            .remove_password(&self.app.client_id, object_id, key_id)
+            .await
+        {
+            Ok(_) => {
+                report.step(
+                    "abandon",
+                    "done",
+                    format!(
+                        "removed the unpublished credential {key_id}; the current secret stays in use"
+                    ),
+                );
+                for t in tags::ROTATION_PROGRESS {
+                    current_tags.remove(t);
+                }
+                let _ = self.set_tags(current, current_tags).await;
+            }
+            Err(r) => report.step(
+                "abandon",
+                "failed",
+                format!(
+                    "could not remove the unpublished credential {key_id} ({}); the next run will",
+                    r.message
+                ),
+            ),
+        }
+    }
+
+    /// The published credential is gone from Graph: publish the previous value again (its
+    /// credential is kept through the grace period), so consumers never read a dead secret.
+    async fn roll_back(
+        &self,
+        gone: &str,
+        published: Option<&str>,
+        previous: &SecretValue,
+        report: &mut RotationReport,
+    ) {
+        let restored_tags: BTreeMap<String, String> = previous
+            .meta
+            .tags
+            .iter()
+            .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let what = format!(
+            "credential {gone} was removed from application {} right after it was published as version {} of {:?}",
+            self.app.client_id,
+            published.unwrap_or("?"),
+            self.app.client_secret_name
+        );
+        match self
+            .publish(
+                &previous.value,
+                previous.meta.expires,
+                &previous.meta,
+                &restored_tags,
+            )
+            .await
+        {
+            Ok(v) => report.fail(
+                "verify_published",
+                StepError::new(
+                    ErrorClass::NotFound,
+                    format!(
+                        "{what}: restored the previous secret as version {}; find out who removed it (another run, a person) before the next run rotates again",
+                        v.as_deref().unwrap_or("?")
+                    ),
+                ),
+            ),
+            Err(e) => {
+                report.manual_action = Some(format!(
+                    "{what}, and the previous secret could not be restored: publish a working client secret of app {} to {:?} now",
+                    self.app.client_id, self.app.client_secret_name
+                ));
+                report.fail(
+                    "verify_published",
+                    e.context(format!("{what}; restoring the previous secret failed")),
+                );
+            }
         }
     }
 
@@ -386,13 +528,13 @@ impl Run<'_> {
     async fn remove_previous(
         &self,
         object_id: &str,
-        creds: &[PasswordCredential],
-        current_key: Option<&str>,
+        creds: &Credentials<'_>,
         previous: Option<&str>,
         current: &SecretValue,
         report: &mut RotationReport,
     ) {
         let app_id = &self.app.client_id;
+        let secret = &self.app.client_secret_name;
         let mut current_tags = current.meta.tags.clone();
         let clear = |t: &mut BTreeMap<String, String>| {
             for k in tags::ROTATION_PROGRESS {
@@ -412,31 +554,51 @@ impl Run<'_> {
             report.outcome = RotationOutcome::Completed;
             return;
         };
-        // Never remove the credential in use, nor the only working one.
-        if current_key == Some(previous.as_str()) {
+        // Never the credential the current value authenticates with, whatever the tags say.
+        if creds.in_use(&previous) {
             return report.fail(
                 "remove_previous",
                 StepError::new(
                     ErrorClass::MalformedResponse,
                     format!(
-                        "previous-key-id {previous} is the credential the current version holds: not removed (fix the tags of {:?})",
-                        self.app.client_secret_name
+                        "previous-key-id {previous} is the credential the current version holds (its hint matches the current value): not removed (check who edited the tags of {secret:?})"
                     ),
                 ),
             );
         }
-        if !current_key.is_some_and(|k| creds.iter().any(|c| c.key_id == k)) {
+        let Some(cred) = creds.find(&previous) else {
+            report.step(
+                "remove_previous",
+                "done",
+                format!("the previous credential {previous} was already removed"),
+            );
+            return self.finish(current, current_tags, &previous, report).await;
+        };
+        // Only a credential this rotator made, or the one the previous version really held.
+        if !made_by_rotator(cred, &self.app.name)
+            && let Err(why) = self.held_by_previous_version(cred, current).await
+        {
+            return report.fail(
+                "remove_previous",
+                StepError::new(
+                    ErrorClass::MalformedResponse,
+                    format!(
+                        "previous-key-id {previous} names a credential not created by akv-rotator, and {why}: not removed (check who edited the tags of {secret:?}; remove it by hand if it is really unused)"
+                    ),
+                ),
+            );
+        }
+        let Some(current_key) = creds.current.as_deref() else {
             return report.fail(
                 "remove_previous",
                 StepError::new(
                     ErrorClass::NotFound,
                     format!(
-                        "the published credential {} is not on application {app_id}: the previous one {previous} is kept",
-                        current_key.unwrap_or("(unknown)")
+                        "no credential of application {app_id} matches the current value of {secret:?}: the previous one {previous} is kept"
                     ),
                 ),
             );
-        }
+        };
         let Some(target) = self.app.targets.first() else {
             return;
         };
@@ -461,7 +623,7 @@ impl Run<'_> {
         report.step(
             "verify_current",
             "done",
-            "the published secret mints a token",
+            format!("the published secret ({current_key}) mints a token"),
         );
         match self
             .graph
@@ -480,13 +642,58 @@ impl Run<'_> {
             ),
             Err(e) => return report.fail("remove_previous", e),
         }
-        clear(&mut current_tags);
+        self.finish(current, current_tags, &previous, report).await;
+    }
+
+    /// Clears the progress record: the rotation is complete.
+    async fn finish(
+        &self,
+        current: &SecretValue,
+        mut current_tags: BTreeMap<String, String>,
+        previous: &str,
+        report: &mut RotationReport,
+    ) {
+        for k in tags::ROTATION_PROGRESS {
+            current_tags.remove(k);
+        }
         if let Err(e) = self.set_tags(current, &current_tags).await {
             return report.fail("finish", e);
         }
         report.step("finish", "done", "rotation complete");
         report.outcome = RotationOutcome::Completed;
-        report.previous_key_id = Some(previous);
+        report.previous_key_id = Some(previous.to_string());
+    }
+
+    /// Proves that `cred` is the credential the version before the rotation held: the
+    /// `previous-version` tag names an earlier version of this secret whose value has `cred`'s
+    /// hint. Otherwise says why not.
+    async fn held_by_previous_version(
+        &self,
+        cred: &PasswordCredential,
+        current: &SecretValue,
+    ) -> Result<(), String> {
+        let Some(version) = current.meta.tags.get(tags::PREVIOUS_VERSION) else {
+            return Err("no previous-version tag proves the previous version held it".into());
+        };
+        if current.version.as_deref() == Some(version.as_str()) {
+            return Err(format!("previous-version {version} is the current version"));
+        }
+        let old = self
+            .rotator
+            .vaults()
+            .read_version(
+                &self.app.client_secret_vault,
+                &self.app.client_secret_name,
+                version,
+            )
+            .await
+            .map_err(|e| format!("previous-version {version} cannot be read ({})", e.message))?;
+        if hint_matches(std::slice::from_ref(cred), &old.value).is_empty() {
+            return Err(format!(
+                "the value of previous-version {version} does not match it"
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces the tags of the current version (the progress record).
@@ -510,7 +717,7 @@ impl Run<'_> {
     async fn publish(
         &self,
         secret: &SecretString,
-        exp: OffsetDateTime,
+        exp: Option<OffsetDateTime>,
         meta: &SecretMeta,
         tag_map: &BTreeMap<String, String>,
     ) -> Result<Option<String>, StepError> {
@@ -529,13 +736,5 @@ impl Run<'_> {
     }
 }
 
-/// The Graph credential whose hint (first 3 characters) matches the current value, when
-/// exactly one does.
-pub(super) fn identify(creds: &[PasswordCredential], value: &SecretString) -> Option<String> {
-    let prefix: String = value.expose_secret().chars().take(3).collect();
-    let mut matching = creds
-        .iter()
-        .filter(|c| c.hint.as_deref() == Some(prefix.as_str()));
-    let first = matching.next()?;
-    matching.next().is_none().then(|| first.key_id.clone())
-}
+/// How much of the lease must be left to publish.
+const LEASE_MARGIN: time::Duration = time::Duration::minutes(1);
