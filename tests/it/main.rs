@@ -16,6 +16,7 @@ mod crash;
 mod cycle;
 mod daemon;
 mod demo;
+mod disabled_secret;
 mod graph_expiry;
 mod hostile;
 mod lowkey;
