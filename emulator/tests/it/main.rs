@@ -10,6 +10,7 @@ mod faults;
 mod graph;
 mod official_sdk;
 mod powerbi;
+mod rest_shapes;
 mod seed_file;
 mod throttle_model;
 mod token_faults;
