@@ -5,6 +5,7 @@ mod helpers;
 
 mod app_id_uris;
 mod assertions;
+mod documented_limits;
 mod entra;
 mod faults;
 mod graph;
