@@ -387,7 +387,8 @@ async fn main() -> anyhow::Result<()> {
                 "vault {vault}: accepted transactions (status != 401, != 429) {accepted}, {rate:.1} per 10 s = {:.1} % of the 4,000 / 10 s budget (unthrottled: the rate the cycle drives)",
                 rate / BUDGET * 100.0
             );
-            let writes = count(&|s, op, st| s == vault && op == "SecretSet" && st < 300);
+            let writes =
+                count(&|s, op, st| s == vault && op == "SecretSet" && (200..300).contains(&st));
             let write_rate = writes as f64 / wall * WINDOW_SECS;
             println!(
                 "vault {vault}: accepted writes (SecretSet, 2xx) {writes}, {write_rate:.1} per 10 s = {:.1} % of the 300 / 10 s write budget (unthrottled: the rate the cycle drives)",
