@@ -59,8 +59,11 @@ impl Cycle {
             ..Default::default()
         };
         let listed = listings.covers(&app.client_secret_vault);
-        if listed && secret.meta.is_none() {
-            secret.error = Some(not_found(app));
+        match &secret.meta {
+            None if listed => secret.error = Some(not_found(app)),
+            // The listing already says what the read would (403 SecretDisabled): no GET.
+            Some(m) if !m.enabled => secret.error = Some(disabled(app)),
+            _ => {}
         }
 
         let plans = plan_targets(&self.vaults, listings, app, now).await;
@@ -403,6 +406,18 @@ fn foreign_secret(
             app.name, target.secret_name, target.vault
         ),
     ))
+}
+
+/// The listing shows the client secret's current version disabled: Key Vault would refuse
+/// to read it ("Get Secret" returns 403 with inner code `SecretDisabled`).
+fn disabled(app: &App) -> StepError {
+    StepError::new(
+        ErrorClass::SecretDisabled,
+        format!(
+            "app {:?}: client secret {:?} in {} is disabled (its current version has enabled = false); enable that version, or set a new enabled version with the app registration's client secret value",
+            app.name, app.client_secret_name, app.client_secret_vault
+        ),
+    )
 }
 
 fn not_found(app: &App) -> StepError {

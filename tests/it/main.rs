@@ -18,6 +18,7 @@ mod cycle;
 mod daemon;
 mod daemon_limits;
 mod demo;
+mod disabled_secret;
 mod emulator_cli;
 mod foreign_secrets;
 mod graph_expiry;

@@ -67,11 +67,24 @@ impl KvError {
 
 pub(super) fn kv_json(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, axum::Json(body.clone())).into_response();
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    with_service_headers(resp)
+}
+
+/// An answer without a body (purge: 204), with the headers every Key Vault answer carries.
+pub(super) fn kv_empty(status: StatusCode) -> Response {
+    with_service_headers(status.into_response())
+}
+
+/// `x-ms-request-id` (a UUID per answer: "a unique identifier for the current operation, service
+/// generated", Azure's common response headers; the Key Vault pages do not list it, recorded
+/// Key Vault answers in the Azure SDKs' test recordings carry it) and
+/// `x-ms-keyvault-service-version`, on every answer, bodiless ones included.
+fn with_service_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
     h.insert(
         "x-ms-keyvault-service-version",
         HeaderValue::from_static("1.9.0.0"),

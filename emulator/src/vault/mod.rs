@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::state::Shared;
 use auth::{authenticate, authorize};
-use error::{KvError, kv_json};
+use error::{KvError, kv_empty, kv_json};
 use secrets::{delete, deleted_list, get, list, list_versions, set, update};
 use shapes::{bundle, deleted_bundle};
 
@@ -247,7 +247,7 @@ fn serve(
                 .deleted
                 .remove(&name.to_ascii_lowercase())
                 .ok_or_else(|| KvError::deleted_not_found(name))?;
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(kv_empty(StatusCode::NO_CONTENT))
         }
         Op::Unknown => Err(KvError::new(
             StatusCode::NOT_FOUND,

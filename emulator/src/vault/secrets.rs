@@ -16,7 +16,11 @@ use crate::state::{DeletedEntry, SecretEntry, StoredSecret, Vault, new_version, 
 
 pub(super) const MAX_VALUE_BYTES: usize = 25 * 1024;
 pub(super) const MAX_TAGS: usize = 15;
-pub(super) const MAX_TAG_CHARS: usize = 256;
+/// "About Azure Key Vault secrets", section "Secret tags" (Learn, revision of 2026-01-08): up to
+/// 15 tags, each with a 512-character name and a 512-character value. Earlier revisions of that
+/// page, and the key-tags section of "About keys", say 256; the secrets page is the one that
+/// applies here.
+pub(super) const MAX_TAG_CHARS: usize = 512;
 pub(super) const MAX_CONTENT_TYPE_CHARS: usize = 255;
 
 pub(super) fn parse_body(body: &Bytes) -> Result<Map<String, Value>, KvError> {

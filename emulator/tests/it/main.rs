@@ -5,6 +5,7 @@ mod helpers;
 
 mod app_id_uris;
 mod assertions;
+mod documented_limits;
 mod entra;
 mod faults;
 mod graph;
@@ -12,6 +13,7 @@ mod lost_response;
 mod managed_identity;
 mod official_sdk;
 mod powerbi;
+mod rest_shapes;
 mod seed_file;
 mod throttle_model;
 mod token_faults;
