@@ -50,6 +50,8 @@ const LEGACY: &str = "1e6ac400-1111-4222-8333-444444444444";
 const FINANCE: &str = "f1aa0ce0-1111-4222-8333-444444444444";
 const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
 const GRAPH: &str = "https://graph.microsoft.com";
+/// The rotation's grace period in the demo: short, so that a later cycle removes the old secret.
+const DEMO_GRACE: &str = "3s";
 
 /// A random secret for the emulator's seeded apps (demo only).
 fn random_secret() -> String {
@@ -341,8 +343,9 @@ client_id = "{FINANCE}"
 client_secret_name = "finance-etl-client-secret"
 vault = "{secrets_in}"
 # Renew the client secret 30 days before it expires: add a new one in Entra ID, wait until it
-# works, publish it to Key Vault, remove the old one after a grace period.
-rotate = {{ before_expiry = "30d", lifetime = "180d", grace = "7d" }}
+# works, publish it to Key Vault, remove the old one after a grace period (a few seconds here,
+# so that the demo shows the removal; days in production).
+rotate = {{ before_expiry = "30d", lifetime = "180d", grace = "{grace}" }}
 
 [[apps.targets]]
 scope = "{POWERBI}/.default"
@@ -353,6 +356,7 @@ secret = "finance-etl-powerbi-token"
         powerbi = emulator.powerbi_url(),
         graph = emulator.graph_url(),
         secret_file = secret_file.display(),
+        grace = DEMO_GRACE,
     );
     let config_path = dir.path().join("rotator.toml");
     std::fs::write(&config_path, &config_text)?;
@@ -385,6 +389,23 @@ secret = "finance-etl-powerbi-token"
         second.summary.failed
     );
 
+    let after_second = emulator.webhook_deliveries("security-teams").len();
+    // After the grace period, the old client secret of the rotated app is removed from Entra ID.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let third = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
+    let removal = third
+        .rotations
+        .iter()
+        .find(|r| r.app == "finance-etl")
+        .map(|r| serde_json::to_value(r.outcome).unwrap_or_default());
+    say!(
+        "A third cycle after the {DEMO_GRACE} grace period: finance-etl's rotation is {} (the previous client secret was removed from Entra ID).",
+        removal
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .unwrap_or("not reported")
+    );
+
     // The security team's read-only view, as `akv-rotator status` prints it.
     let view = rotator
         .run(CycleOptions {
@@ -401,10 +422,12 @@ secret = "finance-etl-powerbi-token"
     let alerts = emulator.webhook_deliveries("security-teams");
     say!(
         "\nAlerts: the local Teams receiver got {} message(s) from the first cycle (among them the new client \
-         secret the rotation added, by key id) and {} from the second (unchanged findings and the added \
-         credential are not re-sent; the rotated secret's warning is resolved):",
+         secret the rotation added, by key id), {} from the second (unchanged findings and the added \
+         credential are not re-sent; the rotated secret's warning is resolved) and {} from the third \
+         (the old client secret removed, by key id, and the target that has now failed three runs in a row):",
         first_cycle_alerts,
-        alerts.len() - first_cycle_alerts
+        after_second - first_cycle_alerts,
+        alerts.len() - after_second
     );
     for a in &alerts {
         if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
@@ -439,9 +462,17 @@ secret = "finance-etl-powerbi-token"
         .iter()
         .filter(|a| a.body.contains("New client secret") && a.body.contains("finance-etl"))
         .count();
-    let ok = as_designed(&report) && ops_alerts == 1 && finance_resolved && finance_added == 1;
+    let finance_removed = alerts[after_second..]
+        .iter()
+        .filter(|a| a.body.contains("removed from app") && a.body.contains("finance-etl"))
+        .count();
+    let ok = as_designed(&report)
+        && ops_alerts == 1
+        && finance_resolved
+        && finance_added == 1
+        && finance_removed == 1;
     say!(
-        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph and the new credential announced once, a wrong client secret reported as a failure.",
+        "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph with the new credential and the removal of the old one each announced once, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
         } else {

@@ -24,6 +24,8 @@ fn the_demo_runs_as_designed() {
         "Adaptive Card: WARNING: Client secret of app \"ops-dashboard\"",
         // The rotation's new credential, announced to the security team (one more alert).
         "Adaptive Card: New client secret ",
+        "removed from app \"finance-etl\"",
+        "finance-etl's rotation is completed",
         "`akv-rotator status`",
         "contentType  application/jwt",
     ] {
