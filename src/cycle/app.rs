@@ -109,13 +109,12 @@ impl Cycle {
                 report.fail(e.clone());
             } else if overdue() {
                 report.fail(deadline_exceeded(app, plan.target, &self.config));
-            } else if let Some(value) = &secret.value {
-                if let Some(note) = self
+            } else if let Some(value) = &secret.value
+                && let Some(note) = self
                     .refresh_target(app, plan.target, value, run_id, &mut report)
                     .await
-                {
-                    notes.push(note);
-                }
+            {
+                notes.push(note);
             }
             if let Some(e) = &report.error {
                 if options.dry_run {
