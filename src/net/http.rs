@@ -349,6 +349,29 @@ pub async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, StepEr
 
 #[cfg(test)]
 mod tests {
+
+    /// The shared client refuses plain HTTP when a request is made, not only in the config:
+    /// a bearer token or client secret is never sent in clear text.
+    #[tokio::test]
+    async fn the_shared_client_refuses_plain_http_at_request_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/token", listener.local_addr().expect("addr"));
+        let client = build_client(None).expect("client");
+        let err = client
+            .post(&url)
+            .body("client_secret=never-sent")
+            .send()
+            .await
+            .expect_err("plain HTTP is refused");
+        assert!(err.is_builder(), "refused before connecting: {err}");
+        // Nothing reached the listener.
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "a connection was made");
+    }
+
     use super::*;
 
     fn check(url: &str) -> Result<(), String> {
