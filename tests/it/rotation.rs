@@ -252,6 +252,15 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     assert_eq!(published.tags["rotation-state"], "grace");
     assert_eq!(published.tags["previous-key-id"], old[0]);
     assert!(published.tags.contains_key("previous-remove-after"));
+    // The replaced version keeps no transient markers of the rotation.
+    let replaced = &versions[versions.len() - 2];
+    for marker in ["rotation-state", "pending-name", "pending-key-id"] {
+        assert!(
+            !replaced.tags.contains_key(marker),
+            "the replaced version still has {marker}: {:?}",
+            replaced.tags
+        );
+    }
     assert!(
         !stderr.contains(&published.value) && !report.to_string().contains(&published.value),
         "the new secret never reaches logs or the report"

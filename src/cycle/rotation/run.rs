@@ -326,6 +326,18 @@ impl Run<'_> {
                 added.key_id
             ),
         );
+        // The version just replaced no longer needs its `adding` markers: the new version holds
+        // the progress now. Best effort; a failure leaves stale tags on an old version only.
+        let settled: BTreeMap<String, String> = current
+            .meta
+            .tags
+            .iter()
+            .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Err(e) = self.set_tags(current, &settled).await {
+            tracing::warn!(event = "rotation_old_tags_kept", app = %self.app.name, class = %e.class, "could not clear the rotation markers of the replaced version");
+        }
         // 5. The credential must still exist now that consumers read it: if someone (another
         // run, a person) removed it meanwhile, put the previous secret back.
         match self.graph.application(app_id).await {
