@@ -155,7 +155,11 @@ pub enum Command {
     /// Start the emulator in-process, seed three apps, run one cycle and show the result.
     #[cfg(feature = "emulator")]
     Demo {
+        /// `json`: only the JSON report on stdout (the story goes to stderr).
         #[arg(long, value_enum, default_value_t)]
         output: OutputFormat,
+        /// Keep the seed, the config, the rotator's secret file and the report in DIR.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
 }

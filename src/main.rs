@@ -113,6 +113,6 @@ async fn run(cli: Cli) -> Result<i32, SetupError> {
             commands::emulator::run(seed, listen, write_config).await
         }
         #[cfg(feature = "emulator")]
-        Command::Demo { output } => Ok(commands::demo::run(output).await),
+        Command::Demo { output, keep } => Ok(commands::demo::run(output, keep.as_deref()).await),
     }
 }

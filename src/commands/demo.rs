@@ -26,18 +26,36 @@ use crate::error::ErrorClass;
 use crate::exit;
 use crate::report::{CycleReport, Outcome};
 
-/// `println!` that stops quietly when the reader went away (`demo | head`).
-macro_rules! say {
-    ($($arg:tt)*) => {{
+/// Where the demo's story goes: stdout for people; stderr when stdout carries the JSON report,
+/// so that `demo --output json` prints only JSON on stdout.
+#[derive(Clone, Copy)]
+struct Story {
+    to_stderr: bool,
+}
+
+impl Story {
+    /// Writes, and stops quietly when the reader went away (`demo | head`).
+    fn write(self, args: std::fmt::Arguments<'_>) {
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let _ = if self.to_stderr {
+            std::io::stderr().write_fmt(args)
+        } else {
+            std::io::stdout().write_fmt(args)
+        };
+    }
+}
+
+/// One line of the story.
+macro_rules! say {
+    ($story:expr, $($arg:tt)*) => {{
+        $story.write(format_args!("{}\n", format_args!($($arg)*)));
     }};
 }
 
+/// Story text as is.
 macro_rules! say_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
+    ($story:expr, $($arg:tt)*) => {{
+        $story.write(format_args!($($arg)*));
     }};
 }
 
@@ -108,8 +126,8 @@ fn perm(principal: &str, read: bool, write: bool) -> PermissionSeed {
 }
 
 /// Runs the demo; returns the process exit code.
-pub async fn run(output: OutputFormat) -> i32 {
-    match run_inner(output).await {
+pub async fn run(output: OutputFormat, keep: Option<&Path>) -> i32 {
+    match run_inner(output, keep).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("demo failed: {e:#}");
@@ -118,8 +136,11 @@ pub async fn run(output: OutputFormat) -> i32 {
     }
 }
 
-async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
+async fn run_inner(output: OutputFormat, keep: Option<&Path>) -> anyhow::Result<i32> {
     crate::net::http::install_crypto_provider();
+    let story = Story {
+        to_stderr: output == OutputFormat::Json,
+    };
     let now = OffsetDateTime::now_utc();
     let rotator_secret = random_secret();
     let consumer_secret = random_secret();
@@ -238,6 +259,7 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
         ..Default::default()
     };
 
+    let seed_json = serde_json::to_string_pretty(&seed)?;
     let emulator = akv_emulator::start(EmulatorOptions {
         seed,
         ..Default::default()
@@ -258,8 +280,17 @@ async fn run_inner(output: OutputFormat) -> anyhow::Result<i32> {
         }],
         ..Default::default()
     })?;
-    let dir = tempfile::tempdir()?;
-    let secret_file = dir.path().join("rotator-client-secret");
+    // The seed, config, secret file and report go to `--keep DIR`, else to a temporary directory.
+    let temp = tempfile::tempdir()?;
+    let dir_path = match keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.to_path_buf()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let dir = &dir_path;
+    let secret_file = dir.join("rotator-client-secret");
     write_private(&secret_file, &rotator_secret)?;
     let secrets_in = emulator
         .vault_url("secrets-in")
@@ -358,15 +389,17 @@ secret = "finance-etl-powerbi-token"
         secret_file = secret_file.display(),
         grace = DEMO_GRACE,
     );
-    let config_path = dir.path().join("rotator.toml");
+    let config_path = dir.join("rotator.toml");
     std::fs::write(&config_path, &config_text)?;
 
-    say!("== akv-rotator demo ==");
+    say!(story, "== akv-rotator demo ==");
     say!(
+        story,
         "Emulator: Entra ID at {}, vaults secrets-in at {secrets_in} and tokens-out at {tokens_out}",
         emulator.authority_host()
     );
     say!(
+        story,
         "Config:   {}  (4 apps, 5 token targets)\n",
         config_path.display()
     );
@@ -376,13 +409,21 @@ secret = "finance-etl-powerbi-token"
     let report = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
     let first_cycle_alerts = emulator.webhook_deliveries("security-teams").len();
     match output {
-        OutputFormat::Json => say!("{}", report.to_json()),
-        OutputFormat::Table => say_raw!("{}", report.to_table()),
+        OutputFormat::Json => crate::commands::out(&format!("{}\n", report.to_json())),
+        OutputFormat::Table => say_raw!(story, "{}", report.to_table()),
+    }
+
+    if let Some(kept) = keep {
+        // The seed holds the demo apps' (random, local) client secrets: owner-only, like the
+        // rotator's secret file.
+        write_private(&kept.join("seed.json"), &seed_json)?;
+        std::fs::write(kept.join("report.json"), report.to_json())?;
     }
 
     // A second run moments later: every written token is fresh, nothing is rewritten.
     let second = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
     say!(
+        story,
         "\nA second cycle right after: {} fresh, {} written, {} failed (fresh tokens are not rewritten).",
         second.summary.fresh,
         second.summary.written,
@@ -399,6 +440,7 @@ secret = "finance-etl-powerbi-token"
         .find(|r| r.app == "finance-etl")
         .map(|r| serde_json::to_value(r.outcome).unwrap_or_default());
     say!(
+        story,
         "A third cycle after the {DEMO_GRACE} grace period: finance-etl's rotation is {} (the previous client secret was removed from Entra ID).",
         removal
             .as_ref()
@@ -413,14 +455,19 @@ secret = "finance-etl-powerbi-token"
             ..Default::default()
         })
         .await?;
-    say!("\n`akv-rotator status` (read-only, most urgent first):");
+    say!(
+        story,
+        "\n`akv-rotator status` (read-only, most urgent first):"
+    );
     say_raw!(
+        story,
         "{}",
         crate::report::status::Status::new(&view, &rotator.config().thresholds).to_table()
     );
 
     let alerts = emulator.webhook_deliveries("security-teams");
     say!(
+        story,
         "\nAlerts: the local Teams receiver got {} message(s) from the first cycle (among them the new client \
          secret the rotation added, by key id), {} from the second (unchanged findings and the added \
          credential are not re-sent; the rotated secret's warning is resolved) and {} from the third \
@@ -433,13 +480,14 @@ secret = "finance-etl-powerbi-token"
         if let Ok(card) = serde_json::from_str::<serde_json::Value>(&a.body) {
             let content = &card["attachments"][0]["content"];
             let title = as_displayed(content["body"][0]["text"].as_str().unwrap_or(""));
-            say!("  Adaptive Card: {title}");
+            say!(story, "  Adaptive Card: {title}");
             if let Some(facts) = content["body"]
                 .as_array()
                 .and_then(|b| b.iter().find(|x| x["type"] == "FactSet"))
             {
                 for f in facts["facts"].as_array().into_iter().flatten() {
                     say!(
+                        story,
                         "    {:<12} {}",
                         f["title"].as_str().unwrap_or(""),
                         as_displayed(f["value"].as_str().unwrap_or(""))
@@ -449,7 +497,7 @@ secret = "finance-etl-powerbi-token"
         }
     }
 
-    consumer_view(&emulator, &tokens_out, &consumer_secret).await?;
+    consumer_view(story, &emulator, &tokens_out, &consumer_secret).await?;
 
     let ops_alerts = alerts
         .iter()
@@ -472,6 +520,7 @@ secret = "finance-etl-powerbi-token"
         && finance_added == 1
         && finance_removed == 1;
     say!(
+        story,
         "\nDemo {}: tokens written after signature, claims and API-probe validation, a client secret expiring within 30 days flagged and alerted once, another one rotated through Microsoft Graph with the new credential and the removal of the old one each announced once, a wrong client secret reported as a failure.",
         if ok {
             "ran as designed"
@@ -479,6 +528,14 @@ secret = "finance-etl-powerbi-token"
             "did NOT run as designed"
         },
     );
+    if let Some(kept) = keep {
+        say!(
+            story,
+            "\nKept in {}: seed.json (the same world again: `akv-rotator emulator --seed {}/seed.json`), rotator.toml and rotator-client-secret (they name this run's emulator ports and CA, gone when it stops), report.json (the first cycle).",
+            kept.display(),
+            kept.display()
+        );
+    }
     emulator.shutdown().await;
     Ok(if ok { exit::OK } else { exit::FAILED })
 }
@@ -521,6 +578,7 @@ fn as_designed(report: &CycleReport) -> bool {
 
 /// Reads the token as a consumer: its own identity, read-only access, the official SDK.
 async fn consumer_view(
+    story: Story,
     emulator: &akv_emulator::EmulatorHandle,
     tokens_out: &str,
     consumer_secret: &str,
@@ -556,17 +614,26 @@ async fn consumer_view(
         .into_model()?;
     let value = secret.value.unwrap_or_default();
     let attrs = secret.attributes.unwrap_or_default();
-    say!("\nHow a consumer reads its token (its own identity, read-only):");
     say!(
+        story,
+        "\nHow a consumer reads its token (its own identity, read-only):"
+    );
+    say!(
+        story,
         "  az keyvault secret show --vault-name <tokens-vault> --name sales-reporting-powerbi-token --query value -o tsv"
     );
-    say!("  SDK: SecretClient::get_secret(\"sales-reporting-powerbi-token\") returned:");
-    say!("    id           {}", secret.id.unwrap_or_default());
     say!(
+        story,
+        "  SDK: SecretClient::get_secret(\"sales-reporting-powerbi-token\") returned:"
+    );
+    say!(story, "    id           {}", secret.id.unwrap_or_default());
+    say!(
+        story,
         "    contentType  {}",
         secret.content_type.unwrap_or_default()
     );
     say!(
+        story,
         "    attributes   enabled={} nbf={} exp={}",
         attrs.enabled.unwrap_or(false),
         attrs
@@ -581,9 +648,10 @@ async fn consumer_view(
     let mut tags: Vec<_> = secret.tags.unwrap_or_default().into_iter().collect();
     tags.sort();
     for (k, v) in tags {
-        say!("    tag          {k} = {v}");
+        say!(story, "    tag          {k} = {v}");
     }
     say!(
+        story,
         "    value        <a JWT of {} bytes: send it as `Authorization: Bearer …`; never logged here>",
         value.len()
     );
