@@ -42,9 +42,9 @@ impl Checker<'_> {
                 key,
                 format!(
                     "{} is not clearly shorter than the tokens it refreshes: Entra ID access tokens live 60 to 90 minutes, so every token would be due again as soon as it is written and rewritten on every run; use less than {} (the default is {})",
-                    humantime::format_duration(d),
-                    humantime::format_duration(MAX_REFRESH_BEFORE),
-                    humantime::format_duration(DEFAULT_REFRESH_BEFORE)
+                    crate::timefmt::duration(d),
+                    crate::timefmt::duration(MAX_REFRESH_BEFORE),
+                    crate::timefmt::duration(DEFAULT_REFRESH_BEFORE)
                 ),
             );
             return None;

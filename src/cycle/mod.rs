@@ -221,7 +221,7 @@ impl Cycle {
         if overdue > 0 {
             notes.push(format!(
                 "cycle_deadline of {} reached: {overdue} targets were not refreshed and keep their stored tokens (raise cycle_deadline or concurrency, or shard the apps)",
-                humantime::format_duration(self.config.cycle_deadline)
+                crate::timefmt::duration(self.config.cycle_deadline)
             ));
         }
         let mut report = self.report(results, started, options.dry_run, notes);

@@ -402,7 +402,10 @@ async fn the_cycle_deadline_stops_new_work_and_abandons_what_overruns_it() {
                 overdue += 1;
                 assert_eq!(t["error"]["class"], "deadline_exceeded", "{t:#}");
                 let message = t["error"]["message"].as_str().unwrap();
-                assert!(message.contains("cycle_deadline of 10s"), "{message}");
+                assert!(
+                    message.contains("cycle_deadline of 10 seconds"),
+                    "{message}"
+                );
                 assert!(world.versions(OUTPUT, secret).is_empty(), "{secret}");
             }
             other => panic!("unexpected outcome {other:?}: {t:#}"),

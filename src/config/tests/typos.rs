@@ -133,7 +133,7 @@ fn a_refresh_before_as_long_as_a_token_lives_is_refused_with_the_reason() {
             issue.message
         );
         assert!(
-            issue.message.contains("use less than 45m"),
+            issue.message.contains("use less than 45 minutes"),
             "{}",
             issue.message
         );

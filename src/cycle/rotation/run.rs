@@ -519,9 +519,7 @@ impl Run<'_> {
                             ErrorClass::BadClientSecret,
                             format!(
                                 "the new client secret still did not work after {} ({attempts} attempts, last: {}); nothing was published and the current secret stays in use (raise rotate.propagation_wait if Entra ID is slow)",
-                                humantime::format_duration(Duration::from_secs(
-                                    self.policy.propagation_wait.as_secs()
-                                )),
+                                crate::timefmt::duration(self.policy.propagation_wait),
                                 e.code.as_deref().unwrap_or(e.class.label())
                             ),
                         )

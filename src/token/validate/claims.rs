@@ -41,8 +41,8 @@ pub(super) fn check_lifetime(claims: &TokenClaims, max: Duration) -> Result<(), 
     if lifetime > max {
         return Err(invalid(format!(
             "token lifetime (exp - nbf) of {} exceeds max_token_lifetime of {}: refused",
-            humantime::format_duration(lifetime.unsigned_abs()),
-            humantime::format_duration(max.unsigned_abs())
+            crate::timefmt::duration_abs(lifetime),
+            crate::timefmt::duration_abs(max)
         )));
     }
     Ok(())
