@@ -6,7 +6,7 @@
 //! (which app, which vault, which secret). Neither ever contains a secret or token value:
 //! messages are built from names, ids and service error codes only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Exit codes for schedulers.
 pub mod exit {
@@ -93,7 +93,7 @@ impl From<StepError> for SetupError {
 }
 
 /// What went wrong, in terms a platform or security team can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// Entra ID rejected the client secret (AADSTS7000215 and friends).
@@ -178,12 +178,12 @@ impl std::fmt::Display for ErrorClass {
 
 /// A failure of one step for one app or target: a class, a message that names what and where
 /// and says what to do, and the service's own error code when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{class}: {message}")]
 pub struct StepError {
     pub class: ErrorClass,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// The service's own explanation (already part of `message`, redacted), for callers that
     /// rephrase the advice but keep the service's words.

@@ -285,7 +285,8 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         // Events are never resolved: `decide` never builds this for them.
         FindingKind::ManualActionNeeded
         | FindingKind::CredentialAdded
-        | FindingKind::CredentialRemoved => {
+        | FindingKind::CredentialRemoved
+        | FindingKind::StatusRecordStale => {
             format!("{} for app \"{app}\" is closed", r.kind)
         }
         FindingKind::ClientSecretExpiryMismatch => {

@@ -361,7 +361,22 @@ impl RawConfig {
                 },
             )
         });
-        refuse_reserved_targets(&mut c, &named, alerts.as_ref());
+        let status_record_vault = alerts
+            .as_ref()
+            .and_then(|a| a.state_vault.clone())
+            .or_else(|| default_vault.clone())
+            .or_else(|| {
+                apps.iter()
+                    .flat_map(|a| &a.targets)
+                    .map(|t| t.vault.clone())
+                    .next()
+            });
+        refuse_reserved_targets(
+            &mut c,
+            &named,
+            alerts.as_ref(),
+            status_record_vault.as_ref(),
+        );
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
         {
@@ -398,6 +413,7 @@ impl RawConfig {
             apps,
             graph_endpoint,
             graph_resource,
+            status_record_vault,
         })
     }
 }

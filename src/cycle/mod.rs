@@ -19,8 +19,9 @@
 //!
 //! Files: `plan` (listings, which targets are due), `app` (one app's stages and its report),
 //! `graph_expiry` (a client secret's end date in Microsoft Graph), [`credential`] (the app's
-//! client secret or certificate: checks and token acquisition), [`shard`], [`tags`], and
-//! [`rotation`] (client-secret rotation through Graph).
+//! client secret or certificate: checks and token acquisition), [`shard`], [`tags`],
+//! [`status_record`] (where the callers keep the status record), and [`rotation`]
+//! (client-secret rotation through Graph).
 
 mod app;
 pub mod credential;
@@ -28,6 +29,7 @@ mod graph_expiry;
 mod plan;
 pub mod rotation;
 pub mod shard;
+pub mod status_record;
 pub mod tags;
 
 use std::collections::BTreeMap;

@@ -61,6 +61,8 @@ pub const LEASE_APP: &str = "app";
 /// [`PURPOSE`] of a lease claim.
 pub const PURPOSE_ROTATION_LEASE: &str = "rotation-lease";
 
-// On the alert state secret.
+// On the alert state and status record secrets.
 pub const PURPOSE: &str = "purpose";
 pub const PURPOSE_ALERT_STATE: &str = "alert-state";
+/// [`PURPOSE`] of the status record.
+pub const PURPOSE_STATUS_RECORD: &str = "status-record";

@@ -56,7 +56,9 @@ async fn a_cycle_writes_the_token_with_its_expiry_type_and_tags_then_leaves_it_w
         0,
         "a fresh token needs no client secret read"
     );
-    assert_eq!(stats.count(OUTPUT, "SecretSet"), 0);
+    // The one write is the cycle's status record.
+    assert_eq!(stats.count(OUTPUT, "SecretSet"), 1);
+    assert_eq!(world.versions(OUTPUT, "akv-rotator-status").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

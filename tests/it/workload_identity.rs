@@ -203,7 +203,8 @@ async fn workload_identity_from_the_webhook_environment_writes_the_token() {
     // The rotator's app registration has no client secret and its old secret file is gone, so
     // Key Vault accepted a token obtained by the federated exchange for listing and writing.
     let stats = w.world.emulator.stats();
-    assert_eq!(stats.count(OUTPUT, "SecretSet"), 1);
+    // The token and the cycle's status record.
+    assert_eq!(stats.count(OUTPUT, "SecretSet"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,6 @@
 //! A fixed cycle report for the status views: seven apps, one of each urgency (and an ok one far
-//! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable.
+//! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable; and
+//! the status record of the last real cycle, in which one token keeps failing.
 //! Shared by `tests/it/status.rs` (snapshots) and `examples/status_page.rs` (the browser check),
 //! which both include this file by path: it stays outside `tests/it/` and uses nothing of the
 //! test binary's `common`, so that the example still compiles it on its own.
@@ -10,7 +11,8 @@ use std::path::Path;
 use akv_rotator::config::expiry::{self, Severity};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::error::{ErrorClass, StepError};
-use akv_rotator::report::status::TokenUpdated;
+use akv_rotator::report::record::{RECORD_VERSION, RecordCounts, StatusRecord, TargetRecord};
+use akv_rotator::report::status::{Memory, TokenUpdated};
 use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -223,4 +225,63 @@ pub fn report() -> (CycleReport, TokenUpdated) {
         vec![],
     );
     (report, updated)
+}
+
+/// The status record of the last real cycle, 7 minutes before [`NOW`], the next due 18 minutes
+/// after it: ops-dashboard's ARM token has failed 3 runs in a row (a wrong client secret value),
+/// the tokens it found fresh are recorded ok.
+pub fn record() -> StatusRecord {
+    let at = NOW - Duration::minutes(7);
+    let cfg = config();
+    let mut targets = std::collections::BTreeMap::new();
+    for app in &cfg.apps {
+        for t in &app.targets {
+            let failing = t.secret_name == "ops-dashboard-arm-token";
+            targets.insert(
+                akv_rotator::report::record::target_key(&app.name, &t.secret_name),
+                TargetRecord {
+                    app: app.name.clone(),
+                    secret: t.secret_name.clone(),
+                    vault: t.vault.to_string(),
+                    outcome: if failing { Outcome::Failed } else { Outcome::Fresh },
+                    error: failing.then(|| {
+                        StepError::new(
+                            ErrorClass::BadClientSecret,
+                            "app \"ops-dashboard\": Entra ID refused the client secret (it is not a valid value for the app: often the secret ID was stored instead of its value); store the client secret's value in \"ops-dashboard-client-secret\"",
+                        )
+                        .with_code("AADSTS7000215")
+                    }),
+                    consecutive_failures: if failing { 3 } else { 0 },
+                    failing_since: failing.then(|| NOW - Duration::minutes(27)),
+                    last_success: Some(if failing {
+                        NOW - Duration::minutes(37)
+                    } else {
+                        at
+                    }),
+                },
+            );
+        }
+    }
+    StatusRecord {
+        version: RECORD_VERSION,
+        updated_at: at,
+        run_id: "0194f1c2-7d3e-7a10-9b21-5c6d7e8f9a0b".into(),
+        shard: None,
+        next_run_by: Some(NOW + Duration::minutes(18)),
+        counts: RecordCounts {
+            ok: targets.len() - 1,
+            failing: 1,
+            ok_omitted: 0,
+            failing_omitted: 0,
+        },
+        targets,
+    }
+}
+
+/// What `status` read: [`record`].
+pub fn memory() -> Memory {
+    Memory {
+        records: vec![record()],
+        ..Memory::default()
+    }
 }

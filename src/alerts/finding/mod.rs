@@ -43,6 +43,10 @@ pub enum FindingKind {
     TargetFailing,
     /// The stored token expires before the next scheduled run.
     TokenExpiresBeforeNextRun,
+    /// The status record was older than the schedule allows when a run started: scheduled
+    /// runs did not happen (the CronJob or daemon was not running). An event, keyed by the
+    /// missed record's time.
+    StatusRecordStale,
 }
 
 impl FindingKind {
@@ -57,6 +61,7 @@ impl FindingKind {
             FindingKind::CredentialRemoved => "credential_removed",
             FindingKind::TargetFailing => "target_failing",
             FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
+            FindingKind::StatusRecordStale => "status_record_stale",
         }
     }
 
@@ -78,6 +83,7 @@ impl FindingKind {
             FindingKind::TokenExpiresBeforeNextRun => {
                 "com.akv-rotator.token.expires_before_next_run"
             }
+            FindingKind::StatusRecordStale => "com.akv-rotator.runs.missed",
         }
     }
 
@@ -103,6 +109,7 @@ impl FindingKind {
             FindingKind::ManualActionNeeded
                 | FindingKind::CredentialAdded
                 | FindingKind::CredentialRemoved
+                | FindingKind::StatusRecordStale
         )
     }
 
@@ -474,6 +481,40 @@ impl Finding {
             key_id: None,
             run_id: None,
             occurred_at: None,
+        }
+    }
+
+    /// Scheduled runs were missed: the run starting at `now` found the last status record
+    /// (`record`, written at `recorded_at`) older than `due` (when the next record should have
+    /// been written). About the deployment, not an app: `app` names the record's secret.
+    pub fn status_record_stale(
+        record: &str,
+        recorded_at: OffsetDateTime,
+        due: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Finding {
+        let kind = FindingKind::StatusRecordStale;
+        let gap = crate::timefmt::duration_abs(now - recorded_at);
+        Finding {
+            key: kind.event_key(record, &rfc3339(recorded_at)),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Warning),
+            app: record.to_string(),
+            owner: None,
+            title: format!("akv-rotator did not run for {gap}"),
+            detail: format!(
+                "The last run before this one finished at {}, and the schedule had the next one                  recorded by {}; this run started at {}. Tokens were not refreshed in between and may                  have expired. Check that the CronJob or daemon runs (suspended job, failed pods,                  missing image, a node without capacity) and that its schedule matches [daemon] schedule.",
+                rfc3339(recorded_at),
+                rfc3339(due),
+                rfc3339(now)
+            ),
+            secret: None,
+            expires_on: None,
+            days_left: None,
+            consecutive_failures: None,
+            key_id: Some(rfc3339(recorded_at)),
+            run_id: None,
+            occurred_at: Some(now),
         }
     }
 
