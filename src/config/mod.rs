@@ -11,6 +11,7 @@
 
 pub mod alerts;
 mod apps;
+mod cadence;
 mod check;
 mod cloud;
 pub mod expiry;
@@ -23,6 +24,7 @@ mod unknown;
 mod writes;
 
 use apps::*;
+pub use cadence::{longest_gap, schedule_too_slow};
 use check::*;
 pub use check::{is_guid, is_secret_name};
 pub use cloud::{Cloud, CloudName};

@@ -23,6 +23,7 @@ mod emulator_cli;
 mod foreign_secrets;
 mod graph_expiry;
 mod hostile;
+mod json_output;
 mod logs;
 mod lowkey;
 mod managed_identity;
