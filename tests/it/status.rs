@@ -72,7 +72,7 @@ fn apps_are_ranked_expired_critical_failing_warning_unknown_ok_then_by_days_left
     assert_eq!(arm["last_run"]["consecutive_failures"], 3);
     assert_eq!(arm["last_run"]["failing_since"], "2026-11-28T19:48:02Z");
     assert_eq!(json["record"]["state"], "current");
-    assert_eq!(json["record"]["failing_targets"], 1);
+    assert_eq!(json["record"]["failing_targets"], 3);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn a_record_older_than_the_schedule_allows_is_stale_in_every_format() {
         ..Default::default()
     });
     assert!(
-        current.contains("Last run: 2026-11-28 20:08 UTC (7m ago); 1 token secret failing."),
+        current.contains("Last run: 2026-11-28 20:08 UTC (7m ago); 3 token secrets failing."),
         "{current}"
     );
     let none = view_with(akv_rotator::report::status::Memory {

@@ -228,36 +228,67 @@ pub fn report() -> (CycleReport, TokenUpdated) {
 }
 
 /// The status record of the last real cycle, 7 minutes before [`NOW`], the next due 18 minutes
-/// after it: ops-dashboard's ARM token has failed 3 runs in a row (a wrong client secret value),
-/// the tokens it found fresh are recorded ok.
+/// after it, consistent with [`report`]: ops-dashboard's ARM token has failed 3 runs in a row (a
+/// wrong client secret value, which a dry run cannot see), legacy-export's token fails since its
+/// client secret expired, finance-sync's since its client secret went missing; the tokens the
+/// dry run finds fresh were fresh then too.
 pub fn record() -> StatusRecord {
     let at = NOW - Duration::minutes(7);
+    // (token secret, error, runs in a row, failing since, last success)
+    let failures = [
+        (
+            "ops-dashboard-arm-token",
+            StepError::new(
+                ErrorClass::BadClientSecret,
+                "app \"ops-dashboard\": Entra ID refused the client secret (it is not a valid value for the app: often the secret ID was stored instead of its value); store the client secret's value in \"ops-dashboard-client-secret\"",
+            )
+            .with_code("AADSTS7000215"),
+            3,
+            NOW - Duration::minutes(27),
+            Some(NOW - Duration::minutes(37)),
+        ),
+        (
+            "legacy-export-powerbi-token",
+            StepError::new(
+                ErrorClass::ExpiredClientSecret,
+                "app \"legacy-export\": the client secret has expired in Entra ID; create a new one and store its value in \"legacy-export-client-secret\"",
+            )
+            .with_code("AADSTS7000222"),
+            352,
+            NOW - Duration::hours(58) - Duration::minutes(27),
+            Some(NOW - Duration::hours(58) - Duration::minutes(37)),
+        ),
+        (
+            "finance-sync-graph-token",
+            StepError::new(
+                ErrorClass::NotFound,
+                "app \"finance-sync\": client secret \"finance-sync-client-secret\" does not exist in https://kv-secrets.vault.azure.net/ (create it with the app registration's client secret value, or fix client_secret_name)",
+            ),
+            30,
+            NOW - Duration::hours(5) - Duration::minutes(7),
+            None,
+        ),
+    ];
     let cfg = config();
     let mut targets = std::collections::BTreeMap::new();
     for app in &cfg.apps {
         for t in &app.targets {
-            let failing = t.secret_name == "ops-dashboard-arm-token";
+            let failure = failures.iter().find(|f| f.0 == t.secret_name);
             targets.insert(
                 akv_rotator::report::record::target_key(&app.name, &t.secret_name),
                 TargetRecord {
                     app: app.name.clone(),
                     secret: t.secret_name.clone(),
                     vault: t.vault.to_string(),
-                    outcome: if failing { Outcome::Failed } else { Outcome::Fresh },
-                    error: failing.then(|| {
-                        StepError::new(
-                            ErrorClass::BadClientSecret,
-                            "app \"ops-dashboard\": Entra ID refused the client secret (it is not a valid value for the app: often the secret ID was stored instead of its value); store the client secret's value in \"ops-dashboard-client-secret\"",
-                        )
-                        .with_code("AADSTS7000215")
-                    }),
-                    consecutive_failures: if failing { 3 } else { 0 },
-                    failing_since: failing.then(|| NOW - Duration::minutes(27)),
-                    last_success: Some(if failing {
-                        NOW - Duration::minutes(37)
+                    outcome: if failure.is_some() {
+                        Outcome::Failed
                     } else {
-                        at
-                    }),
+                        Outcome::Fresh
+                    },
+                    error: failure.map(|f| f.1.clone()),
+                    consecutive_failures: failure.map_or(0, |f| f.2),
+                    failing_since: failure.map(|f| f.3),
+                    last_success: failure.map_or(Some(at), |f| f.4),
                 },
             );
         }
@@ -269,8 +300,8 @@ pub fn record() -> StatusRecord {
         shard: None,
         next_run_by: Some(NOW + Duration::minutes(18)),
         counts: RecordCounts {
-            ok: targets.len() - 1,
-            failing: 1,
+            ok: targets.len() - failures.len(),
+            failing: failures.len(),
             ok_omitted: 0,
             failing_omitted: 0,
         },
