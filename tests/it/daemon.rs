@@ -113,6 +113,7 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
         metric(&samples, "akv_rotator_cycle_duration_seconds_sum", &[]).unwrap() >= 1.5,
         "the slowed listing is in the cycle duration"
     );
+    // The token and the cycle's status record.
     assert_eq!(
         metric(
             &samples,
@@ -123,7 +124,7 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
                 ("status", "200")
             ]
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         metric(

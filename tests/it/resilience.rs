@@ -353,7 +353,15 @@ async fn a_throttled_vault_is_paced_rather_than_hammered_and_nothing_is_lost() {
     let (code, report, stderr) = once_with(&world, &config);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     assert_all_written(&world, &report);
-    let windows = world.emulator.stats().throttle_windows[OUTPUT].clone();
+    let mut windows = world.emulator.stats().throttle_windows[OUTPUT].clone();
+    // After the cycle, the run reads and writes its status record (two transactions, retried on
+    // their own backoff when the last window is full): not part of the cycle's pacing.
+    if windows
+        .last()
+        .is_some_and(|w| w.accepted <= 2 && w.rejected == 0)
+    {
+        windows.pop();
+    }
     assert!(
         windows.len() >= 3,
         "17 transactions need 3 windows: {windows:?}"
