@@ -464,7 +464,7 @@ async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
     let r = rotation(&report);
     assert_eq!(r["outcome"], "failed");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("did not work after 3s"), "{msg}");
+    assert!(msg.contains("did not work after 3 seconds"), "{msg}");
     assert!(msg.contains("nothing was published"), "{msg}");
     assert_eq!(r["error"]["code"], "AADSTS7000215");
     assert!(steps(r).contains(&("abandon".into(), "done".into())));
