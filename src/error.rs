@@ -211,6 +211,33 @@ impl StepError {
         self
     }
 
+    /// A document the rotator stores for itself (`what`: the alert state, the status record)
+    /// that is not JSON of the expected layout: where it broke, never what it says.
+    pub fn unreadable_json(what: &str, e: &serde_json::Error) -> Self {
+        StepError::new(
+            ErrorClass::MalformedResponse,
+            format!(
+                "{what} is not valid (line {}, column {}: {})",
+                e.line(),
+                e.column(),
+                match e.classify() {
+                    serde_json::error::Category::Io => "unreadable",
+                    serde_json::error::Category::Syntax => "not JSON",
+                    serde_json::error::Category::Data => "unexpected layout",
+                    serde_json::error::Category::Eof => "truncated",
+                }
+            ),
+        )
+    }
+
+    /// A stored document of a layout version this release does not read.
+    pub fn unknown_layout(what: &str, found: u32, reads: u32) -> Self {
+        StepError::new(
+            ErrorClass::MalformedResponse,
+            format!("{what} has layout version {found}, this akv-rotator reads version {reads}"),
+        )
+    }
+
     /// Prefixes the message with where the failure happened.
     pub fn context(mut self, what: impl std::fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);

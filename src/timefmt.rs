@@ -76,6 +76,20 @@ pub fn serialize_opt<S: serde::Serializer>(
     }
 }
 
+/// `#[serde(with = "crate::timefmt::serde_req")]`: a timestamp written by [`serialize`], read
+/// as RFC 3339.
+pub mod serde_req {
+    pub use super::serialize;
+    pub use time::serde::rfc3339::deserialize;
+}
+
+/// `#[serde(default, with = "crate::timefmt::serde_opt")]`: an optional timestamp written by
+/// [`serialize_opt`], read as RFC 3339 or `null`.
+pub mod serde_opt {
+    pub use super::serialize_opt as serialize;
+    pub use time::serde::rfc3339::option::deserialize;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

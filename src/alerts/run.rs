@@ -2,7 +2,7 @@
 //! sinks' webhook URLs from Key Vault, and one call that turns a cycle report into delivered,
 //! deduplicated alerts. Alert delivery never changes a cycle's outcome or exit code.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 use time::OffsetDateTime;
@@ -42,25 +42,13 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
     }
 
     async fn save(&self, state: &AlertState) -> Result<(), StepError> {
-        let mut tags = BTreeMap::new();
-        tags.insert(
-            cycle_tags::WRITTEN_BY.to_string(),
-            cycle_tags::WRITTEN_BY_VALUE.to_string(),
-        );
-        tags.insert(
-            cycle_tags::PURPOSE.to_string(),
-            cycle_tags::PURPOSE_ALERT_STATE.to_string(),
-        );
-        if !self.run_id.is_empty() {
-            tags.insert(cycle_tags::RUN_ID.to_string(), self.run_id.clone());
-        }
         self.vaults
             .write_text(
                 &self.vault,
                 &self.name,
                 &state.to_json(),
                 STATE_CONTENT_TYPE,
-                tags,
+                cycle_tags::own_document(cycle_tags::PURPOSE_ALERT_STATE, &self.run_id),
             )
             .await
             .map(|_| ())

@@ -3,8 +3,6 @@
 //! next to the alert state. Reading and writing it are the cycle's callers' business (`once`,
 //! the daemon, `status`); the cycle itself never touches it.
 
-use std::collections::BTreeMap;
-
 use url::Url;
 
 use super::{Cycle, Shard, tags};
@@ -60,25 +58,13 @@ impl Cycle {
         place: &RecordPlace,
         record: &StatusRecord,
     ) -> Result<(), StepError> {
-        let mut t = BTreeMap::new();
-        t.insert(
-            tags::WRITTEN_BY.to_string(),
-            tags::WRITTEN_BY_VALUE.to_string(),
-        );
-        t.insert(
-            tags::PURPOSE.to_string(),
-            tags::PURPOSE_STATUS_RECORD.to_string(),
-        );
-        if !record.run_id.is_empty() {
-            t.insert(tags::RUN_ID.to_string(), record.run_id.clone());
-        }
         self.vaults
             .write_text(
                 &place.vault,
                 &place.name,
                 &record.to_json(),
                 RECORD_CONTENT_TYPE,
-                t,
+                tags::own_document(tags::PURPOSE_STATUS_RECORD, &record.run_id),
             )
             .await
             .map(|_| ())

@@ -34,10 +34,7 @@ const SHORT_MESSAGE_CHARS: usize = 200;
 pub struct StatusRecord {
     pub version: u32,
     /// When the cycle that wrote the record finished.
-    #[serde(
-        serialize_with = "crate::timefmt::serialize",
-        deserialize_with = "time::serde::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub updated_at: OffsetDateTime,
     #[serde(default)]
     pub run_id: String,
@@ -46,11 +43,7 @@ pub struct StatusRecord {
     pub shard: Option<String>,
     /// By when the next scheduled cycle should have written the record again; a record older
     /// than that means no run happened (the CronJob or daemon is not running).
-    #[serde(
-        default,
-        serialize_with = "crate::timefmt::serialize_opt",
-        deserialize_with = "time::serde::rfc3339::option::deserialize"
-    )]
+    #[serde(default, with = "crate::timefmt::serde_opt")]
     pub next_run_by: Option<OffsetDateTime>,
     /// By [`target_key`].
     #[serde(default)]
@@ -89,16 +82,14 @@ pub struct TargetRecord {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::timefmt::serialize_opt",
-        deserialize_with = "time::serde::rfc3339::option::deserialize"
+        with = "crate::timefmt::serde_opt"
     )]
     pub failing_since: Option<OffsetDateTime>,
     /// When a cycle last found the target's token fresh or wrote a new one.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::timefmt::serialize_opt",
-        deserialize_with = "time::serde::rfc3339::option::deserialize"
+        with = "crate::timefmt::serde_opt"
     )]
     pub last_success: Option<OffsetDateTime>,
 }
@@ -245,23 +236,14 @@ impl StatusRecord {
     /// Reads a stored record. Fails with [`ErrorClass::MalformedResponse`] when the text is
     /// not a record this version understands; the message never quotes the text.
     pub fn from_json(text: &str) -> Result<StatusRecord, StepError> {
-        let record: StatusRecord = serde_json::from_str(text).map_err(|e| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!(
-                    "the status record is not valid (line {}, column {}): it is replaced by the next run",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        const WHAT: &str = "the status record";
+        let record: StatusRecord =
+            serde_json::from_str(text).map_err(|e| StepError::unreadable_json(WHAT, &e))?;
         if record.version != RECORD_VERSION {
-            return Err(StepError::new(
-                ErrorClass::MalformedResponse,
-                format!(
-                    "the status record has layout version {}, this akv-rotator reads version {RECORD_VERSION}",
-                    record.version
-                ),
+            return Err(StepError::unknown_layout(
+                WHAT,
+                record.version,
+                RECORD_VERSION,
             ));
         }
         Ok(record)

@@ -235,16 +235,6 @@ async fn status_against_the_emulator_is_read_only_and_ranks_by_urgency() {
     assert!(stats.count(INPUT, "SecretList") > 0, "{stats:?}");
 }
 
-/// The status JSON's app entry by name.
-fn status_app<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .unwrap_or_else(|| panic!("no app {name} in {json:#}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_class() {
     // Arrange: broken apps whose problem a dry run cannot see (it reads no client secret and
@@ -285,7 +275,7 @@ async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_cla
     assert_eq!(json["record"]["state"], "current", "{json:#}");
     assert_eq!(json["record"]["failing_targets"], 3);
     for (name, _, class) in broken {
-        let app = status_app(&json, name);
+        let app = app(&json, name);
         assert_eq!(app["urgency"], "failing", "{name}: {app:#}");
         let target = &app["targets"][0];
         assert_eq!(target["outcome"], "failed", "{name}");
@@ -304,7 +294,7 @@ async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_cla
             "{class}: {markdown}"
         );
     }
-    let healthy = status_app(&json, "healthy");
+    let healthy = app(&json, "healthy");
     assert_eq!(healthy["urgency"], "ok");
     assert_eq!(healthy["targets"][0]["outcome"], "fresh");
     assert_eq!(healthy["targets"][0]["last_run"]["consecutive_failures"], 0);
