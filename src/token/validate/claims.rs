@@ -175,10 +175,16 @@ pub(super) fn check_claims(
     };
     let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::minutes(5));
     if exp <= now {
-        return Err(invalid(format!("token expired at {exp}")));
+        return Err(invalid(format!(
+            "token expired at {}",
+            crate::timefmt::rfc3339(exp)
+        )));
     }
     if nbf > now + skew {
-        return Err(invalid(format!("token is not valid before {nbf}")));
+        return Err(invalid(format!(
+            "token is not valid before {}",
+            crate::timefmt::rfc3339(nbf)
+        )));
     }
     if exp <= nbf {
         return Err(invalid("token `exp` is not after `nbf`"));
