@@ -318,11 +318,21 @@ async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_cla
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_run_says_runs_were_missed()
+async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_run_alerts_missed_runs()
  {
-    // Arrange: a record as a run three hours ago left it, its successor due two hours ago.
+    // Arrange: a record as a run three hours ago left it, its successor due two hours ago; a
+    // CloudEvents sink.
     let world = World::start(vec![TestApp::new("healthy")]).await;
-    let (code, _, stderr) = world.once(&[]);
+    let url = world.emulator.webhook_url("events");
+    world.put_secret(INPUT, "events-webhook", &url, None);
+    let config = world.config_with(
+        "alerts.toml",
+        &format!(
+            "[alerts]\n\n[[alerts.sinks]]\nname = \"events\"\nkind = \"webhook\"\nurl_secret = \"events-webhook\"\nurl_vault = \"{}\"\n",
+            world.vault(INPUT)
+        ),
+    );
+    let (code, _, stderr) = world.once_at(&config, &[]);
     assert_eq!(code, 0, "{stderr}");
     let stored = world.versions(OUTPUT, "akv-rotator-status");
     let mut record: serde_json::Value =
@@ -333,24 +343,47 @@ async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_ru
     record["updated_at"] = ago(3).into();
     record["next_run_by"] = ago(2).into();
     world.put_secret(OUTPUT, "akv-rotator-status", &record.to_string(), None);
+    let config_arg = config.display().to_string();
+    let status = || {
+        let out = world.run(
+            &["status", "--config", &config_arg, "--output", "json"],
+            &[],
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
 
     // Act
-    let config = world.config_path.display().to_string();
-    let out = world.run(&["status", "--config", &config, "--output", "json"], &[]);
-    let (code, _, stderr) = world.once(&[]);
+    let before = status();
+    let (code, _, stderr) = world.once_at(&config, &[]);
+    let after = status();
 
     // Assert
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["record"]["state"], "stale", "{json:#}");
-    let summary = json["record"]["summary"].as_str().unwrap();
+    assert_eq!(before["record"]["state"], "stale", "{before:#}");
+    let summary = before["record"]["summary"].as_str().unwrap();
     assert!(
         summary.starts_with("STALE: the last recorded run finished"),
         "{summary}"
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("runs_missed"), "{stderr}");
+    let events: Vec<serde_json::Value> = world
+        .emulator
+        .webhook_deliveries("events")
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    let missed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "com.akv-rotator.runs.missed")
+        .collect();
+    assert_eq!(missed.len(), 1, "{events:#?}");
+    let title = missed[0]["data"]["title"].as_str().unwrap_or_default();
+    // Three hours and the seconds this run took, told to the minute.
+    assert_eq!(
+        title, "akv-rotator did not run for 3 hours",
+        "{:#}",
+        missed[0]
+    );
     // That run's record is current again.
-    let out = world.run(&["status", "--config", &config, "--output", "json"], &[]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["record"]["state"], "current", "{json:#}");
+    assert_eq!(after["record"]["state"], "current", "{after:#}");
 }

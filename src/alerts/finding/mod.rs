@@ -494,7 +494,13 @@ impl Finding {
         now: OffsetDateTime,
     ) -> Finding {
         let kind = FindingKind::StatusRecordStale;
-        let gap = crate::timefmt::duration_abs(now - recorded_at);
+        // To the minute: seconds say nothing about a gap of hours.
+        let gap = (now - recorded_at).unsigned_abs();
+        let gap = crate::timefmt::duration(if gap.as_secs() >= 60 {
+            std::time::Duration::from_secs(gap.as_secs() / 60 * 60)
+        } else {
+            gap
+        });
         Finding {
             key: kind.event_key(record, &rfc3339(recorded_at)),
             kind,
