@@ -167,6 +167,13 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
     let page = wait_for(daemon.port, "/status", 200, Duration::from_secs(5)).await;
     assert!(page.contains("data-app=\"sales\"") && page.contains("data-app=\"wrong\""));
     assert!(!page.contains(&world.apps[0].secret_value));
+    // With the cycle's status record: the failing token, since when, and a current record.
+    assert!(
+        page.contains("<p class=\"record current\">Last run: ")
+            && page.contains("1 token secret failing."),
+        "{page}"
+    );
+    assert!(page.contains("failing since "), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
