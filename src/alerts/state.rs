@@ -28,7 +28,7 @@ pub const MAX_STATE_BYTES: usize = 25 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
     pub version: u32,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::timefmt::serde_opt")]
     pub updated_at: Option<OffsetDateTime>,
     /// Open findings, and resolved ones whose "resolved" message some sink has not accepted yet.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct FindingRecord {
     pub secret: Option<SecretRef>,
     /// The latest severity observed.
     pub severity: AlertSeverity,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub first_seen: OffsetDateTime,
     /// Sinks that accepted an alert about this finding, with what they last accepted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -69,7 +69,7 @@ pub struct FindingRecord {
     /// Set once the finding is gone; `sent_to` then lists the sinks still owed a "resolved".
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "crate::timefmt::serde_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub resolved_at: Option<OffsetDateTime>,
@@ -88,7 +88,7 @@ pub struct EventRecord {
     pub key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub occurred_at: OffsetDateTime,
 }
 
@@ -96,7 +96,7 @@ pub struct EventRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkRecord {
     pub severity: AlertSeverity,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub last_sent: OffsetDateTime,
 }
 
