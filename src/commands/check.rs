@@ -80,17 +80,19 @@ pub async fn run(path: &Path, online: bool, output: OutputFormat) -> Result<i32,
                     "vaults": config.vaults().len(),
                     "cloud": config.cloud.name.to_string(),
                     "schedule": config.daemon.schedule_text,
+                    "time_zone": config.daemon.schedule.zone().to_string(),
                 }))
                 .unwrap_or_default()
             )),
             OutputFormat::Table => super::out(&format!(
-                "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?})\n",
+                "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?} in {})\n",
                 path.display(),
                 config.apps.len(),
                 targets,
                 config.vaults().len(),
                 config.cloud.name,
-                config.daemon.schedule_text
+                config.daemon.schedule_text,
+                config.daemon.schedule.zone()
             )),
         }
         return Ok(crate::exit::OK);

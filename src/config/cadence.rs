@@ -12,11 +12,11 @@ const HORIZON: time::Duration = time::Duration::days(366);
 
 /// The longest time between two consecutive slots of `schedule` from `from` on, over
 /// [`MAX_SLOTS`] slots or a year; `None` when it has fewer than two slots ahead.
-pub fn longest_gap(schedule: &cron::Schedule, from: OffsetDateTime) -> Option<Duration> {
-    let mut previous = next_cron_slot(schedule, from)?;
+pub fn longest_gap(schedule: &CronSchedule, from: OffsetDateTime) -> Option<Duration> {
+    let mut previous = schedule.next_after(from)?;
     let mut longest: Option<time::Duration> = None;
     for _ in 0..MAX_SLOTS {
-        let Some(next) = next_cron_slot(schedule, previous) else {
+        let Some(next) = schedule.next_after(previous) else {
             break;
         };
         longest = Some(longest.map_or(next - previous, |l| l.max(next - previous)));
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn the_longest_gap_finds_nights_and_weekends() {
-        let gap = |s: &str| longest_gap(&parse_cron(s).unwrap(), at()).unwrap();
+        let gap = |s: &str| longest_gap(&parse_cron(s).unwrap().into(), at()).unwrap();
         assert_eq!(gap("*/10 * * * *"), Duration::from_secs(600));
         assert_eq!(gap("@daily"), Duration::from_secs(86_400));
         // Every 10 minutes from 8:00 to 17:50 on weekdays: the weekend is the longest gap.
