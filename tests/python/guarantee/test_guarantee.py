@@ -15,7 +15,7 @@ version (seen by a consumer at read time, or by the sampler) is below the promis
 `refresh_before` minus the longest a due token waits for the daemon (it wakes when a token becomes
 due, at most MIN_EARLY_INTERVAL late, src/daemon/schedule.rs) minus RUN_ALLOWANCE for the
 cycles' own duration. It prints the figures; the closing one is quoted in README.md and
-docs/consumers.md. Runs as its own step of .ci/run (about eight minutes)."""
+docs/consumers.md. .ci/run starts it (about eight minutes) beside its last steps and awaits it."""
 
 import json
 import os
