@@ -41,13 +41,14 @@ pub async fn run(path: &Path, online: bool, output: OutputFormat) -> Result<i32,
     if !online {
         let targets: usize = config.apps.iter().map(|a| a.targets.len()).sum();
         println!(
-            "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?})",
+            "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?} in {})",
             path.display(),
             config.apps.len(),
             targets,
             config.vaults().len(),
             config.cloud.name,
-            config.daemon.schedule_text
+            config.daemon.schedule_text,
+            config.daemon.schedule.zone()
         );
         return Ok(crate::exit::OK);
     }

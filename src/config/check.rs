@@ -607,14 +607,15 @@ fn validate_credential(
     }
 }
 
-/// `[daemon]`: schedule, jitter, shutdown grace, listen address.
+/// `[daemon]`: schedule and its time zone, jitter, shutdown grace, listen address.
 pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> DaemonConfig {
     let mut daemon = DaemonConfig::default();
     if let Some(d) = raw {
+        let mut cron = parse_cron(DEFAULT_SCHEDULE).ok();
         if let Some(text) = &d.schedule {
             match parse_cron(text.get_ref().trim()) {
                 Ok(schedule) => {
-                    daemon.schedule = schedule;
+                    cron = Some(schedule);
                     daemon.schedule_text = text.get_ref().trim().to_string();
                 }
                 Err(e) => c.push(
@@ -623,6 +624,16 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
                     format!("invalid cron schedule {:?}: {e}", text.get_ref()),
                 ),
             }
+        }
+        let mut zone = chrono_tz::UTC;
+        if let Some(text) = &d.time_zone {
+            match parse_time_zone(text.get_ref()) {
+                Ok(z) => zone = z,
+                Err(e) => c.push(text.span(), "daemon.time_zone", e),
+            }
+        }
+        if let Some(cron) = cron {
+            daemon.schedule = CronSchedule::new(cron, zone);
         }
         if let Some(j) = &d.jitter {
             match humantime::parse_duration(j.get_ref().trim()) {

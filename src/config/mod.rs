@@ -31,7 +31,7 @@ pub use model::*;
 pub use raw::RawConfig;
 use raw::*;
 use schedule::*;
-pub use schedule::{next_cron_slot, parse_cron};
+pub use schedule::{CronSchedule, parse_cron, parse_time_zone};
 pub use unknown::did_you_mean;
 use writes::*;
 

@@ -170,8 +170,8 @@ pub struct ValidConfig {
 /// Daemon mode (`akv-rotator run`).
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// When cycles run.
-    pub schedule: cron::Schedule,
+    /// When cycles run, read in `time_zone` (default UTC).
+    pub schedule: CronSchedule,
     /// The schedule as written (5 or 6 fields).
     pub schedule_text: String,
     /// Each cycle starts at a random delay in `[0, jitter]` after its slot.
@@ -205,7 +205,7 @@ pub enum StatusListener {
 impl DaemonConfig {
     /// The first scheduled slot strictly after `t`, without jitter.
     pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
-        next_cron_slot(&self.schedule, t)
+        self.schedule.next_after(t)
     }
 }
 
@@ -213,7 +213,8 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             schedule: parse_cron(DEFAULT_SCHEDULE)
-                .expect("the default schedule is a valid cron expression"),
+                .expect("the default schedule is a valid cron expression")
+                .into(),
             schedule_text: DEFAULT_SCHEDULE.to_string(),
             jitter: Duration::from_secs(30),
             listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),

@@ -246,6 +246,82 @@ fn daemon_schedule_accepts_five_fields_and_rejects_garbage() {
     assert_eq!(found[0].key.as_deref(), Some("daemon.schedule"));
 }
 
+/// The next `n` slots after `from` (RFC 3339) of `[daemon] schedule` read in `time_zone`.
+fn slots_in(zone: &str, schedule: &str, from: &str, n: usize) -> Vec<String> {
+    let text = format!(
+        "{}\n[daemon]\nschedule = \"{schedule}\"\ntime_zone = \"{zone}\"\n",
+        good()
+    );
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    let mut t = crate::timefmt::parse_rfc3339(from).expect("RFC 3339");
+    (0..n)
+        .map(|_| {
+            t = cfg.daemon.next_slot(t).expect("a next slot");
+            crate::timefmt::rfc3339(t)
+        })
+        .collect()
+}
+
+#[test]
+fn the_next_slot_follows_the_time_zone_across_daylight_saving_changes() {
+    // 03:00 in Berlin: 02:00 UTC in winter (CET), 01:00 UTC in summer (CEST). Summer time
+    // starts on 2027-03-28 and ends on 2026-10-25.
+    assert_eq!(
+        slots_in("Europe/Berlin", "0 3 * * *", "2027-03-26T12:00:00Z", 3),
+        [
+            "2027-03-27T02:00:00Z",
+            "2027-03-28T01:00:00Z",
+            "2027-03-29T01:00:00Z"
+        ]
+    );
+    assert_eq!(
+        slots_in("Europe/Berlin", "0 3 * * *", "2026-10-23T12:00:00Z", 3),
+        [
+            "2026-10-24T01:00:00Z",
+            "2026-10-25T02:00:00Z",
+            "2026-10-26T02:00:00Z"
+        ]
+    );
+    // New York, weekdays at 09:30: 14:30 UTC (EST) before 2027-03-14, 13:30 UTC (EDT) after.
+    assert_eq!(
+        slots_in(
+            "America/New_York",
+            "30 9 * * 1-5",
+            "2027-03-12T00:00:00Z",
+            2
+        ),
+        ["2027-03-12T14:30:00Z", "2027-03-15T13:30:00Z"]
+    );
+    // Without a zone the schedule is UTC, as before.
+    let cfg = parse(
+        Path::new("r.toml"),
+        &format!("{}\n[daemon]\nschedule = \"0 3 * * *\"\n", good()),
+    )
+    .expect("valid");
+    assert_eq!(cfg.daemon.schedule.zone(), chrono_tz::UTC);
+    let summer = time::macros::datetime!(2027-06-01 12:00 UTC);
+    assert_eq!(
+        cfg.daemon.next_slot(summer),
+        Some(time::macros::datetime!(2027-06-02 03:00 UTC))
+    );
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_with_a_suggestion() {
+    let text = format!("{}\n[daemon]\ntime_zone = \"Europe/Berln\"\n", good());
+    let found = issues(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key.as_deref(), Some("daemon.time_zone"));
+    assert!(
+        found[0].message.contains("IANA")
+            && found[0].message.contains("did you mean \"Europe/Berlin\"?"),
+        "{}",
+        found[0].message
+    );
+    let found = issues(&text.replace("Europe/Berln", "CEST"));
+    assert_eq!(found[0].key.as_deref(), Some("daemon.time_zone"));
+}
+
 #[test]
 fn probes_are_limited_to_the_resource_api_host() {
     let with = |probe: &str| {
