@@ -13,6 +13,7 @@ mod alerts;
 mod alerts_e2e;
 mod certificate;
 mod check;
+mod consumer_example;
 mod crash;
 mod cycle;
 mod daemon;

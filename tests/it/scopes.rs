@@ -137,7 +137,8 @@ async fn a_custom_cloud_takes_its_issuers_from_discovery() {
         iss,
         format!("{}/{TENANT}/v2.0", world.emulator.authority_host())
     );
-    let discovery: serde_json::Value = emulator_client(&world)
+    let discovery: serde_json::Value = world
+        .https_client()
         .get(format!(
             "{}/{TENANT}/v2.0/.well-known/openid-configuration",
             world.emulator.authority_host()
@@ -160,14 +161,6 @@ async fn a_custom_cloud_takes_its_issuers_from_discovery() {
         3,
         "v2 and v1 configurations, each fetched once per run (+1 by this test)"
     );
-}
-
-fn emulator_client(world: &World) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(world.emulator.ca_cert_pem().as_bytes()).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -40,6 +40,10 @@ pub struct Seed {
     /// Seconds before a client secret added through Graph `addPassword` works at the token
     /// endpoint (AADSTS7000215 until then). `None` keeps the current setting (initially 0).
     pub secret_propagation_secs: Option<u64>,
+    /// Seconds of clock skew the Graph and Power BI APIs allow on a token's `exp` and `nbf`.
+    /// `None` keeps the current setting (initially 60); 0 makes them reject a token the second
+    /// it expires, as a test of consumers that must never send an expired token needs.
+    pub token_clock_skew_secs: Option<u64>,
     /// Per-vault settings beyond [`VaultSeed`] (the throttle).
     pub vault_policies: Vec<VaultPolicySeed>,
     /// Fault rules; a merged seed with rules replaces the active rules.

@@ -318,6 +318,15 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
 }
 
 impl World {
+    /// An HTTPS client that trusts the emulator's CA.
+    pub fn https_client(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(self.emulator.ca_cert_pem().as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap()
+    }
+
     /// Writes the world's config plus `extra` TOML to a new file and returns its path.
     pub fn config_with(&self, file: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join(file);
