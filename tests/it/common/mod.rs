@@ -4,10 +4,12 @@
 //! Also: seeds (`seed`, re-exported here), hand-built reports (`report`) and a local HTTP
 //! receiver (`receiver`).
 
+mod process;
 pub mod receiver;
 pub mod report;
 mod seed;
 
+pub use process::*;
 pub use seed::*;
 
 use std::collections::BTreeMap;
@@ -273,14 +275,7 @@ impl World {
         let config = config.display().to_string();
         let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
         args.extend_from_slice(extra);
-        let out = self.run(&args, env);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (
-            out.status.code().unwrap_or(-1),
-            json,
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        once_result(&self.run(&args, env))
     }
 
     pub fn versions(&self, vault: &str, name: &str) -> Vec<StoredSecret> {
