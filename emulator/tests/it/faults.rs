@@ -66,20 +66,7 @@ async fn too_many_requests_on_login_and_probability_zero() {
             },
         ),
     ]);
-    let resp = http
-        .post(format!(
-            "{}/{TENANT}/oauth2/v2.0/token",
-            emu.authority_host()
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ])
-        .send()
-        .await
-        .expect("token");
+    let resp = raw_vault_token_request(&emu, &http, WRITER).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "7");
     let v: Value = resp.json().await.expect("json");
@@ -171,13 +158,14 @@ async fn faults_admin_api_and_seed() {
     let emu = emulator().await;
     let http = http(&emu);
     let admin = format!("{}/_emulator/faults", emu.authority_host());
-    let resp = http
-        .post(&admin)
-        .json(&json!([{"service": "graph", "kind": {"type": "status", "code": 502}, "count": 1}]))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "faults",
+        json!([{"service": "graph", "kind": {"type": "status", "code": 502}, "count": 1}]),
+        200,
+    )
+    .await;
     let listed: Value = http
         .get(&admin)
         .send()
@@ -289,29 +277,17 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
 async fn entra_throttle_answers_429_with_retry_after_60() {
     let emu = emulator().await;
     let http = http(&emu);
-    let resp = http
-        .post(format!("{}/_emulator/throttle", emu.authority_host()))
-        .json(&json!({"service": "login", "throttle": {"requests": 2, "window_secs": 60}}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "throttle",
+        json!({"service": "login", "throttle": {"requests": 2, "window_secs": 60}}),
+        200,
+    )
+    .await;
     vault_token(&emu, &http, WRITER).await;
     vault_token(&emu, &http, READER).await;
-    let resp = http
-        .post(format!(
-            "{}/{TENANT}/oauth2/v2.0/token",
-            emu.authority_host()
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ])
-        .send()
-        .await
-        .expect("token");
+    let resp = raw_vault_token_request(&emu, &http, WRITER).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "60");
     let v: Value = resp.json().await.expect("json");

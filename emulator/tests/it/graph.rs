@@ -112,16 +112,12 @@ async fn secret_token_status(
     http: &reqwest::Client,
     secret: &str,
 ) -> (u16, Value) {
-    token_response(
+    v2_token_response(
         emu,
         http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", TARGET),
-            ("client_secret", secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
+        TARGET,
+        secret,
+        "https://vault.azure.net/.default",
     )
     .await
 }

@@ -141,21 +141,51 @@ pub async fn token_response(
     (status, resp.json().await.expect("json body"))
 }
 
+/// The form of a v2 client-credentials token request.
+pub fn v2_form<'a>(client_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", scope),
+    ]
+}
+
+/// A v2 client-credentials request in the common tenant: (status, body).
+pub async fn v2_token_response(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (u16, Value) {
+    let path = format!("{TENANT}/oauth2/v2.0/token");
+    token_response(emu, http, &path, &v2_form(client_id, secret, scope)).await
+}
+
+/// The raw answer to a v2 client-credentials request for Key Vault with the common secret
+/// (its headers are what a throttle or fault test looks at).
+pub async fn raw_vault_token_request(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+) -> reqwest::Response {
+    http.post(format!(
+        "{}/{TENANT}/oauth2/v2.0/token",
+        emu.authority_host()
+    ))
+    .form(&v2_form(
+        client_id,
+        SECRET,
+        "https://vault.azure.net/.default",
+    ))
+    .send()
+    .await
+    .expect("token")
+}
+
 pub async fn vault_token(emu: &EmulatorHandle, http: &reqwest::Client, client_id: &str) -> String {
-    let (status, body) = token_response(
-        emu,
-        http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("token").to_string()
+    token_for(emu, http, client_id, "https://vault.azure.net/.default").await
 }
 
 /// Decodes the JWT payload (or header with `part = 0`).
@@ -175,20 +205,39 @@ pub async fn token_for(
     client_id: &str,
     scope: &str,
 ) -> String {
-    let (status, body) = token_response(
-        emu,
-        http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", SECRET),
-            ("scope", scope),
-        ],
-    )
-    .await;
+    let (status, body) = v2_token_response(emu, http, client_id, SECRET, scope).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().expect("token").to_string()
+}
+
+/// The tenant's published signing keys (JWKS).
+pub async fn published_keys(emu: &EmulatorHandle, http: &reqwest::Client) -> Value {
+    let url = format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host());
+    http.get(url)
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// POSTs `body` as JSON to the emulator's admin API (`/_emulator/<path>`) and asserts that
+/// the answer has `status`.
+pub async fn admin_post(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    path: &str,
+    body: Value,
+    status: u16,
+) {
+    let resp = http
+        .post(format!("{}/_emulator/{path}", emu.authority_host()))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(resp.status(), status, "{path} {body}");
 }
 
 /// GET a seeded secret from vault `main` with `token`; returns the status.

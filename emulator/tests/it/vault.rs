@@ -90,16 +90,12 @@ async fn missing_token_gets_bearer_challenge() {
 async fn token_for_other_audience_is_rejected() {
     let emu = emulator().await;
     let http = http(&emu);
-    let (_, body) = token_response(
+    let (_, body) = v2_token_response(
         &emu,
         &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
+        WRITER,
+        SECRET,
+        "https://graph.microsoft.com/.default",
     )
     .await;
     let resp = http
