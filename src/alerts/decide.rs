@@ -251,20 +251,15 @@ pub(crate) fn decide_with_counts(
 /// An event again, from what the state remembers, for a sink that has not accepted it yet.
 fn event_finding(key: &str, r: &FindingRecord, e: &EventRecord) -> Finding {
     Finding {
-        key: key.to_string(),
-        kind: r.kind,
         status: FindingStatus::Problem(r.severity),
-        app: r.app.clone(),
         owner: r.owner.clone(),
         title: e.title.clone(),
         detail: e.detail.clone(),
         secret: r.secret.clone(),
-        expires_on: None,
-        days_left: None,
-        consecutive_failures: None,
         key_id: e.key_id.clone(),
         run_id: e.run_id.clone(),
         occurred_at: Some(e.occurred_at),
+        ..Finding::blank(key.to_string(), r.kind, &r.app)
     }
 }
 
@@ -299,22 +294,14 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         }
     };
     Finding {
-        key: key.to_string(),
-        kind: r.kind,
         status: FindingStatus::Problem(r.severity),
-        app: r.app.clone(),
         owner: r.owner.clone(),
         title,
         detail: "akv-rotator no longer finds this problem: it was fixed, or the app or token was \
                  removed from the configuration."
             .to_string(),
         secret: r.secret.clone(),
-        expires_on: None,
-        days_left: None,
-        consecutive_failures: None,
-        key_id: None,
-        run_id: None,
-        occurred_at: None,
+        ..Finding::blank(key.to_string(), r.kind, &r.app)
     }
 }
 
