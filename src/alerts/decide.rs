@@ -379,111 +379,88 @@ mod tests {
         (sent, next)
     }
 
-    fn sent(
-        sink: &str,
-        state: NotificationState,
-        key: &str,
-    ) -> (String, NotificationState, String) {
+    /// What a sink was sent: (sink, notification state, finding key).
+    type Sent = (String, NotificationState, String);
+
+    /// The key of app `a`'s client-secret expiry finding.
+    const EXPIRY_A: &str = "client_secret_expiry/a";
+
+    /// Sink `all` hears warnings and up, sink `urgent` critical and up.
+    fn all_and_urgent() -> AlertsConfig {
+        cfg(vec![
+            sink("all", AlertSeverity::Warning, &[]),
+            sink("urgent", AlertSeverity::Critical, &[]),
+        ])
+    }
+
+    fn sent(sink: &str, state: NotificationState, key: &str) -> Sent {
         (sink.to_string(), state, key.to_string())
+    }
+
+    /// Runs `c` from an empty state over `steps` (the findings, the time, what must be sent
+    /// then), each run starting from the state the one before left; returns the last state.
+    fn script(c: &AlertsConfig, steps: &[(&[Finding], OffsetDateTime, &[Sent])]) -> AlertState {
+        let mut state = AlertState::default();
+        for (n, (findings, now, expected)) in steps.iter().enumerate() {
+            let (got, next) = run(&state, findings, *now, c);
+            assert_eq!(got, *expected, "run {}", n + 1);
+            state = next;
+        }
+        state
     }
 
     #[test]
     fn same_finding_twice_is_sent_once_then_reminded_after_realert() {
         let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
         let f = [expiry("a", None, AlertSeverity::Warning)];
-        let (s1, st) = run(&AlertState::default(), &f, t0(), &c);
-        assert_eq!(
-            s1,
-            [sent(
-                "hook",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
+        script(
+            &c,
+            &[
+                (&f, t0(), &[sent("hook", NotificationState::New, EXPIRY_A)]),
+                (&f, t0() + hours(1), &[]),
+                (&f, t0() + hours(23), &[]),
+                (
+                    &f,
+                    t0() + hours(24),
+                    &[sent("hook", NotificationState::Reminder, EXPIRY_A)],
+                ),
+                (&f, t0() + hours(25), &[]),
+            ],
         );
-        let (s2, st) = run(&st, &f, t0() + hours(1), &c);
-        assert!(s2.is_empty());
-        let (s3, st) = run(&st, &f, t0() + hours(23), &c);
-        assert!(s3.is_empty());
-        let (s4, st) = run(&st, &f, t0() + hours(24), &c);
-        assert_eq!(
-            s4,
-            [sent(
-                "hook",
-                NotificationState::Reminder,
-                "client_secret_expiry/a"
-            )]
-        );
-        let (s5, _) = run(&st, &f, t0() + hours(25), &c);
-        assert!(s5.is_empty());
     }
 
     #[test]
     fn escalation_is_sent_at_once_and_only_to_willing_sinks() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
-        let (s1, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
-        assert_eq!(
-            s1,
-            [sent(
-                "all",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
-        );
-        let (s2, st) = run(
-            &st,
-            &[expiry("a", None, AlertSeverity::Critical)],
-            t0() + hours(1),
-            &c,
-        );
-        assert_eq!(
-            s2,
-            [
-                sent(
-                    "all",
-                    NotificationState::Escalated,
-                    "client_secret_expiry/a"
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let critical = [expiry("a", None, AlertSeverity::Critical)];
+        script(
+            &all_and_urgent(),
+            &[
+                (
+                    &warning,
+                    t0(),
+                    &[sent("all", NotificationState::New, EXPIRY_A)],
                 ),
-                sent("urgent", NotificationState::New, "client_secret_expiry/a"),
-            ]
+                (
+                    &critical,
+                    t0() + hours(1),
+                    &[
+                        sent("all", NotificationState::Escalated, EXPIRY_A),
+                        sent("urgent", NotificationState::New, EXPIRY_A),
+                    ],
+                ),
+                (&critical, t0() + hours(2), &[]),
+            ],
         );
-        let (s3, _) = run(
-            &st,
-            &[expiry("a", None, AlertSeverity::Critical)],
-            t0() + hours(2),
-            &c,
-        );
-        assert!(s3.is_empty());
     }
 
     #[test]
     fn resolution_is_sent_once_to_the_sinks_that_knew() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let c = all_and_urgent();
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let (_, st) = run(&AlertState::default(), &warning, t0(), &c);
         let (s2, st) = run(&st, &[], t0() + hours(1), &c);
-        assert_eq!(
-            s2,
-            [sent(
-                "all",
-                NotificationState::Resolved,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s2, [sent("all", NotificationState::Resolved, EXPIRY_A)]);
         assert!(st.findings.is_empty());
         let (s3, _) = run(&st, &[], t0() + hours(2), &c);
         assert!(s3.is_empty());
@@ -560,7 +537,7 @@ mod tests {
             &c,
         );
         let held = [Finding::not_assessed(
-            "client_secret_expiry/a",
+            EXPIRY_A,
             FindingKind::ClientSecretExpiry,
             "a",
         )];
@@ -614,23 +591,9 @@ mod tests {
         let (_, st) = run(&AlertState::default(), &f, t0(), &c);
         let c2 = cfg(vec![sink("new", AlertSeverity::Warning, &[])]);
         let (s, st) = run(&st, &f, t0() + hours(1), &c2);
-        assert_eq!(
-            s,
-            [sent(
-                "new",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s, [sent("new", NotificationState::New, EXPIRY_A)]);
         let (s, _) = run(&st, &[], t0() + hours(2), &c2);
-        assert_eq!(
-            s,
-            [sent(
-                "new",
-                NotificationState::Resolved,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s, [sent("new", NotificationState::Resolved, EXPIRY_A)]);
     }
 
     fn added(app: &str, key_id: &str) -> Finding {
@@ -652,10 +615,7 @@ mod tests {
 
     #[test]
     fn an_event_is_sent_once_never_reminded_and_never_resolved() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
+        let c = all_and_urgent();
         let key = "credential_added/a/k1";
         let (s1, st) = run(&AlertState::default(), &[added("a", "k1")], t0(), &c);
         assert_eq!(s1, [sent("all", NotificationState::New, key)]);
