@@ -385,6 +385,14 @@ mod tests {
     /// The key of app `a`'s client-secret expiry finding.
     const EXPIRY_A: &str = "client_secret_expiry/a";
 
+    /// Sink `hook`, after one run that sent it app `a`'s expiry warning.
+    fn hook_told_of_a() -> (AlertsConfig, AlertState) {
+        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let (_, st) = run(&AlertState::default(), &warning, t0(), &c);
+        (c, st)
+    }
+
     /// Sink `all` hears warnings and up, sink `urgent` critical and up.
     fn all_and_urgent() -> AlertsConfig {
         cfg(vec![
@@ -484,13 +492,7 @@ mod tests {
 
     #[test]
     fn resolved_is_retried_until_accepted() {
-        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let (c, st) = hook_told_of_a();
         let (ns, st) = decide(&st, &[], t0() + hours(1), &c);
         assert_eq!(ns.len(), 1);
         let (ns, st) = decide(&st, &[], t0() + hours(2), &c);
@@ -529,13 +531,7 @@ mod tests {
 
     #[test]
     fn not_assessed_keeps_the_state_and_sends_nothing() {
-        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let (c, st) = hook_told_of_a();
         let held = [Finding::not_assessed(
             EXPIRY_A,
             FindingKind::ClientSecretExpiry,
