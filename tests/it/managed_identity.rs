@@ -416,7 +416,7 @@ async fn imds_signs_in_system_and_user_assigned_identities() {
     let (code, report, output) = once(&config, &[]);
     assert_eq!(code, 0, "{output}");
     assert_eq!(
-        target(&report, "sales-powerbi-token-user")["outcome"],
+        outcome(&report, "sales-powerbi-token-user"),
         "written",
         "{report:#}"
     );

@@ -504,7 +504,7 @@ async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
     assert_eq!(versions[0].value, world.apps[0].secret_value);
     assert!(!latest_tags(&world).contains_key("rotation-state"));
     assert_eq!(key_ids(&world).await, old);
-    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
+    assert_eq!(outcome(&report, "sales-powerbi-token"), "written");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -98,9 +98,7 @@ async fn a_v2_api_with_a_custom_app_id_uri_needs_its_audience_named() {
     // token is refused, not written, and the message gives the line to add.
     let (code, report, _) = world.once(&[]);
     assert_eq!(code, 1, "{report:#}");
-    let t = target(&report, "reports-token");
-    assert_eq!(t["outcome"], "failed", "{t:#}");
-    assert_eq!(t["error"]["class"], "invalid_token");
+    let t = failed_target(&report, "reports-token", "invalid_token");
     let message = t["error"]["message"].as_str().unwrap();
     assert!(
         message.contains(&format!("audience = \"{REPORTS_ID}\"")),
@@ -116,7 +114,7 @@ async fn a_v2_api_with_a_custom_app_id_uri_needs_its_audience_named() {
     std::fs::write(&world.config_path, text).unwrap();
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_eq!(target(&report, "reports-token")["outcome"], "written");
+    assert_eq!(outcome(&report, "reports-token"), "written");
     assert_eq!(written_claims(&world, "reports-token")["aud"], REPORTS_ID);
 }
 
@@ -145,10 +143,7 @@ async fn a_custom_cloud_takes_its_issuers_from_discovery() {
     assert_eq!(discovery["issuer"], iss);
     // The app's Power BI token is v1: in a custom cloud its issuer comes from the v1
     // configuration, so the run read both documents (once each), besides the one above.
-    assert_eq!(
-        target(&report, "billing-powerbi-token")["outcome"],
-        "written"
-    );
+    assert_eq!(outcome(&report, "billing-powerbi-token"), "written");
     assert_eq!(
         world.emulator.stats().count("login", "OpenIdConfiguration"),
         3,

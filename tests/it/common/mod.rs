@@ -293,6 +293,23 @@ pub fn target<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json
         .unwrap_or_else(|| panic!("no target {secret} in {report:#}"))
 }
 
+/// The outcome of the report's target for an output secret (`written`, `fresh`, `failed`, …).
+pub fn outcome<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    &target(report, secret)["outcome"]
+}
+
+/// The report's target for an output secret, asserted to have failed with this error class.
+pub fn failed_target<'a>(
+    report: &'a serde_json::Value,
+    secret: &str,
+    class: &str,
+) -> &'a serde_json::Value {
+    let t = target(report, secret);
+    assert_eq!(t["outcome"], "failed", "{secret}: {t:#}");
+    assert_eq!(t["error"]["class"], class, "{secret}: {t:#}");
+    t
+}
+
 pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["apps"]
         .as_array()
