@@ -240,8 +240,12 @@ pub async fn admin_post(
     assert_eq!(resp.status(), status, "{path} {body}");
 }
 
-/// GET a seeded secret from vault `main` with `token`; returns the status.
-pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
+/// GET a seeded secret (`Other-Secret`) from vault `main` with `token`.
+pub async fn vault_get(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    token: &str,
+) -> reqwest::Response {
     http.get(format!(
         "{}secrets/Other-Secret?api-version=7.5",
         emu.vault_url("main").expect("vault")
@@ -250,6 +254,9 @@ pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, toke
     .send()
     .await
     .expect("vault request")
-    .status()
-    .as_u16()
+}
+
+/// [`vault_get`]'s status.
+pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
+    vault_get(emu, http, token).await.status().as_u16()
 }
