@@ -40,6 +40,26 @@ fn issues(text: &str) -> Vec<ConfigIssue> {
     }
 }
 
+/// The one issue of [`good`] with `key = "<value>"` in place of its `refresh_before`, asserted to
+/// be about `key`.
+fn only_issue_setting(key: &str, value: &str) -> ConfigIssue {
+    let text = good().replace("refresh_before = \"20m\"", &format!("{key} = \"{value}\""));
+    let mut found = issues(&text);
+    assert_eq!(found.len(), 1, "{value}: {found:?}");
+    assert_eq!(found[0].key.as_deref(), Some(key));
+    found.remove(0)
+}
+
+/// Asserts that one of `found` is about `key` and says `says`.
+fn assert_issue(found: &[ConfigIssue], key: &str, says: &str) {
+    assert!(
+        found
+            .iter()
+            .any(|i| i.key.as_deref() == Some(key) && i.message.contains(says)),
+        "{key}: {says}: {found:#?}"
+    );
+}
+
 #[test]
 fn a_full_config_validates() {
     let cfg = parse(Path::new("rotator.toml"), &good()).expect("valid");
@@ -136,14 +156,8 @@ fn max_token_lifetime_defaults_to_24h_and_is_bounded() {
         ("8d", "between 10m and 7d"),
         ("long", "invalid duration"),
     ] {
-        let text = good().replace(
-            "refresh_before = \"20m\"",
-            &format!("max_token_lifetime = \"{value}\""),
-        );
-        let found = issues(&text);
-        assert_eq!(found.len(), 1, "{value}: {found:?}");
-        assert_eq!(found[0].key.as_deref(), Some("max_token_lifetime"));
-        assert!(found[0].message.contains(says), "{value}: {found:?}");
+        let issue = only_issue_setting("max_token_lifetime", value);
+        assert!(issue.message.contains(says), "{value}: {issue:?}");
     }
 }
 
@@ -159,15 +173,9 @@ fn cycle_deadline_defaults_to_15m_and_is_bounded() {
         ("2d", "between 10s and 24h"),
         ("soon", "invalid duration"),
     ] {
-        let text = good().replace(
-            "refresh_before = \"20m\"",
-            &format!("cycle_deadline = \"{value}\""),
-        );
-        let found = issues(&text);
-        assert_eq!(found.len(), 1, "{value}: {found:?}");
-        assert_eq!(found[0].key.as_deref(), Some("cycle_deadline"));
-        assert_eq!(found[0].line, 3);
-        assert!(found[0].message.contains(says), "{value}: {found:?}");
+        let issue = only_issue_setting("cycle_deadline", value);
+        assert_eq!(issue.line, 3);
+        assert!(issue.message.contains(says), "{value}: {issue:?}");
     }
     assert_eq!(
         deadline_grace(Duration::from_secs(10)),
@@ -382,13 +390,7 @@ fn sovereign_clouds_have_their_graph() {
         "{head}[custom_cloud]\nauthority_host = \"https://login.example\"\n\n[credential]{rest}"
     );
     let found = issues(&text);
-    assert!(
-        found
-            .iter()
-            .any(|i| i.key.as_deref() == Some("apps[0].rotate")
-                && i.message.contains("graph_endpoint")),
-        "{found:?}"
-    );
+    assert_issue(&found, "apps[0].rotate", "graph_endpoint");
 }
 
 #[test]
