@@ -51,20 +51,13 @@ async fn host(listen: &str) -> World {
         .emulator
         .apply_seed(Seed {
             managed_identities: vec![
-                ManagedIdentitySeed {
-                    tenant_id: TENANT.into(),
-                    client_id: SYSTEM_CLIENT.into(),
-                    object_id: SYSTEM_PRINCIPAL.into(),
-                    system_assigned: true,
-                    resource_id: None,
-                },
-                ManagedIdentitySeed {
-                    tenant_id: TENANT.into(),
-                    client_id: USER_CLIENT.into(),
-                    object_id: USER_PRINCIPAL.into(),
-                    system_assigned: false,
-                    resource_id: Some(USER_RESOURCE.into()),
-                },
+                ManagedIdentitySeed::system_assigned(TENANT, SYSTEM_CLIENT, SYSTEM_PRINCIPAL),
+                ManagedIdentitySeed::user_assigned(
+                    TENANT,
+                    USER_CLIENT,
+                    USER_PRINCIPAL,
+                    USER_RESOURCE,
+                ),
             ],
             ..Default::default()
         })
