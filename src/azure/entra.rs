@@ -136,11 +136,7 @@ impl EntraClient {
                 }
             }
             drop(permit);
-            self.metrics.record_request(
-                "entra",
-                "token",
-                result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-            );
+            self.metrics.record_sent("entra", "token", &result);
             let outcome = match result {
                 Ok(resp) => {
                     let status = resp.status();
