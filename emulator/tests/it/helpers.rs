@@ -260,3 +260,66 @@ pub async fn vault_get(
 pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
     vault_get(emu, http, token).await.status().as_u16()
 }
+
+/// A client of vault `main` holding one app's token.
+pub struct VaultClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl VaultClient {
+    pub async fn new(emu: &EmulatorHandle, client_id: &str) -> VaultClient {
+        let http = http(emu);
+        let token = vault_token(emu, &http, client_id).await;
+        VaultClient {
+            http,
+            base: emu.vault_url("main").expect("vault"),
+            token,
+        }
+    }
+
+    /// One request at `api_version`, which is not added to a full URL (a `nextLink`):
+    /// (status, body text).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        api_version: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let url = if path.starts_with("https://") {
+            path.to_string()
+        } else {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            format!("{}{path}{sep}api-version={api_version}", self.base)
+        };
+        let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// One request at API version 7.5; the body as JSON, `Null` when it is none.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, text) = self.send(method, path, "7.5", body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn set(&self, name: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, &format!("secrets/{name}"), Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
