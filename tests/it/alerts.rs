@@ -19,11 +19,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::common::free_port;
 use crate::common::receiver::{Receiver, Reply, Script};
 use crate::common::report::{
     AppReportBuilder, RotationReportBuilder, SECRETS_VAULT, TargetReportBuilder, cycle_report,
 };
+use crate::common::{field_pairs, free_port};
 
 // ---------------------------------------------------------------------------------------------
 // Receivers.
@@ -161,6 +161,14 @@ fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) ->
         .build()
 }
 
+/// A cycle of one app (client secret fine for 90 days) and its Power BI target.
+fn healthy_app_with_target(app: &str, outcome: Outcome, token_expires_on: &str) -> CycleReport {
+    cycle(
+        vec![app_report(app, Severity::Ok, Some(90))],
+        vec![target_report(app, outcome, Some(token_expires_on))],
+    )
+}
+
 fn cycle(apps: Vec<AppReport>, targets: Vec<TargetReport>) -> CycleReport {
     cycle_report(T0, apps, targets)
 }
@@ -191,6 +199,24 @@ impl Siem {
     }
 }
 
+/// The first run of a fresh state with one sink `name` of `kind` at `receiver`.
+async fn first_delivery(
+    name: &str,
+    kind: &str,
+    receiver: &Receiver,
+    findings: Vec<Finding>,
+) -> AlertReport {
+    let store = MemoryStateStore::new();
+    run(
+        &one_sink(name, kind),
+        &urls(&[(name, receiver)]),
+        &store,
+        findings,
+        T0,
+    )
+    .await
+}
+
 /// One run: the findings, then alerting at `now`.
 async fn run(
     cfg: &AlertsConfig,
@@ -208,17 +234,7 @@ async fn run(
 #[tokio::test]
 async fn webhook_sink_posts_a_structured_cloudevent() {
     let hook = Receiver::start(accept()).await;
-    let cfg = one_sink("siem", "webhook");
-    let store = MemoryStateStore::new();
-
-    let report = run(
-        &cfg,
-        &urls(&[("siem", &hook)]),
-        &store,
-        critical_sales(),
-        T0,
-    )
-    .await;
+    let report = first_delivery("siem", "webhook", &hook, critical_sales()).await;
 
     assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
     let got = hook.accepted();
@@ -258,17 +274,7 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
 #[tokio::test]
 async fn teams_sink_posts_an_adaptive_card() {
     let teams = Receiver::start(accept()).await;
-    let cfg = one_sink("sec", "teams");
-    let store = MemoryStateStore::new();
-
-    run(
-        &cfg,
-        &urls(&[("sec", &teams)]),
-        &store,
-        critical_sales(),
-        T0,
-    )
-    .await;
+    first_delivery("sec", "teams", &teams, critical_sales()).await;
 
     let got = teams.accepted();
     assert_eq!(got.len(), 1);
@@ -290,21 +296,14 @@ async fn teams_sink_posts_an_adaptive_card() {
     assert_eq!(title["type"], "TextBlock");
     assert_eq!(title["color"], "attention");
     assert!(title["text"].as_str().unwrap().starts_with("CRITICAL: "));
-    let facts: HashMap<String, String> = card["body"]
+    let fact_set = card["body"]
         .as_array()
         .unwrap()
         .iter()
         .find(|b| b["type"] == "FactSet")
-        .unwrap()["facts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["title"].as_str().unwrap().to_string(),
-                f["value"].as_str().unwrap().to_string(),
-            )
-        })
+        .unwrap();
+    let facts: HashMap<String, String> = field_pairs(&fact_set["facts"], "title", "value")
+        .into_iter()
         .collect();
     assert_eq!(facts["App"], "sales");
     assert_eq!(facts["Owner"], "team-bi");
@@ -341,20 +340,16 @@ async fn teams_sink_posts_an_adaptive_card() {
 #[tokio::test]
 async fn slack_sink_posts_blocks() {
     let slack = Receiver::start(accept()).await;
-    let cfg = one_sink("chat", "slack");
-    let store = MemoryStateStore::new();
-
-    run(
-        &cfg,
-        &urls(&[("chat", &slack)]),
-        &store,
+    first_delivery(
+        "chat",
+        "slack",
+        &slack,
         vec![expiring(
             "a<b>&c",
             Some("team-bi"),
             AlertSeverity::Warning,
             12,
         )],
-        T0,
     )
     .await;
 
@@ -805,14 +800,7 @@ async fn findings_come_from_the_cycle_report() {
 #[tokio::test]
 async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
     let siem = Siem::start().await;
-    let failing = cycle(
-        vec![app_report("legacy", Severity::Ok, Some(90))],
-        vec![target_report(
-            "legacy",
-            Outcome::Failed,
-            Some("2026-11-29T20:00:00Z"),
-        )],
-    );
+    let failing = healthy_app_with_target("legacy", Outcome::Failed, "2026-11-29T20:00:00Z");
 
     for run_no in 0..3 {
         let state = siem.store.state().unwrap_or_default();
@@ -837,14 +825,7 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
             .contains("AADSTS7000215")
     );
 
-    let healthy = cycle(
-        vec![app_report("legacy", Severity::Ok, Some(90))],
-        vec![target_report(
-            "legacy",
-            Outcome::Written,
-            Some("2026-11-29T20:00:00Z"),
-        )],
-    );
+    let healthy = healthy_app_with_target("legacy", Outcome::Written, "2026-11-29T20:00:00Z");
     let state = siem.store.state().unwrap();
     let f = findings_from_report(&healthy, &HashMap::new(), None, &state);
     siem.run(f, T0 + hours(3)).await;
@@ -861,14 +842,7 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
 async fn token_expiring_before_the_next_run_alerts() {
     let siem = Siem::start().await;
     // The token was refreshed but lives 1 h; the next run is in 2 h.
-    let report = cycle(
-        vec![app_report("bi", Severity::Ok, Some(90))],
-        vec![target_report(
-            "bi",
-            Outcome::Written,
-            Some("2026-11-28T21:00:00Z"),
-        )],
-    );
+    let report = healthy_app_with_target("bi", Outcome::Written, "2026-11-28T21:00:00Z");
     let f = findings_from_report(
         &report,
         &HashMap::new(),

@@ -152,17 +152,7 @@ pub(crate) fn rotation(report: &Value) -> &Value {
 }
 
 pub(crate) fn steps(r: &Value) -> Vec<(String, String)> {
-    r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_string(),
-                s["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    field_pairs(&r["steps"], "step", "status")
 }
 
 /// An HTTPS client that trusts the emulator, for the test's own calls.

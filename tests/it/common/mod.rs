@@ -319,6 +319,20 @@ pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
         .unwrap_or_else(|| panic!("no app {name} in {report:#}"))
 }
 
+/// The pairs of string fields `a` and `b` of each object in a JSON array.
+pub fn field_pairs(list: &serde_json::Value, a: &str, b: &str) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o[a].as_str().unwrap().to_string(),
+                o[b].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The claims of a JWT (test side, independent of the product's decoder).
 pub fn jwt_claims(token: &str) -> serde_json::Value {
     use base64::Engine;
