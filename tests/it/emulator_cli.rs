@@ -37,16 +37,7 @@ fn the_emulator_writes_a_config_that_once_runs_as_is() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let out = std::process::Command::new(bin)
-        .args([
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let out = crate::common::once_command(&config).output().unwrap();
 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

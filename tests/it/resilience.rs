@@ -45,6 +45,16 @@ fn assert_all_written(world: &World, report: &serde_json::Value) {
     }
 }
 
+/// One `once` that must exit 0 with every token written; how long it took.
+fn timed_run_writing_all(world: &World) -> Duration {
+    let started = Instant::now();
+    let (code, report, stderr) = world.once(&[]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(world, &report);
+    took
+}
+
 fn failed_classes(report: &serde_json::Value) -> Vec<String> {
     report["targets"]
         .as_array()
@@ -82,11 +92,7 @@ async fn a_key_vault_429_without_retry_after_is_retried_after_an_exponential_bac
         },
         Some(2),
     )]);
-    let started = Instant::now();
-    let (code, report, stderr) = world.once(&[]);
-    let took = started.elapsed();
-    assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_all_written(&world, &report);
+    let took = timed_run_writing_all(&world);
     assert_eq!(
         world
             .emulator
@@ -115,11 +121,7 @@ async fn an_entra_429_with_retry_after_is_honoured() {
             Some(1),
         ),
     ]);
-    let started = Instant::now();
-    let (code, report, stderr) = world.once(&[]);
-    let took = started.elapsed();
-    assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_all_written(&world, &report);
+    let took = timed_run_writing_all(&world);
     assert_eq!(
         world.emulator.stats().count_status("login", "TokenV2", 429),
         1

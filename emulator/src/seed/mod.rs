@@ -84,6 +84,33 @@ pub struct ManagedIdentitySeed {
     pub resource_id: Option<String>,
 }
 
+impl ManagedIdentitySeed {
+    /// The host's system-assigned identity.
+    pub fn system_assigned(tenant_id: &str, client_id: &str, object_id: &str) -> Self {
+        ManagedIdentitySeed {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            object_id: object_id.into(),
+            system_assigned: true,
+            resource_id: None,
+        }
+    }
+
+    /// A user-assigned identity with its Azure resource id.
+    pub fn user_assigned(
+        tenant_id: &str,
+        client_id: &str,
+        object_id: &str,
+        resource_id: &str,
+    ) -> Self {
+        ManagedIdentitySeed {
+            system_assigned: false,
+            resource_id: Some(resource_id.into()),
+            ..Self::system_assigned(tenant_id, client_id, object_id)
+        }
+    }
+}
+
 /// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

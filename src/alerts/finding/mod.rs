@@ -157,6 +157,16 @@ pub enum FindingStatus {
     NotAssessed,
 }
 
+impl SecretRef {
+    /// The token secret a target writes.
+    fn of_target(target: &TargetReport) -> SecretRef {
+        SecretRef {
+            name: target.secret.clone(),
+            vault: target.vault.clone(),
+        }
+    }
+}
+
 /// One problem found in a cycle report (or the note that a known problem could not be checked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -224,10 +234,7 @@ impl Finding {
             "Once it expires, its tokens can no longer be refreshed."
         };
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(severity),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret of app \"{app}\" {when}"),
             detail: format!(
@@ -239,10 +246,7 @@ impl Finding {
             secret: Some(secret),
             expires_on,
             days_left,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -254,10 +258,7 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::ClientSecretUnknownExpiry;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret of app \"{app}\" has no expiry date"),
             detail: format!(
@@ -267,12 +268,7 @@ impl Finding {
                 secret.name, secret.vault
             ),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -286,10 +282,7 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::ClientSecretExpiryMismatch;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Client secret of app \"{app}\": Key Vault and Entra ID disagree on its expiry"
@@ -297,11 +290,7 @@ impl Finding {
             detail: detail.to_string(),
             secret: Some(secret),
             expires_on: graph_expires_on,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -315,20 +304,12 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::RotationFailed;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Critical),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret rotation of app \"{app}\" failed"),
             detail: detail.to_string(),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -354,20 +335,14 @@ impl Finding {
             _ => format!("Client secret rotation of app \"{app}\" needs manual action"),
         };
         Finding {
-            key: kind.event_key(app, key_id),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title,
             detail: detail.to_string(),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
             key_id: Some(key_id.to_string()),
-            run_id: None,
             occurred_at: Some(at),
+            ..Finding::blank(kind.event_key(app, key_id), kind, app)
         }
     }
 
@@ -398,10 +373,7 @@ impl Finding {
             format!("{consecutive_failures} runs in a row")
         };
         Finding {
-            key: kind.key(app, Some(&target.secret)),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Critical),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Token \"{}\" of app \"{app}\" failed to refresh for {runs}",
@@ -416,16 +388,10 @@ impl Finding {
                     .map(|e| format!(" ({})", rfc3339(e)))
                     .unwrap_or_default()
             ),
-            secret: Some(SecretRef {
-                name: target.secret.clone(),
-                vault: target.vault.clone(),
-            }),
+            secret: Some(SecretRef::of_target(target)),
             expires_on: target.token_expires_on,
-            days_left: None,
             consecutive_failures: Some(consecutive_failures),
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, Some(&target.secret)), kind, app)
         }
     }
 
@@ -451,14 +417,11 @@ impl Finding {
                 .to_string()
         };
         Finding {
-            key: kind.key(app, Some(&target.secret)),
-            kind,
             status: FindingStatus::Problem(if failed {
                 AlertSeverity::Critical
             } else {
                 AlertSeverity::Warning
             }),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Token \"{}\" of app \"{app}\" expires before the next run",
@@ -471,16 +434,9 @@ impl Finding {
                 rfc3339(expires),
                 rfc3339(next_run)
             ),
-            secret: Some(SecretRef {
-                name: target.secret.clone(),
-                vault: target.vault.clone(),
-            }),
+            secret: Some(SecretRef::of_target(target)),
             expires_on: Some(expires),
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, Some(&target.secret)), kind, app)
         }
     }
 
@@ -526,8 +482,14 @@ impl Finding {
 
     /// "This run could not tell" for a known key: keeps its alert state untouched.
     pub fn not_assessed(key: &str, kind: FindingKind, app: &str) -> Finding {
+        Finding::blank(key.to_string(), kind, app)
+    }
+
+    /// A finding of `kind` about `app` under `key`, not assessed and with nothing else known:
+    /// what the constructors here, and the alert state's replays, fill in.
+    pub(crate) fn blank(key: String, kind: FindingKind, app: &str) -> Finding {
         Finding {
-            key: key.to_string(),
+            key,
             kind,
             status: FindingStatus::NotAssessed,
             app: app.to_string(),
