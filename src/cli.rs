@@ -106,6 +106,10 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         output: StatusFormat,
+        /// Read the status records of COUNT shards, as runs with `--shard I/COUNT` or
+        /// `--shard-count COUNT` write them. Overrides `[shard] count` in the config.
+        #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+        shard_count: Option<u32>,
     },
     /// Validate the config completely (exit 0 valid, 2 invalid); with --online, a read-only
     /// preflight against Key Vault and Entra ID (exit 1 when a check fails).

@@ -88,7 +88,11 @@ async fn run(cli: Cli) -> Result<i32, SetupError> {
             let signal = akv_rotator::daemon::termination_signal();
             Ok(akv_rotator::daemon::run(cfg, shard, signal).await)
         }
-        Command::Status { config, output } => commands::status::run(&config, output).await,
+        Command::Status {
+            config,
+            output,
+            shard_count,
+        } => commands::status::run(&config, output, shard_count).await,
         Command::Check {
             config,
             online,

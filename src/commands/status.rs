@@ -11,8 +11,14 @@ use crate::error::{SetupError, exit};
 use crate::report::status::{Memory, Status, TokenUpdated};
 
 /// The `status` command.
-pub async fn run(config: &Path, output: StatusFormat) -> Result<i32, SetupError> {
-    let cfg = config::load(config)?;
+pub async fn run(
+    config: &Path,
+    output: StatusFormat,
+    shard_count: Option<u32>,
+) -> Result<i32, SetupError> {
+    let mut cfg = config::load(config)?;
+    // Which shards' records to read; the dry run itself always covers every app.
+    cfg.shard_count = shard_count.or(cfg.shard_count);
     let thresholds = cfg.thresholds;
     let cycle = Cycle::new(cfg)?;
     let progress = super::progress_bar();

@@ -387,3 +387,67 @@ async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_ru
     // That run's record is current again.
     assert_eq!(after["record"]["state"], "current", "{after:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_reads_every_shards_record_when_told_the_shard_count() {
+    // Arrange: the config names no `[shard] count`; two Indexed Job pods ran `once` with
+    // `--shard I/2`, each writing its own record.
+    let apps = (0..6)
+        .map(|i| {
+            let app = TestApp::new(&format!("sharded{i}"));
+            if i % 2 == 0 {
+                app.fault(Fault::WrongSecret)
+            } else {
+                app
+            }
+        })
+        .collect();
+    let world = World::start(apps).await;
+    let mut failed = 0;
+    for index in 0..2 {
+        let (code, report, stderr) = world.once(&["--shard", &format!("{index}/2")]);
+        assert!(code == 0 || code == 1, "shard {index}: {stderr}");
+        failed += report["summary"]["failed"].as_u64().unwrap();
+    }
+    assert_eq!(failed, 3, "the shards between them failed the three broken apps");
+    let config = world.config_path.display().to_string();
+    let status = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["status", "--config", &config, "--output", "json"];
+        args.extend_from_slice(extra);
+        let out = world.run(&args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // Act
+    let unsharded = status(&[]);
+    let sharded = status(&["--shard-count", "2"]);
+
+    // Assert: without the count, status looks for the unsharded record, which no run wrote.
+    assert_eq!(unsharded["record"]["state"], "missing", "{unsharded:#}");
+    // With it, both shards' records: every broken app is failing, from whichever shard.
+    assert_eq!(sharded["record"]["state"], "current", "{sharded:#}");
+    assert_eq!(sharded["record"]["failing_targets"], 3, "{sharded:#}");
+    for i in 0..6 {
+        let name = format!("sharded{i}");
+        let expected = if i % 2 == 0 { "failing" } else { "ok" };
+        assert_eq!(
+            app(&sharded, &name)["urgency"],
+            expected,
+            "{name}: {sharded:#}"
+        );
+    }
+    // A shard count of 0 is refused by the command line, naming the flag.
+    let out = world.run(&["status", "--config", &config, "--shard-count", "0"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--shard-count"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
