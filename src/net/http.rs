@@ -263,10 +263,11 @@ impl azure_core::http::HttpClient for GuardedTransport {
         }
         drop(permit);
         let response = result.map_err(|e| fail_fast_on_refusal(e, request.url()))?;
-        let declared = response
-            .headers()
-            .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = crate::net::retry::sdk_header(
+            response.headers(),
+            &azure_core::http::headers::CONTENT_LENGTH,
+        )
+        .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body as u64) {
             return Err(too_large(self.max_body));
         }
