@@ -274,6 +274,7 @@ impl RawConfig {
                 8
             }
         };
+        let limits = check_limits(&mut c, self.limits.as_ref());
         let cycle_deadline = match &self.cycle_deadline {
             None => DEFAULT_CYCLE_DEADLINE,
             Some(d) => match c.duration(d, "cycle_deadline") {
@@ -389,6 +390,7 @@ impl RawConfig {
             ca_file,
             credential,
             concurrency,
+            limits,
             cycle_deadline,
             max_token_lifetime,
             thresholds,

@@ -146,6 +146,8 @@ pub struct ValidConfig {
     pub ca_file: Option<PathBuf>,
     pub credential: CredentialConfig,
     pub concurrency: usize,
+    /// The share of each vault's Key Vault budget the rotator paces itself to.
+    pub limits: VaultLimits,
     /// How long one cycle's token work may take: after it no new target is started, and work
     /// still running [`deadline_grace`] later is abandoned (reported `deadline_exceeded`).
     pub cycle_deadline: Duration,

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub(super) cycle_deadline: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) limits: Option<RawLimits>,
+    #[serde(default)]
     pub(super) refresh_before: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) max_token_lifetime: Option<Spanned<String>>,

@@ -44,6 +44,7 @@ use crate::azure::identity;
 use crate::azure::vault::{KeyVaults, SecretValue};
 use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
 use crate::error::{ErrorClass, SetupError, StepError};
+use crate::net::pacing::VaultPacing;
 use crate::net::retry::{AdaptiveConfig, AdaptiveLimits};
 use crate::report::{CycleReport, TargetReport};
 use crate::telemetry::metrics::Metrics;
@@ -79,6 +80,9 @@ pub struct Cycle {
     validator: Validator,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    /// Every request to a vault is paced to the configured share of its budget; what each
+    /// cycle used goes into its report.
+    pacing: Arc<VaultPacing>,
 }
 
 impl Cycle {
@@ -91,11 +95,13 @@ impl Cycle {
     pub fn with_metrics(config: ValidConfig, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
         let http = crate::net::http::build_client(config.ca_file.as_deref())?;
         let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
+        let pacing = Arc::new(VaultPacing::new(&config.limits, &config.vaults()));
         let options = identity::client_options_with_limits(
             &http,
             &config.cloud,
             Some(metrics.clone()),
             Some(AdaptiveLimits::new(adaptive)),
+            Some(pacing.clone()),
         );
         let managed_identity = identity::managed_identity_client_options(
             &crate::net::http::build_managed_identity_client(config.ca_file.as_deref())?,
@@ -122,6 +128,7 @@ impl Cycle {
             validator,
             metrics,
             http,
+            pacing,
         })
     }
 
@@ -170,6 +177,8 @@ impl Cycle {
         tracing::info!(event = "cycle_started", run_id = %run_id, dry_run = options.dry_run, "cycle started");
         let deadline = Instant::now() + self.config.cycle_deadline;
         let mut notes = Vec::new();
+        // What happened before this cycle (a daemon's alert state, say) is not its use.
+        let _ = self.pacing.take_usage();
         let apps: Vec<&App> = self
             .config
             .apps
@@ -225,6 +234,7 @@ impl Cycle {
             ));
         }
         let mut report = self.report(results, started, options.dry_run, notes);
+        report.vaults = self.pacing.take_usage();
         tracing::info!(
             event = "cycle_finished",
             run_id = %run_id,

@@ -170,13 +170,16 @@ pub fn install_crypto_provider() {
 pub const MAX_SDK_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Wraps the SDK's transport: refuses response bodies over a size limit (as a non-retried
-/// `DataConversion` error, which the vault adapter reports as `malformed_response`) and feeds each
-/// response status to optional per-vault [`AdaptiveLimits`](crate::net::retry::AdaptiveLimits).
+/// `DataConversion` error, which the vault adapter reports as `malformed_response`), feeds each
+/// response status to optional per-vault [`AdaptiveLimits`](crate::net::retry::AdaptiveLimits)
+/// and paces each request to a vault to its share of the vault's budget
+/// ([`VaultPacing`](crate::net::pacing::VaultPacing)).
 #[derive(Debug)]
 pub struct GuardedTransport {
     inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
     max_body: usize,
     limits: Option<std::sync::Arc<crate::net::retry::AdaptiveLimits>>,
+    pacing: Option<std::sync::Arc<crate::net::pacing::VaultPacing>>,
 }
 
 impl GuardedTransport {
@@ -185,7 +188,14 @@ impl GuardedTransport {
             inner,
             max_body,
             limits: None,
+            pacing: None,
         }
+    }
+
+    /// Paces every request to a configured vault: the last wait before it is sent.
+    pub fn with_pacing(mut self, pacing: std::sync::Arc<crate::net::pacing::VaultPacing>) -> Self {
+        self.pacing = Some(pacing);
+        self
     }
 
     /// Holds a slot of these limits for each attempt and reports every response status to them
@@ -242,14 +252,18 @@ impl azure_core::http::HttpClient for GuardedTransport {
         use futures::StreamExt;
         // One slot of the vault's (or authority's) adaptive limit per attempt, released when the
         // response head is in: the SDK's backoff between attempts holds no slot.
-        let limit = self
-            .limits
-            .as_ref()
-            .map(|l| l.get(&crate::net::retry::AdaptiveLimits::key_of(request.url())));
+        let key = crate::net::retry::AdaptiveLimits::key_of(request.url());
+        let limit = self.limits.as_ref().map(|l| l.get(&key));
         let permit = match &limit {
             Some(l) => Some(l.acquire().await),
             None => None,
         };
+        // The pacing comes last, after the slot: a request that waited for its moment is sent
+        // at that moment, so the spacing the pacer keeps is the spacing the vault sees.
+        if let Some(p) = &self.pacing {
+            let kind = crate::net::pacing::TransactionKind::of(&request.method(), request.url());
+            p.pace(&key, kind).await;
+        }
         let result = self.inner.execute_request(request).await;
         if let Some(l) = &limit {
             let (status, retry_after) = match &result {

@@ -168,6 +168,10 @@ pub struct CycleReport {
     pub alerts: Option<alerts::AlertReport>,
     /// Client-secret rotations (apps with `rotate`), every step.
     pub rotations: Vec<crate::report::rotation::RotationReport>,
+    /// Each vault's budget use during the cycle: transactions of each kind and the most in any
+    /// sliding 10 s window, against the limit of the configured share (`[limits]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vaults: Vec<crate::net::pacing::VaultUsage>,
 }
 
 /// When warnings should make the exit code non-zero.
@@ -226,6 +230,7 @@ impl CycleReport {
             notes,
             alerts: None,
             rotations: Vec::new(),
+            vaults: Vec::new(),
         }
     }
 
