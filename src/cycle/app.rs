@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::graph_expiry::GraphExpiry;
-use super::plan::{Listings, TargetPlan, is_fresh, plan_targets};
+use super::plan::{
+    Listings, TargetPlan, is_fresh, plan_targets, refresh_moment, stored_refresh_moment,
+};
 use super::rotation::{RotationReport, rotate_app};
 use super::{Cycle, CycleOptions, credential, tags};
 use crate::azure::vault::{SecretMeta, SecretValue};
@@ -209,6 +211,12 @@ impl Cycle {
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
                 report.token_updated_on = Some(OffsetDateTime::now_utc());
+                report.refresh_at = Some(refresh_moment(
+                    &target.secret_name,
+                    token.expires_at(),
+                    Some(token.not_before()),
+                    target.refresh_before,
+                ));
                 report.version = version;
                 report.signature = Some(match token.signature() {
                     SignatureCheck::Verified { .. } => "verified".into(),
@@ -304,6 +312,7 @@ fn target_report(app: &App, target: &TokenTarget, stored: Option<&SecretMeta>) -
     let mut report = TargetReport::new(app, target);
     report.token_expires_on = stored.and_then(|m| m.expires);
     report.token_updated_on = stored.and_then(|m| m.updated);
+    report.refresh_at = stored.and_then(|m| stored_refresh_moment(m, target));
     report
 }
 

@@ -53,6 +53,7 @@ use crate::token::{Expectations, ValidatedToken, Validator};
 
 use app::AppResult;
 use plan::Listings;
+pub use plan::refresh_moment;
 pub use shard::{Shard, stable_hash};
 
 /// What a cycle should do.

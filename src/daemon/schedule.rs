@@ -54,8 +54,8 @@ pub const MIN_EARLY_INTERVAL: Duration = Duration::from_secs(60);
 /// What the loop needs to know from a finished cycle.
 #[derive(Debug, Clone, Default)]
 pub struct CycleOutcome {
-    /// For each target: the time from which its stored token is no longer fresh
-    /// (`exp - refresh_before`); `None` when unknown.
+    /// For each target: the time from which its stored token is no longer fresh (its refresh
+    /// moment, see `cycle::refresh_moment`); `None` when unknown.
     pub refresh_due: Vec<Option<OffsetDateTime>>,
 }
 

@@ -62,6 +62,13 @@ pub struct TargetReport {
     /// When the stored token was written (its Key Vault `updated` time).
     #[serde(serialize_with = "crate::timefmt::serialize_opt")]
     pub token_updated_on: Option<OffsetDateTime>,
+    /// When the stored token comes due for refresh: a moment drawn (stably, per token) between
+    /// `refresh_before` and `refresh_before/2` before it expires, never before half its life.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timefmt::serialize_opt"
+    )]
+    pub refresh_at: Option<OffsetDateTime>,
     /// The Key Vault version written, when written.
     pub version: Option<String>,
     /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
@@ -81,6 +88,7 @@ impl TargetReport {
             outcome: Outcome::Failed,
             token_expires_on: None,
             token_updated_on: None,
+            refresh_at: None,
             version: None,
             signature: None,
             probe: None,
