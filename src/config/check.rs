@@ -643,6 +643,30 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
         {
             daemon.shutdown_grace = g;
         }
+        for (raw, key, max, slot) in [
+            (
+                &d.relist_after,
+                "daemon.relist_after",
+                Duration::from_secs(24 * 3600),
+                &mut daemon.relist_after,
+            ),
+            (
+                &d.client_secret_max_age,
+                "daemon.client_secret_max_age",
+                Duration::from_secs(7 * 86_400),
+                &mut daemon.client_secret_max_age,
+            ),
+        ] {
+            match raw.as_ref().map(|t| (t, c.duration(t, key))) {
+                Some((_, Some(v))) if v <= max => *slot = v,
+                Some((t, Some(_))) => c.push(
+                    t.span(),
+                    key,
+                    format!("must be at most {}", humantime::format_duration(max)),
+                ),
+                _ => {}
+            }
+        }
         if let Some(t) = d
             .header_read_timeout
             .as_ref()

@@ -47,6 +47,12 @@ pub(super) struct RawDaemon {
     pub(super) schedule: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) jitter: Option<Spanned<String>>,
+    /// How old the last listing may be before a cycle lists the vaults again.
+    #[serde(default)]
+    pub(super) relist_after: Option<Spanned<String>>,
+    /// How long a client secret read is reused while its listing shows it unchanged.
+    #[serde(default)]
+    pub(super) client_secret_max_age: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) listen: Option<Spanned<String>>,
     #[serde(default)]

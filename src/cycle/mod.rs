@@ -25,6 +25,7 @@
 mod app;
 pub mod credential;
 mod graph_expiry;
+mod memory;
 mod plan;
 pub mod rotation;
 pub mod shard;
@@ -41,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::azure::entra::EntraClient;
 use crate::azure::identity;
-use crate::azure::vault::{KeyVaults, SecretValue};
+use crate::azure::vault::{KeyVaults, SecretMeta, SecretValue};
 use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
 use crate::error::{ErrorClass, SetupError, StepError};
 use crate::net::pacing::VaultPacing;
@@ -84,6 +85,8 @@ pub struct Cycle {
     /// Every request to a vault is paced to the configured share of its budget; what each
     /// cycle used goes into its report.
     pacing: Arc<VaultPacing>,
+    /// Listings and client secrets kept between cycles (a daemon's).
+    memory: memory::Memory,
 }
 
 impl Cycle {
@@ -97,6 +100,10 @@ impl Cycle {
         let http = crate::net::http::build_client(config.ca_file.as_deref())?;
         let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
         let pacing = Arc::new(VaultPacing::new(&config.limits, &config.vaults()));
+        let memory = memory::Memory::new(
+            config.daemon.relist_after,
+            config.daemon.client_secret_max_age,
+        );
         let options = identity::client_options_with_limits(
             &http,
             &config.cloud,
@@ -130,6 +137,7 @@ impl Cycle {
             metrics,
             http,
             pacing,
+            memory,
         })
     }
 
@@ -199,8 +207,16 @@ impl Cycle {
             p.set_length(apps.len() as u64);
         }
 
-        let listings = Listings::of(&self.vaults, &apps, &mut notes).await?;
-        let listings = &listings;
+        // A daemon lists again only every `relist_after`; in between, the last listing with
+        // what it wrote itself since.
+        let (listed_at, listings) = match self.memory.take_listings() {
+            Some(kept) => kept,
+            None => (
+                Instant::now(),
+                Listings::of(&self.vaults, &apps, &mut notes).await?,
+            ),
+        };
+        let listings_ref = &listings;
         let options = &options;
         // Each app's future is created only when it starts (boxed, so the closure's future is
         // provably Send): memory stays proportional to the apps in progress, not to all apps.
@@ -209,24 +225,29 @@ impl Cycle {
         let apps_ref = &apps;
         let in_flight = &InFlight::new(options.progress.clone());
         let run_id_ref = run_id.as_str();
-        let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
+        let mut results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
                 let timed = async move {
                     let _shown = in_flight.start(&app.name);
-                    let run = self.run_app(app, listings, options, run_id_ref, deadline);
+                    let run = self.run_app(app, listings_ref, options, run_id_ref, deadline);
                     let cut = deadline + deadline_grace(self.config.cycle_deadline);
                     match tokio::time::timeout_at(cut, run).await {
                         Ok(done) => done,
-                        Err(_) => self.abandoned(app, listings),
+                        Err(_) => self.abandoned(app, listings_ref),
                     }
                 };
                 // A panic in this app's work fails this app only (see `isolated`).
-                Box::pin(isolated(timed, move || self.panicked(app, listings)))
+                Box::pin(isolated(timed, move || self.panicked(app, listings_ref)))
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
+        let written: Vec<(url::Url, SecretMeta)> = results
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.written))
+            .collect();
+        self.memory.keep_listings(listed_at, listings, written);
         let overdue = targets_with(&results, ErrorClass::DeadlineExceeded);
         if overdue > 0 {
             notes.push(format!(
@@ -327,7 +348,8 @@ impl Cycle {
     }
 
     /// Acquire → validate → write, for one target; `run_id` goes into the written version's
-    /// tags.
+    /// tags. Returns the token, the version written and its properties as a listing would
+    /// show them.
     #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
     async fn refresh(
         &self,
@@ -335,16 +357,25 @@ impl Cycle {
         target: &TokenTarget,
         secret: &SecretValue,
         run_id: &str,
-    ) -> Result<(ValidatedToken, Option<String>), StepError> {
+    ) -> Result<(ValidatedToken, Option<String>, SecretMeta), StepError> {
         let token = self
             .acquire_validated(app, target, secret, OffsetDateTime::now_utc())
             .await?;
         let tag_map = token_tags(app, target, &token, secret.version.as_deref(), run_id);
         let written = self
             .vaults
-            .write_token(&target.vault, &target.secret_name, &token, tag_map)
+            .write_token(&target.vault, &target.secret_name, &token, tag_map.clone())
             .await?;
-        Ok((token, written.version))
+        let meta = SecretMeta {
+            name: target.secret_name.clone(),
+            enabled: true,
+            expires: Some(token.expires_at()),
+            not_before: Some(token.not_before()),
+            updated: Some(OffsetDateTime::now_utc()),
+            content_type: Some(tags::TOKEN_CONTENT_TYPE.to_string()),
+            tags: tag_map,
+        };
+        Ok((token, written.version, meta))
     }
 }
 

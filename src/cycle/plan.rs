@@ -72,6 +72,14 @@ impl Listings {
     pub(super) fn get(&self, vault: &Url, name: &str) -> Option<&SecretMeta> {
         self.0.get(vault)?.get(&name.to_ascii_lowercase())
     }
+
+    /// Records a secret the rotator wrote since the listing, as a relisting would show it (in a
+    /// vault that was listed; the others are read per secret anyway).
+    pub(super) fn record(&mut self, vault: &Url, meta: SecretMeta) {
+        if let Some(secrets) = self.0.get_mut(vault) {
+            secrets.insert(meta.name.to_ascii_lowercase(), meta);
+        }
+    }
 }
 
 /// One token target before any work: what is stored and whether it is still fresh.

@@ -254,16 +254,27 @@ impl azure_core::http::HttpClient for GuardedTransport {
         // response head is in: the SDK's backoff between attempts holds no slot.
         let key = crate::net::retry::AdaptiveLimits::key_of(request.url());
         let limit = self.limits.as_ref().map(|l| l.get(&key));
-        let permit = match &limit {
-            Some(l) => Some(l.acquire().await),
-            None => None,
-        };
+        let kind = crate::net::pacing::TransactionKind::of(&request.method(), request.url());
         // The pacing comes last, after the slot: a request that waited for its moment is sent
-        // at that moment, so the spacing the pacer keeps is the spacing the vault sees.
-        if let Some(p) = &self.pacing {
-            let kind = crate::net::pacing::TransactionKind::of(&request.method(), request.url());
-            p.pace(&key, kind).await;
-        }
+        // at that moment, so the spacing the pacer keeps is the spacing the vault sees. A 429
+        // that arrived while it waited means the vault (shared with other writers) is full:
+        // it then waits out the pause with the others and takes a new moment.
+        let permit = loop {
+            let permit = match &limit {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
+            let Some(pacing) = &self.pacing else {
+                break permit;
+            };
+            let Some(at) = pacing.pace(&key, kind).await else {
+                break permit;
+            };
+            if !limit.as_ref().is_some_and(|l| l.paused()) {
+                pacing.sent(&key, kind, at);
+                break permit;
+            }
+        };
         let result = self.inner.execute_request(request).await;
         if let Some(l) = &limit {
             let (status, retry_after) = match &result {

@@ -224,15 +224,21 @@ impl VaultPacing {
         VaultPacing { vaults }
     }
 
-    /// Waits until a request of `kind` may go to the vault at `key` (host:port); returns at once
-    /// for a host that is not a configured vault.
-    pub async fn pace(&self, key: &str, kind: TransactionKind) {
-        let Some(v) = self.vaults.get(key) else {
-            return;
-        };
-        let at = match kind {
+    /// Waits until a request of `kind` may go to the vault at `key` (host:port) and returns its
+    /// moment, to give [`VaultPacing::sent`] if it is sent; returns at once (`None`) for a host
+    /// that is not a configured vault.
+    pub async fn pace(&self, key: &str, kind: TransactionKind) -> Option<Instant> {
+        let v = self.vaults.get(key)?;
+        Some(match kind {
             TransactionKind::Write => v.write.pass().await,
             TransactionKind::Other => v.other.pass().await,
+        })
+    }
+
+    /// Counts a request sent at the moment [`VaultPacing::pace`] gave it.
+    pub fn sent(&self, key: &str, kind: TransactionKind, at: Instant) {
+        let Some(v) = self.vaults.get(key) else {
+            return;
         };
         let mut usage = v.usage.lock().unwrap_or_else(|p| p.into_inner());
         match kind {
@@ -381,7 +387,8 @@ mod tests {
         for key in [&key_a, &key_b, &key_a, &key_b, &key_a, &key_b] {
             let (pacing, key) = (pacing.clone(), key.clone());
             tasks.push(tokio::spawn(async move {
-                pacing.pace(&key, TransactionKind::Write).await;
+                let at = pacing.pace(&key, TransactionKind::Write).await.unwrap();
+                pacing.sent(&key, TransactionKind::Write, at);
                 Instant::now()
             }));
         }
@@ -392,9 +399,8 @@ mod tests {
         let last = *ends.iter().max().unwrap();
         assert!(last < Duration::from_secs(8), "{ends:?}");
         // A host that is not a vault is not paced.
-        pacing
-            .pace("login.microsoftonline.com:443", TransactionKind::Write)
-            .await;
+        let other_host = "login.microsoftonline.com:443";
+        assert_eq!(pacing.pace(other_host, TransactionKind::Write).await, None);
         let usage = pacing.take_usage();
         assert_eq!(usage.len(), 2);
         assert_eq!(usage[0].vault, a.to_string());

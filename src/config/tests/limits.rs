@@ -73,3 +73,23 @@ fn a_share_outside_zero_to_one_or_below_one_transaction_is_refused_with_the_arit
         "{found:?}"
     );
 }
+
+#[test]
+fn what_a_daemon_keeps_between_cycles_defaults_to_ten_minutes_and_an_hour_and_is_bounded() {
+    let cfg = parse(Path::new("rotator.toml"), &good()).expect("valid");
+    assert_eq!(cfg.daemon.relist_after, Duration::from_secs(600));
+    assert_eq!(cfg.daemon.client_secret_max_age, Duration::from_secs(3600));
+    let text = format!(
+        "{}\n[daemon]\nrelist_after = \"2d\"\nclient_secret_max_age = \"8d\"\n",
+        good()
+    );
+    let found = issues(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].key.as_deref(), Some("daemon.relist_after"));
+    assert!(found[0].message.contains("at most 1day"), "{found:?}");
+    assert_eq!(
+        found[1].key.as_deref(),
+        Some("daemon.client_secret_max_age")
+    );
+    assert!(found[1].message.contains("at most 7days"), "{found:?}");
+}
