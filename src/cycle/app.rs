@@ -247,7 +247,9 @@ impl Cycle {
     ) -> Option<String> {
         match self.refresh(app, target, secret, run_id).await {
             Ok((token, version, meta)) => {
-                written.push((target.vault.clone(), meta));
+                if self.memory.remembers() {
+                    written.push((target.vault.clone(), meta));
+                }
                 let lifetime = token.expires_at() - token.not_before();
                 let short =
                     super::plan::lifetime_shorter_than_expected(lifetime, target.refresh_before);

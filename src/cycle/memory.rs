@@ -10,8 +10,8 @@
 //!   touching it, forgets it at once.
 //!
 //! The values are kept as the read gave them, in `SecretString`s (zeroized when dropped, never
-//! printed by `Debug`): nothing here logs or formats a value. A `once` run starts empty, so it
-//! lists and reads as before.
+//! printed by `Debug`): nothing here logs or formats a value. Only a daemon remembers
+//! ([`Memory::off`] otherwise): a `once` run would only pay for it in memory, 2 KB or so per app.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,7 @@ struct CachedSecret {
 
 /// The memory of a [`Cycle`](super::Cycle).
 pub(super) struct Memory {
+    on: bool,
     relist_after: Duration,
     secret_max_age: Duration,
     listings: Mutex<Option<(Instant, Listings)>>,
@@ -47,10 +48,24 @@ fn key(vault: &Url, name: &str) -> (Url, String) {
 impl Memory {
     pub(super) fn new(relist_after: Duration, secret_max_age: Duration) -> Self {
         Memory {
+            on: true,
             relist_after,
             secret_max_age,
             listings: Mutex::new(None),
             secrets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether anything is remembered (else what a cycle wrote need not be collected).
+    pub(super) fn remembers(&self) -> bool {
+        self.on
+    }
+
+    /// Remembers nothing: every cycle lists and reads.
+    pub(super) fn off() -> Self {
+        Memory {
+            on: false,
+            ..Memory::new(Duration::ZERO, Duration::ZERO)
         }
     }
 
@@ -71,6 +86,9 @@ impl Memory {
         mut listings: Listings,
         written: impl IntoIterator<Item = (Url, SecretMeta)>,
     ) {
+        if !self.on {
+            return;
+        }
         for (vault, meta) in written {
             listings.record(&vault, meta);
         }
@@ -99,6 +117,9 @@ impl Memory {
         value: Arc<SecretValue>,
         not_after: Option<OffsetDateTime>,
     ) {
+        if !self.on {
+            return;
+        }
         let mut secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
         secrets.insert(
             key(vault, name),

@@ -100,10 +100,7 @@ impl Cycle {
         let http = crate::net::http::build_client(config.ca_file.as_deref())?;
         let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
         let pacing = Arc::new(VaultPacing::new(&config.limits, &config.vaults()));
-        let memory = memory::Memory::new(
-            config.daemon.relist_after,
-            config.daemon.client_secret_max_age,
-        );
+        let memory = memory::Memory::off();
         let options = identity::client_options_with_limits(
             &http,
             &config.cloud,
@@ -143,6 +140,16 @@ impl Cycle {
 
     pub fn config(&self) -> &ValidConfig {
         &self.config
+    }
+
+    /// Keeps listings and client secrets between cycles, as `[daemon] relist_after` and
+    /// `client_secret_max_age` allow (for a daemon: one `Cycle`, many cycles).
+    pub fn remembering(mut self) -> Self {
+        self.memory = memory::Memory::new(
+            self.config.daemon.relist_after,
+            self.config.daemon.client_secret_max_age,
+        );
+        self
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

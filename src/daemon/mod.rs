@@ -66,7 +66,7 @@ pub async fn run(
     let schedule = Schedule::new(config.daemon.schedule.clone(), config.daemon.jitter);
     let schedule_text = config.daemon.schedule_text.clone();
     let rotator = match Cycle::with_metrics(config, metrics.clone()) {
-        Ok(r) => r,
+        Ok(r) => r.remembering(),
         Err(e) => {
             eprintln!("error: {e}");
             return crate::exit::SETUP;
