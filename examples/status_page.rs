@@ -12,6 +12,11 @@ use akv_rotator::report::status::Status;
 
 fn main() {
     let (report, updated) = fixture::report();
-    let view = Status::with_token_updated(&report, &fixture::config().thresholds, &updated);
+    let view = Status::with_memory(
+        &report,
+        &fixture::config().thresholds,
+        &updated,
+        &fixture::memory(),
+    );
     print!("{}", view.to_html());
 }

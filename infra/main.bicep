@@ -5,7 +5,9 @@
 //   - the rotator's user-assigned managed identity, federated with an AKS service account
 //     (Azure Workload Identity) and/or used by a Container Apps Job;
 //   - AuditEvent diagnostic logs of both vaults to Log Analytics;
-//   - optionally: a Container Apps Job (cron), Event Grid SecretNearExpiry alerts, private endpoints.
+//   - optionally: a Container Apps Job (cron), Event Grid SecretNearExpiry alerts on the input
+//     vault, Event Grid SecretNewVersionCreated pushes to consumers from the output vault,
+//     private endpoints.
 //
 //   az deployment group create -g rg-akv-rotator -f infra/main.bicep -p infra/examples/aks.bicepparam
 targetScope = 'resourceGroup'
@@ -88,6 +90,12 @@ param containerAppsSubnetId string = ''
 @description('HTTPS webhook for Microsoft.KeyVault.SecretNearExpiry / SecretExpired events of the input vault; empty: no subscription.')
 @secure()
 param nearExpiryWebhookUrl string = ''
+
+@description('Push for consumers, off by default: { consumers: [ { name, secretName, webhookUrl } ] } subscribes each consumer\'s endpoint (or destination: an Event Grid destination object) to Microsoft.KeyVault.SecretNewVersionCreated of the output (token) vault, filtered to its token secret. A nudge to re-read, not a replacement for the reading contract (docs/consumers.md).')
+@secure()
+param tokenEventSubscribers object = {
+  consumers: []
+}
 
 // Built-in roles (data plane).
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
@@ -196,6 +204,16 @@ module nearExpiry 'modules/eventGrid.bicep' = if (!empty(nearExpiryWebhookUrl)) 
     location: location
     tags: tags
     webhookEndpoint: nearExpiryWebhookUrl
+  }
+}
+
+module tokenEvents 'modules/tokenEvents.bicep' = if (!empty(tokenEventSubscribers.consumers)) {
+  name: 'akv-rotator-token-events'
+  params: {
+    vaultName: outputVault.outputs.name
+    location: location
+    tags: tags
+    subscribers: tokenEventSubscribers
   }
 }
 

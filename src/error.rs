@@ -6,7 +6,7 @@
 //! (which app, which vault, which secret). Neither ever contains a secret or token value:
 //! messages are built from names, ids and service error codes only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Exit codes for schedulers.
 pub mod exit {
@@ -93,7 +93,7 @@ impl From<StepError> for SetupError {
 }
 
 /// What went wrong, in terms a platform or security team can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// Entra ID rejected the client secret (AADSTS7000215 and friends).
@@ -178,12 +178,12 @@ impl std::fmt::Display for ErrorClass {
 
 /// A failure of one step for one app or target: a class, a message that names what and where
 /// and says what to do, and the service's own error code when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{class}: {message}")]
 pub struct StepError {
     pub class: ErrorClass,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// The service's own explanation (already part of `message`, redacted), for callers that
     /// rephrase the advice but keep the service's words.
@@ -209,6 +209,33 @@ impl StepError {
     pub fn with_service_message(mut self, text: impl Into<String>) -> Self {
         self.service_message = Some(text.into());
         self
+    }
+
+    /// A document the rotator stores for itself (`what`: the alert state, the status record)
+    /// that is not JSON of the expected layout: where it broke, never what it says.
+    pub fn unreadable_json(what: &str, e: &serde_json::Error) -> Self {
+        StepError::new(
+            ErrorClass::MalformedResponse,
+            format!(
+                "{what} is not valid (line {}, column {}: {})",
+                e.line(),
+                e.column(),
+                match e.classify() {
+                    serde_json::error::Category::Io => "unreadable",
+                    serde_json::error::Category::Syntax => "not JSON",
+                    serde_json::error::Category::Data => "unexpected layout",
+                    serde_json::error::Category::Eof => "truncated",
+                }
+            ),
+        )
+    }
+
+    /// A stored document of a layout version this release does not read.
+    pub fn unknown_layout(what: &str, found: u32, reads: u32) -> Self {
+        StepError::new(
+            ErrorClass::MalformedResponse,
+            format!("{what} has layout version {found}, this akv-rotator reads version {reads}"),
+        )
     }
 
     /// Prefixes the message with where the failure happened.

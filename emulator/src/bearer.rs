@@ -1,5 +1,6 @@
 //! Bearer token checks shared by the Graph and Power BI listeners: emulator signature,
-//! audience, `exp`/`nbf`, a known tenant and a matching issuer.
+//! audience, `exp`/`nbf` (with the seeded clock skew, 60 s unless set), a known tenant and a
+//! matching issuer.
 
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
@@ -30,13 +31,15 @@ pub(crate) fn check(
         return Err(format!("Invalid audience {aud}."));
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
+    let skew = i64::try_from(shared.world().token_clock_skew_secs).unwrap_or(i64::MAX);
     let num = |k: &str| claims.get(k).and_then(Value::as_i64);
     match num("exp") {
-        Some(exp) if exp + 60 >= now => {}
+        // `exp` is the first second the token is no longer valid (RFC 7519 4.1.4).
+        Some(exp) if now < exp.saturating_add(skew) => {}
         Some(_) => return Err("Lifetime validation failed, the token is expired.".into()),
         None => return Err("The token has no exp claim.".into()),
     }
-    if num("nbf").is_some_and(|nbf| nbf - 60 > now) {
+    if num("nbf").is_some_and(|nbf| nbf.saturating_sub(skew) > now) {
         return Err("Lifetime validation failed, the token is not yet valid.".into());
     }
     let tid = s("tid").to_ascii_lowercase();

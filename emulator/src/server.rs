@@ -97,26 +97,22 @@ impl Core {
 
     /// Starts the Graph and Power BI listeners.
     pub(crate) fn start_cloud_apis(&self) -> anyhow::Result<()> {
+        self.start_api(&self.graph_url, routes::graph_request)?;
+        self.start_api(&self.powerbi_url, routes::powerbi_request)
+    }
+
+    /// Serves every request with `handler` on a new port, whose base URL goes to `url`.
+    fn start_api<H, T>(&self, url: &Mutex<String>, handler: H) -> anyhow::Result<()>
+    where
+        H: axum::handler::Handler<T, Arc<Shared>>,
+        T: 'static,
+    {
         let (listener, port) = self.bind(0)?;
-        *self.graph_url.lock().unwrap_or_else(|e| e.into_inner()) =
-            format!("https://localhost:{port}");
-        let shared = self.shared.clone();
-        self.serve(
-            listener,
-            Router::new()
-                .fallback(routes::graph_request)
-                .with_state(shared),
-        );
-        let (listener, port) = self.bind(0)?;
-        *self.powerbi_url.lock().unwrap_or_else(|e| e.into_inner()) =
-            format!("https://localhost:{port}");
-        let shared = self.shared.clone();
-        self.serve(
-            listener,
-            Router::new()
-                .fallback(routes::powerbi_request)
-                .with_state(shared),
-        );
+        *url.lock().unwrap_or_else(|e| e.into_inner()) = format!("https://localhost:{port}");
+        let router = Router::new()
+            .fallback(handler)
+            .with_state(self.shared.clone());
+        self.serve(listener, router);
         Ok(())
     }
 

@@ -19,3 +19,13 @@ param kubernetesServiceAccount = 'akv-rotator'
 // Alerts independent of the rotator: client secrets near expiry in the input vault.
 // Pass the real URL at deploy time (-p nearExpiryWebhookUrl=...) rather than committing it.
 param nearExpiryWebhookUrl = ''
+
+// Push for consumers (optional, off when empty): each consumer's endpoint hears when the rotator
+// writes a new version of ITS token secret, as a nudge to re-read (docs/consumers.md, "Push").
+// Webhook URLs are credentials: pass them at deploy time rather than committing them.
+param tokenEventSubscribers = {
+  consumers: [
+    // { name: 'sales-reporting-powerbi', secretName: 'sales-reporting-powerbi-token', webhookUrl: 'https://...' }
+    // { name: 'ops-arm', secretName: 'ops-dashboard-arm-token', destination: { endpointType: 'StorageQueue', properties: { resourceId: '<storage account id>', queueName: 'token-updates' } } }
+  ]
+}

@@ -251,20 +251,15 @@ pub(crate) fn decide_with_counts(
 /// An event again, from what the state remembers, for a sink that has not accepted it yet.
 fn event_finding(key: &str, r: &FindingRecord, e: &EventRecord) -> Finding {
     Finding {
-        key: key.to_string(),
-        kind: r.kind,
         status: FindingStatus::Problem(r.severity),
-        app: r.app.clone(),
         owner: r.owner.clone(),
         title: e.title.clone(),
         detail: e.detail.clone(),
         secret: r.secret.clone(),
-        expires_on: None,
-        days_left: None,
-        consecutive_failures: None,
         key_id: e.key_id.clone(),
         run_id: e.run_id.clone(),
         occurred_at: Some(e.occurred_at),
+        ..Finding::blank(key.to_string(), r.kind, &r.app)
     }
 }
 
@@ -285,7 +280,8 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         // Events are never resolved: `decide` never builds this for them.
         FindingKind::ManualActionNeeded
         | FindingKind::CredentialAdded
-        | FindingKind::CredentialRemoved => {
+        | FindingKind::CredentialRemoved
+        | FindingKind::StatusRecordStale => {
             format!("{} for app \"{app}\" is closed", r.kind)
         }
         FindingKind::ClientSecretExpiryMismatch => {
@@ -299,22 +295,14 @@ fn resolved_finding(key: &str, r: &FindingRecord) -> Finding {
         }
     };
     Finding {
-        key: key.to_string(),
-        kind: r.kind,
         status: FindingStatus::Problem(r.severity),
-        app: r.app.clone(),
         owner: r.owner.clone(),
         title,
         detail: "akv-rotator no longer finds this problem: it was fixed, or the app or token was \
                  removed from the configuration."
             .to_string(),
         secret: r.secret.clone(),
-        expires_on: None,
-        days_left: None,
-        consecutive_failures: None,
-        key_id: None,
-        run_id: None,
-        occurred_at: None,
+        ..Finding::blank(key.to_string(), r.kind, &r.app)
     }
 }
 
@@ -392,111 +380,96 @@ mod tests {
         (sent, next)
     }
 
-    fn sent(
-        sink: &str,
-        state: NotificationState,
-        key: &str,
-    ) -> (String, NotificationState, String) {
+    /// What a sink was sent: (sink, notification state, finding key).
+    type Sent = (String, NotificationState, String);
+
+    /// The key of app `a`'s client-secret expiry finding.
+    const EXPIRY_A: &str = "client_secret_expiry/a";
+
+    /// Sink `hook`, after one run that sent it app `a`'s expiry warning.
+    fn hook_told_of_a() -> (AlertsConfig, AlertState) {
+        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let (_, st) = run(&AlertState::default(), &warning, t0(), &c);
+        (c, st)
+    }
+
+    /// Sink `all` hears warnings and up, sink `urgent` critical and up.
+    fn all_and_urgent() -> AlertsConfig {
+        cfg(vec![
+            sink("all", AlertSeverity::Warning, &[]),
+            sink("urgent", AlertSeverity::Critical, &[]),
+        ])
+    }
+
+    fn sent(sink: &str, state: NotificationState, key: &str) -> Sent {
         (sink.to_string(), state, key.to_string())
+    }
+
+    /// Runs `c` from an empty state over `steps` (the findings, the time, what must be sent
+    /// then), each run starting from the state the one before left; returns the last state.
+    fn script(c: &AlertsConfig, steps: &[(&[Finding], OffsetDateTime, &[Sent])]) -> AlertState {
+        let mut state = AlertState::default();
+        for (n, (findings, now, expected)) in steps.iter().enumerate() {
+            let (got, next) = run(&state, findings, *now, c);
+            assert_eq!(got, *expected, "run {}", n + 1);
+            state = next;
+        }
+        state
     }
 
     #[test]
     fn same_finding_twice_is_sent_once_then_reminded_after_realert() {
         let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
         let f = [expiry("a", None, AlertSeverity::Warning)];
-        let (s1, st) = run(&AlertState::default(), &f, t0(), &c);
-        assert_eq!(
-            s1,
-            [sent(
-                "hook",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
+        script(
+            &c,
+            &[
+                (&f, t0(), &[sent("hook", NotificationState::New, EXPIRY_A)]),
+                (&f, t0() + hours(1), &[]),
+                (&f, t0() + hours(23), &[]),
+                (
+                    &f,
+                    t0() + hours(24),
+                    &[sent("hook", NotificationState::Reminder, EXPIRY_A)],
+                ),
+                (&f, t0() + hours(25), &[]),
+            ],
         );
-        let (s2, st) = run(&st, &f, t0() + hours(1), &c);
-        assert!(s2.is_empty());
-        let (s3, st) = run(&st, &f, t0() + hours(23), &c);
-        assert!(s3.is_empty());
-        let (s4, st) = run(&st, &f, t0() + hours(24), &c);
-        assert_eq!(
-            s4,
-            [sent(
-                "hook",
-                NotificationState::Reminder,
-                "client_secret_expiry/a"
-            )]
-        );
-        let (s5, _) = run(&st, &f, t0() + hours(25), &c);
-        assert!(s5.is_empty());
     }
 
     #[test]
     fn escalation_is_sent_at_once_and_only_to_willing_sinks() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
-        let (s1, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
-        assert_eq!(
-            s1,
-            [sent(
-                "all",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
-        );
-        let (s2, st) = run(
-            &st,
-            &[expiry("a", None, AlertSeverity::Critical)],
-            t0() + hours(1),
-            &c,
-        );
-        assert_eq!(
-            s2,
-            [
-                sent(
-                    "all",
-                    NotificationState::Escalated,
-                    "client_secret_expiry/a"
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let critical = [expiry("a", None, AlertSeverity::Critical)];
+        script(
+            &all_and_urgent(),
+            &[
+                (
+                    &warning,
+                    t0(),
+                    &[sent("all", NotificationState::New, EXPIRY_A)],
                 ),
-                sent("urgent", NotificationState::New, "client_secret_expiry/a"),
-            ]
+                (
+                    &critical,
+                    t0() + hours(1),
+                    &[
+                        sent("all", NotificationState::Escalated, EXPIRY_A),
+                        sent("urgent", NotificationState::New, EXPIRY_A),
+                    ],
+                ),
+                (&critical, t0() + hours(2), &[]),
+            ],
         );
-        let (s3, _) = run(
-            &st,
-            &[expiry("a", None, AlertSeverity::Critical)],
-            t0() + hours(2),
-            &c,
-        );
-        assert!(s3.is_empty());
     }
 
     #[test]
     fn resolution_is_sent_once_to_the_sinks_that_knew() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let c = all_and_urgent();
+        let warning = [expiry("a", None, AlertSeverity::Warning)];
+        let (_, st) = run(&AlertState::default(), &warning, t0(), &c);
         let (s2, st) = run(&st, &[], t0() + hours(1), &c);
-        assert_eq!(
-            s2,
-            [sent(
-                "all",
-                NotificationState::Resolved,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s2, [sent("all", NotificationState::Resolved, EXPIRY_A)]);
         assert!(st.findings.is_empty());
         let (s3, _) = run(&st, &[], t0() + hours(2), &c);
         assert!(s3.is_empty());
@@ -520,13 +493,7 @@ mod tests {
 
     #[test]
     fn resolved_is_retried_until_accepted() {
-        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let (c, st) = hook_told_of_a();
         let (ns, st) = decide(&st, &[], t0() + hours(1), &c);
         assert_eq!(ns.len(), 1);
         let (ns, st) = decide(&st, &[], t0() + hours(2), &c);
@@ -565,15 +532,9 @@ mod tests {
 
     #[test]
     fn not_assessed_keeps_the_state_and_sends_nothing() {
-        let c = cfg(vec![sink("hook", AlertSeverity::Warning, &[])]);
-        let (_, st) = run(
-            &AlertState::default(),
-            &[expiry("a", None, AlertSeverity::Warning)],
-            t0(),
-            &c,
-        );
+        let (c, st) = hook_told_of_a();
         let held = [Finding::not_assessed(
-            "client_secret_expiry/a",
+            EXPIRY_A,
             FindingKind::ClientSecretExpiry,
             "a",
         )];
@@ -627,23 +588,9 @@ mod tests {
         let (_, st) = run(&AlertState::default(), &f, t0(), &c);
         let c2 = cfg(vec![sink("new", AlertSeverity::Warning, &[])]);
         let (s, st) = run(&st, &f, t0() + hours(1), &c2);
-        assert_eq!(
-            s,
-            [sent(
-                "new",
-                NotificationState::New,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s, [sent("new", NotificationState::New, EXPIRY_A)]);
         let (s, _) = run(&st, &[], t0() + hours(2), &c2);
-        assert_eq!(
-            s,
-            [sent(
-                "new",
-                NotificationState::Resolved,
-                "client_secret_expiry/a"
-            )]
-        );
+        assert_eq!(s, [sent("new", NotificationState::Resolved, EXPIRY_A)]);
     }
 
     fn added(app: &str, key_id: &str) -> Finding {
@@ -665,10 +612,7 @@ mod tests {
 
     #[test]
     fn an_event_is_sent_once_never_reminded_and_never_resolved() {
-        let c = cfg(vec![
-            sink("all", AlertSeverity::Warning, &[]),
-            sink("urgent", AlertSeverity::Critical, &[]),
-        ]);
+        let c = all_and_urgent();
         let key = "credential_added/a/k1";
         let (s1, st) = run(&AlertState::default(), &[added("a", "k1")], t0(), &c);
         assert_eq!(s1, [sent("all", NotificationState::New, key)]);

@@ -237,7 +237,7 @@ fn from_send_error(e: reqwest::Error, opts: &DeliveryOptions) -> Attempt {
     let reason = if e.is_timeout() {
         format!(
             "no answer within {} (timed out)",
-            humantime::format_duration(opts.attempt_timeout)
+            crate::timefmt::duration(opts.attempt_timeout)
         )
     } else if e.is_connect() {
         format!("cannot connect: {}", crate::error::error_chain(&e))

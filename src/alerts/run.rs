@@ -2,14 +2,14 @@
 //! sinks' webhook URLs from Key Vault, and one call that turns a cycle report into delivered,
 //! deduplicated alerts. Alert delivery never changes a cycle's outcome or exit code.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::alerts::{
-    AlertReport, AlertState, AlertStateStore, AlertsConfig, STATE_CONTENT_TYPE,
+    AlertReport, AlertState, AlertStateStore, AlertsConfig, Finding, STATE_CONTENT_TYPE,
     findings_from_report, run_alerts,
 };
 use crate::azure::vault::KeyVaults;
@@ -42,25 +42,13 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
     }
 
     async fn save(&self, state: &AlertState) -> Result<(), StepError> {
-        let mut tags = BTreeMap::new();
-        tags.insert(
-            cycle_tags::WRITTEN_BY.to_string(),
-            cycle_tags::WRITTEN_BY_VALUE.to_string(),
-        );
-        tags.insert(
-            cycle_tags::PURPOSE.to_string(),
-            cycle_tags::PURPOSE_ALERT_STATE.to_string(),
-        );
-        if !self.run_id.is_empty() {
-            tags.insert(cycle_tags::RUN_ID.to_string(), self.run_id.clone());
-        }
         self.vaults
             .write_text(
                 &self.vault,
                 &self.name,
                 &state.to_json(),
                 STATE_CONTENT_TYPE,
-                tags,
+                cycle_tags::own_document(cycle_tags::PURPOSE_ALERT_STATE, &self.run_id),
             )
             .await
             .map(|_| ())
@@ -70,13 +58,12 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
 /// The state secret's name; each shard keeps its own so shards never resolve each other's
 /// findings.
 pub fn state_secret_name(cfg: &AlertsConfig, shard: Option<crate::cycle::Shard>) -> String {
-    match shard {
-        Some(s) => format!("{}-shard-{}-of-{}", cfg.state_secret, s.index, s.count),
-        None => cfg.state_secret.clone(),
-    }
+    crate::cycle::Shard::secret_name(&cfg.state_secret, shard)
 }
 
-/// Runs the alerts for a finished cycle. `None` when alerts are not configured.
+/// Runs the alerts for a finished cycle, with `extra` findings its caller made (missed runs).
+/// `None` when alerts are not configured.
+#[allow(clippy::too_many_arguments)]
 pub async fn alert(
     config: &ValidConfig,
     vaults: &KeyVaults,
@@ -84,6 +71,7 @@ pub async fn alert(
     metrics: &Metrics,
     report: &CycleReport,
     shard: Option<crate::cycle::Shard>,
+    extra: Vec<Finding>,
     now: OffsetDateTime,
 ) -> Option<AlertReport> {
     let cfg = config.alerts.as_ref()?;
@@ -117,7 +105,13 @@ pub async fn alert(
         .collect();
     let next_run = config.daemon.next_slot(now);
     let state = store.load().await.unwrap_or_default();
-    let findings = findings_from_report(report, &owners, next_run, &state);
+    let mut findings = findings_from_report(report, &owners, next_run, &state);
+    for mut f in extra {
+        if !report.run_id.is_empty() {
+            f.run_id = Some(report.run_id.clone());
+        }
+        findings.push(f);
+    }
     let result = run_alerts(http, cfg, &urls, &store, findings, now).await;
     for sink in &result.sinks {
         for _ in 0..sink.sent {

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::decide::{Notification, NotificationState};
 use super::finding::{FindingKind, SecretRef};
 use crate::config::alerts::AlertSeverity;
-use crate::error::{ErrorClass, StepError};
+use crate::error::StepError;
 
 /// The layout version this code reads and writes.
 pub const STATE_VERSION: u32 = 1;
@@ -28,7 +28,7 @@ pub const MAX_STATE_BYTES: usize = 25 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
     pub version: u32,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::timefmt::serde_opt")]
     pub updated_at: Option<OffsetDateTime>,
     /// Open findings, and resolved ones whose "resolved" message some sink has not accepted yet.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct FindingRecord {
     pub secret: Option<SecretRef>,
     /// The latest severity observed.
     pub severity: AlertSeverity,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub first_seen: OffsetDateTime,
     /// Sinks that accepted an alert about this finding, with what they last accepted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -69,7 +69,7 @@ pub struct FindingRecord {
     /// Set once the finding is gone; `sent_to` then lists the sinks still owed a "resolved".
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "crate::timefmt::serde_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub resolved_at: Option<OffsetDateTime>,
@@ -88,7 +88,7 @@ pub struct EventRecord {
     pub key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub occurred_at: OffsetDateTime,
 }
 
@@ -96,37 +96,22 @@ pub struct EventRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkRecord {
     pub severity: AlertSeverity,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timefmt::serde_req")]
     pub last_sent: OffsetDateTime,
 }
 
 impl AlertState {
-    /// Reads a stored state. Fails with [`ErrorClass::MalformedResponse`] when the text is not
+    /// Reads a stored state. Fails with [`crate::error::ErrorClass::MalformedResponse`] when the text is not
     /// a state this version understands; the message never quotes the text.
     pub fn from_json(text: &str) -> Result<AlertState, StepError> {
-        let state: AlertState = serde_json::from_str(text).map_err(|e| {
-            StepError::new(
-                ErrorClass::MalformedResponse,
-                format!(
-                    "the alert state is not valid (line {}, column {}: {})",
-                    e.line(),
-                    e.column(),
-                    match e.classify() {
-                        serde_json::error::Category::Io => "unreadable",
-                        serde_json::error::Category::Syntax => "not JSON",
-                        serde_json::error::Category::Data => "unexpected layout",
-                        serde_json::error::Category::Eof => "truncated",
-                    }
-                ),
-            )
-        })?;
+        const WHAT: &str = "the alert state";
+        let state: AlertState =
+            serde_json::from_str(text).map_err(|e| StepError::unreadable_json(WHAT, &e))?;
         if state.version != STATE_VERSION {
-            return Err(StepError::new(
-                ErrorClass::MalformedResponse,
-                format!(
-                    "the alert state has layout version {}, this akv-rotator reads version {STATE_VERSION}",
-                    state.version
-                ),
+            return Err(StepError::unknown_layout(
+                WHAT,
+                state.version,
+                STATE_VERSION,
             ));
         }
         Ok(state)
@@ -169,7 +154,7 @@ impl AlertState {
 /// Where the alert state lives between runs.
 ///
 /// `load` returns an empty [`AlertState`] when nothing is stored yet, and an error of class
-/// [`ErrorClass::MalformedResponse`] when what is stored cannot be read (use
+/// [`crate::error::ErrorClass::MalformedResponse`] when what is stored cannot be read (use
 /// [`AlertState::from_json`]); alerting then starts from an empty state and overwrites it.
 /// Any other error means "could not read": alerting still runs but does not overwrite the state.
 #[async_trait::async_trait]
@@ -253,6 +238,7 @@ impl AlertStateStore for MemoryStateStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::error::ErrorClass;
 
     #[test]
     fn state_round_trips_through_json() {

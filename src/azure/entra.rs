@@ -136,17 +136,13 @@ impl EntraClient {
                 }
             }
             drop(permit);
-            self.metrics.record_request(
-                "entra",
-                "token",
-                result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-            );
+            self.metrics.record_sent("entra", "token", &result);
             let outcome = match result {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry::retry_after(resp.headers());
                     match read_limited(resp).await {
-                        Ok(body) => interpret(
+                        Ok(body) => parse_token_response(
                             status.as_u16(),
                             &body,
                             client_id,
@@ -223,21 +219,9 @@ impl EntraClient {
     }
 }
 
-/// Interprets a token endpoint response (status and body) as [`interpret`] does inside
-/// [`EntraClient::acquire`]; public so that property tests can feed it arbitrary input.
+/// Interprets a token endpoint response (status and body); public so that property tests can
+/// feed it arbitrary input.
 pub fn parse_token_response(
-    status: u16,
-    body: &[u8],
-    client_id: &str,
-    tenant_id: &str,
-    scope: &str,
-    client_secret: &SecretString,
-) -> Result<AcquiredToken, StepError> {
-    interpret(status, body, client_id, tenant_id, scope, client_secret)
-}
-
-/// Interprets a token endpoint response.
-fn interpret(
     status: u16,
     body: &[u8],
     client_id: &str,
@@ -423,7 +407,7 @@ mod tests {
     }
 
     fn class_of(status: u16, body: &[u8]) -> ErrorClass {
-        match interpret(status, body, "c", "t", "s/.default", &secret()) {
+        match parse_token_response(status, body, "c", "t", "s/.default", &secret()) {
             Err(e) => e.class,
             Ok(_) => panic!("expected an error"),
         }
@@ -431,41 +415,25 @@ mod tests {
 
     #[test]
     fn aadsts_codes_are_classified() {
-        assert_eq!(
-            class_of(401, &err_body("invalid_client", 7000215)),
-            ErrorClass::BadClientSecret
-        );
-        assert_eq!(
-            class_of(401, &err_body("invalid_client", 7000222)),
-            ErrorClass::ExpiredClientSecret
-        );
-        assert_eq!(
-            class_of(400, &err_body("unauthorized_client", 700016)),
-            ErrorClass::UnknownApp
-        );
-        assert_eq!(
-            class_of(400, &err_body("invalid_request", 90002)),
-            ErrorClass::UnknownTenant
-        );
-        assert_eq!(
-            class_of(400, &err_body("invalid_scope", 70011)),
-            ErrorClass::InvalidScope
-        );
-        assert_eq!(
-            class_of(429, &err_body("temporarily_unavailable", 50196)),
-            ErrorClass::Transient
-        );
-        assert_eq!(
-            class_of(502, b"<html>bad gateway</html>"),
-            ErrorClass::Transient
-        );
-        assert_eq!(class_of(400, b"not json"), ErrorClass::MalformedResponse);
+        use ErrorClass::*;
+        for (status, error, code, class) in [
+            (401, "invalid_client", 7000215, BadClientSecret),
+            (401, "invalid_client", 7000222, ExpiredClientSecret),
+            (400, "unauthorized_client", 700016, UnknownApp),
+            (400, "invalid_request", 90002, UnknownTenant),
+            (400, "invalid_scope", 70011, InvalidScope),
+            (429, "temporarily_unavailable", 50196, Transient),
+        ] {
+            assert_eq!(class_of(status, &err_body(error, code)), class, "{code}");
+        }
+        assert_eq!(class_of(502, b"<html>bad gateway</html>"), Transient);
+        assert_eq!(class_of(400, b"not json"), MalformedResponse);
     }
 
     #[test]
     fn v1_string_numbers_are_accepted() {
         let body = br#"{"token_type":"Bearer","expires_in":"3599","access_token":"a.b.c"}"#;
-        let t = interpret(200, body, "c", "t", "s", &secret())
+        let t = parse_token_response(200, body, "c", "t", "s", &secret())
             .ok()
             .map(|t| t.expires_in);
         assert_eq!(t, Some(Some(3599)));
@@ -479,7 +447,7 @@ mod tests {
             "error_codes": [7000215],
         }))
         .unwrap_or_default();
-        let Err(e) = interpret(401, &body, "c", "t", "s", &secret()) else {
+        let Err(e) = parse_token_response(401, &body, "c", "t", "s", &secret()) else {
             panic!("expected error")
         };
         assert!(!e.message.contains("s3cr3t-value"), "{}", e.message);
@@ -489,7 +457,7 @@ mod tests {
     #[test]
     fn malformed_success_never_echoes_the_body() {
         let body = br#"{"access_token": 12345678901234567890123, "token_type": "Bearer"#;
-        let Err(e) = interpret(200, body, "c", "t", "s", &secret()) else {
+        let Err(e) = parse_token_response(200, body, "c", "t", "s", &secret()) else {
             panic!("expected error")
         };
         assert_eq!(e.class, ErrorClass::MalformedResponse);

@@ -161,11 +161,7 @@ impl GraphClient {
             .header("client-request-id", random_guid())
             .send()
             .await;
-        self.metrics.record_request(
-            "graph",
-            operation,
-            result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-        );
+        self.metrics.record_sent("graph", operation, &result);
         let resp = result.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,

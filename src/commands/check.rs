@@ -33,22 +33,68 @@ pub struct Check {
     pub detail: String,
 }
 
+/// Refuses a schedule whose runs can be further apart than `refresh_before` (tokens would expire
+/// between runs), pointing at the `schedule` line of the file.
+fn refuse_slow_schedule(
+    config: &crate::config::ValidConfig,
+    path: &Path,
+) -> Result<(), SetupError> {
+    let Some(mut issue) = crate::config::schedule_too_slow(config, OffsetDateTime::now_utc())
+    else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let line_of = |key: &str| {
+        text.lines().position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+    };
+    let line = line_of("schedule").or_else(|| line_of("refresh_before"));
+    issue.line = line.map_or(1, |l| l + 1);
+    issue.column = 1;
+    Err(crate::config::ConfigError::Invalid {
+        path: path.to_path_buf(),
+        issues: vec![issue],
+    }
+    .into())
+}
+
 /// The `check` command: the config offline; with `online`, the preflight against Entra ID and
 /// Key Vault. Exit code 0 pass, 1 a check failed, 2 the config is invalid or the rotator could
 /// not start.
 pub async fn run(path: &Path, online: bool, output: OutputFormat) -> Result<i32, SetupError> {
     let config = crate::config::load(path)?;
+    refuse_slow_schedule(&config, path)?;
     if !online {
         let targets: usize = config.apps.iter().map(|a| a.targets.len()).sum();
-        println!(
-            "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?})",
-            path.display(),
-            config.apps.len(),
-            targets,
-            config.vaults().len(),
-            config.cloud.name,
-            config.daemon.schedule_text
-        );
+        match output {
+            OutputFormat::Json => super::out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "config": path.display().to_string(),
+                    "valid": true,
+                    "apps": config.apps.len(),
+                    "targets": targets,
+                    "vaults": config.vaults().len(),
+                    "cloud": config.cloud.name.to_string(),
+                    "schedule": config.daemon.schedule_text,
+                    "time_zone": config.daemon.schedule.zone().to_string(),
+                }))
+                .unwrap_or_default()
+            )),
+            OutputFormat::Table => super::out(&format!(
+                "{}: valid ({} apps, {} targets, {} vaults, cloud {}, schedule {:?} in {})\n",
+                path.display(),
+                config.apps.len(),
+                targets,
+                config.vaults().len(),
+                config.cloud.name,
+                config.daemon.schedule_text,
+                config.daemon.schedule.zone()
+            )),
+        }
         return Ok(crate::exit::OK);
     }
     let rotator = Cycle::new(config)?;

@@ -1,16 +1,19 @@
-//! `once`: one cycle, its alerts and metrics, the report, and the exit code. The daemon runs
-//! the same [`run_once`] on its schedule.
+//! `once`: one cycle, its alerts, status record and metrics, the report, and the exit code. The
+//! daemon runs the same [`run_once`] on its schedule.
 
 use std::path::Path;
 
 use time::OffsetDateTime;
 
 use crate::cli::{OutputFormat, ShardArgs};
-use crate::cycle::{Cycle, CycleOptions};
+use crate::cycle::status_record::RecordPlace;
+use crate::cycle::{Cycle, CycleOptions, Shard};
 use crate::error::SetupError;
+use crate::report::record::StatusRecord;
 use crate::report::{CycleReport, FailOn};
 
-/// Runs one cycle, then its alerts (unless a dry run), and records it in the cycle's metrics.
+/// Runs one cycle, then (unless a dry run) reads the last status record, alerts, and writes
+/// the new status record; records the cycle in the metrics.
 pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleReport, SetupError> {
     let clock = std::time::Instant::now();
     let dry_run = options.dry_run;
@@ -19,6 +22,15 @@ pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleRepor
     match &mut result {
         Ok(report) => {
             if !dry_run {
+                let place = cycle.status_record_place(shard);
+                let previous = match &place {
+                    Some(p) => load_previous(cycle, p, report).await,
+                    None => None,
+                };
+                let missed = previous
+                    .as_ref()
+                    .zip(place.as_ref())
+                    .and_then(|(p, place)| missed_runs(p, &place.name, report.started_at));
                 report.alerts = crate::alerts::run::alert(
                     cycle.config(),
                     cycle.vaults(),
@@ -26,9 +38,13 @@ pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleRepor
                     cycle.metrics(),
                     report,
                     shard,
+                    missed.into_iter().collect(),
                     OffsetDateTime::now_utc(),
                 )
                 .await;
+                if let Some(place) = &place {
+                    save_record(cycle, place, previous.as_ref(), report, shard).await;
+                }
             }
             report.record_metrics(
                 cycle.metrics(),
@@ -39,6 +55,67 @@ pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleRepor
         Err(_) => cycle.metrics().record_setup_error(),
     }
     result
+}
+
+/// The shard's last status record. One that cannot be read is noted and replaced: the failure
+/// counts then start again from this cycle.
+async fn load_previous(
+    cycle: &Cycle,
+    place: &RecordPlace,
+    report: &mut CycleReport,
+) -> Option<StatusRecord> {
+    match cycle.load_status_record(place).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(event = "status_record_unreadable", class = %e.class, error = %e.message, "the last status record could not be read; failure counts start again");
+            report.notes.push(format!(
+                "the last status record (secret {:?} in {}) could not be read ({}: {}); failure counts and times start again from this run",
+                place.name, place.vault, e.class, e.message
+            ));
+            None
+        }
+    }
+}
+
+/// A finding when `previous` was older than the schedule allows when this cycle started.
+fn missed_runs(
+    previous: &StatusRecord,
+    record: &str,
+    started: OffsetDateTime,
+) -> Option<crate::alerts::Finding> {
+    let due = previous.next_run_by?;
+    previous.is_stale(started).then(|| {
+        tracing::warn!(event = "runs_missed", last_run = %crate::timefmt::rfc3339(previous.updated_at), due = %crate::timefmt::rfc3339(due), "no run recorded its outcome when the schedule expected one");
+        crate::alerts::Finding::status_record_stale(record, previous.updated_at, due, started)
+    })
+}
+
+/// Writes this cycle's status record (one Key Vault write); a failure is noted in the report,
+/// never fails the cycle.
+async fn save_record(
+    cycle: &Cycle,
+    place: &RecordPlace,
+    previous: Option<&StatusRecord>,
+    report: &mut CycleReport,
+    shard: Option<Shard>,
+) {
+    let (record, note) = StatusRecord::next(
+        previous,
+        report,
+        shard.map(|s| format!("{}/{}", s.index, s.count)),
+        cycle.config().next_record_by(report.finished_at),
+    );
+    report.notes.extend(note);
+    match cycle.save_status_record(place, &record).await {
+        Ok(()) => report.status_record = Some(record),
+        Err(e) => {
+            tracing::warn!(event = "status_record_save_failed", class = %e.class, error = %e.message, "status record not saved");
+            report.notes.push(format!(
+                "the status record (secret {:?} in {}) could not be written ({}: {}); `status` shows the previous one",
+                place.name, place.vault, e.class, e.message
+            ));
+        }
+    }
 }
 
 /// What `once` is asked to do beyond its config, output and shard.
@@ -87,4 +164,33 @@ pub async fn run(
         OutputFormat::Table => super::out(&report.to_table()),
     }
     Ok(report.exit_code(fail_on))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::alerts::FindingKind;
+
+    #[test]
+    fn a_record_past_its_due_time_when_a_run_starts_means_runs_were_missed() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let report = CycleReport::new(t0, t0, false, vec![], vec![], vec![]);
+        let due = t0 + time::Duration::minutes(30);
+        let (record, _) = StatusRecord::next(None, &report, None, Some(due));
+        assert!(missed_runs(&record, "akv-rotator-status", due).is_none());
+        let started = t0 + time::Duration::hours(3);
+        let f = missed_runs(&record, "akv-rotator-status", started).unwrap();
+        assert_eq!(f.kind, FindingKind::StatusRecordStale);
+        assert!(f.kind.is_event());
+        assert_eq!(f.title, "akv-rotator did not run for 3 hours");
+        assert!(f.detail.contains("2027-01-15T08:30:00Z"), "{}", f.detail);
+        // The same gap seen twice is one event; a later gap is another.
+        let again = missed_runs(
+            &record,
+            "akv-rotator-status",
+            started + time::Duration::hours(1),
+        );
+        assert_eq!(again.map(|a| a.key), Some(f.key));
+    }
 }

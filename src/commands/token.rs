@@ -131,20 +131,14 @@ fn usable(
     let min = time::Duration::try_from(min_valid).unwrap_or(time::Duration::MAX);
     if left < min {
         let when = if left.is_negative() {
-            format!(
-                "expired {} ago",
-                humantime::format_duration((-left).unsigned_abs())
-            )
+            format!("expired {} ago", crate::timefmt::duration_abs(left))
         } else {
-            format!(
-                "expires in {}",
-                humantime::format_duration(left.unsigned_abs())
-            )
+            format!("expires in {}", crate::timefmt::duration_abs(left))
         };
         return Err(format!(
             "token {name:?} in {vault} {when} (at {}), less than --min-valid {}; it is {writer}{}: check that the rotator runs and refreshes it",
             rfc3339(expires),
-            humantime::format_duration(min_valid),
+            crate::timefmt::duration(min_valid),
             meta.updated
                 .map(|u| format!(", last written {}", rfc3339(u)))
                 .unwrap_or_default()

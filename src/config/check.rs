@@ -42,9 +42,9 @@ impl Checker<'_> {
                 key,
                 format!(
                     "{} is not clearly shorter than the tokens it refreshes: Entra ID access tokens live 60 to 90 minutes, so every token would be due again as soon as it is written and rewritten on every run; use less than {} (the default is {})",
-                    humantime::format_duration(d),
-                    humantime::format_duration(MAX_REFRESH_BEFORE),
-                    humantime::format_duration(DEFAULT_REFRESH_BEFORE)
+                    crate::timefmt::duration(d),
+                    crate::timefmt::duration(MAX_REFRESH_BEFORE),
+                    crate::timefmt::duration(DEFAULT_REFRESH_BEFORE)
                 ),
             );
             return None;
@@ -362,7 +362,22 @@ impl RawConfig {
                 },
             )
         });
-        refuse_reserved_targets(&mut c, &named, alerts.as_ref());
+        let status_record_vault = alerts
+            .as_ref()
+            .and_then(|a| a.state_vault.clone())
+            .or_else(|| default_vault.clone())
+            .or_else(|| {
+                apps.iter()
+                    .flat_map(|a| &a.targets)
+                    .map(|t| t.vault.clone())
+                    .next()
+            });
+        refuse_reserved_targets(
+            &mut c,
+            &named,
+            alerts.as_ref(),
+            status_record_vault.as_ref(),
+        );
 
         if graph_endpoint.is_none() && (thresholds.graph || apps.iter().any(|a| a.thresholds.graph))
         {
@@ -400,6 +415,7 @@ impl RawConfig {
             apps,
             graph_endpoint,
             graph_resource,
+            status_record_vault,
         })
     }
 }
@@ -609,14 +625,15 @@ fn validate_credential(
     }
 }
 
-/// `[daemon]`: schedule, jitter, shutdown grace, listen address.
+/// `[daemon]`: schedule and its time zone, jitter, shutdown grace, listen address.
 pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> DaemonConfig {
     let mut daemon = DaemonConfig::default();
     if let Some(d) = raw {
+        let mut cron = parse_cron(DEFAULT_SCHEDULE).ok();
         if let Some(text) = &d.schedule {
             match parse_cron(text.get_ref().trim()) {
                 Ok(schedule) => {
-                    daemon.schedule = schedule;
+                    cron = Some(schedule);
                     daemon.schedule_text = text.get_ref().trim().to_string();
                 }
                 Err(e) => c.push(
@@ -625,6 +642,16 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
                     format!("invalid cron schedule {:?}: {e}", text.get_ref()),
                 ),
             }
+        }
+        let mut zone = chrono_tz::UTC;
+        if let Some(text) = &d.time_zone {
+            match parse_time_zone(text.get_ref()) {
+                Ok(z) => zone = z,
+                Err(e) => c.push(text.span(), "daemon.time_zone", e),
+            }
+        }
+        if let Some(cron) = cron {
+            daemon.schedule = CronSchedule::new(cron, zone);
         }
         if let Some(j) = &d.jitter {
             match humantime::parse_duration(j.get_ref().trim()) {

@@ -11,6 +11,7 @@
 
 pub mod alerts;
 mod apps;
+mod cadence;
 mod check;
 mod cloud;
 pub mod expiry;
@@ -24,6 +25,7 @@ mod unknown;
 mod writes;
 
 use apps::*;
+pub use cadence::{longest_gap, schedule_too_slow};
 use check::*;
 pub use check::{is_guid, is_secret_name};
 pub use cloud::{Cloud, CloudName};
@@ -34,7 +36,7 @@ pub use model::*;
 pub use raw::RawConfig;
 use raw::*;
 use schedule::*;
-pub use schedule::{next_cron_slot, parse_cron};
+pub use schedule::{CronSchedule, parse_cron, parse_time_zone};
 pub use unknown::did_you_mean;
 use writes::*;
 

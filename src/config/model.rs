@@ -167,13 +167,22 @@ pub struct ValidConfig {
     /// for known clouds; `[custom_cloud] graph_resource` (default
     /// `https://graph.microsoft.com`) for a custom one.
     pub graph_resource: String,
+    /// Where each cycle records its outcome per target for `status` ([`STATUS_RECORD_SECRET`]):
+    /// the alert state's vault, else the top-level `vault`, else the first token vault.
+    pub status_record_vault: Option<Url>,
 }
+
+/// The Key Vault secret of the status record (one per shard: `-shard-INDEX-of-COUNT`).
+pub const STATUS_RECORD_SECRET: &str = "akv-rotator-status";
+/// How much later than its slot, jitter and `cycle_deadline` the next cycle's record may come
+/// before the record counts as stale (alerting, the cycle's own start-up, a slow vault).
+pub const STATUS_RECORD_SLACK: Duration = Duration::from_secs(5 * 60);
 
 /// Daemon mode (`akv-rotator run`).
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// When cycles run.
-    pub schedule: cron::Schedule,
+    /// When cycles run, read in `time_zone` (default UTC).
+    pub schedule: CronSchedule,
     /// The schedule as written (5 or 6 fields).
     pub schedule_text: String,
     /// Each cycle starts at a random delay in `[0, jitter]` after its slot.
@@ -212,7 +221,7 @@ pub enum StatusListener {
 impl DaemonConfig {
     /// The first scheduled slot strictly after `t`, without jitter.
     pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
-        next_cron_slot(&self.schedule, t)
+        self.schedule.next_after(t)
     }
 }
 
@@ -220,7 +229,8 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             schedule: parse_cron(DEFAULT_SCHEDULE)
-                .expect("the default schedule is a valid cron expression"),
+                .expect("the default schedule is a valid cron expression")
+                .into(),
             schedule_text: DEFAULT_SCHEDULE.to_string(),
             jitter: Duration::from_secs(30),
             relist_after: Duration::from_secs(10 * 60),
@@ -236,6 +246,18 @@ impl Default for DaemonConfig {
 }
 
 impl ValidConfig {
+    /// By when the first scheduled cycle after `t` should have finished and recorded its
+    /// outcome: its slot, plus `jitter`, `cycle_deadline` with its grace, and
+    /// [`STATUS_RECORD_SLACK`]. `None` when the schedule has no further slot.
+    pub fn next_record_by(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
+        let slot = self.daemon.next_slot(t)?;
+        let allowance = self.daemon.jitter
+            + self.cycle_deadline
+            + deadline_grace(self.cycle_deadline)
+            + STATUS_RECORD_SLACK;
+        Some(slot + time::Duration::try_from(allowance).ok()?)
+    }
+
     /// Every vault the config touches, each once, in a stable order.
     pub fn vaults(&self) -> Vec<Url> {
         let mut set = BTreeSet::new();

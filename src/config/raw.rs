@@ -45,6 +45,9 @@ pub struct RawConfig {
 pub(super) struct RawDaemon {
     #[serde(default)]
     pub(super) schedule: Option<Spanned<String>>,
+    /// IANA name the schedule is read in; default UTC.
+    #[serde(default)]
+    pub(super) time_zone: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) jitter: Option<Spanned<String>>,
     /// How old the last listing may be before a cycle lists the vaults again.

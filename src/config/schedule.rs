@@ -2,15 +2,55 @@
 
 use super::*;
 
-/// The first slot of a cron schedule strictly after `t`.
-pub fn next_cron_slot(cron: &cron::Schedule, t: OffsetDateTime) -> Option<OffsetDateTime> {
-    use chrono::{DateTime, Utc};
-    let from =
-        DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default();
-    cron.after(&from).next().map(|n| {
-        OffsetDateTime::from_unix_timestamp(n.timestamp())
-            .map(|x| x + time::Duration::nanoseconds(i64::from(n.timestamp_subsec_nanos())))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// A cron schedule and the time zone its fields are read in (`[daemon] schedule` and
+/// `time_zone`), as a Kubernetes CronJob with `timeZone` reads them: `0 3 * * *` in
+/// `Europe/Berlin` is 03:00 Berlin time, 02:00 UTC in winter and 01:00 UTC in summer.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    cron: cron::Schedule,
+    zone: chrono_tz::Tz,
+}
+
+impl CronSchedule {
+    pub fn new(cron: cron::Schedule, zone: chrono_tz::Tz) -> Self {
+        CronSchedule { cron, zone }
+    }
+
+    /// The zone the schedule's hours and days are read in.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.zone
+    }
+
+    /// The first slot strictly after `t`.
+    pub fn next_after(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
+        use chrono::DateTime;
+        let from = DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond())
+            .unwrap_or_default()
+            .with_timezone(&self.zone);
+        self.cron.after(&from).next().map(|n| {
+            OffsetDateTime::from_unix_timestamp(n.timestamp())
+                .map(|x| x + time::Duration::nanoseconds(i64::from(n.timestamp_subsec_nanos())))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        })
+    }
+}
+
+/// A schedule without a zone is read in UTC, as Kubernetes does without `timeZone` on a
+/// controller running in UTC.
+impl From<cron::Schedule> for CronSchedule {
+    fn from(cron: cron::Schedule) -> Self {
+        CronSchedule::new(cron, chrono_tz::UTC)
+    }
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `Etc/UTC`), as a CronJob's `timeZone` takes it.
+pub fn parse_time_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    text.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
+        format!(
+            "{text:?} is not an IANA time zone name such as \"Europe/Berlin\" or \"Etc/UTC\" (the CronJob's timeZone){}",
+            did_you_mean(text, &names)
+        )
     })
 }
 

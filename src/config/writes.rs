@@ -1,6 +1,6 @@
 //! Where tokens may be written: a target's (vault, name) must not be any secret the config
-//! gives another role — an app's client secret or certificate, the alert state (with its
-//! per-shard names), a sink's webhook URL — or one run would destroy what the next one needs.
+//! gives another role — an app's client secret or certificate, the alert state or the status
+//! record (with their per-shard names), a sink's webhook URL — or one run would destroy what the next one needs.
 //!
 //! Only the config's own names are checked here; a hand-made secret that happens to sit where a
 //! target writes is refused at run time (see `cycle::app`), where its tags are known.
@@ -35,25 +35,52 @@ pub(super) struct NamedSecrets {
     pub targets: Vec<TargetSite>,
 }
 
-/// Reports every target whose secret is a credential, the alert state or a sink's URL.
+/// Reports every target whose secret is a credential, the alert state, the status record or a
+/// sink's URL.
 pub(super) fn refuse_reserved_targets(
     c: &mut Checker<'_>,
     named: &NamedSecrets,
     alerts: Option<&AlertsConfig>,
+    status_record_vault: Option<&Url>,
 ) {
     let mut reserved: Vec<&Reserved> = named.credentials.iter().collect();
     let alert_secrets = alerts.map(alert_secrets).unwrap_or_default();
     reserved.extend(alert_secrets.iter());
-    let state = alerts.and_then(|a| Some((a.state_vault.as_ref()?, a.state_secret.as_str())));
+    // Secrets kept whole or per shard: (vault, base name, what it is).
+    let mut sharded: Vec<(&Url, &str, String)> = Vec::new();
+    if let Some((vault, name)) =
+        alerts.and_then(|a| Some((a.state_vault.as_ref()?, a.state_secret.as_str())))
+    {
+        sharded.push((
+            vault,
+            name,
+            format!("the alert state ([alerts] state_secret {name:?})"),
+        ));
+    }
+    if let Some(vault) = status_record_vault {
+        sharded.push((
+            vault,
+            super::STATUS_RECORD_SECRET,
+            "the status record that `status` reads".into(),
+        ));
+    }
     for target in &named.targets {
         let what = reserved
             .iter()
             .find(|r| r.vault == target.vault && r.name.eq_ignore_ascii_case(&target.name))
             .map(|r| r.role.clone())
             .or_else(|| {
-                let (vault, name) = state?;
-                (*vault == target.vault && is_shard_name(&target.name, name)).then(|| {
-                    format!("a per-shard copy of the alert state ([alerts] state_secret {name:?})")
+                sharded.iter().find_map(|(vault, name, role)| {
+                    let whole = target.name.eq_ignore_ascii_case(name);
+                    (**vault == target.vault && (whole || is_shard_name(&target.name, name))).then(
+                        || {
+                            if whole {
+                                role.clone()
+                            } else {
+                                format!("a per-shard copy of {role}")
+                            }
+                        },
+                    )
                 })
             });
         if let Some(what) = what {

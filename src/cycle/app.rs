@@ -270,13 +270,13 @@ impl Cycle {
                 report.probe = token.probed().then(|| "passed".to_string());
                 tracing::info!(event = "token_written", app = %app.name, secret = %target.secret_name, vault = %target.vault, version = report.version.as_deref().unwrap_or(""), expires_on = %rfc3339(token.expires_at()), "token written");
                 short.then(|| {
-                    let lives = humantime::format_duration(lifetime.unsigned_abs());
+                    let lives = crate::timefmt::duration_abs(lifetime);
                     tracing::warn!(event = "token_lifetime_short", app = %app.name, secret = %target.secret_name, lifetime = %lives, "token lives shorter than refresh_before expects");
                     format!(
                         "token {:?} of app {:?} lives {lives}, less than twice its refresh_before of {}: it is rewritten at half its life instead of on every run; lower refresh_before below half the token lifetime",
                         target.secret_name,
                         app.name,
-                        humantime::format_duration(target.refresh_before)
+                        crate::timefmt::duration(target.refresh_before)
                     )
                 })
             }
@@ -414,7 +414,7 @@ fn deadline_exceeded(app: &App, target: &TokenTarget, config: &ValidConfig) -> S
             app.name,
             target.secret_name,
             target.vault,
-            humantime::format_duration(config.cycle_deadline)
+            crate::timefmt::duration(config.cycle_deadline)
         ),
     )
 }

@@ -19,8 +19,9 @@
 //!
 //! Files: `plan` (listings, which targets are due), `app` (one app's stages and its report),
 //! `graph_expiry` (a client secret's end date in Microsoft Graph), [`credential`] (the app's
-//! client secret or certificate: checks and token acquisition), [`shard`], [`tags`], and
-//! [`rotation`] (client-secret rotation through Graph).
+//! client secret or certificate: checks and token acquisition), [`shard`], [`tags`],
+//! [`status_record`] (where the callers keep the status record), and [`rotation`]
+//! (client-secret rotation through Graph).
 
 mod app;
 pub mod credential;
@@ -29,6 +30,7 @@ mod memory;
 mod plan;
 pub mod rotation;
 pub mod shard;
+pub mod status_record;
 pub mod tags;
 
 use std::collections::BTreeMap;
@@ -259,7 +261,7 @@ impl Cycle {
         if overdue > 0 {
             notes.push(format!(
                 "cycle_deadline of {} reached: {overdue} targets were not refreshed and keep their stored tokens (raise cycle_deadline or concurrency, or shard the apps)",
-                humantime::format_duration(self.config.cycle_deadline)
+                crate::timefmt::duration(self.config.cycle_deadline)
             ));
         }
         let mut report = self.report(results, started, options.dry_run, notes);

@@ -288,6 +288,51 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_token_just_written_is_not_due_again_before_half_its_life_whatever_refresh_before_says() {
+        let cfg = crate::config::parse(
+            std::path::Path::new("t.toml"),
+            "vault = \"https://kv.vault.azure.net/\"\nrefresh_before = \"40m\"\n[[apps]]\nname = \"sales\"\ntenant_id = \"72f988bf-86f1-41af-91ab-2d7cd011db47\"\nclient_id = \"6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e\"\nclient_secret_name = \"sales-secret\"\n[[apps.targets]]\nscope = \"https://analysis.windows.net/powerbi/api/.default\"\nsecret = \"sales-token\"\n",
+        )
+        .unwrap();
+        let (app, target) = (&cfg.apps[0], &cfg.apps[0].targets[0]);
+        let written = OffsetDateTime::now_utc();
+        let token = |lifetime: i64| SecretMeta {
+            name: target.secret_name.clone(),
+            enabled: true,
+            expires: Some(written + minutes(lifetime)),
+            not_before: Some(written),
+            updated: Some(written),
+            content_type: Some(tags::TOKEN_CONTENT_TYPE.into()),
+            tags: [
+                (tags::SCOPE.to_string(), target.scope.clone()),
+                (tags::CLIENT_ID.to_string(), app.client_id.clone()),
+            ]
+            .into(),
+        };
+        // (lifetime, minutes since written, fresh): never due before half the lifetime, even a
+        // 10-minute token with refresh_before = 40m; later, due at its refresh moment, between
+        // 40 and 20 minutes before it expires, and certainly once 20 minutes are left.
+        for (lifetime, age, fresh) in [
+            (10, 0, true),
+            (10, 4, true),
+            (10, 5, false),
+            (60, 0, true),
+            (60, 29, true),
+            (60, 40, false),
+            (90, 49, true),
+            (90, 70, false),
+        ] {
+            let now = written + minutes(age);
+            assert_eq!(
+                is_fresh(&token(lifetime), app, target, now),
+                fresh,
+                "a {lifetime}-minute token {age} minutes after it was written"
+            );
+        }
+    }
+
+    #[test]
     fn short_lifetimes_are_named() {
         let refresh = std::time::Duration::from_secs(30 * 60);
         assert!(lifetime_shorter_than_expected(minutes(10), refresh));

@@ -28,6 +28,15 @@ impl Shard {
         Shard::new(index, count)
     }
 
+    /// The name of a secret each shard keeps its own copy of (the alert state, the status
+    /// record), so that shards never overwrite each other's: `<base>-shard-INDEX-of-COUNT`.
+    pub fn secret_name(base: &str, shard: Option<Shard>) -> String {
+        match shard {
+            Some(s) => format!("{base}-shard-{}-of-{}", s.index, s.count),
+            None => base.to_string(),
+        }
+    }
+
     pub fn new(index: u32, count: u32) -> Result<Shard, SetupError> {
         if count == 0 || index >= count {
             return Err(invalid(format!(

@@ -61,6 +61,21 @@ pub const LEASE_APP: &str = "app";
 /// [`PURPOSE`] of a lease claim.
 pub const PURPOSE_ROTATION_LEASE: &str = "rotation-lease";
 
-// On the alert state secret.
+// On the alert state and status record secrets.
 pub const PURPOSE: &str = "purpose";
 pub const PURPOSE_ALERT_STATE: &str = "alert-state";
+/// [`PURPOSE`] of the status record.
+pub const PURPOSE_STATUS_RECORD: &str = "status-record";
+
+/// The tags of a document the rotator keeps for itself (the alert state, the status record):
+/// who wrote it, what it is for, and the run that wrote it (when known).
+pub fn own_document(purpose: &str, run_id: &str) -> std::collections::BTreeMap<String, String> {
+    let mut tags = std::collections::BTreeMap::from([
+        (WRITTEN_BY.to_string(), WRITTEN_BY_VALUE.to_string()),
+        (PURPOSE.to_string(), purpose.to_string()),
+    ]);
+    if !run_id.is_empty() {
+        tags.insert(RUN_ID.to_string(), run_id.to_string());
+    }
+    tags
+}

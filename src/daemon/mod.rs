@@ -65,6 +65,7 @@ pub async fn run(
     let limits = ConnectionLimits::from(&config.daemon);
     let schedule = Schedule::new(config.daemon.schedule.clone(), config.daemon.jitter);
     let schedule_text = config.daemon.schedule_text.clone();
+    let time_zone = config.daemon.schedule.zone().name();
     let rotator = match Cycle::with_metrics(config, metrics.clone()) {
         Ok(r) => r.remembering(),
         Err(e) => {
@@ -109,7 +110,7 @@ pub async fn run(
         let router = server::status_router(state.clone());
         servers.push(tokio::spawn(server::serve(l, router, limits, stop.clone())));
     }
-    tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, "daemon started");
+    tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, time_zone, "daemon started");
 
     let runner = DaemonRunner {
         rotator,

@@ -75,18 +75,21 @@ pub enum Trigger {
 /// The schedule: cron slots plus jitter.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    cron: cron::Schedule,
+    cron: crate::config::CronSchedule,
     jitter: Duration,
 }
 
 impl Schedule {
-    pub fn new(cron: cron::Schedule, jitter: Duration) -> Self {
-        Schedule { cron, jitter }
+    pub fn new(cron: impl Into<crate::config::CronSchedule>, jitter: Duration) -> Self {
+        Schedule {
+            cron: cron.into(),
+            jitter,
+        }
     }
 
     /// The first slot strictly after `t`.
     pub fn next_slot(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
-        crate::config::next_cron_slot(&self.cron, t)
+        self.cron.next_after(t)
     }
 
     /// A random delay in `[0, jitter]`.

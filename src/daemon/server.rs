@@ -107,9 +107,19 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> Response {
 }
 
 async fn status(State(state): State<Arc<DaemonState>>) -> Response {
+    use crate::report::status::{Memory, Status, TokenUpdated};
     match state.last_report.read().await.as_ref() {
         Some(report) => {
-            Html(crate::report::status::html(report, &state.thresholds)).into_response()
+            // The last cycle's own record: its failures with since when, and stale when the
+            // loop stopped running cycles.
+            let memory = Memory {
+                records: report.status_record.iter().cloned().collect(),
+                checked_at: Some(time::OffsetDateTime::now_utc()),
+                ..Memory::default()
+            };
+            let view =
+                Status::with_memory(report, &state.thresholds, &TokenUpdated::new(), &memory);
+            Html(view.to_html()).into_response()
         }
         None => Html(
             "<!doctype html><title>akv-rotator</title><p>No cycle has completed yet.</p>"

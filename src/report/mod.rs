@@ -6,6 +6,7 @@
 
 pub mod alerts;
 mod metrics;
+pub mod record;
 pub mod rotation;
 pub mod status;
 
@@ -22,7 +23,7 @@ pub use crate::timefmt::rfc3339;
 /// Version of the JSON report layout.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A new token version was written.
@@ -180,6 +181,10 @@ pub struct CycleReport {
     /// sliding 10 s window, against the limit of the configured share (`[limits]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vaults: Vec<crate::net::pacing::VaultUsage>,
+    /// The status record this cycle's caller stored (not part of the JSON report: `status`
+    /// and the daemon's `/status` show it).
+    #[serde(skip)]
+    pub status_record: Option<record::StatusRecord>,
 }
 
 /// When warnings should make the exit code non-zero.
@@ -239,6 +244,7 @@ impl CycleReport {
             alerts: None,
             rotations: Vec::new(),
             vaults: Vec::new(),
+            status_record: None,
         }
     }
 

@@ -357,6 +357,18 @@ impl Metrics {
         self.cycle_overruns.inc();
     }
 
+    /// [`Metrics::record_request`] for the result of sending a request: its status, or `error`
+    /// when no answer came.
+    pub fn record_sent(
+        &self,
+        service: &str,
+        operation: &str,
+        sent: &Result<reqwest::Response, reqwest::Error>,
+    ) {
+        let status = sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+        self.record_request(service, operation, status);
+    }
+
     pub fn record_request(&self, service: &str, operation: &str, status: u16) {
         let status = if status == 0 {
             "error".to_string()

@@ -19,11 +19,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::common::free_port;
 use crate::common::receiver::{Receiver, Reply, Script};
 use crate::common::report::{
     AppReportBuilder, RotationReportBuilder, SECRETS_VAULT, TargetReportBuilder, cycle_report,
 };
+use crate::common::{field_pairs, free_port};
 
 // ---------------------------------------------------------------------------------------------
 // Receivers.
@@ -117,6 +117,26 @@ fn expiring(app: &str, owner: Option<&str>, severity: AlertSeverity, days: i64) 
     )
 }
 
+/// `[alerts]` with one sink and no options.
+fn one_sink(name: &str, kind: &str) -> AlertsConfig {
+    alerts_config(&format!("[alerts]\n{}", sink_toml(name, kind, "")))
+}
+
+/// App `a`'s client secret expires in 20 days: one warning.
+fn warning_a() -> Vec<Finding> {
+    vec![expiring("a", None, AlertSeverity::Warning, 20)]
+}
+
+/// App `sales` (owner `team-bi`)'s client secret expires in 3 days: one critical finding.
+fn critical_sales() -> Vec<Finding> {
+    vec![expiring(
+        "sales",
+        Some("team-bi"),
+        AlertSeverity::Critical,
+        3,
+    )]
+}
+
 /// An app whose client secret expires on 2026-12-10 when `days_left` is known.
 fn app_report(name: &str, severity: Severity, days_left: Option<i64>) -> AppReport {
     AppReportBuilder::new(name)
@@ -141,8 +161,60 @@ fn target_report(app: &str, outcome: Outcome, token_expires_on: Option<&str>) ->
         .build()
 }
 
+/// A cycle of one app (client secret fine for 90 days) and its Power BI target.
+fn healthy_app_with_target(app: &str, outcome: Outcome, token_expires_on: &str) -> CycleReport {
+    cycle(
+        vec![app_report(app, Severity::Ok, Some(90))],
+        vec![target_report(app, outcome, Some(token_expires_on))],
+    )
+}
+
 fn cycle(apps: Vec<AppReport>, targets: Vec<TargetReport>) -> CycleReport {
     cycle_report(T0, apps, targets)
+}
+
+/// A CloudEvents webhook sink `siem` that accepts everything, with an empty state store.
+struct Siem {
+    hook: Receiver,
+    cfg: AlertsConfig,
+    urls: HashMap<String, SecretString>,
+    store: MemoryStateStore,
+}
+
+impl Siem {
+    async fn start() -> Siem {
+        let hook = Receiver::start(accept()).await;
+        let urls = urls(&[("siem", &hook)]);
+        Siem {
+            hook,
+            cfg: one_sink("siem", "webhook"),
+            urls,
+            store: MemoryStateStore::new(),
+        }
+    }
+
+    /// One run of these findings at `now`.
+    async fn run(&self, findings: Vec<Finding>, now: OffsetDateTime) -> AlertReport {
+        run(&self.cfg, &self.urls, &self.store, findings, now).await
+    }
+}
+
+/// The first run of a fresh state with one sink `name` of `kind` at `receiver`.
+async fn first_delivery(
+    name: &str,
+    kind: &str,
+    receiver: &Receiver,
+    findings: Vec<Finding>,
+) -> AlertReport {
+    let store = MemoryStateStore::new();
+    run(
+        &one_sink(name, kind),
+        &urls(&[(name, receiver)]),
+        &store,
+        findings,
+        T0,
+    )
+    .await
 }
 
 /// One run: the findings, then alerting at `now`.
@@ -162,22 +234,7 @@ async fn run(
 #[tokio::test]
 async fn webhook_sink_posts_a_structured_cloudevent() {
     let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let store = MemoryStateStore::new();
-
-    let report = run(
-        &cfg,
-        &urls(&[("siem", &hook)]),
-        &store,
-        vec![expiring(
-            "sales",
-            Some("team-bi"),
-            AlertSeverity::Critical,
-            3,
-        )],
-        T0,
-    )
-    .await;
+    let report = first_delivery("siem", "webhook", &hook, critical_sales()).await;
 
     assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
     let got = hook.accepted();
@@ -217,22 +274,7 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
 #[tokio::test]
 async fn teams_sink_posts_an_adaptive_card() {
     let teams = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
-    let store = MemoryStateStore::new();
-
-    run(
-        &cfg,
-        &urls(&[("sec", &teams)]),
-        &store,
-        vec![expiring(
-            "sales",
-            Some("team-bi"),
-            AlertSeverity::Critical,
-            3,
-        )],
-        T0,
-    )
-    .await;
+    first_delivery("sec", "teams", &teams, critical_sales()).await;
 
     let got = teams.accepted();
     assert_eq!(got.len(), 1);
@@ -254,21 +296,14 @@ async fn teams_sink_posts_an_adaptive_card() {
     assert_eq!(title["type"], "TextBlock");
     assert_eq!(title["color"], "attention");
     assert!(title["text"].as_str().unwrap().starts_with("CRITICAL: "));
-    let facts: HashMap<String, String> = card["body"]
+    let fact_set = card["body"]
         .as_array()
         .unwrap()
         .iter()
         .find(|b| b["type"] == "FactSet")
-        .unwrap()["facts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["title"].as_str().unwrap().to_string(),
-                f["value"].as_str().unwrap().to_string(),
-            )
-        })
+        .unwrap();
+    let facts: HashMap<String, String> = field_pairs(&fact_set["facts"], "title", "value")
+        .into_iter()
         .collect();
     assert_eq!(facts["App"], "sales");
     assert_eq!(facts["Owner"], "team-bi");
@@ -281,7 +316,7 @@ async fn teams_sink_posts_an_adaptive_card() {
     );
 
     // A warning is yellow, a resolution green.
-    let cfg2 = alerts_config(&format!("[alerts]\n{}", sink_toml("sec", "teams", "")));
+    let cfg2 = one_sink("sec", "teams");
     let store2 = MemoryStateStore::new();
     let u = urls(&[("sec", &teams)]);
     teams.take_accepted();
@@ -305,20 +340,16 @@ async fn teams_sink_posts_an_adaptive_card() {
 #[tokio::test]
 async fn slack_sink_posts_blocks() {
     let slack = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("chat", "slack", "")));
-    let store = MemoryStateStore::new();
-
-    run(
-        &cfg,
-        &urls(&[("chat", &slack)]),
-        &store,
+    first_delivery(
+        "chat",
+        "slack",
+        &slack,
         vec![expiring(
             "a<b>&c",
             Some("team-bi"),
             AlertSeverity::Warning,
             12,
         )],
-        T0,
     )
     .await;
 
@@ -356,21 +387,18 @@ async fn slack_sink_posts_blocks() {
 
 #[tokio::test]
 async fn two_runs_send_one_alert_then_a_reminder_after_24h() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
+    let siem = Siem::start().await;
     let f = || vec![expiring("sales", None, AlertSeverity::Warning, 20)];
 
-    let r1 = run(&cfg, &u, &store, f(), T0).await;
-    let r2 = run(&cfg, &u, &store, f(), T0 + hours(1)).await;
-    assert_eq!(hook.accepted().len(), 1);
+    let r1 = siem.run(f(), T0).await;
+    let r2 = siem.run(f(), T0 + hours(1)).await;
+    assert_eq!(siem.hook.accepted().len(), 1);
     assert_eq!((r1.sent, r2.sent, r2.suppressed), (1, 0, 1));
 
-    run(&cfg, &u, &store, f(), T0 + hours(23)).await;
-    assert_eq!(hook.accepted().len(), 1);
-    run(&cfg, &u, &store, f(), T0 + hours(24)).await;
-    let got = hook.accepted();
+    siem.run(f(), T0 + hours(23)).await;
+    assert_eq!(siem.hook.accepted().len(), 1);
+    siem.run(f(), T0 + hours(24)).await;
+    let got = siem.hook.accepted();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].json()["data"]["state"], "reminder");
     // A different id for a different alert.
@@ -379,37 +407,23 @@ async fn two_runs_send_one_alert_then_a_reminder_after_24h() {
 
 #[tokio::test]
 async fn escalation_sends_again_at_once() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
+    let siem = Siem::start().await;
 
-    run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("sales", None, AlertSeverity::Warning, 8)],
-        T0,
-    )
-    .await;
-    run(
-        &cfg,
-        &u,
-        &store,
+    siem.run(vec![expiring("sales", None, AlertSeverity::Warning, 8)], T0)
+        .await;
+    siem.run(
         vec![expiring("sales", None, AlertSeverity::Critical, 6)],
         T0 + hours(1),
     )
     .await;
-    run(
-        &cfg,
-        &u,
-        &store,
+    siem.run(
         vec![expiring("sales", None, AlertSeverity::Critical, 6)],
         T0 + hours(2),
     )
     .await;
 
-    let states: Vec<(Value, Value)> = hook
+    let states: Vec<(Value, Value)> = siem
+        .hook
         .accepted()
         .iter()
         .map(|c| {
@@ -430,24 +444,18 @@ async fn escalation_sends_again_at_once() {
 
 #[tokio::test]
 async fn resolution_sends_resolved_once() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
+    let siem = Siem::start().await;
 
-    run(
-        &cfg,
-        &u,
-        &store,
+    siem.run(
         vec![expiring("sales", Some("bi"), AlertSeverity::Warning, 8)],
         T0,
     )
     .await;
     // The client secret was rotated: the finding is gone.
-    run(&cfg, &u, &store, vec![], T0 + hours(1)).await;
-    run(&cfg, &u, &store, vec![], T0 + hours(2)).await;
+    siem.run(vec![], T0 + hours(1)).await;
+    siem.run(vec![], T0 + hours(2)).await;
 
-    let got = hook.accepted();
+    let got = siem.hook.accepted();
     assert_eq!(got.len(), 2);
     let e = got[1].json();
     assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry.resolved");
@@ -455,7 +463,7 @@ async fn resolution_sends_resolved_once() {
     assert_eq!(e["data"]["owner"], "bi");
     assert_eq!(e["data"]["client_secret"]["name"], "sales-client-secret");
     assert!(
-        store.state().unwrap().findings.is_empty(),
+        siem.store.state().unwrap().findings.is_empty(),
         "forgotten after resolving"
     );
 }
@@ -561,21 +569,14 @@ async fn failing_sink_is_reported_and_retried_next_run() {
 #[tokio::test]
 async fn hanging_sink_times_out_and_is_reported() {
     let hook = Receiver::start(hang()).await;
-    let mut cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("slow", "webhook", "")));
+    let mut cfg = one_sink("slow", "webhook");
     cfg.delivery.attempt_timeout = Duration::from_millis(200);
     cfg.delivery.max_attempts = 2;
     let u = urls(&[("slow", &hook)]);
     let store = MemoryStateStore::new();
 
     let started = std::time::Instant::now();
-    let r = run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
+    let r = run(&cfg, &u, &store, warning_a(), T0).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -588,33 +589,19 @@ async fn hanging_sink_times_out_and_is_reported() {
     assert_eq!(hook.hits(), 2);
     // Not recorded as sent: tried again next run.
     hook.reply(accept());
-    run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0 + hours(1),
-    )
-    .await;
+    run(&cfg, &u, &store, warning_a(), T0 + hours(1)).await;
     assert_eq!(hook.accepted().len(), 1);
 }
 
 #[tokio::test]
 async fn rate_limited_sink_honours_retry_after() {
     let hook = Receiver::start(rate_limited(1, 1)).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let cfg = one_sink("siem", "webhook");
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::new();
 
     let started = std::time::Instant::now();
-    let r = run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
+    let r = run(&cfg, &u, &store, warning_a(), T0).await;
 
     assert!(
         started.elapsed() >= Duration::from_millis(900),
@@ -627,16 +614,9 @@ async fn rate_limited_sink_honours_retry_after() {
 
 #[tokio::test]
 async fn sink_without_url_is_reported_not_fatal() {
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let cfg = one_sink("siem", "webhook");
     let store = MemoryStateStore::new();
-    let r = run(
-        &cfg,
-        &HashMap::new(),
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
+    let r = run(&cfg, &HashMap::new(), &store, warning_a(), T0).await;
     assert_eq!(r.failed, 1);
     assert!(r.sinks[0].error.as_deref().unwrap().contains("siem-url"));
     assert!(r.state_saved);
@@ -679,14 +659,7 @@ async fn webhook_url_never_appears_in_report_or_logs() {
     );
     let store = MemoryStateStore::new();
 
-    let r = run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
+    let r = run(&cfg, &u, &store, warning_a(), T0).await;
 
     assert_eq!(r.failed, 4, "{r:?}");
     let report = serde_json::to_string(&r).unwrap();
@@ -730,18 +703,11 @@ impl Write for LogBuffer {
 #[tokio::test]
 async fn corrupt_state_does_not_stop_alerting() {
     let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
+    let cfg = one_sink("siem", "webhook");
     let u = urls(&[("siem", &hook)]);
     let store = MemoryStateStore::with_json("{\"version\":1,\"findings\":[garbage");
 
-    let r = run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
+    let r = run(&cfg, &u, &store, warning_a(), T0).await;
 
     assert_eq!(r.sent, 1);
     assert!(
@@ -760,32 +726,15 @@ async fn corrupt_state_does_not_stop_alerting() {
 
 #[tokio::test]
 async fn unreadable_state_is_not_overwritten() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
-    run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0,
-    )
-    .await;
-    let before = store.json();
+    let siem = Siem::start().await;
+    siem.run(warning_a(), T0).await;
+    let before = siem.store.json();
 
-    store.fail_load(Some(StepError::new(
+    siem.store.fail_load(Some(StepError::new(
         ErrorClass::Transient,
         "Key Vault is throttling",
     )));
-    let r = run(
-        &cfg,
-        &u,
-        &store,
-        vec![expiring("a", None, AlertSeverity::Warning, 20)],
-        T0 + hours(1),
-    )
-    .await;
+    let r = siem.run(warning_a(), T0 + hours(1)).await;
 
     assert!(!r.state_saved);
     assert!(
@@ -793,7 +742,7 @@ async fn unreadable_state_is_not_overwritten() {
         "{:?}",
         r.notes
     );
-    assert_eq!(store.json(), before);
+    assert_eq!(siem.store.json(), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -850,27 +799,22 @@ async fn findings_come_from_the_cycle_report() {
 
 #[tokio::test]
 async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
-    let failing = cycle(
-        vec![app_report("legacy", Severity::Ok, Some(90))],
-        vec![target_report(
-            "legacy",
-            Outcome::Failed,
-            Some("2026-11-29T20:00:00Z"),
-        )],
-    );
+    let siem = Siem::start().await;
+    let failing = healthy_app_with_target("legacy", Outcome::Failed, "2026-11-29T20:00:00Z");
 
     for run_no in 0..3 {
-        let state = store.state().unwrap_or_default();
+        let state = siem.store.state().unwrap_or_default();
         let f = findings_from_report(&failing, &HashMap::new(), None, &state);
-        run(&cfg, &u, &store, f, T0 + hours(run_no)).await;
+        siem.run(f, T0 + hours(run_no)).await;
         let expected = if run_no < 2 { 0 } else { 1 };
-        assert_eq!(hook.accepted().len(), expected, "after run {}", run_no + 1);
+        assert_eq!(
+            siem.hook.accepted().len(),
+            expected,
+            "after run {}",
+            run_no + 1
+        );
     }
-    let e = hook.accepted()[0].json();
+    let e = siem.hook.accepted()[0].json();
     assert_eq!(e["type"], "com.akv-rotator.token.failing");
     assert_eq!(e["data"]["consecutive_failures"], 3);
     assert_eq!(e["data"]["token_secret"]["name"], "legacy-powerbi-token");
@@ -881,41 +825,24 @@ async fn failing_target_alerts_after_three_runs_and_resolves_on_success() {
             .contains("AADSTS7000215")
     );
 
-    let healthy = cycle(
-        vec![app_report("legacy", Severity::Ok, Some(90))],
-        vec![target_report(
-            "legacy",
-            Outcome::Written,
-            Some("2026-11-29T20:00:00Z"),
-        )],
-    );
-    let state = store.state().unwrap();
+    let healthy = healthy_app_with_target("legacy", Outcome::Written, "2026-11-29T20:00:00Z");
+    let state = siem.store.state().unwrap();
     let f = findings_from_report(&healthy, &HashMap::new(), None, &state);
-    run(&cfg, &u, &store, f, T0 + hours(3)).await;
-    let got = hook.accepted();
+    siem.run(f, T0 + hours(3)).await;
+    let got = siem.hook.accepted();
     assert_eq!(got.len(), 2);
     assert_eq!(
         got[1].json()["type"],
         "com.akv-rotator.token.failing.resolved"
     );
-    assert!(store.state().unwrap().failures.is_empty());
+    assert!(siem.store.state().unwrap().failures.is_empty());
 }
 
 #[tokio::test]
 async fn token_expiring_before_the_next_run_alerts() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
+    let siem = Siem::start().await;
     // The token was refreshed but lives 1 h; the next run is in 2 h.
-    let report = cycle(
-        vec![app_report("bi", Severity::Ok, Some(90))],
-        vec![target_report(
-            "bi",
-            Outcome::Written,
-            Some("2026-11-28T21:00:00Z"),
-        )],
-    );
+    let report = healthy_app_with_target("bi", Outcome::Written, "2026-11-28T21:00:00Z");
     let f = findings_from_report(
         &report,
         &HashMap::new(),
@@ -925,38 +852,35 @@ async fn token_expiring_before_the_next_run_alerts() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].kind, FindingKind::TokenExpiresBeforeNextRun);
 
-    run(&cfg, &u, &store, f, T0).await;
-    let e = hook.accepted()[0].json();
+    siem.run(f, T0).await;
+    let e = siem.hook.accepted()[0].json();
     assert_eq!(e["type"], "com.akv-rotator.token.expires_before_next_run");
     assert_eq!(e["data"]["severity"], "warning");
     assert_eq!(e["data"]["expires_on"], "2026-11-28T21:00:00Z");
 
     // Without a known next run it is not assessed: neither resent nor resolved.
-    let state = store.state().unwrap();
+    let state = siem.store.state().unwrap();
     let f = findings_from_report(&report, &HashMap::new(), None, &state);
-    run(&cfg, &u, &store, f, T0 + hours(30)).await;
-    assert_eq!(hook.accepted().len(), 1);
+    siem.run(f, T0 + hours(30)).await;
+    assert_eq!(siem.hook.accepted().len(), 1);
 }
 
 #[tokio::test]
 async fn unreadable_client_secret_neither_resolves_nor_raises() {
-    let hook = Receiver::start(accept()).await;
-    let cfg = alerts_config(&format!("[alerts]\n{}", sink_toml("siem", "webhook", "")));
-    let u = urls(&[("siem", &hook)]);
-    let store = MemoryStateStore::new();
+    let siem = Siem::start().await;
     let soon = cycle(vec![app_report("a", Severity::Warning, Some(12))], vec![]);
     let f = findings_from_report(&soon, &HashMap::new(), None, &AlertState::default());
-    run(&cfg, &u, &store, f, T0).await;
+    siem.run(f, T0).await;
 
     // Next run Key Vault could not be read for this app: severity unknown with an error.
     let mut broken = app_report("a", Severity::Unknown, None);
     broken.error = Some(StepError::new(ErrorClass::Transient, "Key Vault timed out"));
     let hiccup = cycle(vec![broken], vec![]);
-    let f = findings_from_report(&hiccup, &HashMap::new(), None, &store.state().unwrap());
-    run(&cfg, &u, &store, f, T0 + hours(1)).await;
+    let f = findings_from_report(&hiccup, &HashMap::new(), None, &siem.store.state().unwrap());
+    siem.run(f, T0 + hours(1)).await;
 
     assert_eq!(
-        hook.accepted().len(),
+        siem.hook.accepted().len(),
         1,
         "no resolved, no unknown-expiry alert"
     );

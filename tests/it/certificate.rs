@@ -142,7 +142,7 @@ async fn a_pkcs12_certificate_as_key_vault_stores_it_gets_a_token_with_rs256() {
     let world = world(&[&c], pkcs12_base64(&c), "application/x-pkcs12").await;
     let (code, report, stderr) = world.once_at(&config(&world, Some("RS256")), &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
+    assert_eq!(outcome(&report, "sales-powerbi-token"), "written");
     let stored = world.versions(OUTPUT, "sales-powerbi-token");
     assert_eq!(jwt_claims(&stored[0].value)["appidacr"], "2");
     assert_eq!(app(&report, "sales")["client_secret"]["severity"], "ok");

@@ -107,3 +107,33 @@ async fn online_check_passes_read_only_and_names_a_missing_permission() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 failed"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_schedule_under_which_tokens_expire_between_runs() {
+    let world = World::start(vec![TestApp::new("sales")]).await;
+    let hourly = world.config_with("hourly.toml", "[daemon]\nschedule = \"@hourly\"\n");
+    let often = world.config_with("often.toml", "[daemon]\nschedule = \"*/10 * * * *\"\n");
+
+    let run =
+        |path: &std::path::Path| world.run(&["check", "--config", path.to_str().unwrap()], &[]);
+    let refused = run(&hourly);
+    let accepted = run(&often);
+
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    let line = world.config_text().lines().count() + 3;
+    assert!(
+        stderr.contains(&format!("hourly.toml:{line}:1: key `daemon.schedule`: schedule \"@hourly\" can leave 1 hour between two runs")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("refresh_before of 30 minutes") && stderr.contains("run at least every"),
+        "{stderr}"
+    );
+    assert_eq!(
+        accepted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+}

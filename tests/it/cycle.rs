@@ -48,7 +48,7 @@ async fn a_cycle_writes_the_token_with_its_expiry_type_and_tags_then_leaves_it_w
     world.emulator.reset_stats();
     let (code, report, _) = world.once(&[]);
     assert_eq!(code, 0);
-    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "fresh");
+    assert_eq!(outcome(&report, "sales-powerbi-token"), "fresh");
     assert_eq!(world.versions(OUTPUT, "sales-powerbi-token").len(), 1);
     let stats = world.emulator.stats();
     assert_eq!(
@@ -56,7 +56,9 @@ async fn a_cycle_writes_the_token_with_its_expiry_type_and_tags_then_leaves_it_w
         0,
         "a fresh token needs no client secret read"
     );
-    assert_eq!(stats.count(OUTPUT, "SecretSet"), 0);
+    // The one write is the cycle's status record.
+    assert_eq!(stats.count(OUTPUT, "SecretSet"), 1);
+    assert_eq!(world.versions(OUTPUT, "akv-rotator-status").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,7 +71,7 @@ async fn dry_run_plans_without_reading_acquiring_or_writing() {
     let (code, report, stderr) = world.once(&["--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["dry_run"], true);
-    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "planned");
+    assert_eq!(outcome(&report, "sales-powerbi-token"), "planned");
     assert_eq!(app(&report, "ops")["client_secret"]["severity"], "warning");
     assert_eq!(app(&report, "ops")["client_secret"]["days_left"], 11);
     assert!(world.versions(OUTPUT, "sales-powerbi-token").is_empty());
@@ -119,16 +121,11 @@ async fn each_failure_is_classified_nothing_is_written_for_it_and_the_others_sti
 
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
-    assert_eq!(
-        target(&report, "healthy-powerbi-token")["outcome"],
-        "written"
-    );
+    assert_eq!(outcome(&report, "healthy-powerbi-token"), "written");
     assert_eq!(world.versions(OUTPUT, "healthy-powerbi-token").len(), 1);
     for (name, _, class, code) in cases {
         let secret = format!("{name}-powerbi-token");
-        let t = target(&report, &secret);
-        assert_eq!(t["outcome"], "failed", "{name}");
-        assert_eq!(t["error"]["class"], class, "{name}: {t:#}");
+        let t = failed_target(&report, &secret, class);
         let message = t["error"]["message"].as_str().unwrap();
         assert!(
             message.contains(name),

@@ -118,6 +118,7 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
         metric(&samples, "akv_rotator_cycle_duration_seconds_sum", &[]).unwrap() >= 1.5,
         "the slowed listing is in the cycle duration"
     );
+    // The token and the cycle's status record.
     assert_eq!(
         metric(
             &samples,
@@ -128,7 +129,7 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
                 ("status", "200")
             ]
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         metric(
@@ -171,6 +172,13 @@ async fn endpoints_readiness_and_metrics_after_a_cycle() {
     let page = wait_for(daemon.port, "/status", 200, Duration::from_secs(5)).await;
     assert!(page.contains("data-app=\"sales\"") && page.contains("data-app=\"wrong\""));
     assert!(!page.contains(&world.apps[0].secret_value));
+    // With the cycle's status record: the failing token, since when, and a current record.
+    assert!(
+        page.contains("<p class=\"record current\">Last run: ")
+            && page.contains("1 token secret failing."),
+        "{page}"
+    );
+    assert!(page.contains("failing since "), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,12 +345,8 @@ async fn the_daemon_reads_a_client_secret_again_only_when_the_listing_shows_it_c
         ),
     );
     let _daemon = spawn_daemon(&config, port);
-    let writes = || {
-        world
-            .emulator
-            .stats()
-            .count_status(OUTPUT, "SecretSet", 200)
-    };
+    // Versions of the token secret: the daemon writes other secrets too (its status record).
+    let writes = || world.versions(OUTPUT, "sales-powerbi-token").len() as u64;
     let reads = || world.emulator.stats().count_status(INPUT, "SecretGet", 200);
     let wait_for_writes = |n: u64| async move {
         let start = Instant::now();

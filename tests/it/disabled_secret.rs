@@ -15,13 +15,8 @@ async fn a_disabled_client_secret_is_reported_from_the_listing_without_reading_i
     let (code, report, stderr) = world.once(&[]);
 
     assert_eq!(code, 1, "{stderr}\n{report:#}");
-    assert_eq!(
-        target(&report, "healthy-powerbi-token")["outcome"],
-        "written"
-    );
-    let t = target(&report, "switched-off-powerbi-token");
-    assert_eq!(t["outcome"], "failed", "{t:#}");
-    assert_eq!(t["error"]["class"], "secret_disabled", "{t:#}");
+    assert_eq!(outcome(&report, "healthy-powerbi-token"), "written");
+    let t = failed_target(&report, "switched-off-powerbi-token", "secret_disabled");
     let message = t["error"]["message"].as_str().unwrap();
     let secret = world.apps[1].secret_name();
     for part in ["switched-off", secret.as_str(), "disabled", "enable"] {

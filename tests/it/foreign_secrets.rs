@@ -50,9 +50,7 @@ async fn a_hand_made_secret_is_left_alone_without_adopt_and_taken_over_with_it()
         ("sales-powerbi-token", "\"text/plain\""),
         ("ops-powerbi-token", "written-by"),
     ] {
-        let t = target(&report, name);
-        assert_eq!(t["outcome"], "failed", "{t:#}");
-        assert_eq!(t["error"]["class"], "foreign_secret", "{t:#}");
+        let t = failed_target(&report, name, "foreign_secret");
         let message = t["error"]["message"].as_str().unwrap();
         assert!(
             message.contains(name) && message.contains(why) && message.contains("--adopt"),
@@ -62,7 +60,7 @@ async fn a_hand_made_secret_is_left_alone_without_adopt_and_taken_over_with_it()
         assert_eq!(versions.len(), 1, "{name}: nothing was written");
         assert_eq!(versions[0].value, "hand-made value, not a token");
     }
-    assert_eq!(target(&report, "hr-powerbi-token")["outcome"], "written");
+    assert_eq!(outcome(&report, "hr-powerbi-token"), "written");
 
     // Act: the same run with --adopt.
     let (code, report, stderr) = world.once(&["--adopt"]);
@@ -70,7 +68,7 @@ async fn a_hand_made_secret_is_left_alone_without_adopt_and_taken_over_with_it()
     // Assert: both taken over; the next run without --adopt finds them the rotator's own.
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     for name in ["sales-powerbi-token", "ops-powerbi-token"] {
-        assert_eq!(target(&report, name)["outcome"], "written", "{report:#}");
+        assert_eq!(outcome(&report, name), "written", "{report:#}");
         let versions = world.versions(OUTPUT, name);
         assert_eq!(versions.len(), 2, "{name}");
         let latest = versions.last().unwrap();

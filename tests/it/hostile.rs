@@ -263,10 +263,7 @@ async fn every_token_fault_is_an_invalid_token_and_nothing_is_written() {
             "{fault:?} written"
         );
     }
-    assert_eq!(
-        target(&report, "healthy-powerbi-token")["outcome"],
-        "written"
-    );
+    assert_eq!(outcome(&report, "healthy-powerbi-token"), "written");
 }
 
 // ---- 4. Malformed Key Vault and Entra responses (fault rules). -------------------------------

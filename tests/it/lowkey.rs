@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{POWERBI, ROTATOR, TENANT, days, jwt_claims};
+use crate::common::{
+    POWERBI, ROTATOR, TENANT, days, json_of, jwt_claims, once_command, once_result,
+};
 use akv_emulator::{AppSeed, ClientSecretSeed, EmulatorOptions, ResourceSeed, Seed, TenantSeed};
 use time::OffsetDateTime;
 
@@ -120,17 +122,7 @@ async fn a_cycle_against_lowkey_vault_writes_a_token_that_reads_back() {
     )
     .unwrap();
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
-        .args([
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = once_command(&config).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
@@ -138,17 +130,13 @@ async fn a_cycle_against_lowkey_vault_writes_a_token_that_reads_back() {
     assert_eq!(report["targets"][0]["outcome"], "written", "{report:#}");
 
     // Read it back from Lowkey Vault.
-    let got: serde_json::Value = http
-        .get(format!(
+    let got = json_of(
+        http.get(format!(
             "{vault}/secrets/{token_name}?api-version={API_VERSION}"
         ))
-        .bearer_auth("anything")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth("anything"),
+    )
+    .await;
     let value = got["value"].as_str().unwrap();
     let claims = jwt_claims(value);
     assert_eq!(claims["aud"], POWERBI);
@@ -165,19 +153,7 @@ async fn a_cycle_against_lowkey_vault_writes_a_token_that_reads_back() {
     );
 
     // A second run finds it fresh through Lowkey's list.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
-        .args([
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default();
-    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let (code, report, _) = once_result(&once_command(&config).output().unwrap());
+    assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["targets"][0]["outcome"], "fresh", "{report:#}");
 }

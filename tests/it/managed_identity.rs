@@ -9,7 +9,7 @@
 //! Each test grants vault access to one identity only, so a written token proves that this
 //! identity, and no other, signed in.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use akv_emulator::{
@@ -51,20 +51,13 @@ async fn host(listen: &str) -> World {
         .emulator
         .apply_seed(Seed {
             managed_identities: vec![
-                ManagedIdentitySeed {
-                    tenant_id: TENANT.into(),
-                    client_id: SYSTEM_CLIENT.into(),
-                    object_id: SYSTEM_PRINCIPAL.into(),
-                    system_assigned: true,
-                    resource_id: None,
-                },
-                ManagedIdentitySeed {
-                    tenant_id: TENANT.into(),
-                    client_id: USER_CLIENT.into(),
-                    object_id: USER_PRINCIPAL.into(),
-                    system_assigned: false,
-                    resource_id: Some(USER_RESOURCE.into()),
-                },
+                ManagedIdentitySeed::system_assigned(TENANT, SYSTEM_CLIENT, SYSTEM_PRINCIPAL),
+                ManagedIdentitySeed::user_assigned(
+                    TENANT,
+                    USER_CLIENT,
+                    USER_PRINCIPAL,
+                    USER_RESOURCE,
+                ),
             ],
             ..Default::default()
         })
@@ -167,16 +160,14 @@ fn identity_tokens(world: &World, operation: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn system_assigned_identity_over_the_app_service_protocol_writes_the_token() {
-    let world = host("127.0.0.1:0").await;
-    grant(&world, SYSTEM_PRINCIPAL);
-    let config = config_with_credential(
-        &world,
+    let (world, config) = app_service_host(
+        SYSTEM_PRINCIPAL,
         "system.toml",
         "[credential]\nkind = \"managed-identity\"\n",
-    );
+    )
+    .await;
 
-    let env = app_service_env(&world);
-    let (code, report, output) = once(&config, &as_env(&env));
+    let (code, report, output) = once_on_app_service(&world, &config);
 
     assert_written(&world, code, &report, &output);
     assert!(identity_tokens(&world, "AppServiceToken") >= 1);
@@ -184,16 +175,14 @@ async fn system_assigned_identity_over_the_app_service_protocol_writes_the_token
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_assigned_identity_by_client_id_writes_the_token() {
-    let world = host("127.0.0.1:0").await;
-    grant(&world, USER_PRINCIPAL);
-    let config = config_with_credential(
-        &world,
+    let (world, config) = app_service_host(
+        USER_PRINCIPAL,
         "user.toml",
         &format!("[credential]\nkind = \"managed-identity\"\nclient_id = \"{USER_CLIENT}\"\n"),
-    );
+    )
+    .await;
 
-    let env = app_service_env(&world);
-    let (code, report, output) = once(&config, &as_env(&env));
+    let (code, report, output) = once_on_app_service(&world, &config);
 
     assert_written(&world, code, &report, &output);
     assert!(identity_tokens(&world, "AppServiceToken") >= 1);
@@ -201,12 +190,14 @@ async fn user_assigned_identity_by_client_id_writes_the_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_without_workload_identity_uses_the_system_assigned_identity() {
-    let world = host("127.0.0.1:0").await;
-    grant(&world, SYSTEM_PRINCIPAL);
-    let config = config_with_credential(&world, "auto.toml", "[credential]\nkind = \"auto\"\n");
+    let (world, config) = app_service_host(
+        SYSTEM_PRINCIPAL,
+        "auto.toml",
+        "[credential]\nkind = \"auto\"\n",
+    )
+    .await;
 
-    let env = app_service_env(&world);
-    let (code, report, output) = once(&config, &as_env(&env));
+    let (code, report, output) = once_on_app_service(&world, &config);
 
     assert_written(&world, code, &report, &output);
     assert!(identity_tokens(&world, "AppServiceToken") >= 1);
@@ -214,9 +205,12 @@ async fn auto_without_workload_identity_uses_the_system_assigned_identity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_with_azure_client_id_uses_that_user_assigned_identity() {
-    let world = host("127.0.0.1:0").await;
-    grant(&world, USER_PRINCIPAL);
-    let config = config_with_credential(&world, "auto.toml", "[credential]\nkind = \"auto\"\n");
+    let (world, config) = app_service_host(
+        USER_PRINCIPAL,
+        "auto.toml",
+        "[credential]\nkind = \"auto\"\n",
+    )
+    .await;
 
     // AZURE_CLIENT_ID names a user-assigned identity, as for DefaultAzureCredential (and as
     // infra/modules/containerAppsJob.bicep sets it).
@@ -229,13 +223,12 @@ async fn auto_with_azure_client_id_uses_that_user_assigned_identity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_identity_endpoint_off_the_machine_is_refused_before_any_request() {
-    let world = host("127.0.0.1:0").await;
-    grant(&world, SYSTEM_PRINCIPAL);
-    let config = config_with_credential(
-        &world,
+    let (world, config) = app_service_host(
+        SYSTEM_PRINCIPAL,
         "remote.toml",
         "[credential]\nkind = \"managed-identity\"\n",
-    );
+    )
+    .await;
     let header = world.emulator.identity_header().to_string();
 
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never routed, and never contacted here.
@@ -263,6 +256,21 @@ async fn an_identity_endpoint_off_the_machine_is_refused_before_any_request() {
 /// What infra/examples/container-apps.rotator.toml names: the tenant and app of its one app.
 const EXAMPLE_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const EXAMPLE_APP: &str = "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e";
+
+/// A host whose identity `principal` may use the vaults, and its config `file` with this
+/// `[credential]` table.
+async fn app_service_host(principal: &str, file: &str, credential: &str) -> (World, PathBuf) {
+    let world = host("127.0.0.1:0").await;
+    grant(&world, principal);
+    let config = config_with_credential(&world, file, credential);
+    (world, config)
+}
+
+/// [`once`] in the environment App Service gives its apps.
+fn once_on_app_service(world: &World, config: &Path) -> (i32, serde_json::Value, String) {
+    let env = app_service_env(world);
+    once(config, &as_env(&env))
+}
 
 /// The config file the Container Apps Job mounts: infra/examples/container-apps.rotator.toml
 /// plus the `[credential]` table infra/modules/containerAppsJob.bicep appends (read from the
@@ -416,7 +424,7 @@ async fn imds_signs_in_system_and_user_assigned_identities() {
     let (code, report, output) = once(&config, &[]);
     assert_eq!(code, 0, "{output}");
     assert_eq!(
-        target(&report, "sales-powerbi-token-user")["outcome"],
+        outcome(&report, "sales-powerbi-token-user"),
         "written",
         "{report:#}"
     );

@@ -45,6 +45,16 @@ fn assert_all_written(world: &World, report: &serde_json::Value) {
     }
 }
 
+/// One `once` that must exit 0 with every token written; how long it took.
+fn timed_run_writing_all(world: &World) -> Duration {
+    let started = Instant::now();
+    let (code, report, stderr) = world.once(&[]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(world, &report);
+    took
+}
+
 fn failed_classes(report: &serde_json::Value) -> Vec<String> {
     report["targets"]
         .as_array()
@@ -82,11 +92,7 @@ async fn a_key_vault_429_without_retry_after_is_retried_after_an_exponential_bac
         },
         Some(2),
     )]);
-    let started = Instant::now();
-    let (code, report, stderr) = world.once(&[]);
-    let took = started.elapsed();
-    assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_all_written(&world, &report);
+    let took = timed_run_writing_all(&world);
     assert_eq!(
         world
             .emulator
@@ -115,11 +121,7 @@ async fn an_entra_429_with_retry_after_is_honoured() {
             Some(1),
         ),
     ]);
-    let started = Instant::now();
-    let (code, report, stderr) = world.once(&[]);
-    let took = started.elapsed();
-    assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_all_written(&world, &report);
+    let took = timed_run_writing_all(&world);
     assert_eq!(
         world.emulator.stats().count_status("login", "TokenV2", 429),
         1
@@ -353,7 +355,15 @@ async fn a_throttled_vault_is_paced_rather_than_hammered_and_nothing_is_lost() {
     let (code, report, stderr) = once_with(&world, &config);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     assert_all_written(&world, &report);
-    let windows = world.emulator.stats().throttle_windows[OUTPUT].clone();
+    let mut windows = world.emulator.stats().throttle_windows[OUTPUT].clone();
+    // After the cycle, the run reads and writes its status record (two transactions, retried on
+    // their own backoff when the last window is full): not part of the cycle's pacing.
+    if windows
+        .last()
+        .is_some_and(|w| w.accepted <= 2 && w.rejected == 0)
+    {
+        windows.pop();
+    }
     assert!(
         windows.len() >= 3,
         "17 transactions need 3 windows: {windows:?}"
@@ -402,7 +412,10 @@ async fn the_cycle_deadline_stops_new_work_and_abandons_what_overruns_it() {
                 overdue += 1;
                 assert_eq!(t["error"]["class"], "deadline_exceeded", "{t:#}");
                 let message = t["error"]["message"].as_str().unwrap();
-                assert!(message.contains("cycle_deadline of 10s"), "{message}");
+                assert!(
+                    message.contains("cycle_deadline of 10 seconds"),
+                    "{message}"
+                );
                 assert!(world.versions(OUTPUT, secret).is_empty(), "{secret}");
             }
             other => panic!("unexpected outcome {other:?}: {t:#}"),

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 use akv_emulator::{AppRegistrationSeed, AppSeed, SecretSeed, Seed, TenantPolicySeed, TenantSeed};
@@ -11,6 +13,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub(crate) const SECRET: &str = "sales-client-secret";
+/// `rotate = { … }` of an app whose secret (ending in 10 days) is due: one hour of grace.
+pub(crate) const DUE_GRACE_1H: &str = r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#;
+/// [`DUE_GRACE_1H`] with a minute to wait for the new secret to work.
+pub(crate) const DUE_GRACE_1H_WAIT_60S: &str =
+    r#"before_expiry = "30d", lifetime = "90d", grace = "1h", propagation_wait = "60s""#;
 
 pub(crate) struct Setup {
     pub(crate) owned: bool,
@@ -64,6 +71,20 @@ pub(crate) async fn world(setup: Setup) -> World {
     world
 }
 
+/// [`world`] and its config with `rotate = { <rotate> }` (`rotate.toml`).
+pub(crate) async fn rotating(setup: Setup, rotate: &str) -> (World, PathBuf) {
+    let world = world(setup).await;
+    let cfg = config(&world, "rotate.toml", rotate);
+    (world, cfg)
+}
+
+/// The report's rotation of the app, asserted to have ended with `outcome`.
+pub(crate) fn rotation_outcome<'a>(report: &'a Value, outcome: &str) -> &'a Value {
+    let r = rotation(report);
+    assert_eq!(r["outcome"], outcome, "{r:#}");
+    r
+}
+
 /// Sets the app's client secret in the input vault as a crashed or hand-edited run leaves it:
 /// the same value, this `exp`, and these tags (the rotation's progress).
 pub(crate) fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[(&str, &str)]) {
@@ -79,6 +100,27 @@ pub(crate) fn client_secret_as_left(world: &World, exp: OffsetDateTime, tags: &[
             ..secret_seed(SECRET, &world.apps[0].secret_value)
         }],
     )]);
+}
+
+/// [`client_secret_as_left`] in grace: `key_id` current, `previous` to be removed after
+/// `remove_after`.
+pub(crate) fn client_secret_in_grace(
+    world: &World,
+    exp: OffsetDateTime,
+    key_id: &str,
+    previous: &str,
+    remove_after: &str,
+) {
+    client_secret_as_left(
+        world,
+        exp,
+        &[
+            ("rotation-state", "grace"),
+            ("key-id", key_id),
+            ("previous-key-id", previous),
+            ("previous-remove-after", remove_after),
+        ],
+    );
 }
 
 /// The world's config with `rotate = { … }` on the app and Graph in `[custom_cloud]`.
@@ -110,59 +152,78 @@ pub(crate) fn rotation(report: &Value) -> &Value {
 }
 
 pub(crate) fn steps(r: &Value) -> Vec<(String, String)> {
-    r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_string(),
-                s["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    field_pairs(&r["steps"], "step", "status")
 }
 
-/// The rotator's own Microsoft Graph token (client credentials), got independently of the
-/// product.
-pub(crate) async fn rotator_graph_token(world: &World, http: &reqwest::Client) -> String {
-    let token: Value = http
+/// An HTTPS client that trusts the emulator, for the test's own calls.
+pub(crate) fn test_client(world: &World) -> reqwest::Client {
+    akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap()
+}
+
+/// A client-credentials token request to the emulator's Entra ID, made by the test itself.
+pub(crate) async fn token_request(
+    world: &World,
+    client_id: &str,
+    client_secret: &str,
+    scope: &str,
+) -> reqwest::Response {
+    test_client(world)
         .post(format!(
             "{}/{TENANT}/oauth2/v2.0/token",
             world.emulator.authority_host()
         ))
         .form(&[
-            ("client_id", ROTATOR),
-            ("client_secret", world.rotator_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("scope", scope),
             ("grant_type", "client_credentials"),
         ])
         .send()
         .await
         .unwrap()
+}
+
+/// The rotator's own Microsoft Graph token (client credentials), got independently of the
+/// product.
+pub(crate) async fn rotator_graph_token(world: &World) -> String {
+    let scope = "https://graph.microsoft.com/.default";
+    let token: Value = token_request(world, ROTATOR, &world.rotator_secret, scope)
+        .await
         .json()
         .await
         .unwrap();
     token["access_token"].as_str().unwrap().to_string()
 }
 
-/// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
-pub(crate) async fn graph_credentials(world: &World) -> Vec<Value> {
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token = rotator_graph_token(world, &http).await;
-    let app: Value = http
-        .get(format!(
-            "{}/v1.0/applications(appId='{}')",
-            world.emulator.graph_url(),
-            world.apps[0].client_id
+/// A Graph action on the app (`addPassword`, `removePassword`) with the rotator's own token,
+/// as someone other than the product would make it (another pipeline, a person, a crashed run).
+pub(crate) async fn graph_action(world: &World, action: &str, body: Value) -> reqwest::Response {
+    let token = rotator_graph_token(world).await;
+    let object_id = world
+        .emulator
+        .application_object_id(&world.apps[0].client_id)
+        .unwrap();
+    test_client(world)
+        .post(format!(
+            "{}/v1.0/applications/{object_id}/{action}",
+            world.emulator.graph_url()
         ))
         .bearer_auth(&token)
+        .json(&body)
         .send()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+}
+
+/// Graph's view of the app, read independently of the product (rotator's token, plain HTTP).
+pub(crate) async fn graph_credentials(world: &World) -> Vec<Value> {
+    let token = rotator_graph_token(world).await;
+    let request = test_client(world).get(format!(
+        "{}/v1.0/applications(appId='{}')",
+        world.emulator.graph_url(),
+        world.apps[0].client_id
+    ));
+    let app = json_of(request.bearer_auth(&token)).await;
     app["passwordCredentials"]
         .as_array()
         .cloned()
@@ -188,15 +249,23 @@ pub(crate) fn latest_tags(world: &World) -> BTreeMap<String, String> {
     world.versions(INPUT, SECRET).last().unwrap().tags.clone()
 }
 
+/// Polls until the client secret's current version carries `tag`.
+pub(crate) async fn until_tagged(world: &World, tag: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !latest_tags(world).contains_key(tag) {
+        assert!(Instant::now() < deadline, "no {tag} tag within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_after_grace() {
-    let world = world(Setup::default()).await;
-    world.emulator.set_secret_propagation_secs(3);
-    let cfg = config(
-        &world,
-        "rotate.toml",
+    let (world, cfg) = rotating(
+        Setup::default(),
         r#"before_expiry = "30d", lifetime = "90d", grace = "8s", propagation_wait = "60s""#,
-    );
+    )
+    .await;
+    world.emulator.set_secret_propagation_secs(3);
     let old = key_ids(&world).await;
     assert_eq!(old.len(), 1);
     let old_value = world.apps[0].secret_value.clone();
@@ -204,8 +273,7 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     // Dry run: the plan, and nothing done.
     let (code, report, stderr) = world.once_at(&cfg, &["--dry-run"]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "planned");
+    let r = rotation_outcome(&report, "planned");
     let planned: Vec<String> = steps(r).into_iter().map(|(s, _)| s).collect();
     assert_eq!(
         planned,
@@ -223,8 +291,7 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     let before = OffsetDateTime::now_utc();
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    let r = rotation_outcome(&report, "rotated");
     assert_eq!(
         steps(r),
         [
@@ -286,11 +353,10 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
     assert_eq!(key_ids(&world).await.len(), 2);
 
     // Run 3, after grace: the old credential is removed, the progress tags cleared.
-    tokio::time::sleep(std::time::Duration::from_secs(9)).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "completed", "{r:#}");
+    let r = rotation_outcome(&report, "completed");
     assert!(steps(r).contains(&("verify_current".into(), "done".into())));
     assert_eq!(key_ids(&world).await, vec![new_key.clone()]);
     let tags = latest_tags(&world);
@@ -307,36 +373,17 @@ async fn a_rotation_publishes_only_a_working_secret_and_removes_the_old_one_afte
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_killed_while_waiting_leaves_no_orphan_after_the_rerun() {
-    let world = world(Setup::default()).await;
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H_WAIT_60S).await;
     world.emulator.set_secret_propagation_secs(30);
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h", propagation_wait = "60s""#,
-    );
     let old = key_ids(&world).await;
 
     // SIGKILL once the new credential exists and the run is waiting for it to work.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
-        .args([
-            "once",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let mut child = once_command(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !latest_tags(&world).contains_key("pending-key-id") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never reached the wait"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    until_tagged(&world, "pending-key-id", Duration::from_secs(60)).await;
     child.kill().unwrap();
     child.wait().unwrap();
     let tags = latest_tags(&world);
@@ -371,30 +418,11 @@ async fn a_run_killed_while_waiting_leaves_no_orphan_after_the_rerun() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
     // As a crashed run leaves it: intent recorded, credential added, keyId never recorded.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
-    );
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H).await;
     let old = key_ids(&world).await;
     let marker = "akv-rotator 0f0f0f0f-0000-4000-8000-000000000000";
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token = rotator_graph_token(&world, &http).await;
-    let object_id = world
-        .emulator
-        .application_object_id(&world.apps[0].client_id)
-        .unwrap();
-    let resp = http
-        .post(format!(
-            "{}/v1.0/applications/{object_id}/addPassword",
-            world.emulator.graph_url()
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"passwordCredential": {"displayName": marker}}))
-        .send()
-        .await
-        .unwrap();
+    let body = serde_json::json!({"passwordCredential": {"displayName": marker}});
+    let resp = graph_action(&world, "addPassword", body).await;
     assert_eq!(resp.status(), 200);
     let app = &world.apps[0];
     client_secret_as_left(
@@ -406,8 +434,7 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
 
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    let r = rotation_outcome(&report, "rotated");
     let new_key = r["key_id"].as_str().unwrap().to_string();
     let creds = graph_credentials(&world).await;
     assert!(
@@ -420,24 +447,19 @@ async fn a_crash_right_after_add_password_is_recovered_by_display_name() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_credential_in_use_is_never_removed() {
     // Tags that would make the previous credential the current one (corrupted or hand-edited).
-    let world = world(Setup::default()).await;
-    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let (world, cfg) = rotating(Setup::default(), r#"grace = "1s""#).await;
     let old = key_ids(&world).await;
     let app = &world.apps[0];
-    client_secret_as_left(
+    client_secret_in_grace(
         &world,
         app.secret_end,
-        &[
-            ("rotation-state", "grace"),
-            ("key-id", &old[0]),
-            ("previous-key-id", &old[0]),
-            ("previous-remove-after", "2020-01-01T00:00:00Z"),
-        ],
+        &old[0],
+        &old[0],
+        "2020-01-01T00:00:00Z",
     );
     let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1, "{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed");
+    let r = rotation_outcome(&report, "failed");
     assert!(
         r["error"]["message"]
             .as_str()
@@ -451,20 +473,18 @@ async fn the_credential_in_use_is_never_removed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
-    let world = world(Setup::default()).await;
-    world.emulator.set_secret_propagation_secs(600);
-    let cfg = config(
-        &world,
-        "rotate.toml",
+    let (world, cfg) = rotating(
+        Setup::default(),
         r#"before_expiry = "30d", lifetime = "90d", propagation_wait = "3s""#,
-    );
+    )
+    .await;
+    world.emulator.set_secret_propagation_secs(600);
     let old = key_ids(&world).await;
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed");
+    let r = rotation_outcome(&report, "failed");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("did not work after 3s"), "{msg}");
+    assert!(msg.contains("did not work after 3 seconds"), "{msg}");
     assert!(msg.contains("nothing was published"), "{msg}");
     assert_eq!(r["error"]["code"], "AADSTS7000215");
     assert!(steps(r).contains(&("abandon".into(), "done".into())));
@@ -474,22 +494,23 @@ async fn a_secret_that_never_propagates_is_not_published_and_not_left_behind() {
     assert_eq!(versions[0].value, world.apps[0].secret_value);
     assert!(!latest_tags(&world).contains_key("rotation-state"));
     assert_eq!(key_ids(&world).await, old);
-    assert_eq!(target(&report, "sales-powerbi-token")["outcome"], "written");
+    assert_eq!(outcome(&report, "sales-powerbi-token"), "written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lifetime_policy_refusal_is_reported_clearly() {
-    let world = world(Setup {
-        max_lifetime_days: Some(30),
-        ..Default::default()
-    })
+    let (world, cfg) = rotating(
+        Setup {
+            max_lifetime_days: Some(30),
+            ..Default::default()
+        },
+        r#"lifetime = "90d""#,
+    )
     .await;
-    let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
     let old = key_ids(&world).await;
     let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1);
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed");
+    let r = rotation_outcome(&report, "failed");
     assert_eq!(
         r["error"]["code"],
         "CredentialInvalidLifetimeAsPerAppPolicy"
@@ -502,16 +523,17 @@ async fn a_lifetime_policy_refusal_is_reported_clearly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotator_that_does_not_own_the_app_gets_a_clear_permission_error() {
-    let world = world(Setup {
-        owned: false,
-        ..Default::default()
-    })
+    let (world, cfg) = rotating(
+        Setup {
+            owned: false,
+            ..Default::default()
+        },
+        r#"lifetime = "90d""#,
+    )
     .await;
-    let cfg = config(&world, "rotate.toml", r#"lifetime = "90d""#);
     let (code, report, _) = world.once_at(&cfg, &[]);
     assert_eq!(code, 1);
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed", "{r:#}");
+    let r = rotation_outcome(&report, "failed");
     assert_eq!(r["error"]["class"], "permission_denied");
     assert_eq!(r["error"]["code"], "Authorization_RequestDenied");
     let msg = r["error"]["message"].as_str().unwrap();
@@ -525,24 +547,19 @@ async fn a_rotator_that_does_not_own_the_app_gets_a_clear_permission_error() {
 async fn a_crash_between_remove_password_and_clearing_the_tags_finishes_on_rerun() {
     // As a crashed run leaves it: grace over, previous credential already removed in Graph,
     // the tags still saying `grace`.
-    let world = world(Setup::default()).await;
-    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let (world, cfg) = rotating(Setup::default(), r#"grace = "1s""#).await;
     let current = key_ids(&world).await;
     let gone = "0badc0de-0000-4000-8000-000000000000";
-    client_secret_as_left(
+    client_secret_in_grace(
         &world,
         OffsetDateTime::now_utc() + days(170),
-        &[
-            ("rotation-state", "grace"),
-            ("key-id", &current[0]),
-            ("previous-key-id", gone),
-            ("previous-remove-after", "2020-01-01T00:00:00Z"),
-        ],
+        &current[0],
+        gone,
+        "2020-01-01T00:00:00Z",
     );
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "completed", "{r:#}");
+    let r = rotation_outcome(&report, "completed");
     assert!(
         r["steps"]
             .as_array()

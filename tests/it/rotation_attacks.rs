@@ -4,84 +4,61 @@
 //! exists; a lost `addPassword` answer leaves nothing behind in Entra ID. Each test replays an
 //! attack or failure that broke the app before.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use crate::common::*;
 use crate::rotation::{
-    SECRET, Setup, client_secret_as_left, config, graph_credentials, key_ids, latest_tags,
-    rotation, rotator_graph_token, sorted, steps, world,
+    DUE_GRACE_1H, DUE_GRACE_1H_WAIT_60S, SECRET, Setup, client_secret_as_left,
+    client_secret_in_grace, graph_action, graph_credentials, key_ids, latest_tags, rotating,
+    rotation, rotation_outcome, sorted, steps, token_request, until_tagged,
 };
 use akv_emulator::{FaultKind, FaultRule};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// Adds a client secret to the app through Graph, as someone other than the rotator would
-/// (another pipeline, a person): returns its keyId.
-async fn add_credential(world: &World, display_name: &str) -> String {
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token = rotator_graph_token(world, &http).await;
-    let object_id = world
-        .emulator
-        .application_object_id(&world.apps[0].client_id)
-        .unwrap();
-    let added: Value = http
-        .post(format!(
-            "{}/v1.0/applications/{object_id}/addPassword",
-            world.emulator.graph_url()
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"passwordCredential": {"displayName": display_name}}))
-        .send()
+/// Adds a client secret with these `passwordCredential` properties to the app through Graph,
+/// as someone other than the rotator would (another pipeline, a person): returns its keyId.
+async fn add_password(world: &World, credential: Value) -> String {
+    let body = serde_json::json!({ "passwordCredential": credential });
+    let added: Value = graph_action(world, "addPassword", body)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     added["keyId"].as_str().unwrap().to_ascii_lowercase()
 }
 
+/// [`add_password`] with only a display name.
+async fn add_credential(world: &World, display_name: &str) -> String {
+    add_password(world, serde_json::json!({ "displayName": display_name })).await
+}
+
 /// Removes a credential through Graph as an outside actor would.
 async fn remove_credential(world: &World, key_id: &str) {
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token = rotator_graph_token(world, &http).await;
-    let object_id = world
-        .emulator
-        .application_object_id(&world.apps[0].client_id)
-        .unwrap();
-    let status = http
-        .post(format!(
-            "{}/v1.0/applications/{object_id}/removePassword",
-            world.emulator.graph_url()
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"keyId": key_id}))
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let body = serde_json::json!({ "keyId": key_id });
+    let status = graph_action(world, "removePassword", body).await.status();
     assert_eq!(status, 204);
 }
 
 /// Whether Entra ID issues the app a token for this client secret value (checked by the test,
 /// not by the product).
 async fn mints_a_token(world: &World, value: &str) -> bool {
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    http.post(format!(
-        "{}/{TENANT}/oauth2/v2.0/token",
-        world.emulator.authority_host()
-    ))
-    .form(&[
-        ("client_id", world.apps[0].client_id.as_str()),
-        ("client_secret", value),
-        ("scope", &format!("{POWERBI}/.default")),
-        ("grant_type", "client_credentials"),
-    ])
-    .send()
-    .await
-    .unwrap()
-    .status()
+    let scope = format!("{POWERBI}/.default");
+    token_request(world, &world.apps[0].client_id, value, &scope)
+        .await
+        .status()
         == 200
+}
+
+/// The rotation world with its `rotate` config, the keyId of the working credential and of
+/// another system's credential of the same app (a CI pipeline's).
+async fn world_with_foreign_credential(rotate: &str) -> (World, PathBuf, String, String) {
+    let (world, cfg) = rotating(Setup::default(), rotate).await;
+    let working = key_ids(&world).await.remove(0);
+    let other = add_credential(&world, "ci-pipeline").await;
+    (world, cfg, working, other)
 }
 
 fn removals(world: &World) -> u64 {
@@ -95,17 +72,19 @@ fn message(r: &Value) -> String {
         .to_string()
 }
 
+/// Asserts that a run (exit code, report, stderr) exited 1 with the rotation failed, its error
+/// message naming each of `needles`.
+fn assert_rotation_failed((code, report, stderr): (i32, &Value, &str), needles: &[&str]) {
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let r = rotation_outcome(report, "failed");
+    for needle in needles {
+        assert!(message(r).contains(needle), "{needle}: {r:#}");
+    }
+}
+
 /// `once` as a child process whose JSON report is read at the end.
 fn spawn_once(cfg: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
-        .args([
-            "once",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .env_remove("RUST_LOG")
+    once_command(cfg)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -113,21 +92,7 @@ fn spawn_once(cfg: &std::path::Path) -> Child {
 }
 
 fn finish(child: Child) -> (i32, Value, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-/// Polls until the client secret's current version carries `tag`.
-async fn until_tagged(world: &World, tag: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !latest_tags(world).contains_key(tag) {
-        assert!(Instant::now() < deadline, "no {tag} tag within 90 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    once_result(&child.wait_with_output().unwrap())
 }
 
 fn latency(operation: &str, ms: u64) -> FaultRule {
@@ -143,35 +108,27 @@ fn latency(operation: &str, ms: u64) -> FaultRule {
 #[tokio::test(flavor = "multi_thread")]
 async fn grace_tags_cannot_make_the_rotator_remove_the_working_credential() {
     // Attack: key-id names another credential, previous-key-id the working one, grace over.
-    let world = world(Setup::default()).await;
-    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
-    let working = key_ids(&world).await;
-    let other = add_credential(&world, "ci-pipeline").await;
-    client_secret_as_left(
+    let (world, cfg, working, other) = world_with_foreign_credential(r#"grace = "1s""#).await;
+    client_secret_in_grace(
         &world,
         world.apps[0].secret_end,
-        &[
-            ("rotation-state", "grace"),
-            ("key-id", &other),
-            ("previous-key-id", &working[0]),
-            ("previous-remove-after", "2020-01-01T00:00:00Z"),
-        ],
+        &other,
+        &working,
+        "2020-01-01T00:00:00Z",
     );
 
     let (code, report, stderr) = world.once_at(&cfg, &[]);
 
     assert!(
-        key_ids(&world).await.contains(&working[0]),
+        key_ids(&world).await.contains(&working),
         "the working credential was removed: {report:#}"
     );
     assert_eq!(removals(&world), 0);
     assert!(mints_a_token(&world, &world.apps[0].secret_value).await);
-    assert_eq!(code, 1, "tampered tags are a failure to report: {stderr}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed", "{r:#}");
-    assert!(
-        message(r).contains("is the credential the current version holds"),
-        "{r:#}"
+    // Tampered tags are a failure to report.
+    assert_rotation_failed(
+        (code, &report, &stderr),
+        &["is the credential the current version holds"],
     );
     let (code, report, _) = world.once_at(&world.config_path, &[]);
     assert_eq!(code, 0, "{report:#}");
@@ -180,69 +137,54 @@ async fn grace_tags_cannot_make_the_rotator_remove_the_working_credential() {
 #[tokio::test(flavor = "multi_thread")]
 async fn grace_tags_cannot_make_the_rotator_remove_a_credential_it_did_not_create() {
     // Attack: previous-key-id names another system's credential of the same app.
-    let world = world(Setup::default()).await;
-    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
-    let working = key_ids(&world).await;
-    let other = add_credential(&world, "ci-pipeline").await;
-    client_secret_as_left(
+    let (world, cfg, working, other) = world_with_foreign_credential(r#"grace = "1s""#).await;
+    client_secret_in_grace(
         &world,
         world.apps[0].secret_end,
-        &[
-            ("rotation-state", "grace"),
-            ("key-id", &working[0]),
-            ("previous-key-id", &other),
-            ("previous-remove-after", "2020-01-01T00:00:00Z"),
-        ],
+        &working,
+        &other,
+        "2020-01-01T00:00:00Z",
     );
 
-    let (code, report, _) = world.once_at(&cfg, &[]);
+    let (code, report, stderr) = world.once_at(&cfg, &[]);
 
     assert_eq!(
         key_ids(&world).await,
-        sorted(vec![working[0].clone(), other.clone()]),
+        sorted(vec![working.clone(), other.clone()]),
         "{report:#}"
     );
     assert_eq!(removals(&world), 0);
-    assert_eq!(code, 1, "{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed", "{r:#}");
-    assert!(message(r).contains(&other), "{r:#}");
-    assert!(message(r).contains("not created by akv-rotator"), "{r:#}");
+    assert_rotation_failed(
+        (code, &report, &stderr),
+        &[&other, "not created by akv-rotator"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_key_id_tag_cannot_point_at_the_working_credential() {
     // Attack: `adding` with pending-key-id = the working credential, key-id = another one.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
-    );
-    let working = key_ids(&world).await;
-    let other = add_credential(&world, "ci-pipeline").await;
+    let (world, cfg, working, other) = world_with_foreign_credential(DUE_GRACE_1H).await;
     client_secret_as_left(
         &world,
         world.apps[0].secret_end,
         &[
             ("rotation-state", "adding"),
             ("key-id", &other),
-            ("pending-key-id", &working[0]),
+            ("pending-key-id", &working),
         ],
     );
 
     let (code, report, stderr) = world.once_at(&cfg, &[]);
 
     let now = key_ids(&world).await;
-    assert!(now.contains(&working[0]), "working one removed: {report:#}");
+    assert!(now.contains(&working), "working one removed: {report:#}");
     assert!(now.contains(&other), "foreign one removed: {report:#}");
     assert_eq!(removals(&world), 0);
     // The rotation itself goes on: the new secret is published and works, the previous one
     // recorded is the working credential (found by its hint, not by the forged key-id).
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "rotated", "{r:#}");
-    assert_eq!(r["previous_key_id"], working[0].as_str(), "{r:#}");
+    let r = rotation_outcome(&report, "rotated");
+    assert_eq!(r["previous_key_id"], working.as_str(), "{r:#}");
     let published = world.versions(INPUT, SECRET).pop().unwrap();
     assert!(now.contains(&published.tags["key-id"]));
     assert!(mints_a_token(&world, &published.value).await);
@@ -250,8 +192,7 @@ async fn a_pending_key_id_tag_cannot_point_at_the_working_credential() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unparsable_remove_after_is_never_due() {
-    let world = world(Setup::default()).await;
-    let cfg = config(&world, "rotate.toml", r#"grace = "1s""#);
+    let (world, cfg) = rotating(Setup::default(), r#"grace = "1s""#).await;
     let working = key_ids(&world).await;
     // A credential the rotator itself made, so only the date stands between it and removal.
     let previous = add_credential(
@@ -259,23 +200,19 @@ async fn an_unparsable_remove_after_is_never_due() {
         "akv-rotator sales 0f0f0f0f-0000-4000-8000-000000000001",
     )
     .await;
-    client_secret_as_left(
+    client_secret_in_grace(
         &world,
         OffsetDateTime::now_utc() + days(170),
-        &[
-            ("rotation-state", "grace"),
-            ("key-id", &working[0]),
-            ("previous-key-id", &previous),
-            ("previous-remove-after", "whenever"),
-        ],
+        &working[0],
+        &previous,
+        "whenever",
     );
 
     let (code, report, _) = world.once_at(&cfg, &[]);
 
     assert!(key_ids(&world).await.contains(&previous), "{report:#}");
     assert_eq!(removals(&world), 0);
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "in_grace", "{r:#}");
+    let r = rotation_outcome(&report, "in_grace");
     assert!(
         r["steps"][0]["detail"]
             .as_str()
@@ -289,12 +226,7 @@ async fn an_unparsable_remove_after_is_never_due() {
 #[tokio::test(flavor = "multi_thread")]
 async fn overlapping_runs_never_publish_a_removed_credential() {
     // Slow vault writes stretch run A's rotation; run B starts while A waits to publish.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h", propagation_wait = "60s""#,
-    );
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H_WAIT_60S).await;
     let old = key_ids(&world).await;
     world.emulator.set_faults(vec![
         latency("SecretSet", 4000),
@@ -302,7 +234,7 @@ async fn overlapping_runs_never_publish_a_removed_credential() {
     ]);
 
     let a = spawn_once(&cfg);
-    until_tagged(&world, "pending-key-id").await;
+    until_tagged(&world, "pending-key-id", Duration::from_secs(90)).await;
     let b = spawn_once(&cfg);
     let (code_b, report_b, stderr_b) = finish(b);
     let (code_a, report_a, stderr_a) = finish(a);
@@ -323,19 +255,13 @@ async fn overlapping_runs_never_publish_a_removed_credential() {
     assert_eq!(code_a, 0, "{stderr_a}\n{report_a:#}");
     assert_eq!(rotation(&report_a)["outcome"], "rotated");
     assert_eq!(code_b, 0, "{stderr_b}\n{report_b:#}");
-    let r = rotation(&report_b);
-    assert_eq!(r["outcome"], "busy", "{r:#}");
+    let r = rotation_outcome(&report_b, "busy");
     assert_eq!(steps(r)[0], ("lease".into(), "skipped".into()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_add_password_answer_leaves_no_credential_behind() {
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
-    );
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H).await;
     let old = key_ids(&world).await;
     world.emulator.set_faults(vec![FaultRule {
         service: "graph".into(),
@@ -362,8 +288,7 @@ async fn a_lost_add_password_answer_leaves_no_credential_behind() {
     // Run 2: the lost credential is found by its name and removed, a new one published.
     let (code, report, stderr) = world.once_at(&cfg, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "rotated", "{r:#}");
+    let r = rotation_outcome(&report, "rotated");
     let new_key = r["key_id"].as_str().unwrap().to_string();
     assert_eq!(key_ids(&world).await, sorted(vec![old[0].clone(), new_key]));
     let creds = graph_credentials(&world).await;
@@ -373,17 +298,12 @@ async fn a_lost_add_password_answer_leaves_no_credential_behind() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_credential_that_vanishes_while_publishing_is_rolled_back() {
     // Someone removes the new credential after it proved to work, while its publish is slow.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h", propagation_wait = "60s""#,
-    );
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H_WAIT_60S).await;
     let old_value = world.apps[0].secret_value.clone();
     world.emulator.set_faults(vec![latency("SecretSet", 6000)]);
 
     let run = spawn_once(&cfg);
-    until_tagged(&world, "pending-key-id").await;
+    until_tagged(&world, "pending-key-id", Duration::from_secs(90)).await;
     let pending = latest_tags(&world)["pending-key-id"].clone();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     remove_credential(&world, &pending).await;
@@ -401,22 +321,13 @@ async fn a_credential_that_vanishes_while_publishing_is_rolled_back() {
         "{:?}",
         current.tags
     );
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "failed", "{r:#}");
-    assert!(message(r).contains(&pending), "{r:#}");
-    assert!(message(r).contains("restored"), "{r:#}");
+    assert_rotation_failed((code, &report, &stderr), &[&pending, "restored"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_lease_holds_a_rerun_off_and_an_expired_one_does_not() {
     // As a crashed run leaves it: its claim on the lease, then the same claim after it expired.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
-    );
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H).await;
     let old = key_ids(&world).await;
     // A crashed run's claim, live for a few more seconds.
     let claim_end = OffsetDateTime::now_utc() + time::Duration::seconds(15);
@@ -436,8 +347,7 @@ async fn a_live_lease_holds_a_rerun_off_and_an_expired_one_does_not() {
         "the claim was live for the whole run"
     );
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    let r = rotation(&report);
-    assert_eq!(r["outcome"], "busy", "{r:#}");
+    let r = rotation_outcome(&report, "busy");
     assert!(
         r["steps"][0]["detail"]
             .as_str()
@@ -464,38 +374,18 @@ async fn a_live_lease_holds_a_rerun_off_and_an_expired_one_does_not() {
 async fn adding_tags_cannot_cut_the_grace_of_a_previous_rotator_credential_short() {
     // Attack: switch the state to `adding` and name the previous credential (one the rotator
     // made in an earlier rotation, which consumers may still use) as the unpublished one.
-    let world = world(Setup::default()).await;
-    let cfg = config(
-        &world,
-        "rotate.toml",
-        r#"before_expiry = "30d", lifetime = "90d", grace = "1h""#,
-    );
-    let http = akv_rotator::net::http::build_client(Some(world.emulator.ca_cert_path())).unwrap();
-    let token = rotator_graph_token(&world, &http).await;
-    let object_id = world
-        .emulator
-        .application_object_id(&world.apps[0].client_id)
-        .unwrap();
+    let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H).await;
     let ten_days_ago = time::OffsetDateTime::now_utc() - days(10);
-    let previous: Value = http
-        .post(format!(
-            "{}/v1.0/applications/{object_id}/addPassword",
-            world.emulator.graph_url()
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"passwordCredential": {
+    let previous = add_password(
+        &world,
+        serde_json::json!({
             "displayName": "akv-rotator sales 0f0f0f0f-0000-4000-8000-000000000002",
             "startDateTime": ten_days_ago
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap(),
-        }}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let previous = previous["keyId"].as_str().unwrap().to_ascii_lowercase();
+        }),
+    )
+    .await;
     client_secret_as_left(
         &world,
         world.apps[0].secret_end,

@@ -11,7 +11,12 @@ use akv_rotator::report::status::Status;
 
 fn view() -> Status {
     let (report, updated) = fixture::report();
-    Status::with_token_updated(&report, &fixture::config().thresholds, &updated)
+    Status::with_memory(
+        &report,
+        &fixture::config().thresholds,
+        &updated,
+        &fixture::memory(),
+    )
 }
 
 #[test]
@@ -59,6 +64,61 @@ fn apps_are_ranked_expired_critical_failing_warning_unknown_ok_then_by_days_left
     let finance = &json["apps"][2]["targets"][0];
     assert_eq!(finance["outcome"], "failed");
     assert_eq!(finance["error"]["class"], "not_found");
+    // The dry run only planned ops-dashboard's ARM token; the last real cycle says it fails.
+    let arm = &json["apps"][1]["targets"][0];
+    assert_eq!(arm["secret"], "ops-dashboard-arm-token");
+    assert_eq!(arm["outcome"], "failed");
+    assert_eq!(arm["error"]["class"], "bad_client_secret");
+    assert_eq!(arm["last_run"]["consecutive_failures"], 3);
+    assert_eq!(arm["last_run"]["failing_since"], "2026-11-28T19:48:02Z");
+    assert_eq!(json["record"]["state"], "current");
+    assert_eq!(json["record"]["failing_targets"], 3);
+}
+
+#[test]
+fn a_record_older_than_the_schedule_allows_is_stale_in_every_format() {
+    let (report, updated) = fixture::report();
+    let mut record = fixture::record();
+    record.updated_at = fixture::NOW - time::Duration::hours(3);
+    record.next_run_by = Some(fixture::NOW - time::Duration::hours(2));
+    let memory = akv_rotator::report::status::Memory {
+        records: vec![record],
+        ..Default::default()
+    };
+    let view = Status::with_memory(&report, &fixture::config().thresholds, &updated, &memory);
+    let json: serde_json::Value = serde_json::from_str(&view.to_json()).unwrap();
+    assert_eq!(json["record"]["state"], "stale");
+    assert_eq!(json["record"]["next_run_by"], "2026-11-28T18:15:02Z");
+    let stale = "STALE: the last recorded run finished 2026-11-28 17:15 UTC (3h 0m ago) and the next was due by 2026-11-28 18:15 UTC";
+    for (format, text) in [
+        ("table", view.to_table()),
+        ("markdown", view.to_markdown()),
+        ("html", view.to_html()),
+    ] {
+        assert!(text.contains(stale), "{format}: {text}");
+    }
+    // A current record says so, and no record at all is not silently "ok".
+    let current = view_with(akv_rotator::report::status::Memory {
+        records: vec![fixture::record()],
+        ..Default::default()
+    });
+    assert!(
+        current.contains("Last run: 2026-11-28 20:08 UTC (7m ago); 3 token secrets failing."),
+        "{current}"
+    );
+    let none = view_with(akv_rotator::report::status::Memory {
+        missing: 1,
+        ..Default::default()
+    });
+    assert!(
+        none.contains("No run has recorded its outcome yet"),
+        "{none}"
+    );
+}
+
+fn view_with(memory: akv_rotator::report::status::Memory) -> String {
+    let (report, updated) = fixture::report();
+    Status::with_memory(&report, &fixture::config().thresholds, &updated, &memory).to_markdown()
 }
 
 #[test]
@@ -153,7 +213,10 @@ async fn status_against_the_emulator_is_read_only_and_ranks_by_urgency() {
     let age = healthy["token_age_seconds"].as_i64().unwrap();
     assert!((0..600).contains(&age), "token age {age}");
     assert_eq!(json["apps"][2]["targets"][0]["outcome"], "failed");
-    assert_eq!(json["apps"][0]["targets"][0]["outcome"], "planned");
+    // The dry run plans the expired app's refresh; the last real cycle says it fails.
+    let expired = &json["apps"][0]["targets"][0];
+    assert_eq!(expired["outcome"], "failed");
+    assert_eq!(expired["error"]["class"], "expired_client_secret");
 
     let stats = world.emulator.stats();
     for vault in [INPUT, OUTPUT, READONLY] {
@@ -170,4 +233,157 @@ async fn status_against_the_emulator_is_read_only_and_ranks_by_urgency() {
         "a client secret was read: {stats:?}"
     );
     assert!(stats.count(INPUT, "SecretList") > 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_class() {
+    // Arrange: broken apps whose problem a dry run cannot see (it reads no client secret and
+    // acquires nothing), and a healthy one; two real cycles fail them twice.
+    let broken = [
+        ("wrong-value", Fault::WrongSecret, "bad_client_secret"),
+        ("not-registered", Fault::UnknownApp, "unknown_app"),
+        ("no-tenant", Fault::UnknownTenant, "unknown_tenant"),
+    ];
+    let mut apps = vec![TestApp::new("healthy")];
+    apps.extend(
+        broken
+            .iter()
+            .map(|(name, fault, _)| TestApp::new(name).fault(*fault)),
+    );
+    let world = World::start(apps).await;
+    let (code, first, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = world.once(&[]);
+    assert_eq!(code, 1, "{stderr}");
+
+    // Act
+    let config = world.config_path.display().to_string();
+    let status = |format: &str| {
+        let out = world.run(&["status", "--config", &config, "--output", format], &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&status("json")).unwrap();
+    let markdown = status("markdown");
+
+    // Assert
+    assert_eq!(json["record"]["state"], "current", "{json:#}");
+    assert_eq!(json["record"]["failing_targets"], 3);
+    for (name, _, class) in broken {
+        let app = app(&json, name);
+        assert_eq!(app["urgency"], "failing", "{name}: {app:#}");
+        let target = &app["targets"][0];
+        assert_eq!(target["outcome"], "failed", "{name}");
+        assert_eq!(target["error"]["class"], class, "{name}");
+        assert_eq!(target["last_run"]["consecutive_failures"], 2, "{name}");
+        assert_eq!(
+            target["last_run"]["failing_since"], first["started_at"],
+            "{name}: failing since the first run"
+        );
+        assert!(
+            markdown.contains(&format!("| **failing** | {name} |")),
+            "{name}: {markdown}"
+        );
+        assert!(
+            markdown.contains(&format!("`{class}`")),
+            "{class}: {markdown}"
+        );
+    }
+    let healthy = app(&json, "healthy");
+    assert_eq!(healthy["urgency"], "ok");
+    assert_eq!(healthy["targets"][0]["outcome"], "fresh");
+    assert_eq!(healthy["targets"][0]["last_run"]["consecutive_failures"], 0);
+    assert!(markdown.contains("failing since "), "{markdown}");
+    assert!(markdown.contains("| ok | healthy |"), "{markdown}");
+
+    // One record version per cycle, holding no client secret or token value.
+    let versions = world.versions(OUTPUT, "akv-rotator-status");
+    assert_eq!(versions.len(), 2);
+    for v in &versions {
+        assert_eq!(v.content_type.as_deref(), Some("application/json"));
+        for app in &world.apps {
+            assert!(!v.value.contains(&app.secret_value), "{}", v.value);
+        }
+        assert!(
+            !v.value.contains("wrong~") && !v.value.contains("eyJ"),
+            "{}",
+            v.value
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_run_alerts_missed_runs()
+ {
+    // Arrange: a record as a run three hours ago left it, its successor due two hours ago; a
+    // CloudEvents sink.
+    let world = World::start(vec![TestApp::new("healthy")]).await;
+    let url = world.emulator.webhook_url("events");
+    world.put_secret(INPUT, "events-webhook", &url, None);
+    let config = world.config_with(
+        "alerts.toml",
+        &format!(
+            "[alerts]\n\n[[alerts.sinks]]\nname = \"events\"\nkind = \"webhook\"\nurl_secret = \"events-webhook\"\nurl_vault = \"{}\"\n",
+            world.vault(INPUT)
+        ),
+    );
+    let (code, _, stderr) = world.once_at(&config, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let stored = world.versions(OUTPUT, "akv-rotator-status");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&stored.last().unwrap().value).unwrap();
+    let ago = |h: i64| {
+        akv_rotator::timefmt::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(h))
+    };
+    record["updated_at"] = ago(3).into();
+    record["next_run_by"] = ago(2).into();
+    world.put_secret(OUTPUT, "akv-rotator-status", &record.to_string(), None);
+    let config_arg = config.display().to_string();
+    let status = || {
+        let out = world.run(
+            &["status", "--config", &config_arg, "--output", "json"],
+            &[],
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+
+    // Act
+    let before = status();
+    let (code, _, stderr) = world.once_at(&config, &[]);
+    let after = status();
+
+    // Assert
+    assert_eq!(before["record"]["state"], "stale", "{before:#}");
+    let summary = before["record"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("STALE: the last recorded run finished"),
+        "{summary}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("runs_missed"), "{stderr}");
+    let events: Vec<serde_json::Value> = world
+        .emulator
+        .webhook_deliveries("events")
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    let missed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "com.akv-rotator.runs.missed")
+        .collect();
+    assert_eq!(missed.len(), 1, "{events:#?}");
+    let title = missed[0]["data"]["title"].as_str().unwrap_or_default();
+    // Three hours and the seconds this run took, told to the minute.
+    assert_eq!(
+        title, "akv-rotator did not run for 3 hours",
+        "{:#}",
+        missed[0]
+    );
+    // That run's record is current again.
+    assert_eq!(after["record"]["state"], "current", "{after:#}");
 }

@@ -4,6 +4,13 @@
 use crate::common::*;
 use akv_emulator::TokenFault;
 
+/// Asserts that the target was written and what its signature check says.
+fn assert_written(report: &serde_json::Value, secret: &str, signature: &str) {
+    let t = target(report, secret);
+    assert_eq!(t["outcome"], "written", "{report:#}");
+    assert_eq!(t["signature"], signature, "{t:#}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_broken_token_is_rejected_with_its_reason_and_nothing_is_written() {
     let cases = [
@@ -38,19 +45,10 @@ async fn every_broken_token_is_rejected_with_its_reason_and_nothing_is_written()
 
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(
-        target(&report, "healthy-powerbi-token")["outcome"],
-        "written"
-    );
-    assert_eq!(
-        target(&report, "healthy-powerbi-token")["signature"],
-        "verified"
-    );
+    assert_written(&report, "healthy-powerbi-token", "verified");
     for (name, _, reason) in cases {
         let secret = format!("{name}-powerbi-token");
-        let t = target(&report, &secret);
-        assert_eq!(t["outcome"], "failed", "{name}");
-        assert_eq!(t["error"]["class"], "invalid_token", "{name}: {t:#}");
+        let t = failed_target(&report, &secret, "invalid_token");
         let message = t["error"]["message"].as_str().unwrap();
         assert!(message.contains(reason), "{name}: {message}");
         assert!(message.contains("was not written"), "{name}: {message}");
@@ -67,15 +65,7 @@ async fn every_broken_token_is_rejected_with_its_reason_and_nothing_is_written()
         .emulator
         .set_token_fault(&world.apps[9].client_id, None);
     let (_, report, _) = world.once(&[]);
-    assert_eq!(
-        target(&report, "newkid-powerbi-token")["outcome"],
-        "written",
-        "{report:#}"
-    );
-    assert_eq!(
-        target(&report, "newkid-powerbi-token")["signature"],
-        "verified"
-    );
+    assert_written(&report, "newkid-powerbi-token", "verified");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,11 +76,7 @@ async fn graph_tokens_are_claim_checked_and_reported_as_not_verifiable() {
     .await;
     let (code, report, stderr) = world.once(&[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(target(&report, "sales-graph-token")["outcome"], "written");
-    assert_eq!(
-        target(&report, "sales-graph-token")["signature"],
-        "not_verifiable"
-    );
+    assert_written(&report, "sales-graph-token", "not_verifiable");
     assert_eq!(
         target(&report, "sales-powerbi-token")["signature"],
         "verified"

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::common::*;
 use akv_emulator::{AppRegistrationSeed, FederatedCredentialSeed};
+use akv_rotator::azure::graph::random_guid;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
@@ -30,8 +31,8 @@ struct Issuer {
 impl Issuer {
     fn new() -> Issuer {
         Issuer {
-            url: format!("https://oidc.test.example/{}", random_uuid()),
-            kid: random_uuid(),
+            url: format!("https://oidc.test.example/{}", random_guid()),
+            kid: random_guid(),
             key: KeyPair::generate(KeySize::Rsa2048).unwrap(),
         }
     }
@@ -62,8 +63,8 @@ impl Issuer {
             "sub": subject,
             "kubernetes.io": {
                 "namespace": NAMESPACE,
-                "serviceaccount": { "name": SERVICE_ACCOUNT, "uid": random_uuid() },
-                "pod": { "name": "akv-rotator-29000000-abcde", "uid": random_uuid() },
+                "serviceaccount": { "name": SERVICE_ACCOUNT, "uid": random_guid() },
+                "pod": { "name": "akv-rotator-29000000-abcde", "uid": random_guid() },
             },
         });
         let signing_input = format!(
@@ -82,22 +83,6 @@ impl Issuer {
             .unwrap();
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
-}
-
-fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).unwrap();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 fn service_account_subject() -> String {
@@ -203,7 +188,8 @@ async fn workload_identity_from_the_webhook_environment_writes_the_token() {
     // The rotator's app registration has no client secret and its old secret file is gone, so
     // Key Vault accepted a token obtained by the federated exchange for listing and writing.
     let stats = w.world.emulator.stats();
-    assert_eq!(stats.count(OUTPUT, "SecretSet"), 1);
+    // The token and the cycle's status record.
+    assert_eq!(stats.count(OUTPUT, "SecretSet"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,75 +3,20 @@ the rotator writes a token, the consumer reads it with the official SDK, calls t
 Power BI API with it, caches it until the contract's margin, and reads again after 401."""
 
 import datetime as dt
-import json
-import os
 import ssl
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from azure.identity import ClientSecretCredential
-from azure.keyvault.secrets import SecretClient
 
-REPO = Path(__file__).resolve().parents[2]
+from emulator_world import REPO, groups_url, secret_client
+
 sys.path.insert(0, str(REPO / "examples" / "consumers" / "python"))
 import consumer  # noqa: E402
 
 
-def rotator_bin() -> str:
-    path = os.environ.get("AKV_ROTATOR_BIN", str(REPO / "target" / "debug" / "akv-rotator"))
-    if not Path(path).exists():
-        subprocess.run(["cargo", "build", "--quiet", "-p", "akv-rotator"], cwd=REPO, check=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    config = tmp_path_factory.mktemp("consumer") / "hand.toml"
-    proc = subprocess.Popen(
-        [rotator_bin(), "emulator", "--write-config", str(config)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        info = json.loads(proc.stdout.readline())
-        once = subprocess.run(
-            [rotator_bin(), "once", "--config", str(config), "--output", "json"],
-            capture_output=True,
-            text=True,
-        )
-        assert once.returncode == 0, once.stderr
-        yield info
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture()
 def reader(world):
-    rot = world["rotator"]
-    cred = ClientSecretCredential(
-        rot["tenant_id"],
-        rot["client_id"],
-        Path(rot["client_secret_file"]).read_text(),
-        authority=world["authority_host"],
-        disable_instance_discovery=True,
-        connection_verify=world["ca_cert"],
-    )
-    client = SecretClient(
-        world["vaults"]["demo"], cred, verify_challenge_resource=False, connection_verify=world["ca_cert"]
-    )
-    return consumer.TokenReader(client, "example-powerbi-token")
-
-
-def groups_url(world):
-    return world["powerbi_url"].rstrip("/") + "/v1.0/myorg/groups"
+    return consumer.TokenReader(secret_client(world), "example-powerbi-token")
 
 
 def tls(world):

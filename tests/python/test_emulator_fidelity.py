@@ -11,14 +11,12 @@ import os
 import shlex
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.identity import ClientSecretCredential
-from azure.keyvault.secrets import SecretClient
 
-REPO = Path(__file__).resolve().parents[2]
+from emulator_world import REPO, secret_client, stop
 
 
 @pytest.fixture(scope="session")
@@ -37,32 +35,12 @@ def emulator():
         info = json.loads(line)
         yield info
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
 def client(emulator):
-    rot = emulator["rotator"]
-    secret = Path(rot["client_secret_file"]).read_text()
-    ca = emulator["ca_cert"]
-    cred = ClientSecretCredential(
-        rot["tenant_id"],
-        rot["client_id"],
-        secret,
-        authority=emulator["authority_host"],
-        disable_instance_discovery=True,
-        connection_verify=ca,
-    )
-    return SecretClient(
-        emulator["vaults"]["demo"],
-        cred,
-        verify_challenge_resource=False,
-        connection_verify=ca,
-    )
+    return secret_client(emulator)
 
 
 def unique(prefix):

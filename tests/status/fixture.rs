@@ -1,5 +1,6 @@
 //! A fixed cycle report for the status views: seven apps, one of each urgency (and an ok one far
-//! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable.
+//! beyond the timeline), with fixed timestamps so every rendering is byte-for-byte stable; and
+//! the status record of the last real cycle, in which one token keeps failing.
 //! Shared by `tests/it/status.rs` (snapshots) and `examples/status_page.rs` (the browser check),
 //! which both include this file by path: it stays outside `tests/it/` and uses nothing of the
 //! test binary's `common`, so that the example still compiles it on its own.
@@ -10,7 +11,8 @@ use std::path::Path;
 use akv_rotator::config::expiry::{self, Severity};
 use akv_rotator::config::{self, ValidConfig};
 use akv_rotator::error::{ErrorClass, StepError};
-use akv_rotator::report::status::TokenUpdated;
+use akv_rotator::report::record::{RECORD_VERSION, RecordCounts, StatusRecord, TargetRecord};
+use akv_rotator::report::status::{Memory, TokenUpdated};
 use akv_rotator::report::{AppReport, ClientSecretReport, CycleReport, Outcome, TargetReport};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -223,4 +225,94 @@ pub fn report() -> (CycleReport, TokenUpdated) {
         vec![],
     );
     (report, updated)
+}
+
+/// The status record of the last real cycle, 7 minutes before [`NOW`], the next due 18 minutes
+/// after it, consistent with [`report`]: ops-dashboard's ARM token has failed 3 runs in a row (a
+/// wrong client secret value, which a dry run cannot see), legacy-export's token fails since its
+/// client secret expired, finance-sync's since its client secret went missing; the tokens the
+/// dry run finds fresh were fresh then too.
+pub fn record() -> StatusRecord {
+    let at = NOW - Duration::minutes(7);
+    // (token secret, error, runs in a row, failing since, last success)
+    let failures = [
+        (
+            "ops-dashboard-arm-token",
+            StepError::new(
+                ErrorClass::BadClientSecret,
+                "app \"ops-dashboard\": Entra ID refused the client secret (it is not a valid value for the app: often the secret ID was stored instead of its value); store the client secret's value in \"ops-dashboard-client-secret\"",
+            )
+            .with_code("AADSTS7000215"),
+            3,
+            NOW - Duration::minutes(27),
+            Some(NOW - Duration::minutes(37)),
+        ),
+        (
+            "legacy-export-powerbi-token",
+            StepError::new(
+                ErrorClass::ExpiredClientSecret,
+                "app \"legacy-export\": the client secret has expired in Entra ID; create a new one and store its value in \"legacy-export-client-secret\"",
+            )
+            .with_code("AADSTS7000222"),
+            352,
+            NOW - Duration::hours(58) - Duration::minutes(27),
+            Some(NOW - Duration::hours(58) - Duration::minutes(37)),
+        ),
+        (
+            "finance-sync-graph-token",
+            StepError::new(
+                ErrorClass::NotFound,
+                "app \"finance-sync\": client secret \"finance-sync-client-secret\" does not exist in https://kv-secrets.vault.azure.net/ (create it with the app registration's client secret value, or fix client_secret_name)",
+            ),
+            30,
+            NOW - Duration::hours(5) - Duration::minutes(7),
+            None,
+        ),
+    ];
+    let cfg = config();
+    let mut targets = std::collections::BTreeMap::new();
+    for app in &cfg.apps {
+        for t in &app.targets {
+            let failure = failures.iter().find(|f| f.0 == t.secret_name);
+            targets.insert(
+                akv_rotator::report::record::target_key(&app.name, &t.secret_name),
+                TargetRecord {
+                    app: app.name.clone(),
+                    secret: t.secret_name.clone(),
+                    vault: t.vault.to_string(),
+                    outcome: if failure.is_some() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Fresh
+                    },
+                    error: failure.map(|f| f.1.clone()),
+                    consecutive_failures: failure.map_or(0, |f| f.2),
+                    failing_since: failure.map(|f| f.3),
+                    last_success: failure.map_or(Some(at), |f| f.4),
+                },
+            );
+        }
+    }
+    StatusRecord {
+        version: RECORD_VERSION,
+        updated_at: at,
+        run_id: "0194f1c2-7d3e-7a10-9b21-5c6d7e8f9a0b".into(),
+        shard: None,
+        next_run_by: Some(NOW + Duration::minutes(18)),
+        counts: RecordCounts {
+            ok: targets.len() - failures.len(),
+            failing: failures.len(),
+            ok_omitted: 0,
+            failing_omitted: 0,
+        },
+        targets,
+    }
+}
+
+/// What `status` read: [`record`].
+pub fn memory() -> Memory {
+    Memory {
+        records: vec![record()],
+        ..Memory::default()
+    }
 }

@@ -40,6 +40,10 @@ pub struct Seed {
     /// Seconds before a client secret added through Graph `addPassword` works at the token
     /// endpoint (AADSTS7000215 until then). `None` keeps the current setting (initially 0).
     pub secret_propagation_secs: Option<u64>,
+    /// Seconds of clock skew the Graph and Power BI APIs allow on a token's `exp` and `nbf`.
+    /// `None` keeps the current setting (initially 60); 0 makes them reject a token the second
+    /// it expires, as a test of consumers that must never send an expired token needs.
+    pub token_clock_skew_secs: Option<u64>,
     /// Per-vault settings beyond [`VaultSeed`] (the throttle).
     pub vault_policies: Vec<VaultPolicySeed>,
     /// Fault rules; a merged seed with rules replaces the active rules.
@@ -78,6 +82,33 @@ pub struct ManagedIdentitySeed {
     /// selectors `msi_res_id` (IMDS), `mi_res_id` (App Service, older IMDS docs).
     #[serde(default)]
     pub resource_id: Option<String>,
+}
+
+impl ManagedIdentitySeed {
+    /// The host's system-assigned identity.
+    pub fn system_assigned(tenant_id: &str, client_id: &str, object_id: &str) -> Self {
+        ManagedIdentitySeed {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            object_id: object_id.into(),
+            system_assigned: true,
+            resource_id: None,
+        }
+    }
+
+    /// A user-assigned identity with its Azure resource id.
+    pub fn user_assigned(
+        tenant_id: &str,
+        client_id: &str,
+        object_id: &str,
+        resource_id: &str,
+    ) -> Self {
+        ManagedIdentitySeed {
+            system_assigned: false,
+            resource_id: Some(resource_id.into()),
+            ..Self::system_assigned(tenant_id, client_id, object_id)
+        }
+    }
 }
 
 /// Settings of one vault beyond [`VaultSeed`]. Inline form: `throttle` in `[[vaults]]`.

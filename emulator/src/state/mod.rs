@@ -139,6 +139,8 @@ pub(crate) struct World {
     /// Keyed by lower-case client id.
     pub registrations: BTreeMap<String, Registration>,
     pub secret_propagation_secs: u64,
+    /// Clock skew allowed on `exp`/`nbf` by the Graph and Power BI APIs, in seconds.
+    pub token_clock_skew_secs: u64,
     /// Keyed by vault name.
     pub vault_throttles: BTreeMap<String, VaultThrottle>,
     /// Key Vault's subscription-wide budgets, across all vaults.
@@ -260,6 +262,9 @@ impl World {
         }
         if let Some(p) = seed.secret_propagation_secs {
             self.secret_propagation_secs = p;
+        }
+        if let Some(s) = seed.token_clock_skew_secs {
+            self.token_clock_skew_secs = s;
         }
         if let Some(t) = seed.entra_throttle {
             self.entra_throttle = Some(Throttle::new(t));
@@ -483,6 +488,7 @@ impl Shared {
             keys: RwLock::new(keys),
             world: RwLock::new(World {
                 lifetime: (3600, 5400),
+                token_clock_skew_secs: 60,
                 ..World::default()
             }),
             stats: Mutex::new(BTreeMap::new()),

@@ -31,18 +31,7 @@ async fn with_apis() -> akv_emulator::EmulatorHandle {
 
 async fn v2_claims(emu: &akv_emulator::EmulatorHandle, scope: &str) -> Value {
     let http = http(emu);
-    let (status, body) = token_response(
-        emu,
-        &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", READER),
-            ("client_secret", SECRET),
-            ("scope", scope),
-        ],
-    )
-    .await;
+    let (status, body) = v2_token_response(emu, &http, READER, SECRET, scope).await;
     assert_eq!(status, 200, "{scope}: {body}");
     jwt_part(body["access_token"].as_str().expect("token"), 1)
 }
@@ -79,18 +68,8 @@ async fn v2_api_audience_is_always_its_client_id() {
 async fn an_unregistered_app_id_uri_is_invalid_resource() {
     let emu = with_apis().await;
     let http = http(&emu);
-    let (status, body) = token_response(
-        &emu,
-        &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", READER),
-            ("client_secret", SECRET),
-            ("scope", "api://unknown-api/.default"),
-        ],
-    )
-    .await;
+    let (status, body) =
+        v2_token_response(&emu, &http, READER, SECRET, "api://unknown-api/.default").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error_codes"][0], 500011);
 }

@@ -3,28 +3,16 @@
 use crate::helpers::*;
 use serde_json::Value;
 
-fn v2_form<'a>(client_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "client_credentials"),
-        ("client_id", client_id),
-        ("client_secret", secret),
-        ("scope", scope),
-    ]
-}
-
 #[tokio::test]
 async fn v2_token_has_entra_shape() {
     let emu = emulator().await;
     let http = http(&emu);
-    let (status, body) = token_response(
+    let (status, body) = v2_token_response(
         &emu,
         &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &v2_form(
-            WRITER,
-            SECRET,
-            "https://analysis.windows.net/powerbi/api/.default",
-        ),
+        WRITER,
+        SECRET,
+        "https://analysis.windows.net/powerbi/api/.default",
     )
     .await;
     assert_eq!(status, 200);
@@ -52,17 +40,7 @@ async fn v2_token_has_entra_shape() {
     assert!((claims["exp"].as_i64().expect("exp") - now - expires_in).abs() <= 2);
 
     // The JWKS publishes the signing key.
-    let jwks: Value = http
-        .get(format!(
-            "{}/{TENANT}/discovery/v2.0/keys",
-            emu.authority_host()
-        ))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = published_keys(&emu, &http).await;
     assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert!(jwks["keys"][0]["x5c"][0].is_string());
@@ -106,13 +84,8 @@ async fn v2_resource_issues_v2_claims() {
     });
     emu.apply_seed(extra).expect("seed merges");
     let http = http(&emu);
-    let (status, body) = token_response(
-        &emu,
-        &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &v2_form(READER, SECRET, "api://my-api/.default"),
-    )
-    .await;
+    let (status, body) =
+        v2_token_response(&emu, &http, READER, SECRET, "api://my-api/.default").await;
     assert_eq!(status, 200, "{body}");
     let claims = jwt_part(body["access_token"].as_str().expect("token"), 1);
     assert_eq!(

@@ -16,13 +16,6 @@ fn rule(service: &str, operation: Option<&str>, kind: FaultKind) -> FaultRule {
     }
 }
 
-fn secret_url(emu: &akv_emulator::EmulatorHandle) -> String {
-    format!(
-        "{}secrets/Other-Secret?api-version=7.5",
-        emu.vault_url("main").expect("vault")
-    )
-}
-
 #[tokio::test]
 async fn status_fault_for_the_next_n_requests() {
     let emu = emulator().await;
@@ -34,12 +27,7 @@ async fn status_fault_for_the_next_n_requests() {
     }]);
     assert_eq!(emu.faults().len(), 1);
     for _ in 0..2 {
-        let resp = http
-            .get(secret_url(&emu))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("get");
+        let resp = vault_get(&emu, &http, &token).await;
         assert_eq!(resp.status(), 503);
         let v: Value = resp.json().await.expect("json");
         assert!(v["error"]["code"].is_string());
@@ -66,20 +54,7 @@ async fn too_many_requests_on_login_and_probability_zero() {
             },
         ),
     ]);
-    let resp = http
-        .post(format!(
-            "{}/{TENANT}/oauth2/v2.0/token",
-            emu.authority_host()
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ])
-        .send()
-        .await
-        .expect("token");
+    let resp = raw_vault_token_request(&emu, &http, WRITER).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "7");
     let v: Value = resp.json().await.expect("json");
@@ -106,20 +81,23 @@ async fn latency_and_body_faults() {
     let emu = emulator().await;
     let http = http(&emu);
     let token = vault_token(&emu, &http, WRITER).await;
-    let get = || http.get(secret_url(&emu)).bearer_auth(&token).send();
 
     emu.set_faults(vec![rule("main", None, FaultKind::Latency { ms: 400 })]);
     let t = Instant::now();
-    assert_eq!(get().await.expect("get").status(), 200);
+    assert_eq!(vault_get(&emu, &http, &token).await.status(), 200);
     assert!(t.elapsed() >= Duration::from_millis(400));
 
     emu.set_faults(vec![rule("main", None, FaultKind::MalformedJson)]);
-    let resp = get().await.expect("get");
+    let resp = vault_get(&emu, &http, &token).await;
     assert_eq!(resp.status(), 200);
     assert!(serde_json::from_slice::<Value>(&resp.bytes().await.expect("body")).is_err());
 
     emu.set_faults(vec![rule("main", None, FaultKind::TruncatedJson)]);
-    let body = get().await.expect("get").bytes().await.expect("body");
+    let body = vault_get(&emu, &http, &token)
+        .await
+        .bytes()
+        .await
+        .expect("body");
     assert!(!body.is_empty());
     assert!(serde_json::from_slice::<Value>(&body).is_err());
 
@@ -128,7 +106,11 @@ async fn latency_and_body_faults() {
         None,
         FaultKind::OversizedBody { bytes: 200_000 },
     )]);
-    let body = get().await.expect("get").bytes().await.expect("body");
+    let body = vault_get(&emu, &http, &token)
+        .await
+        .bytes()
+        .await
+        .expect("body");
     assert!(body.len() >= 200_000);
     let v: Value = serde_json::from_slice(&body).expect("still JSON");
     assert_eq!(v["value"], "o");
@@ -141,7 +123,11 @@ async fn latency_and_body_faults() {
         },
     )]);
     let t = Instant::now();
-    let body = get().await.expect("get").bytes().await.expect("body");
+    let body = vault_get(&emu, &http, &token)
+        .await
+        .bytes()
+        .await
+        .expect("body");
     let expected = Duration::from_secs_f64(body.len() as f64 / 1000.0 * 0.8);
     assert!(t.elapsed() >= expected, "{:?} < {expected:?}", t.elapsed());
     serde_json::from_slice::<Value>(&body).expect("complete JSON");
@@ -171,13 +157,14 @@ async fn faults_admin_api_and_seed() {
     let emu = emulator().await;
     let http = http(&emu);
     let admin = format!("{}/_emulator/faults", emu.authority_host());
-    let resp = http
-        .post(&admin)
-        .json(&json!([{"service": "graph", "kind": {"type": "status", "code": 502}, "count": 1}]))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "faults",
+        json!([{"service": "graph", "kind": {"type": "status", "code": 502}, "count": 1}]),
+        200,
+    )
+    .await;
     let listed: Value = http
         .get(&admin)
         .send()
@@ -234,12 +221,7 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
         assert_eq!(vault_get_status(&emu, &http, &token).await, 200);
     }
     for _ in 0..5 {
-        let resp = http
-            .get(secret_url(&emu))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("get");
+        let resp = vault_get(&emu, &http, &token).await;
         assert_eq!(resp.status(), 429);
         assert!(resp.headers().get("retry-after").is_none());
         let v: Value = resp.json().await.expect("json");
@@ -289,29 +271,17 @@ async fn vault_throttle_rejects_without_retry_after_and_rejections_do_not_count(
 async fn entra_throttle_answers_429_with_retry_after_60() {
     let emu = emulator().await;
     let http = http(&emu);
-    let resp = http
-        .post(format!("{}/_emulator/throttle", emu.authority_host()))
-        .json(&json!({"service": "login", "throttle": {"requests": 2, "window_secs": 60}}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "throttle",
+        json!({"service": "login", "throttle": {"requests": 2, "window_secs": 60}}),
+        200,
+    )
+    .await;
     vault_token(&emu, &http, WRITER).await;
     vault_token(&emu, &http, READER).await;
-    let resp = http
-        .post(format!(
-            "{}/{TENANT}/oauth2/v2.0/token",
-            emu.authority_host()
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ])
-        .send()
-        .await
-        .expect("token");
+    let resp = raw_vault_token_request(&emu, &http, WRITER).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "60");
     let v: Value = resp.json().await.expect("json");

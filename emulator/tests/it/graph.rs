@@ -60,6 +60,17 @@ async fn graph_emulator() -> EmulatorHandle {
     emu
 }
 
+/// `POST /v1.0/applications/{id}/<action>` on the target app, as the Graph admin.
+async fn target_action(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    action: &str,
+    body: Value,
+) -> (u16, Value) {
+    let path = format!("/v1.0/applications/{TARGET_OBJECT}/{action}");
+    call(emu, http, Some(ADMIN), "POST", &path, Some(body)).await
+}
+
 async fn call(
     emu: &EmulatorHandle,
     http: &reqwest::Client,
@@ -112,16 +123,12 @@ async fn secret_token_status(
     http: &reqwest::Client,
     secret: &str,
 ) -> (u16, Value) {
-    token_response(
+    v2_token_response(
         emu,
         http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", TARGET),
-            ("client_secret", secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
+        TARGET,
+        secret,
+        "https://vault.azure.net/.default",
     )
     .await
 }
@@ -201,14 +208,7 @@ async fn read_application_by_app_id() {
 async fn add_password_then_remove_password() {
     let emu = graph_emulator().await;
     let http = http(&emu);
-    let (status, added) = call(
-        &emu,
-        &http,
-        Some(ADMIN),
-        "POST",
-        &format!("/v1.0/applications/{TARGET_OBJECT}/addPassword"),
-        Some(json!({"passwordCredential": {"displayName": "rotated", "endDateTime": "2031-06-01T00:00:00Z"}})),
-    )
+    let (status, added) = target_action(&emu, &http, "addPassword", json!({"passwordCredential": {"displayName": "rotated", "endDateTime": "2031-06-01T00:00:00Z"}}))
     .await;
     assert_eq!(status, 200, "{added}");
     let secret = added["secretText"]
@@ -244,29 +244,15 @@ async fn add_password_then_remove_password() {
     assert_eq!(creds.len(), 2);
     assert!(creds.iter().all(|c| c["secretText"].is_null()));
 
-    let (status, body) = call(
-        &emu,
-        &http,
-        Some(ADMIN),
-        "POST",
-        &format!("/v1.0/applications/{TARGET_OBJECT}/removePassword"),
-        Some(json!({"keyId": key_id})),
-    )
-    .await;
+    let (status, body) =
+        target_action(&emu, &http, "removePassword", json!({"keyId": key_id})).await;
     assert_eq!(status, 204, "{body}");
     let (status, body) = secret_token_status(&emu, &http, &secret).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error_codes"][0], 7000215);
 
-    let (status, body) = call(
-        &emu,
-        &http,
-        Some(ADMIN),
-        "POST",
-        &format!("/v1.0/applications/{TARGET_OBJECT}/removePassword"),
-        Some(json!({"keyId": key_id})),
-    )
-    .await;
+    let (status, body) =
+        target_action(&emu, &http, "removePassword", json!({"keyId": key_id})).await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound");
     let stats = emu.stats();
     assert_eq!(stats.count_status("graph", "AddPassword", 200), 1);
@@ -328,14 +314,11 @@ async fn lifetime_policy_refuses_long_secrets() {
             .format(&time::format_description::well_known::Rfc3339)
             .expect("format")
     };
-    let path = format!("/v1.0/applications/{TARGET_OBJECT}/addPassword");
-    let (status, body) = call(
+    let (status, body) = target_action(
         &emu,
         &http,
-        Some(ADMIN),
-        "POST",
-        &path,
-        Some(json!({"passwordCredential": {"displayName": "long", "endDateTime": end(60)}})),
+        "addPassword",
+        json!({"passwordCredential": {"displayName": "long", "endDateTime": end(60)}}),
     )
     .await;
     assert_graph_error(
@@ -349,23 +332,19 @@ async fn lifetime_policy_refuses_long_secrets() {
         "Credential lifetime exceeds the max value allowed as per assigned policy."
     );
     // Default lifetime (2 years) is refused as well; 20 days is fine.
-    let (status, _) = call(
+    let (status, _) = target_action(
         &emu,
         &http,
-        Some(ADMIN),
-        "POST",
-        &path,
-        Some(json!({"passwordCredential": {}})),
+        "addPassword",
+        json!({"passwordCredential": {}}),
     )
     .await;
     assert_eq!(status, 400);
-    let (status, body) = call(
+    let (status, body) = target_action(
         &emu,
         &http,
-        Some(ADMIN),
-        "POST",
-        &path,
-        Some(json!({"passwordCredential": {"displayName": "short", "endDateTime": end(20)}})),
+        "addPassword",
+        json!({"passwordCredential": {"displayName": "short", "endDateTime": end(20)}}),
     )
     .await;
     assert_eq!(status, 200, "{body}");

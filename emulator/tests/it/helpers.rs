@@ -141,21 +141,51 @@ pub async fn token_response(
     (status, resp.json().await.expect("json body"))
 }
 
+/// The form of a v2 client-credentials token request.
+pub fn v2_form<'a>(client_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", scope),
+    ]
+}
+
+/// A v2 client-credentials request in the common tenant: (status, body).
+pub async fn v2_token_response(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (u16, Value) {
+    let path = format!("{TENANT}/oauth2/v2.0/token");
+    token_response(emu, http, &path, &v2_form(client_id, secret, scope)).await
+}
+
+/// The raw answer to a v2 client-credentials request for Key Vault with the common secret
+/// (its headers are what a throttle or fault test looks at).
+pub async fn raw_vault_token_request(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    client_id: &str,
+) -> reqwest::Response {
+    http.post(format!(
+        "{}/{TENANT}/oauth2/v2.0/token",
+        emu.authority_host()
+    ))
+    .form(&v2_form(
+        client_id,
+        SECRET,
+        "https://vault.azure.net/.default",
+    ))
+    .send()
+    .await
+    .expect("token")
+}
+
 pub async fn vault_token(emu: &EmulatorHandle, http: &reqwest::Client, client_id: &str) -> String {
-    let (status, body) = token_response(
-        emu,
-        http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", SECRET),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("token").to_string()
+    token_for(emu, http, client_id, "https://vault.azure.net/.default").await
 }
 
 /// Decodes the JWT payload (or header with `part = 0`).
@@ -175,24 +205,47 @@ pub async fn token_for(
     client_id: &str,
     scope: &str,
 ) -> String {
-    let (status, body) = token_response(
-        emu,
-        http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", SECRET),
-            ("scope", scope),
-        ],
-    )
-    .await;
+    let (status, body) = v2_token_response(emu, http, client_id, SECRET, scope).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().expect("token").to_string()
 }
 
-/// GET a seeded secret from vault `main` with `token`; returns the status.
-pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
+/// The tenant's published signing keys (JWKS).
+pub async fn published_keys(emu: &EmulatorHandle, http: &reqwest::Client) -> Value {
+    let url = format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host());
+    http.get(url)
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// POSTs `body` as JSON to the emulator's admin API (`/_emulator/<path>`) and asserts that
+/// the answer has `status`.
+pub async fn admin_post(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    path: &str,
+    body: Value,
+    status: u16,
+) {
+    let resp = http
+        .post(format!("{}/_emulator/{path}", emu.authority_host()))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(resp.status(), status, "{path} {body}");
+}
+
+/// GET a seeded secret (`Other-Secret`) from vault `main` with `token`.
+pub async fn vault_get(
+    emu: &EmulatorHandle,
+    http: &reqwest::Client,
+    token: &str,
+) -> reqwest::Response {
     http.get(format!(
         "{}secrets/Other-Secret?api-version=7.5",
         emu.vault_url("main").expect("vault")
@@ -201,6 +254,72 @@ pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, toke
     .send()
     .await
     .expect("vault request")
-    .status()
-    .as_u16()
+}
+
+/// [`vault_get`]'s status.
+pub async fn vault_get_status(emu: &EmulatorHandle, http: &reqwest::Client, token: &str) -> u16 {
+    vault_get(emu, http, token).await.status().as_u16()
+}
+
+/// A client of vault `main` holding one app's token.
+pub struct VaultClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl VaultClient {
+    pub async fn new(emu: &EmulatorHandle, client_id: &str) -> VaultClient {
+        let http = http(emu);
+        let token = vault_token(emu, &http, client_id).await;
+        VaultClient {
+            http,
+            base: emu.vault_url("main").expect("vault"),
+            token,
+        }
+    }
+
+    /// One request at `api_version`, which is not added to a full URL (a `nextLink`):
+    /// (status, body text).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        api_version: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let url = if path.starts_with("https://") {
+            path.to_string()
+        } else {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            format!("{}{path}{sep}api-version={api_version}", self.base)
+        };
+        let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// One request at API version 7.5; the body as JSON, `Null` when it is none.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, text) = self.send(method, path, "7.5", body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn set(&self, name: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, &format!("secrets/{name}"), Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
 }

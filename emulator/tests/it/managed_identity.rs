@@ -19,20 +19,8 @@ const VAULT: &str = "https://vault.azure.net";
 async fn emulator() -> EmulatorHandle {
     let mut seed = seed();
     seed.managed_identities = vec![
-        ManagedIdentitySeed {
-            tenant_id: TENANT.into(),
-            client_id: SYSTEM_CLIENT.into(),
-            object_id: SYSTEM_PRINCIPAL.into(),
-            system_assigned: true,
-            resource_id: None,
-        },
-        ManagedIdentitySeed {
-            tenant_id: TENANT.into(),
-            client_id: USER_CLIENT.into(),
-            object_id: USER_PRINCIPAL.into(),
-            system_assigned: false,
-            resource_id: Some(USER_RESOURCE.into()),
-        },
+        ManagedIdentitySeed::system_assigned(TENANT, SYSTEM_CLIENT, SYSTEM_PRINCIPAL),
+        ManagedIdentitySeed::user_assigned(TENANT, USER_CLIENT, USER_PRINCIPAL, USER_RESOURCE),
     ];
     let main: &mut VaultSeed = &mut seed.vaults[0];
     main.permissions.push(akv_emulator::PermissionSeed {

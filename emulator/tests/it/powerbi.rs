@@ -108,3 +108,26 @@ async fn tenant_switch_blocks_service_principals() {
     let (status, body) = probe(&emu, &http, Some(&token)).await;
     assert_not_authorized(status, &body);
 }
+
+#[tokio::test]
+async fn a_token_just_past_exp_passes_within_the_clock_skew_and_fails_without_it() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    emu.apply_seed(akv_emulator::Seed {
+        token_lifetime_secs: Some((1, 1)),
+        ..Default::default()
+    })
+    .expect("seed");
+    let token = token_for(&emu, &http, WRITER, POWERBI_SCOPE).await;
+    // Past the token's one second of life: expired, but within the default 60 s of skew.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = probe(&emu, &http, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    emu.apply_seed(akv_emulator::Seed {
+        token_clock_skew_secs: Some(0),
+        ..Default::default()
+    })
+    .expect("seed");
+    let (status, body) = probe(&emu, &http, Some(&token)).await;
+    assert_not_authorized(status, &body);
+}

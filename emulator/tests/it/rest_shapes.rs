@@ -118,39 +118,17 @@ impl Spec {
 }
 
 /// A client of one vault speaking the spec's API version.
-struct Vault {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
+struct Vault(VaultClient);
 
 impl Vault {
     async fn new(emu: &akv_emulator::EmulatorHandle) -> Vault {
-        let http = http(emu);
-        let token = vault_token(emu, &http, WRITER).await;
-        Vault {
-            http,
-            base: emu.vault_url("main").expect("vault"),
-            token,
-        }
+        Vault(VaultClient::new(emu, WRITER).await)
     }
 
     /// One request; the body as JSON (`Null` when empty).
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = if path.starts_with("https://") {
-            path.to_string()
-        } else {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            format!("{}{path}{sep}api-version={API_VERSION}", self.base)
-        };
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.http.request(method, url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
+        let (status, text) = self.0.send(method, path, API_VERSION, body).await;
         let body = if text.is_empty() {
             Value::Null
         } else {

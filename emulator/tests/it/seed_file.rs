@@ -63,6 +63,7 @@ fn inline_settings_are_lifted_into_side_tables() {
     let end = start + readme[start..].find("```").expect("block end");
     let seed: Seed = toml::from_str(&readme[start..end]).expect("parses");
     assert_eq!(seed.secret_propagation_secs, Some(10));
+    assert_eq!(seed.token_clock_skew_secs, Some(30));
     assert_eq!(seed.tenant_policies.len(), 1);
     assert_eq!(seed.tenant_policies[0].max_secret_lifetime_days, Some(180));
     assert!(seed.tenant_policies[0].powerbi_service_principals_enabled);

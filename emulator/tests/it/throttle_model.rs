@@ -163,13 +163,14 @@ async fn limits_are_set_through_the_admin_api_and_shown_apart_in_its_stats() {
     let http = http(&emu);
     let token = vault_token(&emu, &http, WRITER).await;
     let admin = format!("{}/_emulator/throttle", emu.authority_host());
-    let resp = http
-        .post(&admin)
-        .json(&json!({"service": "main", "limits": {"writes": 1}}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "throttle",
+        json!({"service": "main", "limits": {"writes": 1}}),
+        200,
+    )
+    .await;
     let both = json!({"service": "main", "limits": {"writes": 1},
                       "throttle": {"requests": 5, "window_secs": 10}});
     let resp = http.post(&admin).json(&both).send().await.expect("admin");
@@ -199,20 +200,22 @@ async fn limits_are_set_through_the_admin_api_and_shown_apart_in_its_stats() {
         (others["accepted"].as_u64(), others["rejected"].as_u64()),
         (Some(1), Some(0))
     );
-    let resp = http
-        .post(&admin)
-        .json(&json!({"service": "subscription", "limits": {}}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
-    let resp = http
-        .post(&admin)
-        .json(&json!({"service": "subscription", "throttle": {"requests": 1, "window_secs": 1}}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 400);
+    admin_post(
+        &emu,
+        &http,
+        "throttle",
+        json!({"service": "subscription", "limits": {}}),
+        200,
+    )
+    .await;
+    admin_post(
+        &emu,
+        &http,
+        "throttle",
+        json!({"service": "subscription", "throttle": {"requests": 1, "window_secs": 1}}),
+        400,
+    )
+    .await;
 }
 
 #[test]

@@ -31,17 +31,7 @@ async fn bad_signature_is_rejected() {
     let (emu, token) = faulted_vault_token(TokenFault::BadSignature).await;
     let http = http(&emu);
     // Same published kid, but the signature does not verify.
-    let jwks: Value = http
-        .get(format!(
-            "{}/{TENANT}/discovery/v2.0/keys",
-            emu.authority_host()
-        ))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = published_keys(&emu, &http).await;
     assert_eq!(jwks["keys"][0]["kid"], jwt_part(&token, 0)["kid"]);
     assert_eq!(vault_get_status(&emu, &http, &token).await, 401);
 }
@@ -119,15 +109,7 @@ async fn unknown_kid_becomes_known_after_rollover() {
             .iter()
             .any(|k| k["kid"] == kid.as_str())
     };
-    let jwks_url = format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host());
-    let jwks: Value = http
-        .get(&jwks_url)
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = published_keys(&emu, &http).await;
     assert!(!published(&jwks), "pending key must not be published yet");
     assert_eq!(vault_get_status(&emu, &http, &token).await, 401);
     // A second faulted token uses the same pending key.
@@ -135,14 +117,7 @@ async fn unknown_kid_becomes_known_after_rollover() {
     assert_eq!(jwt_part(&again, 0)["kid"], kid.as_str());
 
     emu.rollover_signing_key().expect("rollover");
-    let jwks: Value = http
-        .get(&jwks_url)
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = published_keys(&emu, &http).await;
     assert!(published(&jwks));
     assert_eq!(
         jwks["keys"][0]["kid"],
@@ -156,14 +131,14 @@ async fn unknown_kid_becomes_known_after_rollover() {
 async fn token_fault_admin_api() {
     let emu = emulator().await;
     let http = http(&emu);
-    let admin = format!("{}/_emulator/token-fault", emu.authority_host());
-    let resp = http
-        .post(&admin)
-        .json(&json!({"client_id": WRITER, "fault": "wrong_audience"}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "token-fault",
+        json!({"client_id": WRITER, "fault": "wrong_audience"}),
+        200,
+    )
+    .await;
     let token = token_for(&emu, &http, WRITER, VAULT_SCOPE).await;
     assert_eq!(
         jwt_part(&token, 1)["aud"],
@@ -173,21 +148,23 @@ async fn token_fault_admin_api() {
     let other = token_for(&emu, &http, READER, VAULT_SCOPE).await;
     assert_eq!(vault_get_status(&emu, &http, &other).await, 200);
 
-    let resp = http
-        .post(&admin)
-        .json(&json!({"client_id": WRITER, "fault": null}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 200);
+    admin_post(
+        &emu,
+        &http,
+        "token-fault",
+        json!({"client_id": WRITER, "fault": null}),
+        200,
+    )
+    .await;
     let token = token_for(&emu, &http, WRITER, VAULT_SCOPE).await;
     assert_eq!(vault_get_status(&emu, &http, &token).await, 200);
 
-    let resp = http
-        .post(&admin)
-        .json(&json!({"client_id": WRITER, "fault": "no_such_fault"}))
-        .send()
-        .await
-        .expect("admin");
-    assert_eq!(resp.status(), 400);
+    admin_post(
+        &emu,
+        &http,
+        "token-fault",
+        json!({"client_id": WRITER, "fault": "no_such_fault"}),
+        400,
+    )
+    .await;
 }

@@ -4,49 +4,7 @@
 use crate::helpers::*;
 use serde_json::{Value, json};
 
-struct Kv {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Kv {
-    async fn new(emu: &akv_emulator::EmulatorHandle, client_id: &str) -> Kv {
-        let http = http(emu);
-        let token = vault_token(emu, &http, client_id).await;
-        Kv {
-            http,
-            base: emu.vault_url("main").expect("vault"),
-            token,
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = if path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{path}{sep}api-version=7.5", self.base)
-        };
-        let mut req = self.http.request(method, url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn set(&self, name: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PUT, &format!("secrets/{name}"), Some(body))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-}
+type Kv = VaultClient;
 
 #[tokio::test]
 async fn missing_token_gets_bearer_challenge() {
@@ -90,16 +48,12 @@ async fn missing_token_gets_bearer_challenge() {
 async fn token_for_other_audience_is_rejected() {
     let emu = emulator().await;
     let http = http(&emu);
-    let (_, body) = token_response(
+    let (_, body) = v2_token_response(
         &emu,
         &http,
-        &format!("{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", WRITER),
-            ("client_secret", SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
+        WRITER,
+        SECRET,
+        "https://graph.microsoft.com/.default",
     )
     .await;
     let resp = http

@@ -43,6 +43,10 @@ pub enum FindingKind {
     TargetFailing,
     /// The stored token expires before the next scheduled run.
     TokenExpiresBeforeNextRun,
+    /// The status record was older than the schedule allows when a run started: scheduled
+    /// runs did not happen (the CronJob or daemon was not running). An event, keyed by the
+    /// missed record's time.
+    StatusRecordStale,
 }
 
 impl FindingKind {
@@ -57,6 +61,7 @@ impl FindingKind {
             FindingKind::CredentialRemoved => "credential_removed",
             FindingKind::TargetFailing => "target_failing",
             FindingKind::TokenExpiresBeforeNextRun => "token_expires_before_next_run",
+            FindingKind::StatusRecordStale => "status_record_stale",
         }
     }
 
@@ -78,6 +83,7 @@ impl FindingKind {
             FindingKind::TokenExpiresBeforeNextRun => {
                 "com.akv-rotator.token.expires_before_next_run"
             }
+            FindingKind::StatusRecordStale => "com.akv-rotator.runs.missed",
         }
     }
 
@@ -103,6 +109,7 @@ impl FindingKind {
             FindingKind::ManualActionNeeded
                 | FindingKind::CredentialAdded
                 | FindingKind::CredentialRemoved
+                | FindingKind::StatusRecordStale
         )
     }
 
@@ -148,6 +155,16 @@ pub enum FindingStatus {
     /// run): whatever the alert state says about this key is kept as it is, and nothing is sent
     /// or resolved for it.
     NotAssessed,
+}
+
+impl SecretRef {
+    /// The token secret a target writes.
+    fn of_target(target: &TargetReport) -> SecretRef {
+        SecretRef {
+            name: target.secret.clone(),
+            vault: target.vault.clone(),
+        }
+    }
 }
 
 /// One problem found in a cycle report (or the note that a known problem could not be checked).
@@ -217,10 +234,7 @@ impl Finding {
             "Once it expires, its tokens can no longer be refreshed."
         };
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(severity),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret of app \"{app}\" {when}"),
             detail: format!(
@@ -232,10 +246,7 @@ impl Finding {
             secret: Some(secret),
             expires_on,
             days_left,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -247,10 +258,7 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::ClientSecretUnknownExpiry;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret of app \"{app}\" has no expiry date"),
             detail: format!(
@@ -260,12 +268,7 @@ impl Finding {
                 secret.name, secret.vault
             ),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -279,10 +282,7 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::ClientSecretExpiryMismatch;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Client secret of app \"{app}\": Key Vault and Entra ID disagree on its expiry"
@@ -290,11 +290,7 @@ impl Finding {
             detail: detail.to_string(),
             secret: Some(secret),
             expires_on: graph_expires_on,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -308,20 +304,12 @@ impl Finding {
     ) -> Finding {
         let kind = FindingKind::RotationFailed;
         Finding {
-            key: kind.key(app, None),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Critical),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!("Client secret rotation of app \"{app}\" failed"),
             detail: detail.to_string(),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, None), kind, app)
         }
     }
 
@@ -347,20 +335,14 @@ impl Finding {
             _ => format!("Client secret rotation of app \"{app}\" needs manual action"),
         };
         Finding {
-            key: kind.event_key(app, key_id),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Warning),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title,
             detail: detail.to_string(),
             secret: Some(secret),
-            expires_on: None,
-            days_left: None,
-            consecutive_failures: None,
             key_id: Some(key_id.to_string()),
-            run_id: None,
             occurred_at: Some(at),
+            ..Finding::blank(kind.event_key(app, key_id), kind, app)
         }
     }
 
@@ -391,10 +373,7 @@ impl Finding {
             format!("{consecutive_failures} runs in a row")
         };
         Finding {
-            key: kind.key(app, Some(&target.secret)),
-            kind,
             status: FindingStatus::Problem(AlertSeverity::Critical),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Token \"{}\" of app \"{app}\" failed to refresh for {runs}",
@@ -409,16 +388,10 @@ impl Finding {
                     .map(|e| format!(" ({})", rfc3339(e)))
                     .unwrap_or_default()
             ),
-            secret: Some(SecretRef {
-                name: target.secret.clone(),
-                vault: target.vault.clone(),
-            }),
+            secret: Some(SecretRef::of_target(target)),
             expires_on: target.token_expires_on,
-            days_left: None,
             consecutive_failures: Some(consecutive_failures),
-            key_id: None,
-            run_id: None,
-            occurred_at: None,
+            ..Finding::blank(kind.key(app, Some(&target.secret)), kind, app)
         }
     }
 
@@ -444,14 +417,11 @@ impl Finding {
                 .to_string()
         };
         Finding {
-            key: kind.key(app, Some(&target.secret)),
-            kind,
             status: FindingStatus::Problem(if failed {
                 AlertSeverity::Critical
             } else {
                 AlertSeverity::Warning
             }),
-            app: app.to_string(),
             owner: owner.map(str::to_string),
             title: format!(
                 "Token \"{}\" of app \"{app}\" expires before the next run",
@@ -464,23 +434,62 @@ impl Finding {
                 rfc3339(expires),
                 rfc3339(next_run)
             ),
-            secret: Some(SecretRef {
-                name: target.secret.clone(),
-                vault: target.vault.clone(),
-            }),
+            secret: Some(SecretRef::of_target(target)),
             expires_on: Some(expires),
+            ..Finding::blank(kind.key(app, Some(&target.secret)), kind, app)
+        }
+    }
+
+    /// Scheduled runs were missed: the run starting at `now` found the last status record
+    /// (`record`, written at `recorded_at`) older than `due` (when the next record should have
+    /// been written). About the deployment, not an app: `app` names the record's secret.
+    pub fn status_record_stale(
+        record: &str,
+        recorded_at: OffsetDateTime,
+        due: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Finding {
+        let kind = FindingKind::StatusRecordStale;
+        // To the minute: seconds say nothing about a gap of hours.
+        let gap = (now - recorded_at).unsigned_abs();
+        let gap = crate::timefmt::duration(if gap.as_secs() >= 60 {
+            std::time::Duration::from_secs(gap.as_secs() / 60 * 60)
+        } else {
+            gap
+        });
+        Finding {
+            key: kind.event_key(record, &rfc3339(recorded_at)),
+            kind,
+            status: FindingStatus::Problem(AlertSeverity::Warning),
+            app: record.to_string(),
+            owner: None,
+            title: format!("akv-rotator did not run for {gap}"),
+            detail: format!(
+                "The last run before this one finished at {}, and the schedule had the next one                  recorded by {}; this run started at {}. Tokens were not refreshed in between and may                  have expired. Check that the CronJob or daemon runs (suspended job, failed pods,                  missing image, a node without capacity) and that its schedule matches [daemon] schedule.",
+                rfc3339(recorded_at),
+                rfc3339(due),
+                rfc3339(now)
+            ),
+            secret: None,
+            expires_on: None,
             days_left: None,
             consecutive_failures: None,
-            key_id: None,
+            key_id: Some(rfc3339(recorded_at)),
             run_id: None,
-            occurred_at: None,
+            occurred_at: Some(now),
         }
     }
 
     /// "This run could not tell" for a known key: keeps its alert state untouched.
     pub fn not_assessed(key: &str, kind: FindingKind, app: &str) -> Finding {
+        Finding::blank(key.to_string(), kind, app)
+    }
+
+    /// A finding of `kind` about `app` under `key`, not assessed and with nothing else known:
+    /// what the constructors here, and the alert state's replays, fill in.
+    pub(crate) fn blank(key: String, kind: FindingKind, app: &str) -> Finding {
         Finding {
-            key: key.to_string(),
+            key,
             kind,
             status: FindingStatus::NotAssessed,
             app: app.to_string(),

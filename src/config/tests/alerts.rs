@@ -56,11 +56,5 @@ fn the_cloudevents_source_defaults_to_the_config_file_name_and_is_checked() {
 
     let bad = text.replace("[alerts]\n", "[alerts]\nsource = \"prod west\"\n");
     let found = issues(&bad);
-    assert!(
-        found
-            .iter()
-            .any(|i| i.key.as_deref() == Some("alerts.source")
-                && i.message.contains("URI reference")),
-        "{found:?}"
-    );
+    assert_issue(&found, "alerts.source", "URI reference");
 }

@@ -40,6 +40,31 @@ fn issues(text: &str) -> Vec<ConfigIssue> {
     }
 }
 
+/// The issues of [`good`] with `from` replaced by `to`.
+fn issues_replacing(from: &str, to: &str) -> Vec<ConfigIssue> {
+    issues(&good().replace(from, to))
+}
+
+/// The one issue of [`good`] with `key = "<value>"` in place of its `refresh_before`, asserted to
+/// be about `key`.
+fn only_issue_setting(key: &str, value: &str) -> ConfigIssue {
+    let text = good().replace("refresh_before = \"20m\"", &format!("{key} = \"{value}\""));
+    let mut found = issues(&text);
+    assert_eq!(found.len(), 1, "{value}: {found:?}");
+    assert_eq!(found[0].key.as_deref(), Some(key));
+    found.remove(0)
+}
+
+/// Asserts that one of `found` is about `key` and says `says`.
+fn assert_issue(found: &[ConfigIssue], key: &str, says: &str) {
+    assert!(
+        found
+            .iter()
+            .any(|i| i.key.as_deref() == Some(key) && i.message.contains(says)),
+        "{key}: {says}: {found:#?}"
+    );
+}
+
 #[test]
 fn a_full_config_validates() {
     let cfg = parse(Path::new("rotator.toml"), &good()).expect("valid");
@@ -65,16 +90,14 @@ fn a_full_config_validates() {
 
 #[test]
 fn unknown_key_names_line_and_key() {
-    let text = good().replace("refresh_before = \"20m\"", "refresh_befor = \"20m\"");
-    let found = issues(&text);
+    let found = issues_replacing("refresh_before = \"20m\"", "refresh_befor = \"20m\"");
     assert_eq!(found[0].line, 3);
     assert!(found[0].message.contains("refresh_befor"), "{found:?}");
 }
 
 #[test]
 fn bad_duration_names_line_and_key() {
-    let text = good().replace("\"40m\"", "\"40 parsecs\"");
-    let found = issues(&text);
+    let found = issues_replacing("\"40m\"", "\"40 parsecs\"");
     assert_eq!(found.len(), 1);
     assert_eq!(
         found[0].key.as_deref(),
@@ -136,14 +159,8 @@ fn max_token_lifetime_defaults_to_24h_and_is_bounded() {
         ("8d", "between 10m and 7d"),
         ("long", "invalid duration"),
     ] {
-        let text = good().replace(
-            "refresh_before = \"20m\"",
-            &format!("max_token_lifetime = \"{value}\""),
-        );
-        let found = issues(&text);
-        assert_eq!(found.len(), 1, "{value}: {found:?}");
-        assert_eq!(found[0].key.as_deref(), Some("max_token_lifetime"));
-        assert!(found[0].message.contains(says), "{value}: {found:?}");
+        let issue = only_issue_setting("max_token_lifetime", value);
+        assert!(issue.message.contains(says), "{value}: {issue:?}");
     }
 }
 
@@ -159,15 +176,9 @@ fn cycle_deadline_defaults_to_15m_and_is_bounded() {
         ("2d", "between 10s and 24h"),
         ("soon", "invalid duration"),
     ] {
-        let text = good().replace(
-            "refresh_before = \"20m\"",
-            &format!("cycle_deadline = \"{value}\""),
-        );
-        let found = issues(&text);
-        assert_eq!(found.len(), 1, "{value}: {found:?}");
-        assert_eq!(found[0].key.as_deref(), Some("cycle_deadline"));
-        assert_eq!(found[0].line, 3);
-        assert!(found[0].message.contains(says), "{value}: {found:?}");
+        let issue = only_issue_setting("cycle_deadline", value);
+        assert_eq!(issue.line, 3);
+        assert!(issue.message.contains(says), "{value}: {issue:?}");
     }
     assert_eq!(
         deadline_grace(Duration::from_secs(10)),
@@ -195,11 +206,10 @@ fn plain_http_vault_and_wrong_cloud_are_refused() {
 
 #[test]
 fn scope_must_be_a_default_scope() {
-    let text = good().replace(
+    let found = issues_replacing(
         "https://graph.microsoft.com/.default",
         "https://graph.microsoft.com/User.Read",
     );
-    let found = issues(&text);
     assert_eq!(found[0].key.as_deref(), Some("apps[0].targets[1].scope"));
 }
 
@@ -212,24 +222,18 @@ fn custom_cloud_needs_its_table() {
 
 #[test]
 fn client_secret_credential_needs_its_fields() {
-    let text = good().replace(
+    let found = issues_replacing(
         "kind = \"workload-identity\"",
         "kind = \"client-secret\"\ntenant_id = \"nope\"",
     );
-    let found = issues(&text);
     let keys: Vec<_> = found.iter().filter_map(|i| i.key.clone()).collect();
-    assert!(
-        keys.contains(&"credential.tenant_id".to_string()),
-        "{keys:?}"
-    );
-    assert!(
-        keys.contains(&"credential.client_id".to_string()),
-        "{keys:?}"
-    );
-    assert!(
-        keys.contains(&"credential.client_secret_file".to_string()),
-        "{keys:?}"
-    );
+    for key in [
+        "credential.tenant_id",
+        "credential.client_id",
+        "credential.client_secret_file",
+    ] {
+        assert!(keys.contains(&key.to_string()), "{keys:?}");
+    }
 }
 
 #[test]
@@ -244,6 +248,82 @@ fn daemon_schedule_accepts_five_fields_and_rejects_garbage() {
     let bad = text.replace("*/5 * * * *", "every five minutes");
     let found = issues(&bad);
     assert_eq!(found[0].key.as_deref(), Some("daemon.schedule"));
+}
+
+/// The next `n` slots after `from` (RFC 3339) of `[daemon] schedule` read in `time_zone`.
+fn slots_in(zone: &str, schedule: &str, from: &str, n: usize) -> Vec<String> {
+    let text = format!(
+        "{}\n[daemon]\nschedule = \"{schedule}\"\ntime_zone = \"{zone}\"\n",
+        good()
+    );
+    let cfg = parse(Path::new("r.toml"), &text).expect("valid");
+    let mut t = crate::timefmt::parse_rfc3339(from).expect("RFC 3339");
+    (0..n)
+        .map(|_| {
+            t = cfg.daemon.next_slot(t).expect("a next slot");
+            crate::timefmt::rfc3339(t)
+        })
+        .collect()
+}
+
+#[test]
+fn the_next_slot_follows_the_time_zone_across_daylight_saving_changes() {
+    // 03:00 in Berlin: 02:00 UTC in winter (CET), 01:00 UTC in summer (CEST). Summer time
+    // starts on 2027-03-28 and ends on 2026-10-25.
+    assert_eq!(
+        slots_in("Europe/Berlin", "0 3 * * *", "2027-03-26T12:00:00Z", 3),
+        [
+            "2027-03-27T02:00:00Z",
+            "2027-03-28T01:00:00Z",
+            "2027-03-29T01:00:00Z"
+        ]
+    );
+    assert_eq!(
+        slots_in("Europe/Berlin", "0 3 * * *", "2026-10-23T12:00:00Z", 3),
+        [
+            "2026-10-24T01:00:00Z",
+            "2026-10-25T02:00:00Z",
+            "2026-10-26T02:00:00Z"
+        ]
+    );
+    // New York, weekdays at 09:30: 14:30 UTC (EST) before 2027-03-14, 13:30 UTC (EDT) after.
+    assert_eq!(
+        slots_in(
+            "America/New_York",
+            "30 9 * * 1-5",
+            "2027-03-12T00:00:00Z",
+            2
+        ),
+        ["2027-03-12T14:30:00Z", "2027-03-15T13:30:00Z"]
+    );
+    // Without a zone the schedule is UTC, as before.
+    let cfg = parse(
+        Path::new("r.toml"),
+        &format!("{}\n[daemon]\nschedule = \"0 3 * * *\"\n", good()),
+    )
+    .expect("valid");
+    assert_eq!(cfg.daemon.schedule.zone(), chrono_tz::UTC);
+    let summer = time::macros::datetime!(2027-06-01 12:00 UTC);
+    assert_eq!(
+        cfg.daemon.next_slot(summer),
+        Some(time::macros::datetime!(2027-06-02 03:00 UTC))
+    );
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_with_a_suggestion() {
+    let text = format!("{}\n[daemon]\ntime_zone = \"Europe/Berln\"\n", good());
+    let found = issues(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key.as_deref(), Some("daemon.time_zone"));
+    assert!(
+        found[0].message.contains("IANA")
+            && found[0].message.contains("did you mean \"Europe/Berlin\"?"),
+        "{}",
+        found[0].message
+    );
+    let found = issues(&text.replace("Europe/Berln", "CEST"));
+    assert_eq!(found[0].key.as_deref(), Some("daemon.time_zone"));
 }
 
 #[test]
@@ -382,13 +462,7 @@ fn sovereign_clouds_have_their_graph() {
         "{head}[custom_cloud]\nauthority_host = \"https://login.example\"\n\n[credential]{rest}"
     );
     let found = issues(&text);
-    assert!(
-        found
-            .iter()
-            .any(|i| i.key.as_deref() == Some("apps[0].rotate")
-                && i.message.contains("graph_endpoint")),
-        "{found:?}"
-    );
+    assert_issue(&found, "apps[0].rotate", "graph_endpoint");
 }
 
 #[test]

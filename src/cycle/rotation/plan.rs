@@ -77,7 +77,7 @@ impl Plan {
                 "add_password",
                 format!(
                     "add a client secret valid for {} through Microsoft Graph",
-                    humantime::format_duration(policy.lifetime)
+                    crate::timefmt::duration(policy.lifetime)
                 ),
             );
             planned(
@@ -85,7 +85,7 @@ impl Plan {
                 "wait_until_usable",
                 format!(
                     "wait up to {} until the new secret mints a token",
-                    humantime::format_duration(policy.propagation_wait)
+                    crate::timefmt::duration(policy.propagation_wait)
                 ),
             );
             planned(
@@ -99,7 +99,7 @@ impl Plan {
                 "schedule_removal",
                 format!(
                     "keep the previous credential for {}, then remove it",
-                    humantime::format_duration(policy.grace)
+                    crate::timefmt::duration(policy.grace)
                 ),
             );
         };
@@ -111,7 +111,7 @@ impl Plan {
                     "skipped",
                     format!(
                         "the client secret is not within {} of its expiry",
-                        humantime::format_duration(policy.before_expiry)
+                        crate::timefmt::duration(policy.before_expiry)
                     ),
                 );
             }

@@ -47,9 +47,11 @@ impl Run<'_> {
         };
         let creds = Credentials::of(&application.password_credentials, current);
         let mut current_tags = current.meta.tags.clone();
-        match plan {
+        // Whether a new credential is added and published in this run.
+        let rotate_now = match plan {
             Plan::NotDue | Plan::NoExpiry | Plan::Grace { due: false, .. } => {
                 plan.describe(report, &self.policy);
+                false
             }
             Plan::Grace { previous, .. } => {
                 self.remove_previous(
@@ -60,6 +62,7 @@ impl Run<'_> {
                     report,
                 )
                 .await;
+                false
             }
             Plan::Recover {
                 pending_key_id,
@@ -130,29 +133,22 @@ impl Run<'_> {
                 if let Err(e) = self.set_tags(current, &current_tags).await {
                     return report.fail("recover", e);
                 }
-                if then_due {
-                    self.add_and_publish(
-                        &application.object_id,
-                        creds.current.as_deref(),
-                        current,
-                        current_tags,
-                        report,
-                    )
-                    .await;
-                } else {
+                if !then_due {
                     report.outcome = RotationOutcome::NotDue;
                 }
+                then_due
             }
-            Plan::Due => {
-                self.add_and_publish(
-                    &application.object_id,
-                    creds.current.as_deref(),
-                    current,
-                    current_tags,
-                    report,
-                )
-                .await;
-            }
+            Plan::Due => true,
+        };
+        if rotate_now {
+            self.add_and_publish(
+                &application.object_id,
+                creds.current.as_deref(),
+                current,
+                current_tags,
+                report,
+            )
+            .await;
         }
     }
 
@@ -328,13 +324,7 @@ impl Run<'_> {
         );
         // The version just replaced no longer needs its `adding` markers: the new version holds
         // the progress now. Best effort; a failure leaves stale tags on an old version only.
-        let settled: BTreeMap<String, String> = current
-            .meta
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let settled = without_progress(&current.meta.tags);
         if let Err(e) = self.set_tags(current, &settled).await {
             tracing::warn!(event = "rotation_old_tags_kept", app = %self.app.name, class = %e.class, "could not clear the rotation markers of the replaced version");
         }
@@ -422,13 +412,7 @@ impl Run<'_> {
         previous: &SecretValue,
         report: &mut RotationReport,
     ) {
-        let restored_tags: BTreeMap<String, String> = previous
-            .meta
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let restored_tags = without_progress(&previous.meta.tags);
         let what = format!(
             "credential {gone} was removed from application {} right after it was published as version {} of {:?}",
             self.app.client_id,
@@ -519,9 +503,7 @@ impl Run<'_> {
                             ErrorClass::BadClientSecret,
                             format!(
                                 "the new client secret still did not work after {} ({attempts} attempts, last: {}); nothing was published and the current secret stays in use (raise rotate.propagation_wait if Entra ID is slow)",
-                                humantime::format_duration(Duration::from_secs(
-                                    self.policy.propagation_wait.as_secs()
-                                )),
+                                crate::timefmt::duration(self.policy.propagation_wait),
                                 e.code.as_deref().unwrap_or(e.class.label())
                             ),
                         )
@@ -750,3 +732,11 @@ impl Run<'_> {
 
 /// How much of the lease must be left to publish.
 const LEASE_MARGIN: time::Duration = time::Duration::minutes(1);
+
+/// `all` tags but the rotation's progress markers ([`tags::ROTATION_PROGRESS`]).
+fn without_progress(all: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    all.iter()
+        .filter(|(k, _)| !tags::ROTATION_PROGRESS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

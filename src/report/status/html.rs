@@ -30,7 +30,7 @@ impl Status {
 <header>
 <h1>akv-rotator status</h1>
 <p class="sub"><time datetime="{at}">{at_human}</time> · {title} · {apps} apps, {targets} token secrets · client secrets: warning &lt; {warn}, critical &lt; {crit}</p>
-</header>
+{record}</header>
 <main>
 "#,
             at = esc(&rfc3339(self.generated_at)),
@@ -39,6 +39,18 @@ impl Status {
             targets = self.apps.iter().map(|a| a.targets.len()).sum::<usize>(),
             warn = esc(&self.thresholds.warning),
             crit = esc(&self.thresholds.critical),
+            record = self
+                .record
+                .as_ref()
+                .map(|r| format!(
+                    "<p class=\"record {}\">{}</p>\n",
+                    match r.state {
+                        RecordState::Current => "current",
+                        _ => "stale",
+                    },
+                    esc(&r.summary)
+                ))
+                .unwrap_or_default(),
         );
 
         page.push_str("<ul class=\"counts\" aria-label=\"apps by urgency\">\n");
@@ -243,11 +255,11 @@ impl Status {
                         .unwrap_or_else(|| "–".into()),
                 );
                 if let Some(e) = &t.error {
-                    page.push_str(&problem_row(e, COLUMNS));
+                    page.push_str(&problem_row(e, t.since_text().as_deref(), COLUMNS));
                 }
             }
             if let Some(e) = &a.error {
-                page.push_str(&problem_row(e, COLUMNS));
+                page.push_str(&problem_row(e, None, COLUMNS));
             }
             page.push_str("</tbody>\n");
         }
@@ -333,10 +345,13 @@ impl Axis {
     }
 }
 
-fn problem_row(e: &StepError, columns: usize) -> String {
+fn problem_row(e: &StepError, since: Option<&str>, columns: usize) -> String {
     format!(
-        r#"<tr class="problem"><td></td><td colspan="{span}"><span class="class">{class}</span>{code} {msg}</td></tr>
+        r#"<tr class="problem"><td></td><td colspan="{span}"><span class="class">{class}</span>{code} {msg}{since}</td></tr>
 "#,
+        since = since
+            .map(|s| format!(r#" <small class="since">{}</small>"#, esc(s)))
+            .unwrap_or_default(),
         span = columns - 1,
         class = esc(e.class.label()),
         code = e
@@ -418,6 +433,7 @@ tr.problem td+td{border-left:3px solid var(--critical);padding-left:10px;backgro
 .class{font-weight:600;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;margin-right:4px}
 code{font-size:12px}
 .notes ul{margin:0;padding-left:18px}
+.record.stale{font-weight:600;border-left:4px solid #cf222e;padding-left:8px}
 footer{color:var(--muted);font-size:12px}
 @media (max-width:800px){body{padding:16px}.axis,.row{grid-template-columns:1fr auto;gap:4px 12px}
 .row .track{grid-column:1/-1;grid-row:2}.axis{grid-template-columns:1fr}.axis>span:not(.ticks){display:none}}

@@ -20,6 +20,17 @@ impl Status {
             self.thresholds.warning,
             self.thresholds.critical,
         );
+        if let Some(r) = &self.record {
+            let text = md(&r.summary);
+            match r.state {
+                RecordState::Current => {
+                    let _ = writeln!(out, "{text}\n");
+                }
+                _ => {
+                    let _ = writeln!(out, "> **{text}**\n");
+                }
+            }
+        }
         let _ = writeln!(out, "{}\n", self.summary_line());
         out.push_str(
             "| Urgency | App | Client ID | Client secret | Expires | Days left | Token secret | Outcome | Token expires | Token age | Problem |\n\
@@ -76,15 +87,16 @@ impl Status {
         let problems = self.problems();
         if !problems.is_empty() {
             out.push_str("\n**Problems**\n\n");
-            for (app, e) in problems {
+            for (app, e, since) in problems {
                 let code = e
                     .code
                     .as_deref()
                     .map(|c| format!(" (`{c}`)"))
                     .unwrap_or_default();
+                let since = since.map(|s| format!(" — {}", md(&s))).unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "- **{}** — `{}`{code}: {}",
+                    "- **{}** — `{}`{code}: {}{since}",
                     md(app),
                     e.class,
                     md(&e.message)

@@ -4,8 +4,11 @@
 //! daemon also serves at `/status`.
 //!
 //! Every app is ranked by urgency — expired, critical, failing, warning, unknown, ok — then by
-//! fewest days left. This module only presents a report: it never reads, acquires or writes, and
-//! nothing here holds a secret or token value. Everything put into HTML is escaped.
+//! fewest days left. A dry run remembers nothing, so the view also takes the status record of
+//! the last real cycle ([`Memory`]): targets that failed then are shown failing, with their last
+//! error and since when, and a record older than the schedule allows is called stale. This
+//! module only presents: it never reads, acquires or writes, and nothing here holds a secret or
+//! token value. Everything put into HTML is escaped.
 
 use std::collections::HashMap;
 
@@ -22,6 +25,7 @@ use time::{Duration, OffsetDateTime};
 use crate::config::Thresholds;
 use crate::config::expiry::Severity;
 use crate::error::StepError;
+use crate::report::record::{StatusRecord, TargetRecord};
 use crate::report::{AppReport, ClientSecretReport, CycleReport, Outcome, rfc3339};
 
 /// Version of the `status --output json` layout.
@@ -102,7 +106,192 @@ pub struct TargetStatus {
     pub token_updated_on: Option<OffsetDateTime>,
     /// Now minus `token_updated_on`, in seconds.
     pub token_age_seconds: Option<i64>,
+    /// The current problem: the dry run's, else the last real cycle's failure.
     pub error: Option<StepError>,
+    /// What the last real cycle did, from the status record (absent when it recorded nothing
+    /// about this target).
+    pub last_run: Option<LastRun>,
+}
+
+/// One target's entry in the status record, as the status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRun {
+    /// `written`, `fresh`, `failed` or `skipped`.
+    pub outcome: Outcome,
+    /// When that cycle finished.
+    #[serde(serialize_with = "crate::timefmt::serialize")]
+    pub at: OffsetDateTime,
+    /// Failed cycles in a row, that one included; 0 when it succeeded.
+    pub consecutive_failures: u32,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub failing_since: Option<OffsetDateTime>,
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub last_success: Option<OffsetDateTime>,
+    pub error: Option<StepError>,
+}
+
+impl LastRun {
+    fn of(t: &TargetRecord, at: OffsetDateTime) -> LastRun {
+        LastRun {
+            outcome: t.outcome,
+            at,
+            consecutive_failures: t.consecutive_failures,
+            failing_since: t.failing_since,
+            last_success: t.last_success,
+            error: t.error.clone(),
+        }
+    }
+
+    /// `failing since 2026-12-01 20:10 UTC (3 runs in a row; last success 2026-11-30 08:00 UTC)`.
+    fn since_text(&self) -> Option<String> {
+        if self.consecutive_failures == 0 {
+            return None;
+        }
+        let runs = match self.consecutive_failures {
+            1 => "the last run".to_string(),
+            n => format!("{n} runs in a row"),
+        };
+        let last = self
+            .last_success
+            .map(|t| format!("; last success {}", human_time(t)))
+            .unwrap_or_else(|| "; no success recorded".into());
+        Some(match self.failing_since {
+            Some(since) => format!("failing since {} ({runs}{last})", human_time(since)),
+            None => format!("failing ({runs}{last})"),
+        })
+    }
+}
+
+/// The status records of the last real cycles (one per shard), as read by `status` or kept by
+/// the daemon. Empty when not consulted.
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    pub records: Vec<StatusRecord>,
+    /// Shards whose record does not exist yet.
+    pub missing: usize,
+    /// Records that could not be read, each with why (no values).
+    pub unreadable: Vec<String>,
+    /// When staleness is judged (default: when the report's cycle finished).
+    pub checked_at: Option<OffsetDateTime>,
+}
+
+impl Memory {
+    fn consulted(&self) -> bool {
+        !self.records.is_empty() || self.missing > 0 || !self.unreadable.is_empty()
+    }
+
+    fn target(&self, app: &str, secret: &str) -> Option<(&TargetRecord, OffsetDateTime)> {
+        self.records
+            .iter()
+            .find_map(|r| r.target(app, secret).map(|t| (t, r.updated_at)))
+    }
+}
+
+/// How current the status record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Written by the last scheduled run.
+    Current,
+    /// Older than the schedule allows: runs did not happen.
+    Stale,
+    /// No run has written one yet.
+    Missing,
+    /// It exists but could not be read.
+    Unreadable,
+}
+
+/// What the status record says about the last real cycle.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordView {
+    pub state: RecordState,
+    /// When the last recorded cycle finished (the oldest, with several shards).
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub last_run_at: Option<OffsetDateTime>,
+    pub run_id: Option<String>,
+    /// By when the next cycle should have recorded its outcome.
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
+    pub next_run_by: Option<OffsetDateTime>,
+    /// Targets failing in the last cycle, including those the record had to leave out.
+    pub failing_targets: usize,
+    /// Failing targets without detail (Key Vault's 25 KB secret limit).
+    pub failing_not_detailed: usize,
+    /// One line for people.
+    pub summary: String,
+}
+
+impl RecordView {
+    fn of(memory: &Memory, now: OffsetDateTime) -> Option<RecordView> {
+        if !memory.consulted() {
+            return None;
+        }
+        // With several shards, the oldest record speaks for the whole.
+        let oldest = memory.records.iter().min_by_key(|r| r.updated_at);
+        let stale = memory.records.iter().find(|r| r.is_stale(now));
+        let failing: usize = memory.records.iter().map(|r| r.counts.failing).sum();
+        let not_detailed: usize = memory
+            .records
+            .iter()
+            .map(|r| r.counts.failing_omitted)
+            .sum();
+        let state = if !memory.unreadable.is_empty() {
+            RecordState::Unreadable
+        } else if stale.is_some() {
+            RecordState::Stale
+        } else if memory.records.is_empty() {
+            RecordState::Missing
+        } else {
+            RecordState::Current
+        };
+        let mut summary = match (state, oldest) {
+            (RecordState::Unreadable, _) => format!(
+                "The status record could not be read ({}): failures of earlier runs are not shown.",
+                memory.unreadable.join("; ")
+            ),
+            (RecordState::Missing, _) | (_, None) => "No run has recorded its outcome yet: failures of earlier runs are not known (run `akv-rotator once` or the daemon).".to_string(),
+            (RecordState::Stale, Some(r)) => {
+                let s = stale.unwrap_or(r);
+                format!(
+                    "STALE: the last recorded run finished {} ({} ago) and the next was due by {}: the rotator is not running on schedule (check the CronJob or daemon); tokens may expire unrefreshed.",
+                    human_time(s.updated_at),
+                    human(now - s.updated_at),
+                    s.next_run_by.map(human_time).unwrap_or_else(|| "-".into())
+                )
+            }
+            (RecordState::Current, Some(r)) => format!(
+                "Last run: {} ({} ago); {failing} token secret{} failing.",
+                human_time(r.updated_at),
+                human(now - r.updated_at),
+                if failing == 1 { "" } else { "s" }
+            ),
+        };
+        if memory.missing > 0 && !memory.records.is_empty() {
+            summary.push_str(&format!(
+                " {} shard{} recorded nothing yet.",
+                memory.missing,
+                if memory.missing == 1 { "" } else { "s" }
+            ));
+        }
+        if not_detailed > 0 {
+            let targets = if not_detailed == 1 {
+                "target is"
+            } else {
+                "targets are"
+            };
+            summary.push_str(&format!(
+                " {not_detailed} failing {targets} counted but not detailed (the record's 25 KB limit)."
+            ));
+        }
+        Some(RecordView {
+            state,
+            last_run_at: oldest.map(|r| r.updated_at),
+            run_id: oldest.map(|r| r.run_id.clone()).filter(|id| !id.is_empty()),
+            next_run_by: oldest.and_then(|r| r.next_run_by),
+            failing_targets: failing,
+            failing_not_detailed: not_detailed,
+            summary,
+        })
+    }
 }
 
 /// One app registration and its token secrets.
@@ -186,6 +375,8 @@ pub struct Status {
     pub targets_by_outcome: OutcomeCounts,
     pub apps: Vec<AppStatus>,
     pub notes: Vec<String>,
+    /// The status record of the last real cycle; absent when it was not consulted.
+    pub record: Option<RecordView>,
     #[serde(skip)]
     now: OffsetDateTime,
     #[serde(skip)]
@@ -207,11 +398,22 @@ impl Status {
         thresholds: &Thresholds,
         updated: &TokenUpdated,
     ) -> Status {
+        Status::with_memory(report, thresholds, updated, &Memory::default())
+    }
+
+    /// Like [`Status::with_token_updated`], with the status records of the last real cycles:
+    /// what failed then is shown failing, with its error and since when.
+    pub fn with_memory(
+        report: &CycleReport,
+        thresholds: &Thresholds,
+        updated: &TokenUpdated,
+        memory: &Memory,
+    ) -> Status {
         let now = report.finished_at;
         let mut apps: Vec<AppStatus> = report
             .apps
             .iter()
-            .map(|a| app_status(report, a, updated, now))
+            .map(|a| app_status(report, a, updated, memory, now))
             .collect();
         apps.sort_by(|a, b| {
             (a.urgency, a.client_secret.days_left.unwrap_or(i64::MAX))
@@ -244,6 +446,7 @@ impl Status {
             targets_by_outcome: by_outcome,
             apps,
             notes: report.notes.clone(),
+            record: RecordView::of(memory, memory.checked_at.unwrap_or(now).max(now)),
             now,
             limits: *thresholds,
         }
@@ -253,18 +456,19 @@ impl Status {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// Every distinct problem, with its app, most urgent app first.
-    fn problems(&self) -> Vec<(&str, &StepError)> {
-        let mut out: Vec<(&str, &StepError)> = Vec::new();
+    /// Every distinct problem, with its app and (from the status record) since when it has
+    /// been failing, most urgent app first.
+    fn problems(&self) -> Vec<(&str, &StepError, Option<String>)> {
+        let mut out: Vec<(&str, &StepError, Option<String>)> = Vec::new();
         for a in &self.apps {
             let errors = a
                 .targets
                 .iter()
-                .filter_map(|t| t.error.as_ref())
-                .chain(a.error.as_ref());
-            for e in errors {
-                if !out.iter().any(|(_, seen)| *seen == e) {
-                    out.push((a.name.as_str(), e));
+                .filter_map(|t| Some((t.error.as_ref()?, t.since_text())))
+                .chain(a.error.as_ref().map(|e| (e, None)));
+            for (e, since) in errors {
+                if !out.iter().any(|(_, seen, _)| *seen == e) {
+                    out.push((a.name.as_str(), e, since));
                 }
             }
         }
@@ -316,10 +520,18 @@ impl Status {
     }
 }
 
+impl TargetStatus {
+    /// `failing since …`, when the status record says the target keeps failing.
+    pub(super) fn since_text(&self) -> Option<String> {
+        self.last_run.as_ref().and_then(LastRun::since_text)
+    }
+}
+
 fn app_status(
     report: &CycleReport,
     a: &AppReport,
     updated: &TokenUpdated,
+    memory: &Memory,
     now: OffsetDateTime,
 ) -> AppStatus {
     let mut targets: Vec<TargetStatus> = report
@@ -340,6 +552,18 @@ fn app_status(
                     .get(&(t.vault.clone(), t.secret.to_ascii_lowercase()))
                     .copied()
             });
+            let recorded = memory.target(&t.app, &t.secret);
+            // The last real cycle failed, and no token was written since: still failing.
+            if let Some((r, at)) = recorded
+                && r.is_failing()
+                && when.is_none_or(|w| w <= at)
+                && matches!(outcome, Outcome::Planned | Outcome::Failed | Outcome::Fresh)
+            {
+                outcome = Outcome::Failed;
+                if error.is_none() {
+                    error = r.error.clone();
+                }
+            }
             TargetStatus {
                 secret: t.secret.clone(),
                 vault: t.vault.clone(),
@@ -349,6 +573,7 @@ fn app_status(
                 token_updated_on: when,
                 token_age_seconds: when.map(|u| (now - u).whole_seconds()),
                 error,
+                last_run: recorded.map(|(r, at)| LastRun::of(r, at)),
             }
         })
         .collect();

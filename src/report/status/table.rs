@@ -20,6 +20,9 @@ impl Status {
             self.thresholds.warning,
             self.thresholds.critical,
         );
+        if let Some(r) = &self.record {
+            let _ = writeln!(out, "{}", r.summary);
+        }
         let mut rows = Vec::new();
         for a in &self.apps {
             let app_cells = [
@@ -79,13 +82,16 @@ impl Status {
         let problems = self.problems();
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems");
-            for (app, e) in problems {
+            for (app, e, since) in problems {
                 let code = e
                     .code
                     .as_deref()
                     .map(|c| format!(" [{c}]"))
                     .unwrap_or_default();
                 let _ = writeln!(out, "  - {app}: {}{code}: {}", e.class, e.message);
+                if let Some(since) = since {
+                    let _ = writeln!(out, "    {since}");
+                }
             }
         }
         for n in &self.notes {

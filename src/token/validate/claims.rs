@@ -41,8 +41,8 @@ pub(super) fn check_lifetime(claims: &TokenClaims, max: Duration) -> Result<(), 
     if lifetime > max {
         return Err(invalid(format!(
             "token lifetime (exp - nbf) of {} exceeds max_token_lifetime of {}: refused",
-            humantime::format_duration(lifetime.unsigned_abs()),
-            humantime::format_duration(max.unsigned_abs())
+            crate::timefmt::duration_abs(lifetime),
+            crate::timefmt::duration_abs(max)
         )));
     }
     Ok(())
@@ -175,10 +175,16 @@ pub(super) fn check_claims(
     };
     let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::minutes(5));
     if exp <= now {
-        return Err(invalid(format!("token expired at {exp}")));
+        return Err(invalid(format!(
+            "token expired at {}",
+            crate::timefmt::rfc3339(exp)
+        )));
     }
     if nbf > now + skew {
-        return Err(invalid(format!("token is not valid before {nbf}")));
+        return Err(invalid(format!(
+            "token is not valid before {}",
+            crate::timefmt::rfc3339(nbf)
+        )));
     }
     if exp <= nbf {
         return Err(invalid("token `exp` is not after `nbf`"));

@@ -188,11 +188,7 @@ impl Validator {
         operation: &str,
     ) -> Result<T, StepError> {
         let sent = self.http.get(url).send().await;
-        self.metrics.record_request(
-            "entra",
-            operation,
-            sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-        );
+        self.metrics.record_sent("entra", operation, &sent);
         let resp = sent.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,

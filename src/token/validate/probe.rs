@@ -17,11 +17,7 @@ impl Validator {
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        self.metrics.record_request(
-            "probe",
-            "get",
-            sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
-        );
+        self.metrics.record_sent("probe", "get", &sent);
         let resp = sent.map_err(|e| {
             StepError::new(
                 ErrorClass::Transient,

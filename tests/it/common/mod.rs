@@ -4,10 +4,12 @@
 //! Also: seeds (`seed`, re-exported here), hand-built reports (`report`) and a local HTTP
 //! receiver (`receiver`).
 
+mod process;
 pub mod receiver;
 pub mod report;
 mod seed;
 
+pub use process::*;
 pub use seed::*;
 
 use std::collections::BTreeMap;
@@ -273,14 +275,7 @@ impl World {
         let config = config.display().to_string();
         let mut args = vec!["once", "--config", config.as_str(), "--output", "json"];
         args.extend_from_slice(extra);
-        let out = self.run(&args, env);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (
-            out.status.code().unwrap_or(-1),
-            json,
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        once_result(&self.run(&args, env))
     }
 
     pub fn versions(&self, vault: &str, name: &str) -> Vec<StoredSecret> {
@@ -298,6 +293,23 @@ pub fn target<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json
         .unwrap_or_else(|| panic!("no target {secret} in {report:#}"))
 }
 
+/// The outcome of the report's target for an output secret (`written`, `fresh`, `failed`, …).
+pub fn outcome<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    &target(report, secret)["outcome"]
+}
+
+/// The report's target for an output secret, asserted to have failed with this error class.
+pub fn failed_target<'a>(
+    report: &'a serde_json::Value,
+    secret: &str,
+    class: &str,
+) -> &'a serde_json::Value {
+    let t = target(report, secret);
+    assert_eq!(t["outcome"], "failed", "{secret}: {t:#}");
+    assert_eq!(t["error"]["class"], class, "{secret}: {t:#}");
+    t
+}
+
 pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["apps"]
         .as_array()
@@ -305,6 +317,20 @@ pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
         .iter()
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("no app {name} in {report:#}"))
+}
+
+/// The pairs of string fields `a` and `b` of each object in a JSON array.
+pub fn field_pairs(list: &serde_json::Value, a: &str, b: &str) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o[a].as_str().unwrap().to_string(),
+                o[b].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// The claims of a JWT (test side, independent of the product's decoder).
@@ -318,6 +344,15 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
 }
 
 impl World {
+    /// An HTTPS client that trusts the emulator's CA.
+    pub fn https_client(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(self.emulator.ca_cert_pem().as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap()
+    }
+
     /// Writes the world's config plus `extra` TOML to a new file and returns its path.
     pub fn config_with(&self, file: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join(file);

@@ -1,0 +1,125 @@
+//! Whether the schedule runs often enough for `refresh_before`: a token is refreshed by the
+//! first run that finds less than `refresh_before` left, so two runs further apart than that let
+//! a token expire in between (consumers then read an expired token). `check` refuses such a
+//! schedule; the daemon's early refresh between slots does not help a CronJob running `once`.
+
+use super::*;
+
+/// Slots looked at to find the longest gap: a schedule firing every minute repeats within a
+/// day; sparser ones are followed for at most a year.
+const MAX_SLOTS: usize = 2_000;
+const HORIZON: time::Duration = time::Duration::days(366);
+
+/// The longest time between two consecutive slots of `schedule` from `from` on, over
+/// [`MAX_SLOTS`] slots or a year; `None` when it has fewer than two slots ahead.
+pub fn longest_gap(schedule: &CronSchedule, from: OffsetDateTime) -> Option<Duration> {
+    let mut previous = schedule.next_after(from)?;
+    let mut longest: Option<time::Duration> = None;
+    for _ in 0..MAX_SLOTS {
+        let Some(next) = schedule.next_after(previous) else {
+            break;
+        };
+        longest = Some(longest.map_or(next - previous, |l| l.max(next - previous)));
+        if next - from > HORIZON {
+            break;
+        }
+        previous = next;
+    }
+    longest.map(time::Duration::unsigned_abs)
+}
+
+/// Why the schedule cannot keep the config's tokens fresh, with the fix; `None` when it can.
+/// `now` anchors the slots looked at.
+pub fn schedule_too_slow(cfg: &ValidConfig, now: OffsetDateTime) -> Option<ConfigIssue> {
+    let (app, target) = cfg
+        .apps
+        .iter()
+        .flat_map(|a| a.targets.iter().map(move |t| (a, t)))
+        .min_by_key(|(_, t)| t.refresh_before)?;
+    let gap = longest_gap(&cfg.daemon.schedule, now)?;
+    let worst = gap + cfg.daemon.jitter;
+    if worst < target.refresh_before {
+        return None;
+    }
+    let every = (target.refresh_before / 2).as_secs() / 60;
+    let example = if every >= 1 {
+        format!("\"*/{} * * * *\"", every.min(30))
+    } else {
+        "a schedule with seconds".to_string()
+    };
+    Some(ConfigIssue {
+        line: 0,
+        column: 0,
+        key: Some("daemon.schedule".into()),
+        message: format!(
+            "schedule {:?} can leave {} between two runs{}, but token {:?} of app {:?} is refreshed only once less than its refresh_before of {} is left: a token can expire between runs and consumers would read an expired token; run at least every {} (for example {example}; the CronJob schedule must match)",
+            cfg.daemon.schedule_text,
+            crate::timefmt::duration(gap),
+            if cfg.daemon.jitter.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " plus a jitter of {}",
+                    crate::timefmt::duration(cfg.daemon.jitter)
+                )
+            },
+            target.secret_name,
+            app.name,
+            crate::timefmt::duration(target.refresh_before),
+            crate::timefmt::duration(
+                target
+                    .refresh_before
+                    .saturating_sub(cfg.daemon.jitter)
+                    .max(Duration::from_secs(60))
+            ),
+        ),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at() -> OffsetDateTime {
+        // A Friday noon: weekday schedules have their weekend gap ahead.
+        OffsetDateTime::from_unix_timestamp(1_796_040_000).unwrap()
+    }
+
+    #[test]
+    fn the_longest_gap_finds_nights_and_weekends() {
+        let gap = |s: &str| longest_gap(&parse_cron(s).unwrap().into(), at()).unwrap();
+        assert_eq!(gap("*/10 * * * *"), Duration::from_secs(600));
+        assert_eq!(gap("@daily"), Duration::from_secs(86_400));
+        // Every 10 minutes from 8:00 to 17:50 on weekdays: the weekend is the longest gap.
+        assert_eq!(
+            gap("*/10 8-17 * * 1-5"),
+            Duration::from_secs(2 * 86_400 + 14 * 3_600 + 10 * 60)
+        );
+    }
+
+    fn config(schedule: &str, jitter: &str, refresh_before: &str) -> ValidConfig {
+        let text = format!(
+            "vault = \"https://kv.vault.azure.net/\"\nrefresh_before = \"{refresh_before}\"\n[daemon]\nschedule = \"{schedule}\"\njitter = \"{jitter}\"\n[[apps]]\nname = \"sales\"\ntenant_id = \"72f988bf-86f1-41af-91ab-2d7cd011db47\"\nclient_id = \"6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e\"\nclient_secret_name = \"sales-secret\"\n[[apps.targets]]\nscope = \"https://analysis.windows.net/powerbi/api/.default\"\nsecret = \"sales-token\"\n"
+        );
+        parse(Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_schedule_slower_than_refresh_before_is_refused_with_the_fix() {
+        assert!(schedule_too_slow(&config("*/10 * * * *", "30s", "30m"), at()).is_none());
+        let issue = schedule_too_slow(&config("@hourly", "0s", "30m"), at()).unwrap();
+        assert_eq!(issue.key.as_deref(), Some("daemon.schedule"));
+        assert!(
+            issue.message.contains("can leave 1 hour between two runs")
+                && issue.message.contains("refresh_before of 30 minutes")
+                && issue.message.contains("run at least every 30 minutes")
+                && issue.message.contains("\"*/15 * * * *\""),
+            "{}",
+            issue.message
+        );
+        // The jitter counts: 25 minutes apart plus up to 5 minutes late reaches 30 minutes.
+        let issue = schedule_too_slow(&config("*/25 * * * *", "5m", "30m"), at());
+        assert!(issue.is_some_and(|i| i.message.contains("plus a jitter of 5 minutes")));
+    }
+}
