@@ -16,7 +16,7 @@
 //! | [`report`] | the cycle report, its metrics, the status record kept between cycles, the status view and its renderers |
 //! | [`azure`] | adapters: Key Vault (the only user of its SDK), Entra ID, Graph, the rotator's identity, certificates |
 //! | [`token`] | [`token::AcquiredToken`] and validation, the only producer of [`token::ValidatedToken`] |
-//! | [`net`] | the HTTPS client, bounded bodies, retry, adaptive limits |
+//! | [`net`] | the HTTPS client, bounded bodies, retry, adaptive limits, pacing to a share of each vault's budget |
 //! | [`telemetry`] | tracing, OTLP, metrics |
 //! | [`config`] | TOML model, every unknown key at once, checks per section, [`config::ValidConfig`], clouds |
 //! | [`error`] | [`error::SetupError`] with its exit code; error classes of the report |

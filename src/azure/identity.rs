@@ -48,18 +48,20 @@ pub fn client_options(
     cloud: &Cloud,
     metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
 ) -> ClientOptions {
-    client_options_with_limits(http, cloud, metrics, None)
+    client_options_with_limits(http, cloud, metrics, None, None)
 }
 
 /// Like [`client_options`], also feeding every response status to per-vault adaptive
-/// concurrency limits (see [`crate::net::retry::AdaptiveLimits`]).
+/// concurrency limits (see [`crate::net::retry::AdaptiveLimits`]) and pacing requests to the
+/// configured vaults (see [`crate::net::pacing::VaultPacing`]).
 pub fn client_options_with_limits(
     http: &reqwest::Client,
     cloud: &Cloud,
     metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
     limits: Option<Arc<crate::net::retry::AdaptiveLimits>>,
+    pacing: Option<Arc<crate::net::pacing::VaultPacing>>,
 ) -> ClientOptions {
-    options_over(guarded_transport(http, metrics, limits), cloud)
+    options_over(guarded_transport(http, metrics, limits, pacing), cloud)
 }
 
 /// The rotator's client as the SDK's transport: metered when `metrics` are given, response
@@ -68,6 +70,7 @@ fn guarded_transport(
     http: &reqwest::Client,
     metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
     limits: Option<Arc<crate::net::retry::AdaptiveLimits>>,
+    pacing: Option<Arc<crate::net::pacing::VaultPacing>>,
 ) -> Arc<dyn azure_core::http::HttpClient> {
     let inner: Arc<dyn azure_core::http::HttpClient> = match metrics {
         Some(m) => Arc::new(crate::telemetry::metrics::MeteredTransport::new(
@@ -81,6 +84,9 @@ fn guarded_transport(
         crate::net::http::GuardedTransport::new(inner, crate::net::http::MAX_SDK_RESPONSE_BYTES);
     if let Some(l) = limits {
         guarded = guarded.with_limits(l);
+    }
+    if let Some(p) = pacing {
+        guarded = guarded.with_pacing(p);
     }
     Arc::new(guarded)
 }
@@ -123,7 +129,7 @@ pub fn managed_identity_client_options(
     cloud: &Cloud,
     metrics: Option<Arc<crate::telemetry::metrics::Metrics>>,
 ) -> ClientOptions {
-    let guarded = guarded_transport(http, metrics, None);
+    let guarded = guarded_transport(http, metrics, None, None);
     options_over(
         Arc::new(crate::net::http::ManagedIdentityTransport::new(guarded)),
         cloud,

@@ -274,6 +274,7 @@ impl RawConfig {
                 8
             }
         };
+        let limits = check_limits(&mut c, self.limits.as_ref());
         let cycle_deadline = match &self.cycle_deadline {
             None => DEFAULT_CYCLE_DEADLINE,
             Some(d) => match c.duration(d, "cycle_deadline") {
@@ -404,6 +405,7 @@ impl RawConfig {
             ca_file,
             credential,
             concurrency,
+            limits,
             cycle_deadline,
             max_token_lifetime,
             thresholds,
@@ -667,6 +669,30 @@ pub(super) fn check_daemon(c: &mut Checker<'_>, raw: Option<&RawDaemon>) -> Daem
             .and_then(|g| c.duration(g, "daemon.shutdown_grace"))
         {
             daemon.shutdown_grace = g;
+        }
+        for (raw, key, max, slot) in [
+            (
+                &d.relist_after,
+                "daemon.relist_after",
+                Duration::from_secs(24 * 3600),
+                &mut daemon.relist_after,
+            ),
+            (
+                &d.client_secret_max_age,
+                "daemon.client_secret_max_age",
+                Duration::from_secs(7 * 86_400),
+                &mut daemon.client_secret_max_age,
+            ),
+        ] {
+            match raw.as_ref().map(|t| (t, c.duration(t, key))) {
+                Some((_, Some(v))) if v <= max => *slot = v,
+                Some((t, Some(_))) => c.push(
+                    t.span(),
+                    key,
+                    format!("must be at most {}", humantime::format_duration(max)),
+                ),
+                _ => {}
+            }
         }
         if let Some(t) = d
             .header_read_timeout

@@ -146,6 +146,8 @@ pub struct ValidConfig {
     pub ca_file: Option<PathBuf>,
     pub credential: CredentialConfig,
     pub concurrency: usize,
+    /// The share of each vault's Key Vault budget the rotator paces itself to.
+    pub limits: VaultLimits,
     /// How long one cycle's token work may take: after it no new target is started, and work
     /// still running [`deadline_grace`] later is abandoned (reported `deadline_exceeded`).
     pub cycle_deadline: Duration,
@@ -185,6 +187,11 @@ pub struct DaemonConfig {
     pub schedule_text: String,
     /// Each cycle starts at a random delay in `[0, jitter]` after its slot.
     pub jitter: Duration,
+    /// A cycle lists the vaults again when the last listing is older than this; until then it
+    /// uses that listing with what it wrote since.
+    pub relist_after: Duration,
+    /// A client secret read is reused while the listing shows it unchanged, at most this long.
+    pub client_secret_max_age: Duration,
     /// Where `/healthz`, `/readyz`, `/metrics` and `/status` are served.
     pub listen: std::net::SocketAddr,
     /// How long in-flight work may take to finish after SIGTERM.
@@ -226,6 +233,8 @@ impl Default for DaemonConfig {
                 .into(),
             schedule_text: DEFAULT_SCHEDULE.to_string(),
             jitter: Duration::from_secs(30),
+            relist_after: Duration::from_secs(10 * 60),
+            client_secret_max_age: Duration::from_secs(3600),
             listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
             shutdown_grace: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),

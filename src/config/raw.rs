@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub(super) cycle_deadline: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) limits: Option<RawLimits>,
+    #[serde(default)]
     pub(super) refresh_before: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) max_token_lifetime: Option<Spanned<String>>,
@@ -48,6 +50,12 @@ pub(super) struct RawDaemon {
     pub(super) time_zone: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) jitter: Option<Spanned<String>>,
+    /// How old the last listing may be before a cycle lists the vaults again.
+    #[serde(default)]
+    pub(super) relist_after: Option<Spanned<String>>,
+    /// How long a client secret read is reused while its listing shows it unchanged.
+    #[serde(default)]
+    pub(super) client_secret_max_age: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) listen: Option<Spanned<String>>,
     #[serde(default)]

@@ -160,6 +160,7 @@ fn known_keys(parent: &[Segment]) -> &'static [&'static str] {
         [] => fields::<RawConfig>(),
         ["daemon"] => fields::<RawDaemon>(),
         ["shard"] => fields::<RawShard>(),
+        ["limits"] => fields::<super::limits::RawLimits>(),
         ["custom_cloud"] => fields::<RawCustomCloud>(),
         ["expiry"] | ["apps", "expiry"] => fields::<RawThresholds>(),
         ["credential"] => fields::<RawCredential>(),

@@ -3,11 +3,16 @@
 //! (Key Vault and, optionally, Microsoft Graph), each due target refreshed, the rotation; then
 //! the app's report, built in one place for finished and abandoned apps alike.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 use tokio::time::Instant;
+use url::Url;
 
 use super::graph_expiry::GraphExpiry;
-use super::plan::{Listings, TargetPlan, is_fresh, plan_targets};
+use super::plan::{
+    Listings, TargetPlan, is_fresh, plan_targets, refresh_moment, stored_refresh_moment,
+};
 use super::rotation::{RotationReport, rotate_app};
 use super::{Cycle, CycleOptions, credential, tags};
 use crate::azure::vault::{SecretMeta, SecretValue};
@@ -25,6 +30,8 @@ pub(super) struct AppResult {
     pub rotation: Option<RotationReport>,
     /// Notes for the cycle report (for example tokens living shorter than expected).
     pub notes: Vec<String>,
+    /// The token secrets written, as a listing would show them.
+    pub written: Vec<(Url, SecretMeta)>,
 }
 
 /// The app's client secret as far as this run knows it.
@@ -32,8 +39,8 @@ pub(super) struct AppResult {
 struct ClientSecretState {
     /// Its properties: from the listing, or from the read.
     meta: Option<SecretMeta>,
-    /// Its value, when it was read and passed the credential check.
-    value: Option<SecretValue>,
+    /// Its value, when it was read (now or in an earlier cycle) and passed the credential check.
+    value: Option<Arc<SecretValue>>,
     /// Why the app's targets cannot be refreshed this run.
     error: Option<StepError>,
 }
@@ -69,20 +76,30 @@ impl Cycle {
         let plans = plan_targets(&self.vaults, listings, app, now).await;
         let needs_secret = plans.iter().any(TargetPlan::due);
 
-        // One client secret read per app, when a token is due (or listing was not possible).
+        // One client secret read per app, when a token is due (or listing was not possible),
+        // unless an earlier cycle read it and the listing shows it unchanged.
         if !options.dry_run
             && !stopping()
             && !overdue()
             && secret.error.is_none()
             && (needs_secret || !listed)
         {
-            self.read_client_secret(app, &mut secret).await;
+            let (vault, name) = (&app.client_secret_vault, &app.client_secret_name);
+            match self.memory.secret(vault, name, listings.get(vault, name)) {
+                Some((value, not_after)) => {
+                    let mut meta = value.meta.clone();
+                    meta.expires = not_after.or(meta.expires);
+                    secret.meta = Some(meta);
+                    secret.value = Some(value);
+                }
+                None => self.read_client_secret(app, &mut secret).await,
+            }
         }
 
         let kv_expires = secret.meta.as_ref().and_then(|m| m.expires);
         let graph = if app.thresholds.graph && secret.error.is_none() && !overdue() {
             Some(
-                self.graph_expiry(app, secret.meta.as_ref(), secret.value.as_ref())
+                self.graph_expiry(app, secret.meta.as_ref(), secret.value.as_deref())
                     .await,
             )
         } else {
@@ -91,6 +108,7 @@ impl Cycle {
 
         let mut targets = Vec::with_capacity(plans.len());
         let mut notes = Vec::new();
+        let mut written = Vec::new();
         for plan in plans {
             let mut report = target_report(app, plan.target, plan.stored.as_ref());
             if plan.fresh {
@@ -111,7 +129,7 @@ impl Cycle {
                 report.fail(deadline_exceeded(app, plan.target, &self.config));
             } else if let Some(value) = &secret.value
                 && let Some(note) = self
-                    .refresh_target(app, plan.target, value, run_id, &mut report)
+                    .refresh_target(app, plan.target, value, run_id, &mut report, &mut written)
                     .await
             {
                 notes.push(note);
@@ -134,12 +152,29 @@ impl Cycle {
                 self,
                 app,
                 secret.meta.as_ref(),
-                secret.value.as_ref(),
+                secret.value.as_deref(),
                 options.dry_run,
                 run_id,
             )
             .await
         };
+        // A kept client secret that Entra ID refused, or that a rotation touched, is read again
+        // next time.
+        let refused = targets.iter().any(|t| {
+            t.error.as_ref().is_some_and(|e| {
+                matches!(
+                    e.class,
+                    ErrorClass::BadClientSecret | ErrorClass::ExpiredClientSecret
+                )
+            })
+        });
+        let rotated = rotation
+            .as_ref()
+            .is_some_and(|r| r.outcome != crate::report::rotation::RotationOutcome::NotDue);
+        if refused || rotated {
+            self.memory
+                .forget_secret(&app.client_secret_vault, &app.client_secret_name);
+        }
         let version = secret.value.as_ref().and_then(|v| v.version.clone());
         let report = app_report(
             app,
@@ -162,6 +197,7 @@ impl Cycle {
             targets,
             rotation,
             notes,
+            written,
         }
     }
 
@@ -184,6 +220,13 @@ impl Cycle {
                 if let Some(not_after) = not_after {
                     meta.expires = Some(not_after);
                 }
+                let value = Arc::new(value);
+                self.memory.keep_secret(
+                    &app.client_secret_vault,
+                    &app.client_secret_name,
+                    value.clone(),
+                    not_after,
+                );
                 secret.value = Some(value);
             }
             Err(e) => secret.error = Some(e),
@@ -191,8 +234,8 @@ impl Cycle {
         secret.meta = Some(meta);
     }
 
-    /// Refreshes one due target and records the outcome in its report; returns a note when the
-    /// new token lives shorter than `refresh_before` expects.
+    /// Refreshes one due target and records the outcome in its report (and what was written in
+    /// `written`); returns a note when the new token lives shorter than `refresh_before` expects.
     async fn refresh_target(
         &self,
         app: &App,
@@ -200,15 +243,25 @@ impl Cycle {
         secret: &SecretValue,
         run_id: &str,
         report: &mut TargetReport,
+        written: &mut Vec<(Url, SecretMeta)>,
     ) -> Option<String> {
         match self.refresh(app, target, secret, run_id).await {
-            Ok((token, version)) => {
+            Ok((token, version, meta)) => {
+                if self.memory.remembers() {
+                    written.push((target.vault.clone(), meta));
+                }
                 let lifetime = token.expires_at() - token.not_before();
                 let short =
                     super::plan::lifetime_shorter_than_expected(lifetime, target.refresh_before);
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
                 report.token_updated_on = Some(OffsetDateTime::now_utc());
+                report.refresh_at = Some(refresh_moment(
+                    &target.secret_name,
+                    token.expires_at(),
+                    Some(token.not_before()),
+                    target.refresh_before,
+                ));
                 report.version = version;
                 report.signature = Some(match token.signature() {
                     SignatureCheck::Verified { .. } => "verified".into(),
@@ -285,6 +338,7 @@ fn from_listings(
         targets,
         rotation: None,
         notes: Vec::new(),
+        written: Vec::new(),
     }
 }
 
@@ -304,6 +358,7 @@ fn target_report(app: &App, target: &TokenTarget, stored: Option<&SecretMeta>) -
     let mut report = TargetReport::new(app, target);
     report.token_expires_on = stored.and_then(|m| m.expires);
     report.token_updated_on = stored.and_then(|m| m.updated);
+    report.refresh_at = stored.and_then(|m| stored_refresh_moment(m, target));
     report
 }
 

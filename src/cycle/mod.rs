@@ -26,6 +26,7 @@
 mod app;
 pub mod credential;
 mod graph_expiry;
+mod memory;
 mod plan;
 pub mod rotation;
 pub mod shard;
@@ -43,9 +44,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::azure::entra::EntraClient;
 use crate::azure::identity;
-use crate::azure::vault::{KeyVaults, SecretValue};
+use crate::azure::vault::{KeyVaults, SecretMeta, SecretValue};
 use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
 use crate::error::{ErrorClass, SetupError, StepError};
+use crate::net::pacing::VaultPacing;
 use crate::net::retry::{AdaptiveConfig, AdaptiveLimits};
 use crate::report::{CycleReport, TargetReport};
 use crate::telemetry::metrics::Metrics;
@@ -54,6 +56,7 @@ use crate::token::{Expectations, ValidatedToken, Validator};
 
 use app::AppResult;
 use plan::Listings;
+pub use plan::refresh_moment;
 pub use shard::{Shard, stable_hash};
 
 /// What a cycle should do.
@@ -81,6 +84,11 @@ pub struct Cycle {
     validator: Validator,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    /// Every request to a vault is paced to the configured share of its budget; what each
+    /// cycle used goes into its report.
+    pacing: Arc<VaultPacing>,
+    /// Listings and client secrets kept between cycles (a daemon's).
+    memory: memory::Memory,
 }
 
 impl Cycle {
@@ -93,11 +101,14 @@ impl Cycle {
     pub fn with_metrics(config: ValidConfig, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
         let http = crate::net::http::build_client(config.ca_file.as_deref())?;
         let adaptive = AdaptiveConfig::for_concurrency(config.concurrency);
+        let pacing = Arc::new(VaultPacing::new(&config.limits, &config.vaults()));
+        let memory = memory::Memory::off();
         let options = identity::client_options_with_limits(
             &http,
             &config.cloud,
             Some(metrics.clone()),
             Some(AdaptiveLimits::new(adaptive)),
+            Some(pacing.clone()),
         );
         let managed_identity = identity::managed_identity_client_options(
             &crate::net::http::build_managed_identity_client(config.ca_file.as_deref())?,
@@ -124,11 +135,23 @@ impl Cycle {
             validator,
             metrics,
             http,
+            pacing,
+            memory,
         })
     }
 
     pub fn config(&self) -> &ValidConfig {
         &self.config
+    }
+
+    /// Keeps listings and client secrets between cycles, as `[daemon] relist_after` and
+    /// `client_secret_max_age` allow (for a daemon: one `Cycle`, many cycles).
+    pub fn remembering(mut self) -> Self {
+        self.memory = memory::Memory::new(
+            self.config.daemon.relist_after,
+            self.config.daemon.client_secret_max_age,
+        );
+        self
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -172,6 +195,8 @@ impl Cycle {
         tracing::info!(event = "cycle_started", run_id = %run_id, dry_run = options.dry_run, "cycle started");
         let deadline = Instant::now() + self.config.cycle_deadline;
         let mut notes = Vec::new();
+        // What happened before this cycle (a daemon's alert state, say) is not its use.
+        let _ = self.pacing.take_usage();
         let apps: Vec<&App> = self
             .config
             .apps
@@ -191,8 +216,16 @@ impl Cycle {
             p.set_length(apps.len() as u64);
         }
 
-        let listings = Listings::of(&self.vaults, &apps, &mut notes).await?;
-        let listings = &listings;
+        // A daemon lists again only every `relist_after`; in between, the last listing with
+        // what it wrote itself since.
+        let (listed_at, listings) = match self.memory.take_listings() {
+            Some(kept) => kept,
+            None => (
+                Instant::now(),
+                Listings::of(&self.vaults, &apps, &mut notes).await?,
+            ),
+        };
+        let listings_ref = &listings;
         let options = &options;
         // Each app's future is created only when it starts (boxed, so the closure's future is
         // provably Send): memory stays proportional to the apps in progress, not to all apps.
@@ -201,24 +234,29 @@ impl Cycle {
         let apps_ref = &apps;
         let in_flight = &InFlight::new(options.progress.clone());
         let run_id_ref = run_id.as_str();
-        let results: Vec<AppResult> = futures::stream::iter(0..apps.len())
+        let mut results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
                 let timed = async move {
                     let _shown = in_flight.start(&app.name);
-                    let run = self.run_app(app, listings, options, run_id_ref, deadline);
+                    let run = self.run_app(app, listings_ref, options, run_id_ref, deadline);
                     let cut = deadline + deadline_grace(self.config.cycle_deadline);
                     match tokio::time::timeout_at(cut, run).await {
                         Ok(done) => done,
-                        Err(_) => self.abandoned(app, listings),
+                        Err(_) => self.abandoned(app, listings_ref),
                     }
                 };
                 // A panic in this app's work fails this app only (see `isolated`).
-                Box::pin(isolated(timed, move || self.panicked(app, listings)))
+                Box::pin(isolated(timed, move || self.panicked(app, listings_ref)))
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
+        let written: Vec<(url::Url, SecretMeta)> = results
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.written))
+            .collect();
+        self.memory.keep_listings(listed_at, listings, written);
         let overdue = targets_with(&results, ErrorClass::DeadlineExceeded);
         if overdue > 0 {
             notes.push(format!(
@@ -227,6 +265,7 @@ impl Cycle {
             ));
         }
         let mut report = self.report(results, started, options.dry_run, notes);
+        report.vaults = self.pacing.take_usage();
         tracing::info!(
             event = "cycle_finished",
             run_id = %run_id,
@@ -318,7 +357,8 @@ impl Cycle {
     }
 
     /// Acquire → validate → write, for one target; `run_id` goes into the written version's
-    /// tags.
+    /// tags. Returns the token, the version written and its properties as a listing would
+    /// show them.
     #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
     async fn refresh(
         &self,
@@ -326,16 +366,25 @@ impl Cycle {
         target: &TokenTarget,
         secret: &SecretValue,
         run_id: &str,
-    ) -> Result<(ValidatedToken, Option<String>), StepError> {
+    ) -> Result<(ValidatedToken, Option<String>, SecretMeta), StepError> {
         let token = self
             .acquire_validated(app, target, secret, OffsetDateTime::now_utc())
             .await?;
         let tag_map = token_tags(app, target, &token, secret.version.as_deref(), run_id);
         let written = self
             .vaults
-            .write_token(&target.vault, &target.secret_name, &token, tag_map)
+            .write_token(&target.vault, &target.secret_name, &token, tag_map.clone())
             .await?;
-        Ok((token, written.version))
+        let meta = SecretMeta {
+            name: target.secret_name.clone(),
+            enabled: true,
+            expires: Some(token.expires_at()),
+            not_before: Some(token.not_before()),
+            updated: Some(OffsetDateTime::now_utc()),
+            content_type: Some(tags::TOKEN_CONTENT_TYPE.to_string()),
+            tags: tag_map,
+        };
+        Ok((token, written.version, meta))
     }
 }
 

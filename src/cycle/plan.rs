@@ -72,6 +72,14 @@ impl Listings {
     pub(super) fn get(&self, vault: &Url, name: &str) -> Option<&SecretMeta> {
         self.0.get(vault)?.get(&name.to_ascii_lowercase())
     }
+
+    /// Records a secret the rotator wrote since the listing, as a relisting would show it (in a
+    /// vault that was listed; the others are read per secret anyway).
+    pub(super) fn record(&mut self, vault: &Url, meta: SecretMeta) {
+        if let Some(secrets) = self.0.get_mut(vault) {
+            secrets.insert(meta.name.to_ascii_lowercase(), meta);
+        }
+    }
 }
 
 /// One token target before any work: what is stored and whether it is still fresh.
@@ -126,32 +134,79 @@ async fn read_meta(vaults: &KeyVaults, vault: &Url, name: &str) -> Option<Secret
     }
 }
 
-/// A stored token is fresh when it is enabled, was written for this app and scope, and has
-/// more than `refresh_before` left, or has not yet lived half its life: however tokens and
-/// `refresh_before` compare, a token is rewritten at most twice per lifetime and never after it
-/// expired.
+/// A stored token is fresh when it is enabled, was written for this app and scope, and its
+/// [`refresh_moment`] has not come yet.
 pub(super) fn is_fresh(
     m: &SecretMeta,
     app: &App,
     target: &TokenTarget,
     now: OffsetDateTime,
 ) -> bool {
-    let refresh = time::Duration::try_from(target.refresh_before).unwrap_or(time::Duration::MAX);
     m.enabled
-        && m.expires
-            .is_some_and(|exp| exp - now > refresh || in_first_half(m, now))
+        && stored_refresh_moment(m, target).is_some_and(|at| now < at)
         && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
         && m.tags
             .get(tags::CLIENT_ID)
             .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
 }
 
-/// Whether a stored token is still in the first half of its life (`nbf` to `exp`).
-fn in_first_half(m: &SecretMeta, now: OffsetDateTime) -> bool {
-    match (m.not_before, m.expires) {
-        (Some(nbf), Some(exp)) if exp > nbf => now < nbf + (exp - nbf) / 2,
-        _ => false,
+/// The [`refresh_moment`] of a stored token, when it records its `exp`.
+pub(super) fn stored_refresh_moment(
+    m: &SecretMeta,
+    target: &TokenTarget,
+) -> Option<OffsetDateTime> {
+    let exp = m.expires?;
+    Some(refresh_moment(
+        &target.secret_name,
+        exp,
+        m.not_before,
+        target.refresh_before,
+    ))
+}
+
+/// When a token is refreshed: a moment drawn uniformly between `exp − refresh_before` and
+/// `exp − refresh_before/2`, and never before half its life (`nbf` to `exp`) has passed.
+///
+/// Tokens written together (a cold start, a restored vault) expire together; refreshed all at
+/// `exp − refresh_before` they would come due together again every lifetime, each time a burst
+/// against the vault's write budget. Drawn apart, the burst flattens a little more every
+/// lifetime. The draw is a hash of the token secret's name and the token's `exp`, not a random
+/// number: every run, `once` or a daemon, on any machine, finds the same moment for the same
+/// stored token, so overlapping runs agree on what is due, and a new token (a new `exp`) draws
+/// anew. However tokens and `refresh_before` compare, a token is rewritten at most twice per
+/// lifetime and never after it expired (the moment is before `exp`).
+pub fn refresh_moment(
+    secret_name: &str,
+    exp: OffsetDateTime,
+    nbf: Option<OffsetDateTime>,
+    refresh_before: std::time::Duration,
+) -> OffsetDateTime {
+    let refresh = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
+    let earliest = exp.checked_sub(refresh).unwrap_or(exp);
+    let drawn: OffsetDateTime = earliest + (refresh / 2_i32) * spread_fraction(secret_name, exp);
+    match nbf {
+        Some(nbf) if exp > nbf => drawn.max(nbf + (exp - nbf) / 2),
+        _ => drawn,
     }
+}
+
+/// A fraction in [0, 1) from a token secret's name (case-insensitive, as Key Vault's names) and
+/// its `exp`: FNV-1a, then SplitMix64's finaliser so that names one character apart land far
+/// apart.
+fn spread_fraction(secret_name: &str, exp: OffsetDateTime) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes = secret_name
+        .bytes()
+        .map(|b| b.to_ascii_lowercase())
+        .chain(exp.unix_timestamp().to_le_bytes());
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether tokens of this lifetime reach `refresh_before` before half their life: then the
@@ -172,27 +227,64 @@ mod tests {
         time::Duration::minutes(n)
     }
 
+    const THIRTY_MINUTES: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+    const PINNED_MOMENT: OffsetDateTime =
+        time::macros::datetime!(2026-12-01 10:37:47.531511762 UTC);
+
     #[test]
     fn a_token_is_rewritten_at_most_twice_per_lifetime_and_never_after_it_expired() {
-        let now = OffsetDateTime::now_utc();
-        let written = |age: i64, lifetime: i64| SecretMeta {
-            name: "t".into(),
-            enabled: true,
-            expires: Some(now - minutes(age) + minutes(lifetime)),
-            not_before: Some(now - minutes(age)),
-            updated: Some(now - minutes(age)),
-            content_type: Some("application/jwt".into()),
-            tags: Default::default(),
-        };
-        // A 10-minute token: young for 5 minutes, then due; never "young" once expired.
-        assert!(in_first_half(&written(0, 10), now));
-        assert!(in_first_half(&written(4, 10), now));
-        assert!(!in_first_half(&written(6, 10), now));
-        assert!(!in_first_half(&written(20, 10), now));
-        // No nbf recorded: only refresh_before decides.
-        let mut unknown = written(0, 10);
-        unknown.not_before = None;
-        assert!(!in_first_half(&unknown, now));
+        let nbf = time::macros::datetime!(2026-12-01 10:00 UTC);
+        // A 10-minute token against refresh_before = 30m: due at half its life.
+        let exp = nbf + minutes(10);
+        let at = refresh_moment("t", exp, Some(nbf), THIRTY_MINUTES);
+        assert_eq!(at, nbf + minutes(5));
+        // No nbf recorded: only refresh_before decides (already due when written).
+        let at = refresh_moment("t", exp, None, THIRTY_MINUTES);
+        assert!(at >= exp - minutes(30) && at <= exp - minutes(15), "{at}");
+        // An hour's token: within the window, always before it expires.
+        let exp = nbf + minutes(60);
+        let at = refresh_moment("t", exp, Some(nbf), THIRTY_MINUTES);
+        assert!(at >= exp - minutes(30) && at <= exp - minutes(15), "{at}");
+    }
+
+    /// The moment depends on the secret's name and the token's exp only: pinned here, so a
+    /// change that made it differ between runs or machines (a random seed, a per-process hash)
+    /// fails.
+    #[test]
+    fn refresh_moments_are_stable_across_runs() {
+        let exp = time::macros::datetime!(2026-12-01 11:00 UTC);
+        let nbf = Some(exp - minutes(60));
+        let at = refresh_moment("sales-powerbi-token", exp, nbf, THIRTY_MINUTES);
+        assert_eq!(at, PINNED_MOMENT);
+        assert_eq!(
+            refresh_moment("SALES-PowerBI-Token", exp, nbf, THIRTY_MINUTES),
+            at,
+            "Key Vault names are case-insensitive"
+        );
+        let other_exp =
+            refresh_moment("sales-powerbi-token", exp + minutes(1), nbf, THIRTY_MINUTES);
+        assert_ne!(other_exp - minutes(1), at, "a new token draws anew");
+    }
+
+    /// 1,000 tokens written together (same exp) come due spread over the whole window: split
+    /// into ten equal parts, none holds more than its tenth plus 30 %, and every part is used.
+    #[test]
+    fn refresh_moments_of_tokens_written_together_are_spread_over_the_window() {
+        let exp = time::macros::datetime!(2026-12-01 11:00 UTC);
+        let nbf = Some(exp - minutes(75));
+        let earliest = exp - minutes(30);
+        let mut buckets = [0usize; 10];
+        for i in 0..1000 {
+            let name = format!("app{i}-powerbi-token");
+            let at = refresh_moment(&name, exp, nbf, THIRTY_MINUTES);
+            assert!(at >= earliest && at <= exp - minutes(15), "{name}: {at}");
+            let offset = (at - earliest).whole_milliseconds() as usize;
+            buckets[(offset * 10 / (15 * 60 * 1000)).min(9)] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&n| (70..=130).contains(&n)),
+            "{buckets:?}"
+        );
     }
 
     #[test]
@@ -219,16 +311,17 @@ mod tests {
             .into(),
         };
         // (lifetime, minutes since written, fresh): never due before half the lifetime, even a
-        // 10-minute token with refresh_before = 40m; later, due once 40 minutes or less are left.
+        // 10-minute token with refresh_before = 40m; later, due at its refresh moment, between
+        // 40 and 20 minutes before it expires, and certainly once 20 minutes are left.
         for (lifetime, age, fresh) in [
             (10, 0, true),
             (10, 4, true),
             (10, 5, false),
             (60, 0, true),
             (60, 29, true),
-            (60, 30, false),
+            (60, 40, false),
             (90, 49, true),
-            (90, 50, false),
+            (90, 70, false),
         ] {
             let now = written + minutes(age);
             assert_eq!(

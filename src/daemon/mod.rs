@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{StatusListener, ValidConfig};
@@ -37,7 +36,7 @@ impl CycleRunner for DaemonRunner {
         };
         match crate::commands::once::run_once(&self.rotator, options).await {
             Ok(report) => {
-                let refresh_due = refresh_due(self.rotator.config(), &report);
+                let refresh_due = report.targets.iter().map(|t| t.refresh_at).collect();
                 self.state.ready.store(true, Ordering::SeqCst);
                 *self.state.last_error.write().await = None;
                 *self.state.last_report.write().await = Some(report);
@@ -51,29 +50,6 @@ impl CycleRunner for DaemonRunner {
             }
         }
     }
-}
-
-/// For each target, when its stored token stops being fresh (`exp - refresh_before`).
-fn refresh_due(
-    config: &ValidConfig,
-    report: &crate::report::CycleReport,
-) -> Vec<Option<OffsetDateTime>> {
-    report
-        .targets
-        .iter()
-        .map(|t| {
-            let exp = t.token_expires_on?;
-            let refresh = config
-                .apps
-                .iter()
-                .find(|a| a.name == t.app)?
-                .targets
-                .iter()
-                .find(|x| x.secret_name == t.secret)?
-                .refresh_before;
-            Some(exp - time::Duration::try_from(refresh).ok()?)
-        })
-        .collect()
 }
 
 /// Runs the daemon until `shutdown` resolves; returns the exit code.
@@ -91,7 +67,7 @@ pub async fn run(
     let schedule_text = config.daemon.schedule_text.clone();
     let time_zone = config.daemon.schedule.zone().name();
     let rotator = match Cycle::with_metrics(config, metrics.clone()) {
-        Ok(r) => r,
+        Ok(r) => r.remembering(),
         Err(e) => {
             eprintln!("error: {e}");
             return crate::exit::SETUP;

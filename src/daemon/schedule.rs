@@ -54,8 +54,8 @@ pub const MIN_EARLY_INTERVAL: Duration = Duration::from_secs(60);
 /// What the loop needs to know from a finished cycle.
 #[derive(Debug, Clone, Default)]
 pub struct CycleOutcome {
-    /// For each target: the time from which its stored token is no longer fresh
-    /// (`exp - refresh_before`); `None` when unknown.
+    /// For each target: the time from which its stored token is no longer fresh (its refresh
+    /// moment, see `cycle::refresh_moment`); `None` when unknown.
     pub refresh_due: Vec<Option<OffsetDateTime>>,
 }
 
@@ -118,11 +118,11 @@ impl Schedule {
             .copied()
             .filter(|due| *due < slot)
             .min();
-        match early {
-            // A refresh that failed leaves its due time in the past: retry no faster than
-            // MIN_EARLY_INTERVAL rather than spinning.
-            Some(due) => Some((due.max(now + MIN_EARLY_INTERVAL), Trigger::EarlyRefresh)),
-            None => Some((slot_wake, Trigger::Slot)),
+        // A refresh that failed leaves its due time in the past: retry no faster than
+        // MIN_EARLY_INTERVAL rather than spinning; but never later than the slot itself.
+        match early.map(|due| due.max(now + MIN_EARLY_INTERVAL)) {
+            Some(at) if at < slot_wake => Some((at, Trigger::EarlyRefresh)),
+            _ => Some((slot_wake, Trigger::Slot)),
         }
     }
 }
@@ -403,6 +403,17 @@ mod tests {
         let (wake, trigger) = sched.next_wake(now, &past_due).expect("wake");
         assert_eq!(trigger, Trigger::EarlyRefresh);
         assert_eq!(wake, now + MIN_EARLY_INTERVAL);
+    }
+
+    #[test]
+    fn an_early_refresh_never_waits_past_the_next_slot() {
+        // Every 2 s; a token due within the next slot: the slot comes first, not a minute later.
+        let sched = schedule("*/2 * * * * *", Duration::ZERO);
+        let now = datetime!(2026-11-28 10:30:00.1 UTC);
+        let due = [Some(datetime!(2026-11-28 10:30:01 UTC))];
+        let (wake, trigger) = sched.next_wake(now, &due).expect("wake");
+        assert_eq!(wake, datetime!(2026-11-28 10:30:02 UTC));
+        assert_eq!(trigger, Trigger::Slot);
     }
 
     #[tokio::test(start_paused = true)]

@@ -170,13 +170,16 @@ pub fn install_crypto_provider() {
 pub const MAX_SDK_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Wraps the SDK's transport: refuses response bodies over a size limit (as a non-retried
-/// `DataConversion` error, which the vault adapter reports as `malformed_response`) and feeds each
-/// response status to optional per-vault [`AdaptiveLimits`](crate::net::retry::AdaptiveLimits).
+/// `DataConversion` error, which the vault adapter reports as `malformed_response`), feeds each
+/// response status to optional per-vault [`AdaptiveLimits`](crate::net::retry::AdaptiveLimits)
+/// and paces each request to a vault to its share of the vault's budget
+/// ([`VaultPacing`](crate::net::pacing::VaultPacing)).
 #[derive(Debug)]
 pub struct GuardedTransport {
     inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
     max_body: usize,
     limits: Option<std::sync::Arc<crate::net::retry::AdaptiveLimits>>,
+    pacing: Option<std::sync::Arc<crate::net::pacing::VaultPacing>>,
 }
 
 impl GuardedTransport {
@@ -185,7 +188,14 @@ impl GuardedTransport {
             inner,
             max_body,
             limits: None,
+            pacing: None,
         }
+    }
+
+    /// Paces every request to a configured vault: the last wait before it is sent.
+    pub fn with_pacing(mut self, pacing: std::sync::Arc<crate::net::pacing::VaultPacing>) -> Self {
+        self.pacing = Some(pacing);
+        self
     }
 
     /// Holds a slot of these limits for each attempt and reports every response status to them
@@ -242,13 +252,28 @@ impl azure_core::http::HttpClient for GuardedTransport {
         use futures::StreamExt;
         // One slot of the vault's (or authority's) adaptive limit per attempt, released when the
         // response head is in: the SDK's backoff between attempts holds no slot.
-        let limit = self
-            .limits
-            .as_ref()
-            .map(|l| l.get(&crate::net::retry::AdaptiveLimits::key_of(request.url())));
-        let permit = match &limit {
-            Some(l) => Some(l.acquire().await),
-            None => None,
+        let key = crate::net::retry::AdaptiveLimits::key_of(request.url());
+        let limit = self.limits.as_ref().map(|l| l.get(&key));
+        let kind = crate::net::pacing::TransactionKind::of(&request.method(), request.url());
+        // The pacing comes last, after the slot: a request that waited for its moment is sent
+        // at that moment, so the spacing the pacer keeps is the spacing the vault sees. A 429
+        // that arrived while it waited means the vault (shared with other writers) is full:
+        // it then waits out the pause with the others and takes a new moment.
+        let permit = loop {
+            let permit = match &limit {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
+            let Some(pacing) = &self.pacing else {
+                break permit;
+            };
+            let Some(at) = pacing.pace(&key, kind).await else {
+                break permit;
+            };
+            if !limit.as_ref().is_some_and(|l| l.paused()) {
+                pacing.sent(&key, kind, at);
+                break permit;
+            }
         };
         let result = self.inner.execute_request(request).await;
         if let Some(l) = &limit {
@@ -263,10 +288,11 @@ impl azure_core::http::HttpClient for GuardedTransport {
         }
         drop(permit);
         let response = result.map_err(|e| fail_fast_on_refusal(e, request.url()))?;
-        let declared = response
-            .headers()
-            .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = crate::net::retry::sdk_header(
+            response.headers(),
+            &azure_core::http::headers::CONTENT_LENGTH,
+        )
+        .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body as u64) {
             return Err(too_large(self.max_body));
         }

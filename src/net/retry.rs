@@ -22,7 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use azure_core::http::StatusCode;
-use azure_core::http::headers::{RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS};
+use azure_core::http::headers::{
+    HeaderName, Headers, RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS,
+};
 use azure_core::http::policies::{RetryHeaders, RetryPolicy};
 use time::OffsetDateTime;
 
@@ -124,17 +126,32 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// The server's requested wait in an Azure SDK response: `x-ms-retry-after-ms`,
 /// `retry-after-ms`, or `Retry-After` (seconds or HTTP-date), the first readable one.
-pub fn sdk_retry_after(headers: &azure_core::http::headers::Headers) -> Option<Duration> {
+///
+/// Called on every response, so an absent header must cost a hash lookup and nothing more:
+/// see [`sdk_header`].
+pub fn sdk_retry_after(headers: &Headers) -> Option<Duration> {
     for name in [X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS] {
-        if let Some(ms) = headers
-            .get_optional_str(&name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
+        if let Some(ms) = sdk_header(headers, &name).and_then(|v| v.trim().parse::<u64>().ok()) {
             return Some(Duration::from_millis(ms));
         }
     }
-    let value = headers.get_optional_str(&RETRY_AFTER)?;
-    parse_retry_after(value, OffsetDateTime::now_utc())
+    parse_retry_after(
+        sdk_header(headers, &RETRY_AFTER)?,
+        OffsetDateTime::now_utc(),
+    )
+}
+
+/// A header of an Azure SDK request or response, `None` when absent, without building an error.
+///
+/// `Headers::get_optional_str` is `get_str(..).ok()`: for an absent header it constructs a
+/// `typespec` error and drops it, and that error captures a full backtrace whenever
+/// `RUST_BACKTRACE=1` is set (as it often is in containers). On the success path of every
+/// request that was measurable CPU (bench/README.md, "Errors on the success path").
+/// `get_optional_with` with an infallible parser looks the name up and builds nothing.
+pub fn sdk_header<'a>(headers: &'a Headers, name: &HeaderName) -> Option<&'a str> {
+    headers
+        .get_optional_with(name, |v| Ok::<_, std::convert::Infallible>(v.as_str()))
+        .unwrap_or_default()
 }
 
 /// A random fraction in [0, 1) for jitter: SplitMix64 over a counter and the clock. Not
@@ -499,6 +516,20 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
+    fn sdk_headers_are_read_without_an_error_for_an_absent_one() {
+        let mut headers = Headers::new();
+        assert_eq!(sdk_retry_after(&headers), None);
+        assert_eq!(sdk_header(&headers, &RETRY_AFTER), None);
+        headers.insert(RETRY_AFTER, "7");
+        assert_eq!(sdk_header(&headers, &RETRY_AFTER), Some("7"));
+        assert_eq!(sdk_retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(RETRY_AFTER_MS, "1500");
+        assert_eq!(sdk_retry_after(&headers), Some(Duration::from_millis(1500)));
+        headers.insert(X_MS_RETRY_AFTER_MS, " 250 ");
+        assert_eq!(sdk_retry_after(&headers), Some(Duration::from_millis(250)));
     }
 
     #[test]

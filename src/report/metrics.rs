@@ -32,5 +32,12 @@ impl CycleReport {
                 metrics.record_client_secret_expiry(&a.name, exp, now);
             }
         }
+        for v in &self.vaults {
+            let limit = u64::from(v.write_limit_per_10s);
+            metrics.record_vault_use(&v.vault, "write", v.writes, v.max_writes_per_10s, limit);
+            let limit = u64::from(v.other_limit_per_10s);
+            let (sent, peak) = (v.other_transactions, v.max_other_per_10s);
+            metrics.record_vault_use(&v.vault, "other", sent, peak, limit);
+        }
     }
 }

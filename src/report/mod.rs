@@ -63,6 +63,13 @@ pub struct TargetReport {
     /// When the stored token was written (its Key Vault `updated` time).
     #[serde(serialize_with = "crate::timefmt::serialize_opt")]
     pub token_updated_on: Option<OffsetDateTime>,
+    /// When the stored token comes due for refresh: a moment drawn (stably, per token) between
+    /// `refresh_before` and `refresh_before/2` before it expires, never before half its life.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timefmt::serialize_opt"
+    )]
+    pub refresh_at: Option<OffsetDateTime>,
     /// The Key Vault version written, when written.
     pub version: Option<String>,
     /// `verified`, or `not_verifiable` (Microsoft Graph), when written.
@@ -82,6 +89,7 @@ impl TargetReport {
             outcome: Outcome::Failed,
             token_expires_on: None,
             token_updated_on: None,
+            refresh_at: None,
             version: None,
             signature: None,
             probe: None,
@@ -169,6 +177,10 @@ pub struct CycleReport {
     pub alerts: Option<alerts::AlertReport>,
     /// Client-secret rotations (apps with `rotate`), every step.
     pub rotations: Vec<crate::report::rotation::RotationReport>,
+    /// Each vault's budget use during the cycle: transactions of each kind and the most in any
+    /// sliding 10 s window, against the limit of the configured share (`[limits]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vaults: Vec<crate::net::pacing::VaultUsage>,
     /// The status record this cycle's caller stored (not part of the JSON report: `status`
     /// and the daemon's `/status` show it).
     #[serde(skip)]
@@ -231,6 +243,7 @@ impl CycleReport {
             notes,
             alerts: None,
             rotations: Vec::new(),
+            vaults: Vec::new(),
             status_record: None,
         }
     }

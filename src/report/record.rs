@@ -286,6 +286,7 @@ mod tests {
             outcome,
             token_expires_on: None,
             token_updated_on: None,
+            refresh_at: None,
             version: None,
             signature: None,
             probe: None,

@@ -48,6 +48,12 @@ struct SinkLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VaultKindLabel {
+    vault: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
 }
@@ -116,6 +122,9 @@ pub struct Metrics {
     alerts: Family<SinkLabel, Counter>,
     rotations: Family<AppOutcome, Counter>,
     last_success: Gauge<f64, AtomicU64>,
+    vault_transactions: Family<VaultKindLabel, Counter>,
+    vault_window_peak: Family<VaultKindLabel, Gauge>,
+    vault_window_limit: Family<VaultKindLabel, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -195,6 +204,24 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             last_success.clone(),
         );
+        let vault_transactions = Family::<VaultKindLabel, Counter>::default();
+        registry.register(
+            "vault_transactions",
+            "Transactions sent to each vault, by kind (write: CREATE secret; other)",
+            vault_transactions.clone(),
+        );
+        let vault_window_peak = Family::<VaultKindLabel, Gauge>::default();
+        registry.register(
+            "vault_window_peak",
+            "The most transactions of a kind a vault saw in any sliding 10 s window of the last cycle",
+            vault_window_peak.clone(),
+        );
+        let vault_window_limit = Family::<VaultKindLabel, Gauge>::default();
+        registry.register(
+            "vault_window_limit",
+            "The transactions of a kind a vault may see per 10 s at the configured share ([limits])",
+            vault_window_limit.clone(),
+        );
         Metrics {
             otel: OtelInstruments::new(),
             registry,
@@ -208,7 +235,26 @@ impl Metrics {
             alerts,
             rotations,
             last_success,
+            vault_transactions,
+            vault_window_peak,
+            vault_window_limit,
         }
+    }
+
+    /// Records one vault's budget use in a cycle, per kind (`write`, `other`): transactions
+    /// sent, the most in any 10 s window, and the limit of the configured share.
+    pub fn record_vault_use(&self, vault: &str, kind: &str, sent: u64, peak: u64, limit: u64) {
+        let label = VaultKindLabel {
+            vault: vault.to_string(),
+            kind: kind.to_string(),
+        };
+        self.vault_transactions.get_or_create(&label).inc_by(sent);
+        self.vault_window_peak
+            .get_or_create(&label)
+            .set(i64::try_from(peak).unwrap_or(i64::MAX));
+        self.vault_window_limit
+            .get_or_create(&label)
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition (OpenMetrics format).

@@ -33,6 +33,11 @@ fn start_daemon_with(world: &World, schedule: &str, top: &str) -> Daemon {
         ),
     )
     .unwrap();
+    spawn_daemon(&config, port)
+}
+
+/// Runs `akv-rotator run` on a config whose `[daemon] listen` is `127.0.0.1:{port}`.
+fn spawn_daemon(config: &std::path::Path, port: u16) -> Daemon {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
         .args(["run", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -315,4 +320,66 @@ async fn shards_split_the_apps_without_overlap() {
         "a shard count without an index is a setup error"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("JOB_COMPLETION_INDEX"));
+}
+
+/// A daemon reads almost nothing twice. Tokens living 20 s come due every 10 s (half their
+/// life), so each cycle of a 2 s schedule soon writes again; with the vault listed every cycle
+/// (`relist_after = "1s"`) and the client secret unchanged there, it is read once, by the first
+/// cycle, however many tokens are written after. A change the listing shows (a new `updated`
+/// time) makes the next refresh read it once more.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_reads_a_client_secret_again_only_when_the_listing_shows_it_changed() {
+    let world = World::start(vec![TestApp::new("sales")]).await;
+    world
+        .emulator
+        .apply_seed(akv_emulator::Seed {
+            token_lifetime_secs: Some((20, 20)),
+            ..Default::default()
+        })
+        .unwrap();
+    let port = free_port();
+    let config = world.config_with(
+        "memory.toml",
+        &format!(
+            "[daemon]\nschedule = \"*/2 * * * * *\"\njitter = \"0s\"\nlisten = \"127.0.0.1:{port}\"\nrelist_after = \"1s\""
+        ),
+    );
+    let _daemon = spawn_daemon(&config, port);
+    // Versions of the token secret: the daemon writes other secrets too (its status record).
+    let writes = || world.versions(OUTPUT, "sales-powerbi-token").len() as u64;
+    let reads = || world.emulator.stats().count_status(INPUT, "SecretGet", 200);
+    let wait_for_writes = |n: u64| async move {
+        let start = Instant::now();
+        while writes() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "{} writes",
+                writes()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+
+    wait_for_writes(3).await;
+    assert_eq!(
+        reads(),
+        1,
+        "three tokens written, the unchanged client secret read once"
+    );
+    assert!(
+        world.emulator.stats().count(INPUT, "SecretList") >= 3,
+        "the vault was listed again in the later cycles"
+    );
+
+    // Touch the client secret: its `updated` time changes in the listing.
+    world
+        .emulator
+        .set_secret_enabled(INPUT, &world.apps[0].secret_name(), true);
+    let before = writes();
+    wait_for_writes(before + 2).await;
+    assert_eq!(
+        reads(),
+        2,
+        "read again once after the listing showed a change"
+    );
 }

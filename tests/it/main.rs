@@ -29,6 +29,7 @@ mod logs;
 mod lowkey;
 mod managed_identity;
 mod otlp;
+mod pacing;
 mod progress;
 mod proptest_config;
 mod proptest_jwt;

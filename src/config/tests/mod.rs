@@ -626,5 +626,6 @@ fn probes_stay_limited_to_known_https_resources() {
 }
 
 mod alerts;
+mod limits;
 mod typos;
 mod writes;

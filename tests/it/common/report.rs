@@ -91,6 +91,7 @@ impl TargetReportBuilder {
             outcome: Outcome::Written,
             token_expires_on: None,
             token_updated_on: None,
+            refresh_at: None,
             version: None,
             signature: None,
             probe: None,

@@ -1,0 +1,412 @@
+//! Key Vault's published budget per vault, and pacing every request to a vault at a share of it.
+//!
+//! Key Vault accepts, per vault and 10 s, at most 300 CREATE secret transactions (`PUT
+//! /secrets/{name}`: a new version) and 4,000 other secret transactions (get, list page,
+//! update, delete), counted apart ("Azure Key Vault service limits"); the vault's consumers and
+//! other writers share that budget. [`VaultPacing`] holds, per vault host, one [`Pacer`] for
+//! writes and one for other transactions, each at a configured share of the published figure
+//! (`[limits] vault_write_share`, `vault_read_share`). The SDK transport
+//! ([`crate::net::http::GuardedTransport`]) passes every attempt to a vault through it after
+//! the adaptive limit ([`crate::net::retry::AdaptiveLimit`], which still reacts to 429s) has given
+//! the attempt a slot, right before the request is sent. Targets spread over several vaults are
+//! paced independently.
+//!
+//! # Why spacing, not a bucket with a burst
+//!
+//! A token bucket whose burst equals its capacity lets through a full bucket at the end of one
+//! window and another at the start of the next: up to twice the limit in a sliding 10 s window.
+//! A [`Pacer`] instead spaces sends at least `interval = (window + margin) / limit` apart and
+//! keeps no burst. If `k` sends fall in any half-open interval of length `window + margin`, the
+//! first and last are at most that length apart, so `(k − 1) · interval < window + margin`, i.e.
+//! `k − 1 < limit`, i.e. `k ≤ limit`. The `margin` (250 ms) absorbs the difference in network
+//! delay between two requests: the vault counts arrivals, not departures, so the guarantee holds
+//! at the vault for any 10 s window as long as two requests' delays differ by less than it.
+//! The price is the margin itself (2.5 % of the budget) and that an idle period is not made up
+//! for later, which a cycle that is busy does not need.
+//!
+//! Per vault, the pacing also keeps what each cycle used: transactions of each kind and the
+//! most seen in any sliding 10 s window, for the report and the metrics.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::VaultLimits;
+
+/// Key Vault's window for its per-vault limits.
+pub const KEY_VAULT_WINDOW: Duration = Duration::from_secs(10);
+/// CREATE secret transactions Key Vault accepts per vault per window.
+pub const KEY_VAULT_WRITES: u32 = 300;
+/// Other secret transactions Key Vault accepts per vault per window.
+pub const KEY_VAULT_OTHERS: u32 = 4000;
+/// Added to the window when spacing requests: two requests' network delays may differ by this
+/// much and the vault still sees no more than the limit in any window.
+pub const PACING_MARGIN: Duration = Duration::from_millis(250);
+
+/// The two budgets of a vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionKind {
+    /// CREATE secret: `PUT /secrets/{name}`.
+    Write,
+    /// Every other secret transaction.
+    Other,
+}
+
+impl TransactionKind {
+    /// What a request to a vault counts against: a `PUT` of `/secrets/{name}` is a write.
+    pub fn of(method: &azure_core::http::Method, url: &url::Url) -> Self {
+        let create = *method == azure_core::http::Method::Put
+            && url.path_segments().is_some_and(|mut s| {
+                s.next() == Some("secrets") && s.next().is_some_and(|n| !n.is_empty())
+            });
+        if create {
+            TransactionKind::Write
+        } else {
+            TransactionKind::Other
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TransactionKind::Write => "write",
+            TransactionKind::Other => "other",
+        }
+    }
+}
+
+/// The most transactions of one kind a vault may see from the rotator per [`KEY_VAULT_WINDOW`]:
+/// `floor(published × share)`, at least one.
+pub fn limit_per_window(published: u32, share: f64) -> u32 {
+    ((f64::from(published) * share).floor() as u32).max(1)
+}
+
+/// Spaces passes at least `interval` apart, first come first served, with no burst (see the
+/// module documentation for why that bounds every sliding window).
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    /// The earliest moment the next pass may take.
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    /// At most `limit` passes in any `window` (plus [`PACING_MARGIN`]).
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Pacer {
+            interval: (window + PACING_MARGIN) / limit.max(1),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// The gap kept between two passes.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Waits for this caller's moment and returns it. The moment is reserved before waiting,
+    /// so callers pass in the order they came; a caller dropped while waiting leaves its moment
+    /// unused (never more passes, only fewer).
+    pub async fn pass(&self) -> Instant {
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let at = next.map_or(now, |n| n.max(now));
+            *next = Some(at + self.interval);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+        at
+    }
+}
+
+/// Counts passes and the most of them in any sliding window.
+#[derive(Debug)]
+struct WindowCounter {
+    window: Duration,
+    recent: VecDeque<Instant>,
+    total: u64,
+    peak: u64,
+}
+
+impl WindowCounter {
+    fn new(window: Duration) -> Self {
+        WindowCounter {
+            window,
+            recent: VecDeque::new(),
+            total: 0,
+            peak: 0,
+        }
+    }
+
+    fn record(&mut self, at: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| at.saturating_duration_since(*t) >= self.window)
+        {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(at);
+        self.total += 1;
+        self.peak = self.peak.max(self.recent.len() as u64);
+    }
+
+    /// Totals and peak since the last call; the recent passes stay, so a window spanning two
+    /// cycles is still seen whole.
+    fn take(&mut self) -> (u64, u64) {
+        let out = (self.total, self.peak);
+        self.total = 0;
+        self.peak = self.recent.len() as u64;
+        out
+    }
+}
+
+/// One vault's pacers and usage.
+#[derive(Debug)]
+struct VaultPace {
+    vault: String,
+    write: Pacer,
+    other: Pacer,
+    write_limit: u32,
+    other_limit: u32,
+    usage: Mutex<(WindowCounter, WindowCounter)>,
+}
+
+/// What the rotator sent one vault since the last [`VaultPacing::take_usage`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VaultUsage {
+    /// The vault URL as configured.
+    pub vault: String,
+    /// CREATE secret transactions (every attempt, the 401 challenge included).
+    pub writes: u64,
+    /// Every other transaction.
+    pub other_transactions: u64,
+    /// The most writes in any sliding 10 s window.
+    pub max_writes_per_10s: u64,
+    /// `floor(300 × vault_write_share)`: what the pacing allows per 10 s.
+    pub write_limit_per_10s: u32,
+    /// The most other transactions in any sliding 10 s window.
+    pub max_other_per_10s: u64,
+    /// `floor(4000 × vault_read_share)`.
+    pub other_limit_per_10s: u32,
+}
+
+/// Pacing for every configured vault, keyed like [`crate::net::retry::AdaptiveLimits`] (host
+/// and port). Requests to any other host (Entra ID, Graph) pass untouched.
+#[derive(Debug)]
+pub struct VaultPacing {
+    vaults: HashMap<String, VaultPace>,
+}
+
+impl VaultPacing {
+    pub fn new(limits: &VaultLimits, vaults: &[url::Url]) -> Self {
+        let write_limit = limit_per_window(KEY_VAULT_WRITES, limits.write_share);
+        let other_limit = limit_per_window(KEY_VAULT_OTHERS, limits.read_share);
+        let vaults = vaults
+            .iter()
+            .map(|url| {
+                let pace = VaultPace {
+                    vault: url.to_string(),
+                    write: Pacer::new(write_limit, KEY_VAULT_WINDOW),
+                    other: Pacer::new(other_limit, KEY_VAULT_WINDOW),
+                    write_limit,
+                    other_limit,
+                    usage: Mutex::new((
+                        WindowCounter::new(KEY_VAULT_WINDOW),
+                        WindowCounter::new(KEY_VAULT_WINDOW),
+                    )),
+                };
+                (crate::net::retry::AdaptiveLimits::key_of(url), pace)
+            })
+            .collect();
+        VaultPacing { vaults }
+    }
+
+    /// Waits until a request of `kind` may go to the vault at `key` (host:port) and returns its
+    /// moment, to give [`VaultPacing::sent`] if it is sent; returns at once (`None`) for a host
+    /// that is not a configured vault.
+    pub async fn pace(&self, key: &str, kind: TransactionKind) -> Option<Instant> {
+        let v = self.vaults.get(key)?;
+        Some(match kind {
+            TransactionKind::Write => v.write.pass().await,
+            TransactionKind::Other => v.other.pass().await,
+        })
+    }
+
+    /// Counts a request sent at the moment [`VaultPacing::pace`] gave it.
+    pub fn sent(&self, key: &str, kind: TransactionKind, at: Instant) {
+        let Some(v) = self.vaults.get(key) else {
+            return;
+        };
+        let mut usage = v.usage.lock().unwrap_or_else(|p| p.into_inner());
+        match kind {
+            TransactionKind::Write => usage.0.record(at),
+            TransactionKind::Other => usage.1.record(at),
+        }
+    }
+
+    /// Each vault's usage since the last call (vaults that saw nothing left out), in vault
+    /// order; the counts start again from zero.
+    pub fn take_usage(&self) -> Vec<VaultUsage> {
+        let mut out: Vec<VaultUsage> = self
+            .vaults
+            .values()
+            .filter_map(|v| {
+                let mut usage = v.usage.lock().unwrap_or_else(|p| p.into_inner());
+                let (writes, max_writes) = usage.0.take();
+                let (others, max_others) = usage.1.take();
+                (writes + others > 0).then(|| VaultUsage {
+                    vault: v.vault.clone(),
+                    writes,
+                    other_transactions: others,
+                    max_writes_per_10s: max_writes,
+                    write_limit_per_10s: v.write_limit,
+                    max_other_per_10s: max_others,
+                    other_limit_per_10s: v.other_limit,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.vault.cmp(&b.vault));
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The most passes in any half-open window `[t, t + window)` starting at a pass.
+    fn max_in_any_window(times: &[Instant], window: Duration) -> usize {
+        let mut sorted = times.to_vec();
+        sorted.sort();
+        (0..sorted.len())
+            .map(|i| {
+                sorted[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(sorted[i]) < window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The property the pacing exists for, on a virtual clock: whatever the arrival pattern
+    /// (bursts from many concurrent callers, idle gaps, trickles), no sliding 10 s window sees
+    /// more than `floor(300 × share)` writes.
+    #[tokio::test(start_paused = true)]
+    async fn no_sliding_window_sees_more_than_the_share_of_writes() {
+        for share in [1.0, 0.8, 0.5, 0.1, 0.01] {
+            let limit = limit_per_window(KEY_VAULT_WRITES, share);
+            let pacer = Arc::new(Pacer::new(limit, KEY_VAULT_WINDOW));
+            let times = Arc::new(Mutex::new(Vec::new()));
+            // Bursts of 3 × limit callers at once, separated by gaps of 0 to 25 s: a plain
+            // bucket would let two full buckets through around each gap.
+            for (round, gap_ms) in [0u64, 3_000, 9_999, 10_000, 25_000, 700].iter().enumerate() {
+                tokio::time::advance(Duration::from_millis(*gap_ms)).await;
+                let mut tasks = Vec::new();
+                for _ in 0..(3 * limit as usize + round) {
+                    let (pacer, times) = (pacer.clone(), times.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let at = pacer.pass().await;
+                        times.lock().unwrap().push(at);
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+            let times = times.lock().unwrap().clone();
+            let seen = max_in_any_window(&times, KEY_VAULT_WINDOW);
+            assert!(
+                seen <= limit as usize,
+                "share {share}: {seen} writes in one 10 s window, limit {limit}"
+            );
+            // And the pacing is not idle: a backlog runs at the limit (less the margin).
+            assert!(
+                seen as f64 >= f64::from(limit) * 0.95 - 1.0,
+                "share {share}: only {seen} of {limit} per window"
+            );
+        }
+    }
+
+    #[test]
+    fn the_limit_is_the_floor_of_the_share_and_never_zero() {
+        assert_eq!(limit_per_window(KEY_VAULT_WRITES, 0.8), 240);
+        assert_eq!(limit_per_window(KEY_VAULT_WRITES, 1.0), 300);
+        assert_eq!(limit_per_window(KEY_VAULT_WRITES, 0.333), 99);
+        assert_eq!(limit_per_window(KEY_VAULT_OTHERS, 0.5), 2000);
+        assert_eq!(limit_per_window(KEY_VAULT_WRITES, 0.0001), 1);
+    }
+
+    #[test]
+    fn only_a_put_of_a_secret_is_a_write() {
+        use azure_core::http::Method;
+        let url = |p: &str| url::Url::parse(&format!("https://kv.vault.azure.net{p}")).unwrap();
+        let kind = TransactionKind::of;
+        assert_eq!(
+            kind(&Method::Put, &url("/secrets/tok?api-version=7.5")),
+            TransactionKind::Write
+        );
+        assert_eq!(
+            kind(&Method::Get, &url("/secrets/tok/")),
+            TransactionKind::Other
+        );
+        assert_eq!(
+            kind(&Method::Patch, &url("/secrets/tok/abc")),
+            TransactionKind::Other
+        );
+        assert_eq!(kind(&Method::Get, &url("/secrets")), TransactionKind::Other);
+        assert_eq!(
+            kind(&Method::Put, &url("/secrets/")),
+            TransactionKind::Other
+        );
+        assert_eq!(
+            kind(&Method::Delete, &url("/deletedsecrets/tok")),
+            TransactionKind::Other
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn vaults_are_paced_apart_and_their_usage_is_reported() {
+        let a = url::Url::parse("https://a.vault.azure.net/").unwrap();
+        let b = url::Url::parse("https://b.vault.azure.net/").unwrap();
+        let limits = VaultLimits {
+            write_share: 0.01, // 3 writes per 10 s
+            read_share: 0.5,
+        };
+        let pacing = Arc::new(VaultPacing::new(&limits, &[a.clone(), b.clone()]));
+        let key_a = crate::net::retry::AdaptiveLimits::key_of(&a);
+        let key_b = crate::net::retry::AdaptiveLimits::key_of(&b);
+        let start = Instant::now();
+        // Three writes each to a and b at once: neither waits for the other.
+        let mut tasks = Vec::new();
+        for key in [&key_a, &key_b, &key_a, &key_b, &key_a, &key_b] {
+            let (pacing, key) = (pacing.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                let at = pacing.pace(&key, TransactionKind::Write).await.unwrap();
+                pacing.sent(&key, TransactionKind::Write, at);
+                Instant::now()
+            }));
+        }
+        let mut ends = Vec::new();
+        for t in tasks {
+            ends.push(t.await.unwrap().duration_since(start));
+        }
+        let last = *ends.iter().max().unwrap();
+        assert!(last < Duration::from_secs(8), "{ends:?}");
+        // A host that is not a vault is not paced.
+        let other_host = "login.microsoftonline.com:443";
+        assert_eq!(pacing.pace(other_host, TransactionKind::Write).await, None);
+        let usage = pacing.take_usage();
+        assert_eq!(usage.len(), 2);
+        assert_eq!(usage[0].vault, a.to_string());
+        assert_eq!((usage[0].writes, usage[0].max_writes_per_10s), (3, 3));
+        assert_eq!(usage[0].write_limit_per_10s, 3);
+        assert_eq!(usage[0].other_limit_per_10s, 2000);
+        assert!(pacing.take_usage().is_empty(), "counts start again");
+    }
+}
