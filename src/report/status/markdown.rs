@@ -75,11 +75,7 @@ impl Status {
         if !problems.is_empty() {
             out.push_str("\n**Problems**\n\n");
             for (app, e, since) in problems {
-                let code = e
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" (`{c}`)"))
-                    .unwrap_or_default();
+                let code = code_note(e, |c| format!(" (`{c}`)"));
                 let since = since.map(|s| format!(" — {}", md(&s))).unwrap_or_default();
                 let _ = writeln!(
                     out,

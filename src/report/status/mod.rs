@@ -684,6 +684,11 @@ impl Status {
     }
 }
 
+/// The service's error code of a problem as `note` writes it, or nothing when there is none.
+fn code_note(e: &StepError, note: impl Fn(&str) -> String) -> String {
+    e.code.as_deref().map(note).unwrap_or_default()
+}
+
 /// A client secret's expiry date and days left as cells, `-` where unknown.
 fn client_secret_expiry_cells(secret: &ClientSecretReport) -> [String; 2] {
     [

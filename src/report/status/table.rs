@@ -72,11 +72,7 @@ impl Status {
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems");
             for (app, e, since) in problems {
-                let code = e
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" [{c}]"))
-                    .unwrap_or_default();
+                let code = code_note(e, |c| format!(" [{c}]"));
                 let _ = writeln!(out, "  - {app}: {}{code}: {}", e.class, e.message);
                 if let Some(since) = since {
                     let _ = writeln!(out, "    {since}");
