@@ -165,14 +165,7 @@ async fn faults_admin_api_and_seed() {
         200,
     )
     .await;
-    let listed: Value = http
-        .get(&admin)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&http, &admin, "list").await;
     assert_eq!(listed[0]["kind"]["type"], "status");
     let resp = http
         .get(format!(

@@ -213,10 +213,16 @@ pub async fn token_for(
 /// The tenant's published signing keys (JWKS).
 pub async fn published_keys(emu: &EmulatorHandle, http: &reqwest::Client) -> Value {
     let url = format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host());
+    get_json(http, &url, "jwks").await
+}
+
+/// GETs `url` without credentials and reads the answer as JSON; `what` names the request in a
+/// failure.
+pub async fn get_json(http: &reqwest::Client, url: &str, what: &str) -> Value {
     http.get(url)
         .send()
         .await
-        .expect("jwks")
+        .expect(what)
         .json()
         .await
         .expect("json")
