@@ -216,16 +216,14 @@ pub async fn published_keys(emu: &EmulatorHandle, http: &reqwest::Client) -> Val
     get_json(http, &url, "jwks").await
 }
 
-/// GETs `url` without credentials and reads the answer as JSON; `what` names the request in a
-/// failure.
+/// GETs `url` without credentials; `what` names the request in a failure.
+pub async fn get(http: &reqwest::Client, url: &str, what: &str) -> reqwest::Response {
+    http.get(url).send().await.expect(what)
+}
+
+/// [`get`], the answer read as JSON.
 pub async fn get_json(http: &reqwest::Client, url: &str, what: &str) -> Value {
-    http.get(url)
-        .send()
-        .await
-        .expect(what)
-        .json()
-        .await
-        .expect("json")
+    get(http, url, what).await.json().await.expect("json")
 }
 
 /// POSTs `body` as JSON to the emulator's admin API (`/_emulator/<path>`) and asserts that
