@@ -300,13 +300,16 @@ pub(crate) fn new_event_id() -> String {
 mod tests {
     use super::*;
 
+    /// A webhook URL as a sink with default delivery options reads it.
+    fn webhook(url: &str) -> WebhookUrl {
+        WebhookUrl::parse(&SecretString::from(url), &DeliveryOptions::default()).unwrap()
+    }
+
     #[test]
     fn every_form_of_the_url_is_scrubbed() {
-        let opts = DeliveryOptions::default();
-        let secret = SecretString::from(
+        let url = webhook(
             "https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET",
         );
-        let url = WebhookUrl::parse(&secret, &opts).unwrap();
         let text = "error sending request for url (https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET): \
                     path /webhookb2/abc/IncomingWebhook/def?sig=TOPSECRET and query sig=TOPSECRET";
         let clean = url.scrub(text);
@@ -316,11 +319,9 @@ mod tests {
 
     #[test]
     fn each_path_segment_and_query_value_is_scrubbed_alone_and_decoded() {
-        let opts = DeliveryOptions::default();
-        let secret = SecretString::from(
+        let url = webhook(
             "https://hooks.example/services/T0AAAAAA/B0BBBBBB/XyZ%2Bsecret?sig=Q1w2e3r4&v=1",
         );
-        let url = WebhookUrl::parse(&secret, &opts).unwrap();
         let clean = url.scrub(
             "no route for POST /services/T0AAAAAA/B0BBBBBB; bad XyZ+secret; sig Q1w2e3r4; \
              segment XyZ%2Bsecret",

@@ -27,8 +27,12 @@ async fn a_404_echoing_the_path_leaves_no_segment_of_the_url_in_report_or_logs()
     let config = world.config_with(
         "alerts.toml",
         &format!(
-            "[alerts]\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nurl_secret = \"security-webhook\"\nurl_vault = \"{}\"\nmin_severity = \"warning\"\n",
-            world.vault(INPUT)
+            "[alerts]\n\n{}",
+            world.webhook_sink(
+                "security",
+                "security-webhook",
+                "min_severity = \"warning\"\n"
+            )
         ),
     );
     let config = config.to_str().unwrap();

@@ -244,21 +244,29 @@ async fn webhook_sink_posts_a_structured_cloudevent() {
         Some("application/cloudevents+json")
     );
     let e = got[0].json();
-    assert_eq!(e["specversion"], "1.0");
-    assert_eq!(e["source"], "akv-rotator");
-    assert_eq!(e["type"], "com.akv-rotator.client_secret.expiry");
-    assert_eq!(e["subject"], "sales");
-    assert_eq!(e["time"], "2026-11-28T20:00:00Z");
-    assert_eq!(e["datacontenttype"], "application/json");
+    for (attribute, expected) in [
+        ("specversion", "1.0"),
+        ("source", "akv-rotator"),
+        ("type", "com.akv-rotator.client_secret.expiry"),
+        ("subject", "sales"),
+        ("time", "2026-11-28T20:00:00Z"),
+        ("datacontenttype", "application/json"),
+    ] {
+        assert_eq!(e[attribute], expected, "{attribute}");
+    }
     assert_eq!(e["id"].as_str().map(str::len), Some(32));
     let d = &e["data"];
-    assert_eq!(d["app"], "sales");
-    assert_eq!(d["owner"], "team-bi");
-    assert_eq!(d["severity"], "critical");
-    assert_eq!(d["kind"], "client_secret_expiry");
-    assert_eq!(d["state"], "new");
-    assert_eq!(d["finding_key"], "client_secret_expiry/sales");
-    assert_eq!(d["expires_on"], "2026-12-10T20:15:01Z");
+    for (field, expected) in [
+        ("app", "sales"),
+        ("owner", "team-bi"),
+        ("severity", "critical"),
+        ("kind", "client_secret_expiry"),
+        ("state", "new"),
+        ("finding_key", "client_secret_expiry/sales"),
+        ("expires_on", "2026-12-10T20:15:01Z"),
+    ] {
+        assert_eq!(d[field], expected, "{field}");
+    }
     assert_eq!(d["days_left"], 3);
     assert_eq!(d["client_secret"]["name"], "sales-client-secret");
     assert_eq!(d["client_secret"]["vault"], SECRETS_VAULT);

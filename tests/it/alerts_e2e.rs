@@ -6,11 +6,7 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leaks_the_url() {
-    let world = World::start(vec![
-        TestApp::new("sales"),
-        TestApp::new("ops").secret_expiring_in(days(12)),
-    ])
-    .await;
+    let world = World::healthy_and_expiring_soon().await;
     let url = world.emulator.webhook_url("teams");
     world.put_secret(INPUT, "teams-webhook", &url, None);
     let config = world.config_with(
@@ -61,13 +57,7 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
 
     // The client secret now expires in 3 days (critical) but the sink is down: the run still
     // succeeds and reports the failure.
-    let ops = &world.apps[1];
-    world.put_secret(
-        INPUT,
-        &ops.secret_name(),
-        &ops.secret_value,
-        Some(time::OffsetDateTime::now_utc() + days(3)),
-    );
+    world.record_client_secret_expiry(&world.apps[1], days(3));
     world.emulator.set_webhook_status("teams", Some(500));
     let (code, report) = run(&world);
     assert_eq!(

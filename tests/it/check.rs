@@ -7,12 +7,7 @@ async fn offline_check_validates_everything_and_exits_2_on_problems() {
     let world = World::start(vec![TestApp::new("sales")]).await;
     let config = world.config_path.display().to_string();
     let out = world.run(&["check", "--config", &config], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_code(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid (1 apps, 1 targets"));
     assert_eq!(
         world.emulator.stats().total_for(INPUT),
@@ -46,12 +41,7 @@ async fn online_check_passes_read_only_and_names_a_missing_permission() {
         &["check", "--config", &config, "--online", "--output", "json"],
         &[],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_code(&out, 1);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let find = |check: &str, subject: &str| {
         json["checks"]
@@ -99,12 +89,7 @@ async fn online_check_passes_read_only_and_names_a_missing_permission() {
     let healthy = World::start(vec![TestApp::new("ok")]).await;
     let config = healthy.config_path.display().to_string();
     let out = healthy.run(&["check", "--config", &config, "--online"], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit_code(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 failed"));
 }
 

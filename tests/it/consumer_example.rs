@@ -7,7 +7,7 @@ mod reader;
 
 use std::sync::Arc;
 
-use akv_emulator::{FaultKind, FaultRule};
+use akv_emulator::FaultKind;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
@@ -105,13 +105,12 @@ async fn a_401_reads_the_token_again_and_retries_once() {
     let mut reader = reader_of(&world, OUTPUT, "sales-powerbi-token");
     let http = world.https_client();
     reader.token(OffsetDateTime::now_utc()).await.unwrap();
-    world.emulator.set_faults(vec![FaultRule {
-        service: "powerbi".into(),
-        operation: Some("GroupsList".into()),
-        kind: FaultKind::Status { code: 401 },
-        probability: 1.0,
-        count: Some(1),
-    }]);
+    world.emulator.set_faults(vec![fault_rule(
+        "powerbi",
+        "GroupsList",
+        FaultKind::Status { code: 401 },
+        Some(1),
+    )]);
 
     let answer = call(&mut reader, &http, &groups_url(&world)).await.unwrap();
     assert_eq!(answer["value"], serde_json::json!([]));

@@ -63,11 +63,7 @@ async fn a_cycle_writes_the_token_with_its_expiry_type_and_tags_then_leaves_it_w
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_plans_without_reading_acquiring_or_writing() {
-    let world = World::start(vec![
-        TestApp::new("sales"),
-        TestApp::new("ops").secret_expiring_in(days(12)),
-    ])
-    .await;
+    let world = World::healthy_and_expiring_soon().await;
     let (code, report, stderr) = world.once(&["--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["dry_run"], true);

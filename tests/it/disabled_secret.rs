@@ -6,11 +6,7 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disabled_client_secret_is_reported_from_the_listing_without_reading_it() {
-    let world = World::start(vec![
-        TestApp::new("healthy"),
-        TestApp::new("switched-off").fault(Fault::DisabledSecret),
-    ])
-    .await;
+    let world = World::working_and_failing("healthy", "switched-off", Fault::DisabledSecret).await;
 
     let (code, report, stderr) = world.once(&[]);
 

@@ -14,20 +14,27 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// `akv-rotator emulator --write-config <config>` with this log level; stdout as given,
+    /// stderr discarded.
+    fn emulator(config: &std::path::Path, log: &str, stdout: std::process::Stdio) -> Running {
+        Running(
+            std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
+                .args(["emulator", "--write-config", config.to_str().unwrap()])
+                .env("RUST_LOG", log)
+                .stdout(stdout)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
 #[test]
 fn the_emulator_writes_a_config_that_once_runs_as_is() {
-    let bin = env!("CARGO_BIN_EXE_akv-rotator");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hand.toml");
-    let _emulator = Running(
-        std::process::Command::new(bin)
-            .args(["emulator", "--write-config", config.to_str().unwrap()])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _emulator = Running::emulator(&config, "warn", std::process::Stdio::null());
     let start = Instant::now();
     while !config.exists() {
         assert!(
@@ -48,18 +55,9 @@ fn the_emulator_writes_a_config_that_once_runs_as_is() {
 
 #[test]
 fn the_emulator_prints_one_json_line_and_nothing_else() {
-    let bin = env!("CARGO_BIN_EXE_akv-rotator");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hand.toml");
-    let mut emulator = Running(
-        std::process::Command::new(bin)
-            .args(["emulator", "--write-config", config.to_str().unwrap()])
-            .env("RUST_LOG", "debug")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut emulator = Running::emulator(&config, "debug", std::process::Stdio::piped());
     let mut stdout = std::io::BufReader::new(emulator.0.stdout.take().unwrap());
     let mut first = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();

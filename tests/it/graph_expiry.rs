@@ -33,13 +33,7 @@ async fn graph_end_dates_tighten_the_severity_and_a_mismatch_is_reported() {
     )
     .await;
     // … but Key Vault's copy records 180 days.
-    let drift = &world.apps[0];
-    world.put_secret(
-        INPUT,
-        &drift.secret_name(),
-        &drift.secret_value,
-        Some(time::OffsetDateTime::now_utc() + days(180)),
-    );
+    world.record_client_secret_expiry(&world.apps[0], days(180));
     std::fs::write(&world.config_path, graph_config(&world)).unwrap();
 
     let (code, report, stderr) = world.once(&[]);

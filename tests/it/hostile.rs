@@ -268,14 +268,9 @@ async fn every_token_fault_is_an_invalid_token_and_nothing_is_written() {
 
 // ---- 4. Malformed Key Vault and Entra responses (fault rules). -------------------------------
 
+/// A fault on every request of `operation` at `service`.
 fn rule(service: &str, operation: &str, kind: FaultKind) -> FaultRule {
-    FaultRule {
-        service: service.into(),
-        operation: Some(operation.into()),
-        kind,
-        probability: 1.0,
-        count: None,
-    }
+    fault_rule(service, operation, kind, None)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,11 +7,7 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn every_json_output_is_exactly_one_json_document_on_stdout() {
     // Arrange: a working app and a failing one, and logging as loud as it gets.
-    let world = World::start(vec![
-        TestApp::new("sales"),
-        TestApp::new("broken").fault(Fault::WrongSecret),
-    ])
-    .await;
+    let world = World::working_and_failing("sales", "broken", Fault::WrongSecret).await;
     let config = world.config_path.display().to_string();
     let output = world.vault(OUTPUT);
     let loud = [("RUST_LOG", "debug")];

@@ -18,11 +18,7 @@ fn event<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_logs_the_cycle_and_the_version_of_every_written_token() {
-    let world = World::start(vec![
-        TestApp::new("sales"),
-        TestApp::new("broken").fault(Fault::WrongSecret),
-    ])
-    .await;
+    let world = World::working_and_failing("sales", "broken", Fault::WrongSecret).await;
 
     let (code, report, stderr) = world.once(&[]);
 

@@ -158,14 +158,14 @@ fn identity_tokens(world: &World, operation: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn system_assigned_identity_over_the_app_service_protocol_writes_the_token() {
-    let (world, config) = app_service_host(
-        SYSTEM_PRINCIPAL,
-        "system.toml",
-        "[credential]\nkind = \"managed-identity\"\n",
-    )
-    .await;
+/// `[credential]` sections: the managed identity named by the host, and `auto`.
+const MANAGED_IDENTITY: &str = "[credential]\nkind = \"managed-identity\"\n";
+const AUTO: &str = "[credential]\nkind = \"auto\"\n";
+
+/// On an App Service host whose identity is `principal`, `once` with this `[credential]`
+/// writes the token through the App Service identity endpoint.
+async fn writes_through_the_app_service_endpoint(principal: &str, file: &str, credential: &str) {
+    let (world, config) = app_service_host(principal, file, credential).await;
 
     let (code, report, output) = once_on_app_service(&world, &config);
 
@@ -174,43 +174,29 @@ async fn system_assigned_identity_over_the_app_service_protocol_writes_the_token
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn system_assigned_identity_over_the_app_service_protocol_writes_the_token() {
+    writes_through_the_app_service_endpoint(SYSTEM_PRINCIPAL, "system.toml", MANAGED_IDENTITY)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn user_assigned_identity_by_client_id_writes_the_token() {
-    let (world, config) = app_service_host(
+    writes_through_the_app_service_endpoint(
         USER_PRINCIPAL,
         "user.toml",
         &format!("[credential]\nkind = \"managed-identity\"\nclient_id = \"{USER_CLIENT}\"\n"),
     )
     .await;
-
-    let (code, report, output) = once_on_app_service(&world, &config);
-
-    assert_written(&world, code, &report, &output);
-    assert!(identity_tokens(&world, "AppServiceToken") >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_without_workload_identity_uses_the_system_assigned_identity() {
-    let (world, config) = app_service_host(
-        SYSTEM_PRINCIPAL,
-        "auto.toml",
-        "[credential]\nkind = \"auto\"\n",
-    )
-    .await;
-
-    let (code, report, output) = once_on_app_service(&world, &config);
-
-    assert_written(&world, code, &report, &output);
-    assert!(identity_tokens(&world, "AppServiceToken") >= 1);
+    writes_through_the_app_service_endpoint(SYSTEM_PRINCIPAL, "auto.toml", AUTO).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_with_azure_client_id_uses_that_user_assigned_identity() {
-    let (world, config) = app_service_host(
-        USER_PRINCIPAL,
-        "auto.toml",
-        "[credential]\nkind = \"auto\"\n",
-    )
-    .await;
+    let (world, config) = app_service_host(USER_PRINCIPAL, "auto.toml", AUTO).await;
 
     // AZURE_CLIENT_ID names a user-assigned identity, as for DefaultAzureCredential (and as
     // infra/modules/containerAppsJob.bicep sets it).
@@ -223,12 +209,7 @@ async fn auto_with_azure_client_id_uses_that_user_assigned_identity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_identity_endpoint_off_the_machine_is_refused_before_any_request() {
-    let (world, config) = app_service_host(
-        SYSTEM_PRINCIPAL,
-        "remote.toml",
-        "[credential]\nkind = \"managed-identity\"\n",
-    )
-    .await;
+    let (world, config) = app_service_host(SYSTEM_PRINCIPAL, "remote.toml", MANAGED_IDENTITY).await;
     let header = world.emulator.identity_header().to_string();
 
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never routed, and never contacted here.
@@ -400,11 +381,7 @@ async fn imds_signs_in_system_and_user_assigned_identities() {
     let world = host("169.254.169.254:80").await;
 
     grant(&world, SYSTEM_PRINCIPAL);
-    let config = config_with_credential(
-        &world,
-        "imds-system.toml",
-        "[credential]\nkind = \"managed-identity\"\n",
-    );
+    let config = config_with_credential(&world, "imds-system.toml", MANAGED_IDENTITY);
     let (code, report, output) = once(&config, &[("RUST_LOG", "debug")]);
     assert_written(&world, code, &report, &output);
     assert!(identity_tokens(&world, "ImdsToken") >= 1, "{output}");

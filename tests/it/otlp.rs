@@ -41,12 +41,7 @@ async fn a_cycle_exports_nested_spans_and_metrics_over_otlp() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_code(&out, 0);
 
     let traces: Vec<ExportTraceServiceRequest> = collector
         .bodies(Method::POST, "/v1/traces")

@@ -2,7 +2,7 @@
 //! pseudo-terminal comes from util-linux `script`.
 
 use crate::common::*;
-use akv_emulator::{FaultKind, FaultRule};
+use akv_emulator::FaultKind;
 
 fn under_pty(command: &str) -> String {
     let out = std::process::Command::new("script")
@@ -23,13 +23,12 @@ async fn a_terminal_gets_a_progress_bar_and_json_does_not() {
         panic!("util-linux `script` is needed for this test");
     }
     let world = World::start((0..4).map(|i| TestApp::new(&format!("p{i}"))).collect()).await;
-    world.emulator.set_faults(vec![FaultRule {
-        service: "login".into(),
-        operation: Some("TokenV2".into()),
-        kind: FaultKind::Latency { ms: 300 },
-        probability: 1.0,
-        count: None,
-    }]);
+    world.emulator.set_faults(vec![fault_rule(
+        "login",
+        "TokenV2",
+        FaultKind::Latency { ms: 300 },
+        None,
+    )]);
     let bin = env!("CARGO_BIN_EXE_akv-rotator");
     let config = world.config_path.display();
     let concurrency = world.config_with("serial.toml", "");
@@ -58,13 +57,12 @@ async fn a_terminal_gets_a_progress_bar_and_json_does_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bar_moves_while_a_slow_token_request_is_in_flight() {
     let world = World::start(vec![TestApp::new("slow0"), TestApp::new("slow1")]).await;
-    world.emulator.set_faults(vec![FaultRule {
-        service: "login".into(),
-        operation: Some("TokenV2".into()),
-        kind: FaultKind::Latency { ms: 1500 },
-        probability: 1.0,
-        count: None,
-    }]);
+    world.emulator.set_faults(vec![fault_rule(
+        "login",
+        "TokenV2",
+        FaultKind::Latency { ms: 1500 },
+        None,
+    )]);
     let serial = world.dir.path().join("serial-slow.toml");
     std::fs::write(&serial, format!("concurrency = 1\n{}", world.config_text())).unwrap();
     let bin = env!("CARGO_BIN_EXE_akv-rotator");

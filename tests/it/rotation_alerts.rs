@@ -63,8 +63,8 @@ async fn a_rotation_tells_the_security_team_once_per_added_and_removed_credentia
     std::fs::write(
         &cfg,
         format!(
-            "{text}\n[alerts]\nsource = \"{SOURCE}\"\n\n[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nurl_secret = \"security-webhook\"\nurl_vault = \"{}\"\n",
-            world.vault(INPUT)
+            "{text}\n[alerts]\nsource = \"{SOURCE}\"\n\n{}",
+            world.webhook_sink("security", "security-webhook", "")
         ),
     )
     .unwrap();

@@ -96,13 +96,7 @@ fn finish(child: Child) -> (i32, Value, String) {
 }
 
 fn latency(operation: &str, ms: u64) -> FaultRule {
-    FaultRule {
-        service: INPUT.into(),
-        operation: Some(operation.into()),
-        kind: FaultKind::Latency { ms },
-        probability: 1.0,
-        count: None,
-    }
+    fault_rule(INPUT, operation, FaultKind::Latency { ms }, None)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,13 +257,12 @@ async fn overlapping_runs_never_publish_a_removed_credential() {
 async fn a_lost_add_password_answer_leaves_no_credential_behind() {
     let (world, cfg) = rotating(Setup::default(), DUE_GRACE_1H).await;
     let old = key_ids(&world).await;
-    world.emulator.set_faults(vec![FaultRule {
-        service: "graph".into(),
-        operation: Some("AddPassword".into()),
-        kind: FaultKind::ConnectionResetAfterServing,
-        probability: 1.0,
-        count: Some(1),
-    }]);
+    world.emulator.set_faults(vec![fault_rule(
+        "graph",
+        "AddPassword",
+        FaultKind::ConnectionResetAfterServing,
+        Some(1),
+    )]);
 
     // Run 1: Graph created the credential, the answer is lost.
     let (code, report, _) = world.once_at(&cfg, &[]);

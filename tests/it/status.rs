@@ -19,37 +19,38 @@ fn view() -> Status {
     )
 }
 
-#[test]
-fn table_snapshot() {
-    insta::assert_snapshot!("table", view().to_table());
+/// (urgency, name) of each app of a status JSON document, in the order shown.
+fn ranking(json: &serde_json::Value) -> Vec<(&str, &str)> {
+    json["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["urgency"].as_str().unwrap(), a["name"].as_str().unwrap()))
+        .collect()
 }
 
-#[test]
-fn json_snapshot() {
-    insta::assert_snapshot!("json", view().to_json());
+/// One test per rendering of the fixed view, each locked by its snapshot.
+macro_rules! snapshot_tests {
+    ($($test:ident: $snapshot:literal => $render:ident,)*) => {$(
+        #[test]
+        fn $test() {
+            insta::assert_snapshot!($snapshot, view().$render());
+        }
+    )*};
 }
 
-#[test]
-fn markdown_snapshot() {
-    insta::assert_snapshot!("markdown", view().to_markdown());
-}
-
-#[test]
-fn html_snapshot() {
-    insta::assert_snapshot!("html", view().to_html());
+snapshot_tests! {
+    table_snapshot: "table" => to_table,
+    json_snapshot: "json" => to_json,
+    markdown_snapshot: "markdown" => to_markdown,
+    html_snapshot: "html" => to_html,
 }
 
 #[test]
 fn apps_are_ranked_expired_critical_failing_warning_unknown_ok_then_by_days_left() {
     let json: serde_json::Value = serde_json::from_str(&view().to_json()).unwrap();
-    let ranked: Vec<(&str, &str)> = json["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["urgency"].as_str().unwrap(), a["name"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        ranked,
+        ranking(&json),
         [
             ("expired", "legacy-export"),
             ("critical", "ops-dashboard"),
@@ -191,14 +192,8 @@ async fn status_against_the_emulator_is_read_only_and_ranks_by_urgency() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ranked: Vec<(&str, &str)> = json["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["urgency"].as_str().unwrap(), a["name"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        ranked,
+        ranking(&json),
         [
             ("expired", "expired"),
             ("critical", "urgent"),
@@ -260,12 +255,7 @@ async fn status_after_once_shows_the_apps_that_keep_failing_with_their_error_cla
     let config = world.config_path.display().to_string();
     let status = |format: &str| {
         let out = world.run(&["status", "--config", &config, "--output", format], &[]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit_code(&out, 0);
         String::from_utf8(out.stdout).unwrap()
     };
     let json: serde_json::Value = serde_json::from_str(&status("json")).unwrap();
@@ -328,8 +318,8 @@ async fn a_status_record_older_than_the_schedule_allows_is_stale_and_the_next_ru
     let config = world.config_with(
         "alerts.toml",
         &format!(
-            "[alerts]\n\n[[alerts.sinks]]\nname = \"events\"\nkind = \"webhook\"\nurl_secret = \"events-webhook\"\nurl_vault = \"{}\"\n",
-            world.vault(INPUT)
+            "[alerts]\n\n{}",
+            world.webhook_sink("events", "events-webhook", "")
         ),
     );
     let (code, _, stderr) = world.once_at(&config, &[]);

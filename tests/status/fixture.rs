@@ -23,92 +23,81 @@ pub const NOW: OffsetDateTime = datetime!(2026-11-28 20:15:02 UTC);
 const SECRETS: &str = "https://kv-secrets.vault.azure.net/";
 const TOKENS: &str = "https://kv-tokens.vault.azure.net/";
 
-pub const CONFIG: &str = r#"
-vault = "https://kv-tokens.vault.azure.net/"
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
-[expiry]
-warning = "30d"
-critical = "7d"
+/// The fixture's apps in report order: name, client id, and the kinds of its tokens; the target
+/// of kind `k` has the scope [`scope`]`(k)` and writes the secret `<app>-<k>-token`.
+const APPS: &[(&str, &str, &[&str])] = &[
+    (
+        "sales-reporting",
+        "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e",
+        &["powerbi", "graph"],
+    ),
+    (
+        "ops-dashboard",
+        "0b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4",
+        &["powerbi", "arm"],
+    ),
+    (
+        "hr-analytics",
+        "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5",
+        &["powerbi"],
+    ),
+    (
+        "legacy-export",
+        "2d3e4f5a-6b7c-4d8e-9fa0-b1c2d3e4f5a6",
+        &["powerbi"],
+    ),
+    (
+        "data-lake-ingest",
+        "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7",
+        &["storage"],
+    ),
+    (
+        "finance-sync",
+        "4f5a6b7c-8d9e-4fa0-b1c2-d3e4f5a6b7c8",
+        &["graph"],
+    ),
+    (
+        "marketing-insights",
+        "5a6b7c8d-9eaf-4b0c-8d2e-f3a4b5c6d7e8",
+        &["powerbi"],
+    ),
+];
 
-[[apps]]
-name = "sales-reporting"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "6a1c3e5f-7b9d-4f2a-8c6e-0d1f3a5b7c9e"
-client_secret_name = "sales-reporting-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://analysis.windows.net/powerbi/api/.default"
-secret = "sales-reporting-powerbi-token"
-[[apps.targets]]
-scope = "https://graph.microsoft.com/.default"
-secret = "sales-reporting-graph-token"
+fn scope(kind: &str) -> &'static str {
+    match kind {
+        "powerbi" => "https://analysis.windows.net/powerbi/api/.default",
+        "graph" => "https://graph.microsoft.com/.default",
+        "arm" => "https://management.azure.com/.default",
+        "storage" => "https://storage.azure.com/.default",
+        other => panic!("no scope for token kind {other}"),
+    }
+}
 
-[[apps]]
-name = "ops-dashboard"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "0b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
-client_secret_name = "ops-dashboard-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://analysis.windows.net/powerbi/api/.default"
-secret = "ops-dashboard-powerbi-token"
-[[apps.targets]]
-scope = "https://management.azure.com/.default"
-secret = "ops-dashboard-arm-token"
-
-[[apps]]
-name = "hr-analytics"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
-client_secret_name = "hr-analytics-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://analysis.windows.net/powerbi/api/.default"
-secret = "hr-analytics-powerbi-token"
-
-[[apps]]
-name = "legacy-export"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "2d3e4f5a-6b7c-4d8e-9fa0-b1c2d3e4f5a6"
-client_secret_name = "legacy-export-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://analysis.windows.net/powerbi/api/.default"
-secret = "legacy-export-powerbi-token"
-
-[[apps]]
-name = "data-lake-ingest"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
-client_secret_name = "data-lake-ingest-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://storage.azure.com/.default"
-secret = "data-lake-ingest-storage-token"
-
-[[apps]]
-name = "finance-sync"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "4f5a6b7c-8d9e-4fa0-b1c2-d3e4f5a6b7c8"
-client_secret_name = "finance-sync-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://graph.microsoft.com/.default"
-secret = "finance-sync-graph-token"
-
-[[apps]]
-name = "marketing-insights"
-tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-client_id = "5a6b7c8d-9eaf-4b0c-8d2e-f3a4b5c6d7e8"
-client_secret_name = "marketing-insights-client-secret"
-vault = "https://kv-secrets.vault.azure.net/"
-[[apps.targets]]
-scope = "https://analysis.windows.net/powerbi/api/.default"
-secret = "marketing-insights-powerbi-token"
-"#;
+/// The fixture's config file: every app reads its client secret from `SECRETS` and writes its
+/// tokens to `TOKENS`.
+pub fn config_text() -> String {
+    let mut text =
+        format!("\nvault = \"{TOKENS}\"\n\n[expiry]\nwarning = \"30d\"\ncritical = \"7d\"\n");
+    for (name, client_id, targets) in APPS {
+        text += &format!(
+            "\n[[apps]]\nname = \"{name}\"\ntenant_id = \"{TENANT}\"\n\
+             client_id = \"{client_id}\"\nclient_secret_name = \"{name}-client-secret\"\n\
+             vault = \"{SECRETS}\"\n"
+        );
+        for kind in *targets {
+            let scope = scope(kind);
+            text += &format!(
+                "[[apps.targets]]\nscope = \"{scope}\"\nsecret = \"{name}-{kind}-token\"\n"
+            );
+        }
+    }
+    text
+}
 
 pub fn config() -> ValidConfig {
-    config::parse(Path::new("fixture.toml"), CONFIG).unwrap()
+    config::parse(Path::new("fixture.toml"), &config_text()).unwrap()
 }
 
 /// How the fixture's dry run found each stored token.

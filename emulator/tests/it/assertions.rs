@@ -286,30 +286,32 @@ async fn federated_credential_exchange() {
         200
     );
 
-    let mut wrong_sub = good.clone();
-    wrong_sub["sub"] = json!("system:serviceaccount:other:other");
-    let (status, body) = exchange(&w, FIC_APP, &sign(&w.issuer, &header, &wrong_sub)).await;
-    assert_aadsts(
-        status,
-        &body,
-        700213,
-        "No matching federated identity record found for presented assertion subject 'system:serviceaccount:other:other'",
-    );
-
-    let mut wrong_aud = good.clone();
-    wrong_aud["aud"] = json!("api://something-else");
-    let (status, body) = exchange(&w, FIC_APP, &sign(&w.issuer, &header, &wrong_aud)).await;
-    assert_aadsts(
-        status,
-        &body,
-        700212,
-        "No matching federated identity record found for presented assertion audience 'api://something-else'",
-    );
-
-    let mut wrong_iss = good.clone();
-    wrong_iss["iss"] = json!("https://token.actions.githubusercontent.com");
-    let (status, body) = exchange(&w, FIC_APP, &sign(&w.issuer, &header, &wrong_iss)).await;
-    assert_aadsts(status, &body, 700211, "presented assertion issuer");
+    // (claim, a value no federated credential matches, AADSTS code, message)
+    for (claim, value, code, message) in [
+        (
+            "sub",
+            "system:serviceaccount:other:other",
+            700213,
+            "No matching federated identity record found for presented assertion subject 'system:serviceaccount:other:other'",
+        ),
+        (
+            "aud",
+            "api://something-else",
+            700212,
+            "No matching federated identity record found for presented assertion audience 'api://something-else'",
+        ),
+        (
+            "iss",
+            "https://token.actions.githubusercontent.com",
+            700211,
+            "presented assertion issuer",
+        ),
+    ] {
+        let mut wrong = good.clone();
+        wrong[claim] = json!(value);
+        let (status, body) = exchange(&w, FIC_APP, &sign(&w.issuer, &header, &wrong)).await;
+        assert_aadsts(status, &body, code, message);
+    }
 
     let stranger = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa");
     let (status, body) = exchange(&w, FIC_APP, &sign(&stranger, &header, &good)).await;

@@ -222,17 +222,15 @@ async fn aadsts_errors() {
 async fn openid_configuration_points_at_emulator() {
     let emu = emulator().await;
     let http = http(&emu);
-    let cfg: Value = http
-        .get(format!(
+    let cfg: Value = get_json(
+        &http,
+        &format!(
             "{}/{TENANT}/v2.0/.well-known/openid-configuration",
             emu.authority_host()
-        ))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+        ),
+        "discovery",
+    )
+    .await;
     assert_eq!(
         cfg["token_endpoint"],
         format!("{}/{TENANT}/oauth2/v2.0/token", emu.authority_host())
@@ -268,13 +266,11 @@ async fn rolled_over_key_stays_valid() {
             .status();
         assert_eq!(status, 200);
     }
-    let jwks: Value = http
-        .get(format!("{}/{TENANT}/discovery/keys", emu.authority_host()))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks: Value = get_json(
+        &http,
+        &format!("{}/{TENANT}/discovery/keys", emu.authority_host()),
+        "jwks",
+    )
+    .await;
     assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
 }

@@ -60,14 +60,12 @@ async fn too_many_requests_on_login_and_probability_zero() {
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["error_codes"][0], 50196);
     // JWKS is another operation: untouched (the 500 rule has probability 0).
-    let resp = http
-        .get(format!(
-            "{}/{TENANT}/discovery/v2.0/keys",
-            emu.authority_host()
-        ))
-        .send()
-        .await
-        .expect("jwks");
+    let resp = get(
+        &http,
+        &format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host()),
+        "jwks",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     emu.clear_faults();
     assert_eq!(
@@ -165,23 +163,14 @@ async fn faults_admin_api_and_seed() {
         200,
     )
     .await;
-    let listed: Value = http
-        .get(&admin)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&http, &admin, "list").await;
     assert_eq!(listed[0]["kind"]["type"], "status");
-    let resp = http
-        .get(format!(
-            "{}/v1.0/applications(appId='{WRITER}')",
-            emu.graph_url()
-        ))
-        .send()
-        .await
-        .expect("graph");
+    let resp = get(
+        &http,
+        &format!("{}/v1.0/applications(appId='{WRITER}')", emu.graph_url()),
+        "graph",
+    )
+    .await;
     assert_eq!(resp.status(), 502);
     let v: Value = resp.json().await.expect("json");
     assert!(v["error"]["innerError"]["request-id"].is_string());

@@ -213,13 +213,17 @@ pub async fn token_for(
 /// The tenant's published signing keys (JWKS).
 pub async fn published_keys(emu: &EmulatorHandle, http: &reqwest::Client) -> Value {
     let url = format!("{}/{TENANT}/discovery/v2.0/keys", emu.authority_host());
-    http.get(url)
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json")
+    get_json(http, &url, "jwks").await
+}
+
+/// GETs `url` without credentials; `what` names the request in a failure.
+pub async fn get(http: &reqwest::Client, url: &str, what: &str) -> reqwest::Response {
+    http.get(url).send().await.expect(what)
+}
+
+/// [`get`], the answer read as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str, what: &str) -> Value {
+    get(http, url, what).await.json().await.expect("json")
 }
 
 /// POSTs `body` as JSON to the emulator's admin API (`/_emulator/<path>`) and asserts that

@@ -16,6 +16,15 @@ const VAULT: &str = "https://vault.azure.net";
 
 /// The usual seed plus a system-assigned identity allowed to read vault `main` (granted by its
 /// principal id, as Azure RBAC does) and a user-assigned one with no access.
+/// The URL of a Key Vault token from a managed-identity `endpoint` of the emulator, in this
+/// protocol version.
+fn token_url(endpoint: Option<String>, api_version: &str) -> String {
+    format!(
+        "{}?api-version={api_version}&resource={VAULT}",
+        endpoint.expect("the listener runs")
+    )
+}
+
 async fn emulator() -> EmulatorHandle {
     let mut seed = seed();
     seed.managed_identities = vec![
@@ -64,10 +73,7 @@ async fn the_listener_is_off_unless_asked_for() {
 #[tokio::test]
 async fn imds_refuses_a_request_without_the_metadata_header() {
     let emu = emulator().await;
-    let url = format!(
-        "{}?api-version=2018-02-01&resource={VAULT}",
-        emu.imds_endpoint().expect("the listener runs")
-    );
+    let url = token_url(emu.imds_endpoint(), "2018-02-01");
     for headers in [
         &[][..],
         &[("Metadata", "True")][..],
@@ -111,10 +117,7 @@ async fn imds_issues_the_system_assigned_identity_token_in_both_api_versions() {
         assert_eq!(claims["exp"].as_i64(), Some(expires_on));
     }
     let (status, body) = get(
-        &format!(
-            "{}?api-version=2017-09-01&resource={VAULT}",
-            emu.imds_endpoint().expect("the listener runs")
-        ),
+        &token_url(emu.imds_endpoint(), "2017-09-01"),
         &[("Metadata", "true")],
     )
     .await;
@@ -124,10 +127,7 @@ async fn imds_issues_the_system_assigned_identity_token_in_both_api_versions() {
 #[tokio::test]
 async fn imds_selects_a_user_assigned_identity_by_each_documented_parameter() {
     let emu = emulator().await;
-    let base = format!(
-        "{}?api-version=2019-08-01&resource={VAULT}",
-        emu.imds_endpoint().expect("the listener runs")
-    );
+    let base = token_url(emu.imds_endpoint(), "2019-08-01");
     for selector in [
         format!("client_id={USER_CLIENT}"),
         format!("object_id={USER_PRINCIPAL}"),
@@ -159,10 +159,7 @@ async fn imds_selects_a_user_assigned_identity_by_each_documented_parameter() {
 #[tokio::test]
 async fn app_service_refuses_a_request_without_the_identity_header() {
     let emu = emulator().await;
-    let url = format!(
-        "{}?api-version=2019-08-01&resource={VAULT}",
-        emu.identity_endpoint().expect("the listener runs")
-    );
+    let url = token_url(emu.identity_endpoint(), "2019-08-01");
     for headers in [
         &[][..],
         &[("Metadata", "true")][..],
@@ -178,10 +175,7 @@ async fn app_service_refuses_a_request_without_the_identity_header() {
 async fn app_service_issues_tokens_with_the_identity_header() {
     let emu = emulator().await;
     let header = emu.identity_header().to_string();
-    let base = format!(
-        "{}?api-version=2019-08-01&resource={VAULT}",
-        emu.identity_endpoint().expect("the listener runs")
-    );
+    let base = token_url(emu.identity_endpoint(), "2019-08-01");
     for (query, client) in [
         (String::new(), SYSTEM_CLIENT),
         (format!("&client_id={USER_CLIENT}"), USER_CLIENT),
@@ -208,10 +202,7 @@ async fn app_service_issues_tokens_with_the_identity_header() {
         assert_eq!(claims["appid"], client, "{query}");
     }
     let (status, body) = get(
-        &format!(
-            "{}?api-version=2017-09-01&resource={VAULT}",
-            emu.identity_endpoint().expect("the listener runs")
-        ),
+        &token_url(emu.identity_endpoint(), "2017-09-01"),
         &[("X-IDENTITY-HEADER", header.as_str())],
     )
     .await;
@@ -222,10 +213,7 @@ async fn app_service_issues_tokens_with_the_identity_header() {
 async fn the_vault_applies_the_identity_principal_permissions() {
     let emu = emulator().await;
     let token = |query: String| {
-        let url = format!(
-            "{}?api-version=2019-08-01&resource={VAULT}{query}",
-            emu.imds_endpoint().expect("the listener runs")
-        );
+        let url = format!("{}{query}", token_url(emu.imds_endpoint(), "2019-08-01"));
         async move {
             let (status, body) = get(&url, &[("Metadata", "true")]).await;
             assert_eq!(status, 200, "{body}");

@@ -181,14 +181,12 @@ async fn limits_are_set_through_the_admin_api_and_shown_apart_in_its_stats() {
     );
     assert_throttled(put_secret(&emu, &http, &token, "main", "b").await).await;
     assert_eq!(vault_get_status(&emu, &http, &token).await, 200);
-    let stats: Value = http
-        .get(format!("{}/_emulator/stats", emu.authority_host()))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let stats: Value = get_json(
+        &http,
+        &format!("{}/_emulator/stats", emu.authority_host()),
+        "stats",
+    )
+    .await;
     let writes = &stats["write_windows"]["main"][0];
     assert_eq!(
         (writes["accepted"].as_u64(), writes["rejected"].as_u64()),

@@ -131,14 +131,17 @@ async fn unknown_kid_becomes_known_after_rollover() {
 async fn token_fault_admin_api() {
     let emu = emulator().await;
     let http = http(&emu);
-    admin_post(
-        &emu,
-        &http,
-        "token-fault",
-        json!({"client_id": WRITER, "fault": "wrong_audience"}),
-        200,
-    )
-    .await;
+    // Sets (or with `null` clears) the writer's token fault; the admin API answers `status`.
+    let writer_fault = |fault: Value, status| {
+        admin_post(
+            &emu,
+            &http,
+            "token-fault",
+            json!({"client_id": WRITER, "fault": fault}),
+            status,
+        )
+    };
+    writer_fault(json!("wrong_audience"), 200).await;
     let token = token_for(&emu, &http, WRITER, VAULT_SCOPE).await;
     assert_eq!(
         jwt_part(&token, 1)["aud"],
@@ -148,23 +151,9 @@ async fn token_fault_admin_api() {
     let other = token_for(&emu, &http, READER, VAULT_SCOPE).await;
     assert_eq!(vault_get_status(&emu, &http, &other).await, 200);
 
-    admin_post(
-        &emu,
-        &http,
-        "token-fault",
-        json!({"client_id": WRITER, "fault": null}),
-        200,
-    )
-    .await;
+    writer_fault(Value::Null, 200).await;
     let token = token_for(&emu, &http, WRITER, VAULT_SCOPE).await;
     assert_eq!(vault_get_status(&emu, &http, &token).await, 200);
 
-    admin_post(
-        &emu,
-        &http,
-        "token-fault",
-        json!({"client_id": WRITER, "fault": "no_such_fault"}),
-        400,
-    )
-    .await;
+    writer_fault(json!("no_such_fault"), 400).await;
 }

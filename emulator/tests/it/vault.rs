@@ -12,11 +12,12 @@ async fn missing_token_gets_bearer_challenge() {
     let http = http(&emu);
     let vault = emu.vault_url("main").expect("vault");
     assert!(vault.starts_with("https://localhost:") && vault.ends_with('/'));
-    let resp = http
-        .get(format!("{vault}secrets/x?api-version=2025-07-01"))
-        .send()
-        .await
-        .expect("request");
+    let resp = get(
+        &http,
+        &format!("{vault}secrets/x?api-version=2025-07-01"),
+        "request",
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     let challenge = resp.headers()["www-authenticate"]
         .to_str()

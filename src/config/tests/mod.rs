@@ -40,6 +40,14 @@ fn issues(text: &str) -> Vec<ConfigIssue> {
     }
 }
 
+/// The message of the first issue found in `text`, asserted to be about `key` (`case` names
+/// the case in a failure).
+fn first_issue_at(text: &str, key: &str, case: &str) -> String {
+    let found = issues(text);
+    assert_eq!(found[0].key.as_deref(), Some(key), "{case}");
+    found[0].message.clone()
+}
+
 /// The issues of [`good`] with `from` replaced by `to`.
 fn issues_replacing(from: &str, to: &str) -> Vec<ConfigIssue> {
     issues(&good().replace(from, to))
@@ -352,12 +360,7 @@ fn probes_are_limited_to_the_resource_api_host() {
         "\"https://api.powerbi.com:8443/x\"",
         "42",
     ] {
-        let found = issues(&with(bad));
-        assert_eq!(
-            found[0].key.as_deref(),
-            Some("apps[0].targets[0].probe"),
-            "{bad}"
-        );
+        first_issue_at(&with(bad), "apps[0].targets[0].probe", bad);
     }
 }
 
@@ -544,13 +547,7 @@ fn scopes_that_are_not_a_resource_and_default_are_refused_with_the_forms() {
             "several scopes",
         ),
     ] {
-        let found = issues(&with_scope(scope, ""));
-        assert_eq!(
-            found[0].key.as_deref(),
-            Some("apps[0].targets[1].scope"),
-            "{scope}"
-        );
-        let m = &found[0].message;
+        let m = &first_issue_at(&with_scope(scope, ""), "apps[0].targets[1].scope", scope);
         assert!(
             m.contains("is not a client-credentials scope"),
             "{scope}: {m}"
@@ -588,20 +585,12 @@ fn audience_names_the_expected_aud() {
         Some("api://orders-api")
     );
     for bad in ["orders", "", "http://orders", "ftp://x"] {
-        let found = issues(&with_scope(
-            "api://orders-api/.default",
-            &format!("audience = {bad:?}"),
-        ));
-        assert_eq!(
-            found[0].key.as_deref(),
-            Some("apps[0].targets[1].audience"),
-            "{bad}"
+        let m = first_issue_at(
+            &with_scope("api://orders-api/.default", &format!("audience = {bad:?}")),
+            "apps[0].targets[1].audience",
+            bad,
         );
-        assert!(
-            found[0].message.contains("client) id"),
-            "{bad}: {}",
-            found[0].message
-        );
+        assert!(m.contains("client) id"), "{bad}: {m}");
     }
 }
 
@@ -611,17 +600,12 @@ fn probes_stay_limited_to_known_https_resources() {
         "api://orders-api/.default",
         "0a1b2c3d-1111-4222-8333-444455556666/.default",
     ] {
-        let found = issues(&with_scope(scope, "probe = true"));
-        assert_eq!(
-            found[0].key.as_deref(),
-            Some("apps[0].targets[1].probe"),
-            "{scope}"
+        let m = first_issue_at(
+            &with_scope(scope, "probe = true"),
+            "apps[0].targets[1].probe",
+            scope,
         );
-        assert!(
-            found[0].message.contains("no probe is known"),
-            "{}",
-            found[0].message
-        );
+        assert!(m.contains("no probe is known"), "{m}");
     }
 }
 

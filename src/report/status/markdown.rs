@@ -10,15 +10,9 @@ impl Status {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "**akv-rotator status** — {} ({}; client secrets: warning < {}, critical < {})\n",
+            "**akv-rotator status** — {} {}\n",
             human_time(self.now),
-            if self.dry_run {
-                "read-only dry run"
-            } else {
-                "last cycle"
-            },
-            self.thresholds.warning,
-            self.thresholds.critical,
+            self.mode_and_thresholds("read-only dry run"),
         );
         if let Some(r) = &self.record {
             let text = md(&r.summary);
@@ -43,19 +37,12 @@ impl Status {
                 }
                 other => other.to_string(),
             };
+            let [expires, days_left] = client_secret_expiry_cells(&a.client_secret);
             let app_cells = format!(
-                "| {urgency} | {} | `{}` | {} | {} | {} |",
+                "| {urgency} | {} | `{}` | {} | {expires} | {days_left} |",
                 md(&a.name),
                 md(&a.client_id),
                 md(&a.client_secret.name),
-                a.client_secret
-                    .expires_on
-                    .map(date)
-                    .unwrap_or_else(|| "-".into()),
-                a.client_secret
-                    .days_left
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".into()),
             );
             if a.targets.is_empty() {
                 let _ = writeln!(out, "{app_cells} - | - | - | - | - |");
@@ -88,11 +75,7 @@ impl Status {
         if !problems.is_empty() {
             out.push_str("\n**Problems**\n\n");
             for (app, e, since) in problems {
-                let code = e
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" (`{c}`)"))
-                    .unwrap_or_default();
+                let code = code_note(e, |c| format!(" (`{c}`)"));
                 let since = since.map(|s| format!(" — {}", md(&s))).unwrap_or_default();
                 let _ = writeln!(
                     out,

@@ -671,6 +671,35 @@ fn human(d: Duration) -> String {
     }
 }
 
+impl Status {
+    /// `(<mode>; client secrets: warning < 30d, critical < 7d)`: what the view shows and the
+    /// thresholds it judged client secrets by, for a heading; `dry_run` names a dry run.
+    fn mode_and_thresholds(&self, dry_run: &str) -> String {
+        format!(
+            "({}; client secrets: warning < {}, critical < {})",
+            if self.dry_run { dry_run } else { "last cycle" },
+            self.thresholds.warning,
+            self.thresholds.critical,
+        )
+    }
+}
+
+/// The service's error code of a problem as `note` writes it, or nothing when there is none.
+fn code_note(e: &StepError, note: impl Fn(&str) -> String) -> String {
+    e.code.as_deref().map(note).unwrap_or_default()
+}
+
+/// A client secret's expiry date and days left as cells, `-` where unknown.
+fn client_secret_expiry_cells(secret: &ClientSecretReport) -> [String; 2] {
+    [
+        secret.expires_on.map(date).unwrap_or_else(|| "-".into()),
+        secret
+            .days_left
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".into()),
+    ]
+}
+
 /// `2026-12-10`.
 fn date(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).date().to_string()

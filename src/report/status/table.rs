@@ -10,33 +10,22 @@ impl Status {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Status at {} ({}; client secrets: warning < {}, critical < {})",
+            "Status at {} {}",
             rfc3339(self.generated_at),
-            if self.dry_run {
-                "dry run, nothing written"
-            } else {
-                "last cycle"
-            },
-            self.thresholds.warning,
-            self.thresholds.critical,
+            self.mode_and_thresholds("dry run, nothing written"),
         );
         if let Some(r) = &self.record {
             let _ = writeln!(out, "{}", r.summary);
         }
         let mut rows = Vec::new();
         for a in &self.apps {
+            let [expires, days_left] = client_secret_expiry_cells(&a.client_secret);
             let app_cells = [
                 a.urgency.label().to_uppercase(),
                 a.name.clone(),
                 a.client_secret.name.clone(),
-                a.client_secret
-                    .expires_on
-                    .map(date)
-                    .unwrap_or_else(|| "-".into()),
-                a.client_secret
-                    .days_left
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                expires,
+                days_left,
             ];
             let blank = || vec![String::new(); app_cells.len()];
             if a.targets.is_empty() {
@@ -83,11 +72,7 @@ impl Status {
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems");
             for (app, e, since) in problems {
-                let code = e
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" [{c}]"))
-                    .unwrap_or_default();
+                let code = code_note(e, |c| format!(" [{c}]"));
                 let _ = writeln!(out, "  - {app}: {}{code}: {}", e.class, e.message);
                 if let Some(since) = since {
                     let _ = writeln!(out, "    {since}");

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use akv_emulator::{
-    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, SecretSeed, Seed, StoredSecret,
-    TenantSeed,
+    AppSeed, ClientSecretSeed, EmulatorHandle, EmulatorOptions, FaultKind, FaultRule, SecretSeed,
+    Seed, StoredSecret, TenantSeed,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -136,6 +136,26 @@ pub struct World {
 impl World {
     pub async fn start(apps: Vec<TestApp>) -> World {
         World::start_with_emulator(apps, |_| {}).await
+    }
+
+    /// A world of two apps: "sales", healthy, and "ops", whose client secret expires in 12 days
+    /// (a warning).
+    pub async fn healthy_and_expiring_soon() -> World {
+        World::start(vec![
+            TestApp::new("sales"),
+            TestApp::new("ops").secret_expiring_in(days(12)),
+        ])
+        .await
+    }
+
+    /// A world of two apps: `working`, and `failing` with `fault`, so that one cycle both
+    /// writes a token and fails one.
+    pub async fn working_and_failing(working: &str, failing: &str, fault: Fault) -> World {
+        World::start(vec![
+            TestApp::new(working),
+            TestApp::new(failing).fault(fault),
+        ])
+        .await
     }
 
     /// Like [`World::start`], with `configure` applied to the emulator's options (e.g. to start
@@ -283,14 +303,24 @@ impl World {
     }
 }
 
-/// The target entry of a JSON report for an output secret.
-pub fn target<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
-    report["targets"]
+/// The entry of the JSON report's list `list` (`targets`, `apps`) whose `key` is `value`.
+fn report_entry<'a>(
+    report: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    report[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["secret"] == secret)
-        .unwrap_or_else(|| panic!("no target {secret} in {report:#}"))
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {list} entry {value} in {report:#}"))
+}
+
+/// The target entry of a JSON report for an output secret.
+pub fn target<'a>(report: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    report_entry(report, "targets", "secret", secret)
 }
 
 /// The outcome of the report's target for an output secret (`written`, `fresh`, `failed`, …).
@@ -310,13 +340,9 @@ pub fn failed_target<'a>(
     t
 }
 
+/// The app entry of a JSON report.
 pub fn app<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no app {name} in {report:#}"))
+    report_entry(report, "apps", "name", name)
 }
 
 /// The pairs of string fields `a` and `b` of each object in a JSON array.
@@ -353,11 +379,37 @@ impl World {
             .unwrap()
     }
 
+    /// An `[[alerts.sinks]]` entry for the webhook `name` whose URL is the secret `url_secret`
+    /// of the input vault, followed by the `extra` lines.
+    pub fn webhook_sink(&self, name: &str, url_secret: &str, extra: &str) -> String {
+        format!(
+            "[[alerts.sinks]]\nname = \"{name}\"\nkind = \"webhook\"\nurl_secret = \"{url_secret}\"\nurl_vault = \"{}\"\n{extra}",
+            self.vault(INPUT)
+        )
+    }
+
     /// Writes the world's config plus `extra` TOML to a new file and returns its path.
     pub fn config_with(&self, file: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join(file);
         std::fs::write(&path, format!("{}\n{extra}\n", self.config_text())).unwrap();
         path
+    }
+}
+
+/// A fault on every request of `operation` at `service` (a vault name, `login`, `graph`, …),
+/// for the first `count` of them or for all (`None`).
+pub fn fault_rule(
+    service: &str,
+    operation: &str,
+    kind: FaultKind,
+    count: Option<u64>,
+) -> FaultRule {
+    FaultRule {
+        service: service.into(),
+        operation: Some(operation.into()),
+        kind,
+        probability: 1.0,
+        count,
     }
 }
 

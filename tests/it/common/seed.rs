@@ -5,7 +5,7 @@
 use akv_emulator::{AppSeed, ClientSecretSeed, PermissionSeed, SecretSeed, Seed, VaultSeed};
 use time::OffsetDateTime;
 
-use super::{ROTATOR, TENANT, World, days};
+use super::{INPUT, ROTATOR, TENANT, TestApp, World, days};
 
 /// One version of secret `name`: enabled; no content type, nbf, exp or tags.
 pub fn secret_seed(name: &str, value: &str) -> SecretSeed {
@@ -68,6 +68,17 @@ impl World {
                 ..Default::default()
             })
             .unwrap();
+    }
+
+    /// Adds a version of `app`'s client secret, same value, whose Key Vault `exp` says it expires
+    /// `expires_in` from now.
+    pub fn record_client_secret_expiry(&self, app: &TestApp, expires_in: time::Duration) {
+        self.put_secret(
+            INPUT,
+            &app.secret_name(),
+            &app.secret_value,
+            Some(OffsetDateTime::now_utc() + expires_in),
+        );
     }
 
     /// Adds a version of secret `name` to `vault` with this value and `exp`; the vault's
