@@ -399,7 +399,10 @@ async fn status_reads_every_shards_record_when_told_the_shard_count() {
         assert!(code == 0 || code == 1, "shard {index}: {stderr}");
         failed += report["summary"]["failed"].as_u64().unwrap();
     }
-    assert_eq!(failed, 3, "the shards between them failed the three broken apps");
+    assert_eq!(
+        failed, 3,
+        "the shards between them failed the three broken apps"
+    );
     let config = world.config_path.display().to_string();
     let status = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["status", "--config", &config, "--output", "json"];
