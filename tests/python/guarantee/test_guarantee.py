@@ -12,8 +12,9 @@ it expires, and before its `nbf`.
 It fails if any call was answered anything but 200, went out with a token past its `exp` or
 before its `nbf` (by the token's own claims), or if the smallest remaining life of the current
 version (seen by a consumer at read time, or by the sampler) is below the promised margin:
-`refresh_before` minus the longest a due token waits for the daemon (it wakes when a token becomes
-due, at most MIN_EARLY_INTERVAL late, src/daemon/schedule.rs) minus RUN_ALLOWANCE for the
+`refresh_before/2` (the latest moment a token comes due, src/cycle/plan.rs) minus the longest a
+due token waits for the daemon (it wakes when a token becomes due, at most MIN_EARLY_INTERVAL
+late and never later than the next slot, src/daemon/schedule.rs) minus RUN_ALLOWANCE for the
 cycles' own duration. It prints the figures; the closing one is quoted in README.md and
 docs/consumers.md. .ci/run starts it (about eight minutes) beside its last steps and awaits it."""
 
@@ -42,11 +43,14 @@ from verdict import Observed, verdict  # noqa: E402
 
 TOKEN_LIFETIME = 90
 REFRESH_BEFORE = 75
-# The daemon's early refresh comes at most this late (MIN_EARLY_INTERVAL in src/daemon/schedule.rs).
+# The daemon's slots (`schedule` below) and its early refresh, at most this late
+# (MIN_EARLY_INTERVAL in src/daemon/schedule.rs): a due token waits for whichever comes first.
+SLOT_EVERY = 10
 MIN_EARLY_INTERVAL = 60
 # Time for the cycle that sees a token due to plan, acquire, validate and write it.
 RUN_ALLOWANCE = 5
-PROMISED = REFRESH_BEFORE - MIN_EARLY_INTERVAL - RUN_ALLOWANCE
+# A token comes due at a moment drawn between refresh_before and refresh_before/2 before its exp.
+PROMISED = REFRESH_BEFORE / 2 - min(SLOT_EVERY, MIN_EARLY_INTERVAL) - RUN_ALLOWANCE
 MARGIN = 5  # the consumers' margin: smaller than the promise, as the contract asks
 LIFETIMES = 5
 EVERY = 3
@@ -72,7 +76,7 @@ def daemon_config(world: dict, directory: Path) -> Path:
     text = text.replace('refresh_before = "30m"', f'refresh_before = "{REFRESH_BEFORE}s"')
     path = directory / "daemon.toml"
     path.write_text(
-        text + '\n[daemon]\nschedule = "*/10 * * * * *"\njitter = "0s"\nlisten = "127.0.0.1:0"\n'
+        text + f'\n[daemon]\nschedule = "*/{SLOT_EVERY} * * * * *"\njitter = "0s"\nlisten = "127.0.0.1:0"\n'
     )
     return path
 
