@@ -12,7 +12,7 @@
 //! | [`commands`] | one function per command: `once` (and [`commands::once::run_once`], shared with the daemon: the cycle, its alerts and its status record), `status`, `check`, `token`, `demo` and `emulator` |
 //! | [`cli`] | clap definitions of the commands and their flags |
 //! | [`alerts`] | findings from a report, deduplication, state in Key Vault, delivery, payloads |
-//! | [`cycle`] | one cycle: plan, per-app stages, credentials, Graph expiry, shards, tag names, where the status record lives, client-secret rotation with its lease |
+//! | [`cycle`] | one cycle: plan, per-app stages, credentials, Graph expiry, shards, tag names, where the status record lives, the daemon's listings and client secrets kept between cycles, client-secret rotation with its lease |
 //! | [`report`] | the cycle report, its metrics, the status record kept between cycles, the status view and its renderers |
 //! | [`azure`] | adapters: Key Vault (the only user of its SDK), Entra ID, Graph, the rotator's identity, certificates |
 //! | [`token`] | [`token::AcquiredToken`] and validation, the only producer of [`token::ValidatedToken`] |
