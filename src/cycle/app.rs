@@ -250,16 +250,18 @@ impl Cycle {
                 if self.memory.remembers() {
                     written.push((target.vault.clone(), meta));
                 }
-                let lifetime = token.expires_at() - token.not_before();
+                let written_at = OffsetDateTime::now_utc();
+                let start = super::plan::life_start(Some(token.not_before()), Some(written_at));
+                let lifetime = token.expires_at() - start.unwrap_or(written_at);
                 let short =
                     super::plan::lifetime_shorter_than_expected(lifetime, target.refresh_before);
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
-                report.token_updated_on = Some(OffsetDateTime::now_utc());
+                report.token_updated_on = Some(written_at);
                 report.refresh_at = Some(refresh_moment(
                     &target.secret_name,
                     token.expires_at(),
-                    Some(token.not_before()),
+                    start,
                     target.refresh_before,
                 ));
                 report.version = version;

@@ -159,13 +159,28 @@ pub(super) fn stored_refresh_moment(
     Some(refresh_moment(
         &target.secret_name,
         exp,
-        m.not_before,
+        life_start(m.not_before, m.updated),
         target.refresh_before,
     ))
 }
 
+/// Where a token's life counts from for the half-life floor: the later of its `nbf` and when its
+/// version was written. Entra ID dates `nbf` (and `iat`) five minutes back for clock skew, so
+/// `nbf` alone would put the floor five minutes early: a token living less than ten minutes
+/// would already be past half its life when written, and be rewritten on every run.
+pub fn life_start(
+    nbf: Option<OffsetDateTime>,
+    written: Option<OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    match (nbf, written) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// When a token is refreshed: a moment drawn uniformly between `exp − refresh_before` and
-/// `exp − refresh_before/2`, and never before half its life (`nbf` to `exp`) has passed.
+/// `exp − refresh_before/2`, and never before half its life (from `start`, see [`life_start`],
+/// to `exp`) has passed.
 ///
 /// Tokens written together (a cold start, a restored vault) expire together; refreshed all at
 /// `exp − refresh_before` they would come due together again every lifetime, each time a burst
@@ -178,14 +193,14 @@ pub(super) fn stored_refresh_moment(
 pub fn refresh_moment(
     secret_name: &str,
     exp: OffsetDateTime,
-    nbf: Option<OffsetDateTime>,
+    start: Option<OffsetDateTime>,
     refresh_before: std::time::Duration,
 ) -> OffsetDateTime {
     let refresh = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
     let earliest = exp.checked_sub(refresh).unwrap_or(exp);
     let drawn: OffsetDateTime = earliest + (refresh / 2_i32) * spread_fraction(secret_name, exp);
-    match nbf {
-        Some(nbf) if exp > nbf => drawn.max(nbf + (exp - nbf) / 2),
+    match start {
+        Some(start) if exp > start => drawn.max(start + (exp - start) / 2),
         _ => drawn,
     }
 }
@@ -245,6 +260,25 @@ mod tests {
         let exp = nbf + minutes(60);
         let at = refresh_moment("t", exp, Some(nbf), THIRTY_MINUTES);
         assert!(at >= exp - minutes(30) && at <= exp - minutes(15), "{at}");
+    }
+
+    /// Entra ID dates `nbf` five minutes back: a short token's half-life floor counts from when
+    /// it was written, or a 4-minute token would be due again the moment it is written.
+    #[test]
+    fn the_half_life_floor_counts_from_the_write_not_from_a_backdated_nbf() {
+        let written = time::macros::datetime!(2026-12-01 10:00 UTC);
+        let nbf = written - minutes(5);
+        let exp = written + minutes(4);
+        let start = life_start(Some(nbf), Some(written));
+        assert_eq!(start, Some(written));
+        let at = refresh_moment("t", exp, start, THIRTY_MINUTES);
+        assert_eq!(at, written + minutes(2));
+        // From the backdated nbf alone the floor would lie before the write.
+        assert!(refresh_moment("t", exp, Some(nbf), THIRTY_MINUTES) < written);
+        // Either one alone still serves.
+        assert_eq!(life_start(None, Some(written)), Some(written));
+        assert_eq!(life_start(Some(nbf), None), Some(nbf));
+        assert_eq!(life_start(None, None), None);
     }
 
     /// The moment depends on the secret's name and the token's exp only: pinned here, so a
