@@ -294,24 +294,15 @@ impl KeyVaults {
             tags: Some(tags.clone().into_iter().collect()),
             ..Default::default()
         };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::Internal,
-                format!("cannot encode the tags of {name:?}: {}", e.kind()),
-            )
-        })?;
-        client
-            .update_secret_properties(
-                name,
-                body,
-                Some(SecretClientUpdateSecretPropertiesOptions {
-                    secret_version: version.map(str::to_string),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| classify(e, vault, Some(name), "record rotation progress on"))?;
-        Ok(())
+        update(
+            client,
+            vault,
+            name,
+            version,
+            params,
+            ("the tags", "record rotation progress on"),
+        )
+        .await
     }
 }
 
@@ -416,25 +407,46 @@ impl KeyVaults {
             }),
             ..Default::default()
         };
-        let body = params.try_into().map_err(|e: azure_core::Error| {
-            StepError::new(
-                ErrorClass::Internal,
-                format!("cannot encode the attributes of {name:?}: {}", e.kind()),
-            )
-        })?;
-        client
-            .update_secret_properties(
-                name,
-                body,
-                Some(SecretClientUpdateSecretPropertiesOptions {
-                    secret_version: Some(version.to_string()),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| classify(e, vault, Some(name), "disable a version of"))?;
-        Ok(())
+        update(
+            client,
+            vault,
+            name,
+            Some(version),
+            params,
+            ("the attributes", "disable a version of"),
+        )
+        .await
     }
+}
+
+/// Updates a secret version's properties (no new version); `(what, action)` name the encoded
+/// part and the operation in errors.
+async fn update(
+    client: &SecretClient,
+    vault: &Url,
+    name: &str,
+    version: Option<&str>,
+    params: UpdateSecretPropertiesParameters,
+    (what, action): (&str, &str),
+) -> Result<(), StepError> {
+    let body = params.try_into().map_err(|e: azure_core::Error| {
+        StepError::new(
+            ErrorClass::Internal,
+            format!("cannot encode {what} of {name:?}: {}", e.kind()),
+        )
+    })?;
+    client
+        .update_secret_properties(
+            name,
+            body,
+            Some(SecretClientUpdateSecretPropertiesOptions {
+                secret_version: version.map(str::to_string),
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| classify(e, vault, Some(name), action))?;
+    Ok(())
 }
 
 /// Sets a new version of a secret; the one write path of the adapter.
