@@ -2,7 +2,7 @@
 // bench/README.md). For each app it reads the app's client secret from the input vault, gets a
 // client-credentials token for the app with azidentity, and writes it to the output vault under
 // the rotator's secret name: three calls with the official Azure SDK for Go and nothing else (no
-// listing, no validation, no pacing, no tags; the SDK's own retries only).
+// listing, no validation, no tags; the SDK's own retries only; pacing of the writes on request).
 //
 //	go-baseline JOB.json
 //
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -42,7 +43,10 @@ type job struct {
 	ClientSecret  string `json:"client_secret"`
 	Scope         string `json:"scope"`
 	Concurrency   int    `json:"concurrency"`
-	Apps          []app  `json:"apps"`
+	// WriteIntervalMs, when above 0, spaces the writes that far apart, as the rotator's pacer
+	// does (akv-bench --baseline go-paced); 0 writes as fast as the vault answers.
+	WriteIntervalMs float64 `json:"write_interval_ms"`
+	Apps            []app   `json:"apps"`
 }
 
 type result struct {
@@ -56,6 +60,7 @@ type baseline struct {
 	job     *job
 	in, out *azsecrets.Client
 	creds   *azidentity.ClientSecretCredentialOptions
+	pace    <-chan time.Time // nil: no pacing
 }
 
 func newBaseline(j *job) (*baseline, error) {
@@ -80,7 +85,11 @@ func newBaseline(j *job) (*baseline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &baseline{job: j, in: in, out: out, creds: creds}, nil
+	b := &baseline{job: j, in: in, out: out, creds: creds}
+	if j.WriteIntervalMs > 0 {
+		b.pace = time.NewTicker(time.Duration(j.WriteIntervalMs * float64(time.Millisecond))).C
+	}
+	return b, nil
 }
 
 // refresh reads the app's client secret, gets a token with it and writes the token.
@@ -99,6 +108,9 @@ func (b *baseline) refresh(ctx context.Context, a app) error {
 	token, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{b.job.Scope}})
 	if err != nil {
 		return fmt.Errorf("token of %s: %w", a.ClientID, err)
+	}
+	if b.pace != nil {
+		<-b.pace
 	}
 	_, err = b.out.SetSecret(ctx, a.OutputSecretName, azsecrets.SetSecretParameters{
 		Value:            &token.Token,

@@ -1,7 +1,9 @@
 //! `--baseline go`: the same apps, after the rotator's cycle, through a lean Go program with the
 //! official Azure SDK for Go (`bench/go-baseline`): read the client secret, get a token, write it.
 //! The Go program runs as a child process of the bench, like the emulator, so its CPU and peak
-//! memory are its own. Built here, with `go`, only when the flag is given.
+//! memory are its own. Built here, with `go`, only when the flag is given. `go-paced` spaces the
+//! Go program's writes as the rotator's pacer spaces its own (`[limits] vault_write_share`), so
+//! the two spend the same wall time: CPU spent waiting is then counted on both sides.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ pub struct Side {
 /// The Go run: its figures and the emulator's counts for it.
 pub struct Baseline {
     pub side: Side,
+    paced: bool,
     first_error: Option<String>,
     wall_s: f64,
     concurrency: usize,
@@ -56,8 +59,18 @@ fn job(
     info: &serde_json::Value,
     config_path: &Path,
     concurrency: usize,
+    paced: bool,
 ) -> anyhow::Result<serde_json::Value> {
+    use akv_rotator::net::pacing;
     let config = akv_rotator::config::load(config_path)?;
+    // The rotator's spacing of writes into one vault (`net::pacing`), 0 for none.
+    let write_interval_ms = if paced {
+        let limit = pacing::limit_per_window(300, config.limits.write_share);
+        let pacer = pacing::Pacer::new(limit, pacing::KEY_VAULT_WINDOW);
+        pacer.interval().as_secs_f64() * 1000.0
+    } else {
+        0.0
+    };
     let mut scope = None;
     let apps: Vec<_> = config
         .apps
@@ -82,6 +95,7 @@ fn job(
         "client_secret": crate::ROTATOR_SECRET,
         "scope": scope,
         "concurrency": concurrency,
+        "write_interval_ms": write_interval_ms,
         "apps": apps,
     }))
 }
@@ -131,7 +145,7 @@ fn run_measured(mut cmd: Command) -> anyhow::Result<Measured> {
 }
 
 /// Builds the Go baseline, resets the emulator's stats, runs it over the rotator's apps at
-/// `concurrency`, and collects its figures.
+/// `concurrency` (its writes paced like the rotator's when `paced`), and collects its figures.
 pub async fn run(
     admin: &reqwest::Client,
     authority: &str,
@@ -139,10 +153,12 @@ pub async fn run(
     config_path: &Path,
     dir: &Path,
     concurrency: usize,
+    paced: bool,
 ) -> anyhow::Result<Baseline> {
     let exe = build()?;
     let job_path = dir.join("go-baseline.json");
-    std::fs::write(&job_path, job(info, config_path, concurrency)?.to_string())?;
+    let job = job(info, config_path, concurrency, paced)?;
+    std::fs::write(&job_path, job.to_string())?;
     admin
         .post(format!("{authority}/_emulator/stats/reset"))
         .send()
@@ -187,6 +203,7 @@ pub async fn run(
             cpu_s: m.cpu_s,
             hwm_kib: m.hwm_kib,
         },
+        paced,
         first_error: result["first_error"].as_str().map(str::to_string),
         wall_s: m.wall_s,
         concurrency,
@@ -215,8 +232,9 @@ fn show(x: Option<f64>, digits: usize) -> String {
 pub fn print(b: &Baseline, rotator: &Side, apps: usize) {
     let per = |x: u64| x as f64 / b.side.written as f64;
     println!(
-        "baseline go: apps={apps} concurrency={} wall_time_s: {:.3} written={} failed={}{}",
+        "baseline go: apps={apps} concurrency={} paced={} wall_time_s: {:.3} written={} failed={}{}",
         b.concurrency,
+        b.paced,
         b.wall_s,
         b.side.written,
         b.side.failed,

@@ -57,8 +57,9 @@ struct Args {
     #[arg(long)]
     concurrency: Option<usize>,
     /// After the cycle, the same apps at the same concurrency through a lean Go program with the
-    /// official Azure SDK for Go (bench/go-baseline, built with `go`), compared on CPU and memory.
-    #[arg(long, value_parser = ["go"])]
+    /// official Azure SDK for Go (bench/go-baseline, built with `go`), compared on CPU and memory;
+    /// `go-paced`: its writes spaced like the rotator's (`[limits] vault_write_share`).
+    #[arg(long, value_parser = ["go", "go-paced"])]
     baseline: Option<String>,
     /// Internal: run the emulator and print its info line.
     #[arg(long, hide = true)]
@@ -314,9 +315,19 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let emulator_hwm = vm_hwm_kib(&child_pid);
     let cpu_after = (cpu_secs("self"), cpu_secs(&child_pid));
-    let baseline = match args.baseline {
-        Some(_) => {
-            Some(baseline::run(&admin, &authority, &info, &config_path, &dir, concurrency).await?)
+    let baseline = match args.baseline.as_deref() {
+        Some(kind) => {
+            let paced = kind == "go-paced";
+            let run = baseline::run(
+                &admin,
+                &authority,
+                &info,
+                &config_path,
+                &dir,
+                concurrency,
+                paced,
+            );
+            Some(run.await?)
         }
         None => None,
     };
