@@ -274,6 +274,13 @@ async fn shards_split_the_apps_without_overlap() {
     for index in 0..3 {
         let (code, report, stderr) = world.once(&["--shard", &format!("{index}/3")]);
         assert_eq!(code, 0, "{stderr}");
+        // The three shards share each vault's budget: each paces itself to a third of the
+        // default shares, floor(300 × 0.8 / 3) writes and floor(4000 × 0.5 / 3) others per 10 s.
+        for v in report["vaults"].as_array().unwrap() {
+            assert_eq!(v["write_limit_per_10s"], 80, "{v}");
+            assert_eq!(v["other_limit_per_10s"], 666, "{v}");
+        }
+        assert!(!report["vaults"].as_array().unwrap().is_empty());
         for t in report["targets"].as_array().unwrap() {
             assert!(
                 seen.insert(t["app"].as_str().unwrap().to_string(), index)
