@@ -388,7 +388,7 @@ mod tests {
                     severity: AlertSeverity::Warning,
                     first_seen: now + time::Duration::seconds(i as i64),
                     sent_to: BTreeMap::from([
-                        ("teams".to_string(), sent.clone()),
+                        ("teams".to_string(), sent),
                         ("security-webhook".to_string(), sent),
                     ]),
                     resolved_at: None,
