@@ -271,6 +271,8 @@ impl ValidConfig {
             set.extend(a.state_vault.clone());
             set.extend(a.sinks.iter().filter_map(|s| s.url_vault.clone()));
         }
+        // The status record's vault may be a top-level `vault` that nothing else names.
+        set.extend(self.status_record_vault.clone());
         set.into_iter().collect()
     }
 }
