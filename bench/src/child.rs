@@ -18,6 +18,13 @@ pub async fn serve(world: &World) -> anyhow::Result<()> {
         ..Default::default()
     })
     .await?;
+    let authority = handle.info()["authority_host"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if let Some(seed) = world.state_seed(&authority) {
+        handle.apply_seed(seed)?;
+    }
     println!("{}", handle.info());
     // Serve until the parent closes our stdin (or dies).
     let _ = tokio::task::spawn_blocking(|| {

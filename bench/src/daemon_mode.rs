@@ -140,7 +140,7 @@ pub async fn run(
     // Figures of the measured span.
     let is_vault = |s: &str| vaults.contains(s);
     let written = token_writes(&last);
-    let status_writes = last.writes(STATE);
+    let state_writes = last.writes(STATE);
     let kv_not_401 = last.count(|s, _, st| is_vault(s) && st != 401);
     let kv_401 = last.count(|s, _, st| is_vault(s) && st == 401);
     let kv_429 = last.count(|s, _, st| is_vault(s) && st == 429);
@@ -171,8 +171,11 @@ pub async fn run(
         "daemon_steady_state: measured {measured:.3} s after a warm-up of {warm_up:.3} s (the cold start, then one token lifetime)"
     );
     println!(
-        "tokens_written: {written}  (SecretSet 2xx to the token vault(s) {}); status_record_writes: {status_writes}  (SecretSet 2xx to vault {STATE}, where the config's top-level vault puts the status record); alert_state_writes: 0  (no [alerts] in the bench config)",
+        "tokens_written: {written}  (SecretSet 2xx to the token vault(s) {})",
         outputs.join(", ")
+    );
+    println!(
+        "status_record_and_alert_state_writes: {state_writes}  (SecretSet 2xx to vault {STATE}, which holds both: the emulator counts per vault, not per secret); webhook deliveries are not counted"
     );
     println!(
         "kv_transactions_per_written_token: {}  (all requests to all vaults with status != 401: {kv_not_401}; of them 429: {kv_429}; 401 challenges not counted: {kv_401})",

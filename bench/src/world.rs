@@ -16,10 +16,13 @@ pub const ROTATOR_SECRET: &str = "bench-rotator-secret~0123456789abcdef";
 const POWERBI: &str = "https://analysis.windows.net/powerbi/api";
 pub const INPUT: &str = "input";
 const OUTPUT: &str = "output";
-/// Daemon mode only: the vault of the status record (the config's top-level `vault`), apart
-/// from the token vaults so that its writes are counted apart from token writes exactly (the
-/// emulator's stats count per vault and operation, not per secret).
+/// Daemon mode only: the vault of the status record and the alert state (`[alerts]
+/// state_vault`, also the top-level `vault`), apart from the token vaults so that their writes
+/// are counted apart from token writes exactly (the emulator's stats count per vault and
+/// operation, not per secret). It also holds the alert sink's URL secret.
 pub const STATE: &str = "state";
+/// The secret in [`STATE`] holding the alert sink's webhook URL (the emulator's receiver).
+const WEBHOOK_URL_SECRET: &str = "alert-webhook-url";
 
 /// Daemon mode's settings that shape the world and the config.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +138,30 @@ impl World {
         }
     }
 
+    /// Daemon mode: the alert sink's URL secret in [`STATE`], pointing at the emulator's own
+    /// webhook receiver, whose address is known only once the emulator runs.
+    pub fn state_seed(&self, authority_host: &str) -> Option<Seed> {
+        self.daemon?;
+        let now = OffsetDateTime::now_utc();
+        Some(Seed {
+            vaults: vec![VaultSeed {
+                name: STATE.into(),
+                tenant_id: TENANT.into(),
+                permissions: vec![],
+                secrets: vec![SecretSeed {
+                    name: WEBHOOK_URL_SECRET.into(),
+                    value: format!("{authority_host}/_emulator/webhooks/bench"),
+                    content_type: None,
+                    enabled: true,
+                    nbf: None,
+                    exp: Some(now + time::Duration::days(365)),
+                    tags: BTreeMap::new(),
+                }],
+            }],
+            ..Default::default()
+        })
+    }
+
     /// The rotator's config. Without `--output-vaults` and `--daemon` it is exactly the config
     /// of the single-vault bench (targets take the top-level `vault`).
     pub fn config_text(&self, info: &serde_json::Value, concurrency: Option<usize>) -> String {
@@ -163,6 +190,13 @@ impl World {
             s.push_str(&format!(
                 "\n[daemon]\nschedule = \"0 * * * * *\"\njitter = \"0s\"\nlisten = \"127.0.0.1:0\"\nrelist_after = \"{}s\"\n",
                 d.relist_after_secs
+            ));
+            // Alerting as a deployment has it: the alert state (and with it the status record)
+            // in the state vault, one webhook sink. `ValidConfig::vaults` leaves out a top-level
+            // `vault` no app uses, so without `[alerts] state_vault` the status record's vault
+            // would have no client and the record would never be written.
+            s.push_str(&format!(
+                "\n[alerts]\nstate_vault = \"{top_vault}\"\n\n[[alerts.sinks]]\nname = \"bench\"\nkind = \"webhook\"\nurl_secret = \"{WEBHOOK_URL_SECRET}\"\n"
             ));
         }
         let explicit_vault = self.output_vaults.is_some() || self.daemon.is_some();
