@@ -128,6 +128,9 @@ async fn main() -> anyhow::Result<()> {
     if args.emulator_child {
         return child::serve(&world).await;
     }
+    // The rotator's log on stderr only when asked for (`RUST_LOG=warn`): the figures are the
+    // output, and a daemon run logs every cycle.
+    let _telemetry = std::env::var_os("RUST_LOG").map(|_| akv_rotator::telemetry::init());
     let rules = world.fault_rules(&args.faults)?;
     let emulator = Emulator::start(&args.child_args()).await?;
 
