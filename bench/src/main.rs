@@ -67,6 +67,9 @@ pub struct Args {
     /// (`refresh_before` is half of it).
     #[arg(long, default_value_t = 120, requires = "daemon", value_parser = clap::value_parser!(u64).range(2..))]
     token_lifetime: u64,
+    /// With `--daemon`: `refresh_before` in seconds (default: half the token lifetime).
+    #[arg(long, requires = "daemon", value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_before: Option<u64>,
     /// With `--daemon`: `[daemon] relist_after` in seconds. Default: the rotator's 10 minutes
     /// when the measured span holds two of them, else half the measured span (so that it
     /// shows a relisting).
@@ -84,6 +87,7 @@ impl Args {
             output_vaults: self.output_vaults.map(|k| k as usize),
             daemon: self.daemon.map(|seconds| DaemonWorld {
                 token_lifetime_secs: self.token_lifetime,
+                refresh_before_secs: self.refresh_before.unwrap_or(self.token_lifetime / 2),
                 relist_after_secs: self.relist_after.unwrap_or(
                     if seconds >= 2 * DEFAULT_RELIST_AFTER_SECS {
                         DEFAULT_RELIST_AFTER_SECS

@@ -29,6 +29,8 @@ const WEBHOOK_URL_SECRET: &str = "alert-webhook-url";
 pub struct DaemonWorld {
     /// Lifetime of every token the emulator issues, in seconds.
     pub token_lifetime_secs: u64,
+    /// `refresh_before`, in seconds.
+    pub refresh_before_secs: u64,
     /// `[daemon] relist_after`, in seconds.
     pub relist_after_secs: u64,
 }
@@ -174,7 +176,7 @@ impl World {
         let outputs: Vec<String> = self.output_names().iter().map(|n| url(n)).collect();
         let input = url(INPUT);
         let (top_vault, refresh_before) = match self.daemon {
-            Some(d) => (url(STATE), format!("{}s", d.token_lifetime_secs / 2)),
+            Some(d) => (url(STATE), format!("{}s", d.refresh_before_secs)),
             None => (outputs[0].clone(), "30m".to_string()),
         };
         let mut s = format!(
