@@ -86,13 +86,13 @@ fn job(
         })
         .collect();
     Ok(serde_json::json!({
-        "input_vault": info["vaults"][crate::INPUT],
-        "output_vault": info["vaults"][crate::OUTPUT],
-        "tenant_id": crate::TENANT,
+        "input_vault": info["vaults"][crate::world::INPUT],
+        "output_vault": info["vaults"][crate::world::OUTPUT],
+        "tenant_id": crate::world::TENANT,
         "authority_host": info["authority_host"],
         "ca_file": info["ca_cert"],
-        "client_id": crate::ROTATOR,
-        "client_secret": crate::ROTATOR_SECRET,
+        "client_id": crate::world::ROTATOR,
+        "client_secret": crate::world::ROTATOR_SECRET,
         "scope": scope,
         "concurrency": concurrency,
         "write_interval_ms": write_interval_ms,
@@ -123,11 +123,11 @@ fn run_measured(mut cmd: Command) -> anyhow::Result<Measured> {
     let pid = child.id().to_string();
     let mut hwm_kib = None;
     while !matches!(state(&pid), Some('Z') | None) {
-        hwm_kib = hwm_kib.max(crate::vm_hwm_kib(&pid));
+        hwm_kib = hwm_kib.max(crate::measure::vm_hwm_kib(&pid));
         std::thread::sleep(POLL);
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let cpu_s = crate::cpu_secs(&pid);
+    let cpu_s = crate::measure::cpu_secs(&pid);
     let mut stdout = String::new();
     child
         .stdout
@@ -195,7 +195,7 @@ pub async fn run(
             .map(|e| e["count"].as_u64().unwrap_or(0))
             .sum()
     };
-    let is_vault = |s: &str| s == crate::INPUT || s == crate::OUTPUT;
+    let is_vault = |s: &str| s == crate::world::INPUT || s == crate::world::OUTPUT;
     Ok(Baseline {
         side: Side {
             written,
