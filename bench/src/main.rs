@@ -54,6 +54,10 @@ struct Args {
     /// The rotator's `concurrency` setting (default: the config default).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Switch the rotator's write pacing off (shares far above 1, which the config would refuse),
+    /// to measure what spreading the same work in time costs.
+    #[arg(long)]
+    unpaced: bool,
     /// Internal: run the emulator and print its info line.
     #[arg(long, hide = true)]
     emulator_child: bool,
@@ -292,10 +296,21 @@ async fn main() -> anyhow::Result<()> {
 
     // One cycle with the real library.
     let started = Instant::now();
-    let config = akv_rotator::config::load(&config_path)?;
+    let mut config = akv_rotator::config::load(&config_path)?;
+    if args.unpaced {
+        config.limits.write_share = 1e6;
+        config.limits.read_share = 1e6;
+    }
     let concurrency = config.concurrency;
-    let rotator = akv_rotator::cycle::Cycle::new(config)?;
-    let report = akv_rotator::commands::once::run_once(&rotator, Default::default()).await?;
+    let rotator = std::sync::Arc::new(akv_rotator::cycle::Cycle::new(config)?);
+    // On a worker thread, as the `akv-rotator` binary runs its commands (`on_workers` in
+    // src/main.rs): polled inside `block_on` on the main thread, every paced request cost
+    // extra thread wake-ups.
+    let cycle = rotator.clone();
+    let report = tokio::spawn(async move {
+        akv_rotator::commands::once::run_once(&cycle, Default::default()).await
+    })
+    .await??;
     let wall = started.elapsed().as_secs_f64();
     let rotator_hwm = vm_hwm_kib("self");
 
@@ -355,14 +370,15 @@ async fn main() -> anyhow::Result<()> {
     };
 
     println!(
-        "akv-bench: apps={} concurrency={concurrency} throttle={} faults={}",
+        "akv-bench: apps={} concurrency={concurrency} throttle={} faults={}{}",
         args.apps,
         match (args.throttle, args.single_budget) {
             (false, _) => "false",
             (true, false) => "true (writes 300 + others 4,000 per 10 s, apart)",
             (true, true) => "true (single budget: 4,000 per 10 s)",
         },
-        args.faults
+        args.faults,
+        if args.unpaced { " pacing=off" } else { "" }
     );
     println!("wall_time_s: {wall:.3}");
     println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
@@ -431,6 +447,18 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    // A client that keeps connections alive opens a few per host whatever N is.
+    println!(
+        "connections_accepted (TLS handshakes) per listener: {}",
+        stats["connections"]
+            .as_object()
+            .map(|m| m
+                .iter()
+                .map(|(k, v)| format!("{k} {} ({})", v["accepted"], v["tls_handshakes"]))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
     println!(
         "peak_memory: rotator process VmHWM {} KiB (before the cycle {} KiB); emulator child VmHWM {} KiB",
         rotator_hwm.map(|v| v.to_string()).unwrap_or("?".into()),
