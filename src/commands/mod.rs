@@ -51,13 +51,17 @@ pub fn load_sharded(
     path: &Path,
     args: &ShardArgs,
 ) -> Result<(ValidConfig, Option<Shard>), SetupError> {
-    let cfg = config::load(path)?;
+    let mut cfg = config::load(path)?;
     let index = std::env::var("JOB_COMPLETION_INDEX").ok();
     let shard = Shard::select(
         args.shard.as_deref(),
         args.shard_count.or(cfg.shard_count),
         index.as_deref(),
     )?;
+    // The shards run at once and share every vault's budget.
+    if let Some(s) = shard {
+        cfg.limits = cfg.limits.per_shard(s.count);
+    }
     Ok((cfg, shard))
 }
 

@@ -12,16 +12,51 @@ use crate::error::SetupError;
 use crate::report::record::StatusRecord;
 use crate::report::{CycleReport, FailOn};
 
+/// Whether a cycle's bookkeeping (alerting, and the status record: a Key Vault read and write
+/// each, or more) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bookkeeping {
+    /// After every cycle: `once`, and the daemon's slots.
+    #[default]
+    Always,
+    /// Only when the cycle has something to say: a failed target or a rotation, or when the
+    /// last recorded cycle had failures (`after_failures`) that this one may have cleared. The
+    /// daemon's early refreshes between slots, which would otherwise add two or more Key Vault
+    /// transactions to every few token writes, with nothing new to record.
+    WhenNotable { after_failures: bool },
+}
+
+impl Bookkeeping {
+    /// Whether the bookkeeping runs after `report`.
+    pub fn keeps(self, report: &CycleReport) -> bool {
+        match self {
+            Bookkeeping::Always => true,
+            Bookkeeping::WhenNotable { after_failures } => {
+                after_failures || report.summary.failed > 0 || !report.rotations.is_empty()
+            }
+        }
+    }
+}
+
 /// Runs one cycle, then (unless a dry run) reads the last status record, alerts, and writes
 /// the new status record; records the cycle in the metrics.
 pub async fn run_once(cycle: &Cycle, options: CycleOptions) -> Result<CycleReport, SetupError> {
+    run_once_with(cycle, options, Bookkeeping::Always).await
+}
+
+/// [`run_once`], with the bookkeeping only when `bookkeeping` says so.
+pub async fn run_once_with(
+    cycle: &Cycle,
+    options: CycleOptions,
+    bookkeeping: Bookkeeping,
+) -> Result<CycleReport, SetupError> {
     let clock = std::time::Instant::now();
     let dry_run = options.dry_run;
     let shard = options.shard;
     let mut result = cycle.run(options).await;
     match &mut result {
         Ok(report) => {
-            if !dry_run {
+            if !dry_run && bookkeeping.keeps(report) {
                 let place = cycle.status_record_place(shard);
                 let previous = match &place {
                     Some(p) => load_previous(cycle, p, report).await,

@@ -30,6 +30,19 @@ impl Default for VaultLimits {
     }
 }
 
+impl VaultLimits {
+    /// One of `shards` processes' part. Shards split the apps by a hash of their names, so every
+    /// vault's targets are spread over all shards, and each shard paces itself to `1/shards` of
+    /// the share: together they stay within it, and each vault still gets all of it.
+    pub fn per_shard(self, shards: u32) -> Self {
+        let n = f64::from(shards.max(1));
+        VaultLimits {
+            write_share: self.write_share / n,
+            read_share: self.read_share / n,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct RawLimits {
     #[serde(default)]

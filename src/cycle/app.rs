@@ -113,7 +113,7 @@ impl Cycle {
             let mut report = target_report(app, plan.target, plan.stored.as_ref());
             if plan.fresh {
                 report.outcome = Outcome::Fresh;
-                tracing::info!(event = "target_fresh", app = %app.name, secret = %plan.target.secret_name, "stored token is still fresh");
+                tracing::debug!(event = "target_fresh", app = %app.name, secret = %plan.target.secret_name, "stored token is still fresh");
             } else if options.dry_run {
                 report.outcome = Outcome::Planned;
             } else if stopping() {

@@ -11,12 +11,14 @@ use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::commands::once::{Bookkeeping, run_once_with};
 use crate::config::{StatusListener, ValidConfig};
 use crate::cycle::{Cycle, CycleOptions, Shard};
 use crate::daemon::schedule::{
-    Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, run_loop,
+    Clock, CycleOutcome, CycleRunner, LoopEvent, Schedule, SystemClock, Trigger, run_loop,
 };
 use crate::daemon::server::{ConnectionLimits, DaemonState};
+use crate::report::Outcome;
 use crate::telemetry::metrics::Metrics;
 use crate::timefmt::rfc3339;
 
@@ -25,22 +27,59 @@ pub struct DaemonRunner {
     pub rotator: Cycle,
     pub state: Arc<DaemonState>,
     pub shard: Option<Shard>,
+    /// Whether the last cycle whose bookkeeping ran had failed targets.
+    recorded_failures: std::sync::atomic::AtomicBool,
+}
+
+impl DaemonRunner {
+    pub fn new(rotator: Cycle, state: Arc<DaemonState>, shard: Option<Shard>) -> Self {
+        DaemonRunner {
+            rotator,
+            state,
+            shard,
+            recorded_failures: Default::default(),
+        }
+    }
 }
 
 impl CycleRunner for DaemonRunner {
-    async fn run_cycle(&self, stop: CancellationToken) -> CycleOutcome {
+    async fn run_cycle(&self, trigger: Trigger, stop: CancellationToken) -> CycleOutcome {
         let options = CycleOptions {
             shard: self.shard,
             stop: Some(stop),
             ..Default::default()
         };
-        match crate::commands::once::run_once(&self.rotator, options).await {
-            Ok(report) => {
-                let refresh_due = report.targets.iter().map(|t| t.refresh_at).collect();
+        // Slots alert and record; early refreshes between them only when something failed or
+        // recovered (every few seconds in a daemon with many tokens, mostly with nothing new).
+        let bookkeeping = match trigger {
+            Trigger::Slot => Bookkeeping::Always,
+            Trigger::EarlyRefresh => Bookkeeping::WhenNotable {
+                after_failures: self.recorded_failures.load(Ordering::SeqCst),
+            },
+        };
+        match run_once_with(&self.rotator, options, bookkeeping).await {
+            Ok(mut report) => {
+                let outcome = CycleOutcome::from_targets(
+                    report.targets.iter().map(|t| {
+                        let refreshed = matches!(t.outcome, Outcome::Written | Outcome::Fresh);
+                        (t.refresh_at, refreshed)
+                    }),
+                    report.started_at,
+                    report.finished_at,
+                );
+                let mut last = self.state.last_report.write().await;
+                if bookkeeping.keeps(&report) {
+                    self.recorded_failures
+                        .store(report.summary.failed > 0, Ordering::SeqCst);
+                } else if let Some(previous) = last.as_ref() {
+                    // The record the last slot wrote is still the one stored: `/status` keeps
+                    // showing it (and when it goes stale).
+                    report.status_record = previous.status_record.clone();
+                }
                 self.state.ready.store(true, Ordering::SeqCst);
                 *self.state.last_error.write().await = None;
-                *self.state.last_report.write().await = Some(report);
-                CycleOutcome { refresh_due }
+                *last = Some(report);
+                outcome
             }
             Err(e) => {
                 tracing::error!(event = "cycle_setup_failed", error = %e, "cycle could not start");
@@ -112,11 +151,7 @@ pub async fn run(
     }
     tracing::info!(event = "daemon_started", listen = %bound, schedule = %schedule_text, time_zone, "daemon started");
 
-    let runner = DaemonRunner {
-        rotator,
-        state,
-        shard,
-    };
+    let runner = DaemonRunner::new(rotator, state, shard);
     let clock = SystemClock;
     let loop_metrics = metrics.clone();
     let cycles = run_loop(&runner, &schedule, &clock as &dyn Clock, grace, shutdown, move |event| match event {

@@ -1,5 +1,6 @@
 //! Daemon mode's timing: when the next cycle starts (cron slot + jitter, or earlier when a
-//! stored token would expire before that slot), no overlap (cycles run one after another; a
+//! stored token comes due before that slot: the daemon wakes at each token's own refresh moment,
+//! a few seconds' worth gathered into one wake), no overlap (cycles run one after another; a
 //! cycle that overran is reported and the next one takes the next slot after it ends), and
 //! graceful shutdown (stop taking work, let in-flight writes finish within a grace period).
 //!
@@ -48,21 +49,58 @@ impl Clock for TokioClock {
     }
 }
 
-/// The shortest gap between a cycle and an early refresh.
-pub const MIN_EARLY_INTERVAL: Duration = Duration::from_secs(60);
+/// The shortest gap between the end of a cycle and an early refresh. Tokens come due at their
+/// own moments, spread over their refresh windows (`cycle::refresh_moment`), and the daemon wakes
+/// at each; the refreshes due within this gap are gathered into one wake, so a daemon carrying
+/// thousands of tokens runs a cycle every few seconds, not one per token. A token's refresh
+/// window is `refresh_before/2` long (15 minutes at the default `refresh_before`), so this
+/// delay is small beside it.
+pub const MIN_WAKE_GAP: Duration = Duration::from_secs(5);
+
+/// A target that was due when a cycle started and was not refreshed by it (it failed, or the
+/// cycle was cut short) is tried again this long after the cycle ended, not at once: a refresh
+/// that keeps failing must not keep the daemon spinning.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// What the loop needs to know from a finished cycle.
 #[derive(Debug, Clone, Default)]
 pub struct CycleOutcome {
-    /// For each target: the time from which its stored token is no longer fresh (its refresh
-    /// moment, see `cycle::refresh_moment`); `None` when unknown.
+    /// For each target: when it should next be looked at — its stored token's refresh moment
+    /// (see `cycle::refresh_moment`), or for a target that was due and not refreshed, the retry
+    /// time ([`CycleOutcome::from_targets`]); `None` when unknown.
     pub refresh_due: Vec<Option<OffsetDateTime>>,
+}
+
+impl CycleOutcome {
+    /// From each target's refresh moment and whether the cycle refreshed it (or found it
+    /// fresh): a target due at `started` that is still not refreshed is retried
+    /// [`RETRY_AFTER_FAILURE`] after `ended`; one that came due while the cycle ran is due now.
+    pub fn from_targets(
+        targets: impl IntoIterator<Item = (Option<OffsetDateTime>, bool)>,
+        started: OffsetDateTime,
+        ended: OffsetDateTime,
+    ) -> Self {
+        let retry = ended + RETRY_AFTER_FAILURE;
+        let refresh_due = targets
+            .into_iter()
+            .map(|(due, refreshed)| match due {
+                Some(d) if !refreshed && d <= started => Some(d.max(retry)),
+                other => other,
+            })
+            .collect();
+        CycleOutcome { refresh_due }
+    }
 }
 
 /// Runs cycles; the daemon does not care how.
 pub trait CycleRunner: Send + Sync {
     /// Runs one cycle. `stop` is cancelled on shutdown: stop taking new work, finish in-flight.
-    fn run_cycle(&self, stop: CancellationToken) -> impl Future<Output = CycleOutcome> + Send;
+    /// `trigger` says why: a slot, or tokens coming due between slots.
+    fn run_cycle(
+        &self,
+        trigger: Trigger,
+        stop: CancellationToken,
+    ) -> impl Future<Output = CycleOutcome> + Send;
 }
 
 /// Why the loop woke for a cycle.
@@ -103,8 +141,8 @@ impl Schedule {
         self.jitter.mul_f64(fraction)
     }
 
-    /// When to run next: the next slot plus jitter, or earlier if a token would stop being
-    /// fresh before that slot.
+    /// When to run next: the next slot plus jitter, or earlier when a target comes due before
+    /// that slot — at its moment, but no sooner than [`MIN_WAKE_GAP`] from `now`.
     pub fn next_wake(
         &self,
         now: OffsetDateTime,
@@ -118,9 +156,9 @@ impl Schedule {
             .copied()
             .filter(|due| *due < slot)
             .min();
-        // A refresh that failed leaves its due time in the past: retry no faster than
-        // MIN_EARLY_INTERVAL rather than spinning; but never later than the slot itself.
-        match early.map(|due| due.max(now + MIN_EARLY_INTERVAL)) {
+        // Failed refreshes were already moved RETRY_AFTER_FAILURE on (CycleOutcome::from_targets);
+        // the gap gathers the moments of a few seconds into one wake. Never later than the slot.
+        match early.map(|due| due.max(now + MIN_WAKE_GAP)) {
             Some(at) if at < slot_wake => Some((at, Trigger::EarlyRefresh)),
             _ => Some((slot_wake, Trigger::Slot)),
         }
@@ -163,7 +201,7 @@ pub async fn run_loop<R: CycleRunner>(
             trigger,
         });
         let stop = CancellationToken::new();
-        let cycle = runner.run_cycle(stop.clone());
+        let cycle = runner.run_cycle(trigger, stop.clone());
         tokio::pin!(cycle);
         let outcome = tokio::select! {
             outcome = &mut cycle => Some(outcome),
@@ -258,7 +296,7 @@ mod tests {
     }
 
     impl CycleRunner for FakeRunner {
-        async fn run_cycle(&self, _stop: CancellationToken) -> CycleOutcome {
+        async fn run_cycle(&self, _trigger: Trigger, _stop: CancellationToken) -> CycleOutcome {
             use std::sync::atomic::Ordering;
             let start = self.clock.now();
             let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -398,16 +436,74 @@ mod tests {
     #[test]
     fn a_refresh_that_keeps_failing_is_retried_no_faster_than_a_minute() {
         let sched = schedule("0 * * * *", Duration::ZERO);
-        let now = datetime!(2026-11-28 10:30:00 UTC);
-        let past_due = [Some(datetime!(2026-11-28 10:25:00 UTC))];
-        let (wake, trigger) = sched.next_wake(now, &past_due).expect("wake");
+        let started = datetime!(2026-11-28 10:29:50 UTC);
+        let ended = datetime!(2026-11-28 10:30:00 UTC);
+        let due = datetime!(2026-11-28 10:25:00 UTC);
+        // Due before the cycle started and not refreshed by it: retried a minute after it ended.
+        let outcome = CycleOutcome::from_targets([(Some(due), false)], started, ended);
+        assert_eq!(outcome.refresh_due, [Some(ended + RETRY_AFTER_FAILURE)]);
+        let (wake, trigger) = sched.next_wake(ended, &outcome.refresh_due).expect("wake");
         assert_eq!(trigger, Trigger::EarlyRefresh);
-        assert_eq!(wake, now + MIN_EARLY_INTERVAL);
+        assert_eq!(wake, ended + RETRY_AFTER_FAILURE);
+    }
+
+    #[test]
+    fn a_target_that_came_due_while_the_cycle_ran_is_taken_at_the_next_wake_gap() {
+        let started = datetime!(2026-11-28 10:29:50 UTC);
+        let ended = datetime!(2026-11-28 10:30:00 UTC);
+        let during = datetime!(2026-11-28 10:29:55 UTC);
+        let later = datetime!(2026-11-28 10:31:00 UTC);
+        let outcome = CycleOutcome::from_targets(
+            [(Some(during), false), (Some(later), true), (None, false)],
+            started,
+            ended,
+        );
+        assert_eq!(outcome.refresh_due, [Some(during), Some(later), None]);
+        let sched = schedule("0 * * * *", Duration::ZERO);
+        let (wake, _) = sched.next_wake(ended, &outcome.refresh_due).expect("wake");
+        assert_eq!(wake, ended + MIN_WAKE_GAP);
+    }
+
+    #[test]
+    fn the_daemon_wakes_at_each_tokens_own_moment_not_once_a_minute() {
+        // Tokens due 7 s, 20 s and 41 s after a cycle ends: three wakes, each at its moment.
+        let sched = schedule("0 * * * *", Duration::ZERO);
+        let ended = datetime!(2026-11-28 10:30:00 UTC);
+        let dues: Vec<_> = [7, 20, 41]
+            .iter()
+            .map(|s| Some(ended + time::Duration::seconds(*s)))
+            .collect();
+        let mut now = ended;
+        let mut wakes = Vec::new();
+        let mut pending = dues.clone();
+        while let Some((wake, Trigger::EarlyRefresh)) = sched.next_wake(now, &pending) {
+            wakes.push(wake);
+            // That wake's cycle refreshes what is due; its next moment is an hour on.
+            for d in pending.iter_mut().flatten() {
+                if *d <= wake {
+                    *d += time::Duration::hours(2);
+                }
+            }
+            now = wake + time::Duration::seconds(1);
+        }
+        assert_eq!(wakes, dues.into_iter().flatten().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn moments_within_the_wake_gap_share_one_wake() {
+        let sched = schedule("0 * * * *", Duration::ZERO);
+        let now = datetime!(2026-11-28 10:30:00 UTC);
+        let soon = [
+            Some(now + time::Duration::seconds(1)),
+            Some(now + time::Duration::seconds(3)),
+        ];
+        let (wake, trigger) = sched.next_wake(now, &soon).expect("wake");
+        assert_eq!((wake, trigger), (now + MIN_WAKE_GAP, Trigger::EarlyRefresh));
     }
 
     #[test]
     fn an_early_refresh_never_waits_past_the_next_slot() {
-        // Every 2 s; a token due within the next slot: the slot comes first, not a minute later.
+        // Every 2 s; a token due within the next slot: the slot comes first, not the wake gap later.
         let sched = schedule("*/2 * * * * *", Duration::ZERO);
         let now = datetime!(2026-11-28 10:30:00.1 UTC);
         let due = [Some(datetime!(2026-11-28 10:30:01 UTC))];

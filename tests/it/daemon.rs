@@ -274,6 +274,13 @@ async fn shards_split_the_apps_without_overlap() {
     for index in 0..3 {
         let (code, report, stderr) = world.once(&["--shard", &format!("{index}/3")]);
         assert_eq!(code, 0, "{stderr}");
+        // The three shards share each vault's budget: each paces itself to a third of the
+        // default shares, floor(300 × 0.8 / 3) writes and floor(4000 × 0.5 / 3) others per 10 s.
+        for v in report["vaults"].as_array().unwrap() {
+            assert_eq!(v["write_limit_per_10s"], 80, "{v}");
+            assert_eq!(v["other_limit_per_10s"], 666, "{v}");
+        }
+        assert!(!report["vaults"].as_array().unwrap().is_empty());
         for t in report["targets"].as_array().unwrap() {
             assert!(
                 seen.insert(t["app"].as_str().unwrap().to_string(), index)
@@ -381,5 +388,105 @@ async fn the_daemon_reads_a_client_secret_again_only_when_the_listing_shows_it_c
         reads(),
         2,
         "read again once after the listing showed a change"
+    );
+}
+
+/// Between slots the daemon wakes at each token's own refresh moment (a few seconds' worth
+/// gathered into one wake), so a token is rewritten soon after it comes due, not at the next
+/// slot; and those early refreshes, with nothing failing, neither alert nor write the status
+/// record: only slots do. Six tokens living 60 s (`refresh_before = "30s"`: each comes due 30
+/// to 45 s after it was written) on a slot every 20 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn between_slots_tokens_are_refreshed_at_their_own_moments_without_bookkeeping_writes() {
+    const LIFETIME: i64 = 60;
+    const REFRESH_BEFORE: i64 = 30;
+    let names = ["a1", "a2", "a3", "a4", "a5", "a6"];
+    let world = World::start(names.iter().map(|n| TestApp::new(n)).collect()).await;
+    world
+        .emulator
+        .apply_seed(akv_emulator::Seed {
+            token_lifetime_secs: Some((LIFETIME as u64, LIFETIME as u64)),
+            ..Default::default()
+        })
+        .unwrap();
+    let port = free_port();
+    let config = world.config_with(
+        "early.toml",
+        &format!(
+            "refresh_before = \"{REFRESH_BEFORE}s\"\n[daemon]\nschedule = \"*/20 * * * * *\"\njitter = \"0s\"\nlisten = \"127.0.0.1:{port}\""
+        ),
+    );
+    let log = world.dir.path().join("early.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_akv-rotator"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let token = |n: &str| format!("{n}-powerbi-token");
+    // Until every token has been written three times (the cold start and two refreshes).
+    let start = Instant::now();
+    while names
+        .iter()
+        .any(|n| world.versions(OUTPUT, &token(n)).len() < 3)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "tokens were not refreshed: {:?}",
+            names
+                .iter()
+                .map(|n| world.versions(OUTPUT, &token(n)).len())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let count = |needle: &str| {
+        text.lines()
+            .filter(|l| l.contains("cycle_triggered") && l.contains(needle))
+            .count()
+    };
+    let (slots, early) = (count("Slot"), count("EarlyRefresh"));
+    assert!(early > 0, "no early refresh between slots:\n{text}");
+
+    // Each refresh was written within its token's refresh window, [exp − 30 s, exp − 15 s], plus
+    // the wake gap (5 s) and a few seconds for the cycle on a loaded machine: never left for the
+    // next slot, up to 20 s later.
+    let mut late = Vec::new();
+    for n in names {
+        let versions = world.versions(OUTPUT, &token(n));
+        for pair in versions.windows(2) {
+            let (previous, next) = (&pair[0], &pair[1]);
+            let exp = previous.exp.expect("the token secret has an expiry");
+            let due_by = exp - time::Duration::seconds(REFRESH_BEFORE / 2);
+            let allowed = due_by + time::Duration::seconds(5 + 4);
+            if next.created > allowed {
+                late.push(format!(
+                    "{n}: written {} s after its window closed",
+                    (next.created - due_by).whole_seconds()
+                ));
+            }
+            assert!(
+                next.created
+                    >= exp - time::Duration::seconds(REFRESH_BEFORE) - time::Duration::seconds(1),
+                "{n}: refreshed before its window opened"
+            );
+        }
+    }
+    assert!(late.is_empty(), "{late:?}");
+
+    // Only the slots wrote the status record (no target failed); the early refreshes did not.
+    let records = world.versions(OUTPUT, "akv-rotator-status").len();
+    assert!(
+        records <= slots && records < slots + early,
+        "{records} status record versions for {slots} slot cycles and {early} early refreshes"
+    );
+    // The client secrets were read once each, by the first cycle.
+    assert_eq!(
+        world.emulator.stats().count_status(INPUT, "SecretGet", 200),
+        names.len() as u64
     );
 }

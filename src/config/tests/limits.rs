@@ -93,3 +93,11 @@ fn what_a_daemon_keeps_between_cycles_defaults_to_ten_minutes_and_an_hour_and_is
     );
     assert!(found[1].message.contains("at most 7days"), "{found:?}");
 }
+
+#[test]
+fn shards_divide_the_shares_so_that_together_they_keep_to_them() {
+    let limits = VaultLimits::default().per_shard(4);
+    assert_eq!(limits.write_share, 0.2);
+    assert_eq!(limits.read_share, 0.125);
+    assert_eq!(VaultLimits::default().per_shard(1), VaultLimits::default());
+}

@@ -13,7 +13,7 @@ It fails if any call was answered anything but 200, went out with a token past i
 before its `nbf` (by the token's own claims), or if the smallest remaining life of the current
 version (seen by a consumer at read time, or by the sampler) is below the promised margin:
 `refresh_before/2` (the latest moment a token comes due, src/cycle/plan.rs) minus the longest a
-due token waits for the daemon (it wakes when a token becomes due, at most MIN_EARLY_INTERVAL
+due token waits for the daemon (it wakes when a token becomes due, at most MIN_WAKE_GAP
 late and never later than the next slot, src/daemon/schedule.rs) minus RUN_ALLOWANCE for the
 cycles' own duration. It prints the figures; the closing one is quoted in README.md and
 docs/consumers.md. .ci/run starts it (about eight minutes) beside its last steps and awaits it."""
@@ -44,13 +44,13 @@ from verdict import Observed, verdict  # noqa: E402
 TOKEN_LIFETIME = 90
 REFRESH_BEFORE = 75
 # The daemon's slots (`schedule` below) and its early refresh, at most this late
-# (MIN_EARLY_INTERVAL in src/daemon/schedule.rs): a due token waits for whichever comes first.
+# (MIN_WAKE_GAP in src/daemon/schedule.rs): a due token waits for whichever comes first.
 SLOT_EVERY = 10
-MIN_EARLY_INTERVAL = 60
+MIN_WAKE_GAP = 5
 # Time for the cycle that sees a token due to plan, acquire, validate and write it.
 RUN_ALLOWANCE = 5
 # A token comes due at a moment drawn between refresh_before and refresh_before/2 before its exp.
-PROMISED = REFRESH_BEFORE / 2 - min(SLOT_EVERY, MIN_EARLY_INTERVAL) - RUN_ALLOWANCE
+PROMISED = REFRESH_BEFORE / 2 - min(SLOT_EVERY, MIN_WAKE_GAP) - RUN_ALLOWANCE
 MARGIN = 5  # the consumers' margin: smaller than the promise, as the contract asks
 LIFETIMES = 5
 EVERY = 3
