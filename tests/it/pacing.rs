@@ -68,11 +68,13 @@ async fn paced_writes_reuse_one_connection_instead_of_one_each() {
     assert_eq!(code, 0, "{stderr}\n{report:#}");
     assert_eq!(report["summary"]["written"], 12, "{report:#}");
     let stats = world.emulator.stats();
-    assert_eq!(stats.count(OUTPUT, "SecretSet"), 12);
+    // The 12 tokens, and the status record when it lives in this vault.
+    let writes = stats.count(OUTPUT, "SecretSet");
+    assert!(writes >= 12, "{writes} writes");
     let opened = stats.connections_accepted(OUTPUT);
     assert!(
         (1..=2).contains(&opened),
-        "12 paced writes (and a listing) opened {opened} connections to the output vault: {:?}",
+        "{writes} paced writes (and a listing) opened {opened} connections to the output vault: {:?}",
         stats.connections
     );
     assert_eq!(
