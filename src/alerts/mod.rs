@@ -125,11 +125,13 @@ pub async fn run_alerts(
     }
 
     next.updated_at = Some(now);
-    let size = next.to_json().len();
+    let size = next.to_stored().len();
     if size > MAX_STATE_BYTES {
         notes.push(format!(
-            "the alert state is {size} bytes, more than a Key Vault secret holds ({MAX_STATE_BYTES}); \
-             it may not be stored, and alerts may repeat"
+            "the alert state is {size} bytes even gzipped ({} findings), more than a Key Vault \
+             secret holds ({MAX_STATE_BYTES}); it may not be stored, and alerts may repeat: shard \
+             the apps (each shard keeps its own state)",
+            next.findings.len()
         ));
     }
     if may_save {

@@ -34,7 +34,7 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
         match self.vaults.read(&self.vault, &self.name).await {
             Ok(v) => {
                 use secrecy::ExposeSecret;
-                AlertState::from_json(v.value.expose_secret())
+                AlertState::from_stored(v.value.expose_secret())
             }
             Err(e) if e.class == ErrorClass::NotFound => Ok(AlertState::default()),
             Err(e) => Err(e),
@@ -46,7 +46,7 @@ impl AlertStateStore for KeyVaultStateStore<'_> {
             .write_text(
                 &self.vault,
                 &self.name,
-                &state.to_json(),
+                &state.to_stored(),
                 STATE_CONTENT_TYPE,
                 cycle_tags::own_document(cycle_tags::PURPOSE_ALERT_STATE, &self.run_id),
             )

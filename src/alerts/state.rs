@@ -24,6 +24,20 @@ pub const STATE_CONTENT_TYPE: &str = "application/json";
 /// Key Vault's maximum secret value size.
 pub const MAX_STATE_BYTES: usize = 25 * 1024;
 
+/// The layout version of the gzip envelope ([`AlertState::to_stored`]).
+const PACKED_VERSION: u32 = 2;
+const PACKED_ENCODING: &str = "gzip+base64";
+/// The most an envelope may unpack to: far beyond what 25 KB of gzip holds of this document,
+/// and a bound on what a tampered value can make the rotator allocate.
+pub const MAX_UNPACKED_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Packed {
+    version: u32,
+    encoding: String,
+    data: String,
+}
+
 /// Everything alerting remembers between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
@@ -117,7 +131,73 @@ impl AlertState {
         Ok(state)
     }
 
-    /// The compact JSON document to store.
+    /// What to store: the compact JSON document, or when that is larger than a Key Vault secret
+    /// holds ([`MAX_STATE_BYTES`]), the same document gzipped, in a small JSON envelope
+    /// `{"version": 2, "encoding": "gzip+base64", "data": …}`. Findings of many apps repeat the
+    /// same keys and kinds, so gzip holds about ten times as many; a state still too large is
+    /// noted by the caller.
+    pub fn to_stored(&self) -> String {
+        let json = self.to_json();
+        if json.len() <= MAX_STATE_BYTES {
+            return json;
+        }
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let packed = gz
+            .write_all(json.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        let envelope = Packed {
+            version: PACKED_VERSION,
+            encoding: PACKED_ENCODING.to_string(),
+            data: base64::engine::general_purpose::STANDARD.encode(packed),
+        };
+        serde_json::to_string(&envelope).unwrap_or(json)
+    }
+
+    /// Reads what [`AlertState::to_stored`] wrote: plain JSON or the gzip envelope. The
+    /// unpacked document is limited to [`MAX_UNPACKED_BYTES`], whatever the vault holds.
+    pub fn from_stored(text: &str) -> Result<AlertState, StepError> {
+        const WHAT: &str = "the alert state";
+        let envelope = serde_json::from_str::<Packed>(text)
+            .ok()
+            .filter(|p| p.version == PACKED_VERSION);
+        let Some(packed) = envelope else {
+            return AlertState::from_json(text);
+        };
+        let broken = |why: String| {
+            StepError::new(
+                crate::error::ErrorClass::MalformedResponse,
+                format!("{WHAT} is not readable: {why}"),
+            )
+        };
+        if packed.encoding != PACKED_ENCODING {
+            return Err(broken(format!(
+                "unknown encoding {:?} (this version reads {PACKED_ENCODING:?})",
+                packed.encoding
+            )));
+        }
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(packed.data.as_bytes())
+            .map_err(|e| broken(format!("its data is not base64 ({e})")))?;
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .take(MAX_UNPACKED_BYTES as u64 + 1)
+            .read_to_string(&mut json)
+            .map_err(|e| broken(format!("its data is not gzipped UTF-8 ({e})")))?;
+        if json.len() > MAX_UNPACKED_BYTES {
+            return Err(broken(format!(
+                "it unpacks to more than {MAX_UNPACKED_BYTES} bytes"
+            )));
+        }
+        AlertState::from_json(&json)
+    }
+
+    /// The compact JSON document.
     pub fn to_json(&self) -> String {
         // Serializing maps with string keys, strings, numbers and times cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
@@ -195,7 +275,7 @@ impl MemoryStateStore {
 
     /// The stored state, if any and readable.
     pub fn state(&self) -> Option<AlertState> {
-        self.json().and_then(|t| AlertState::from_json(&t).ok())
+        self.json().and_then(|t| AlertState::from_stored(&t).ok())
     }
 
     /// Makes the next loads fail with `error` (None: succeed again).
@@ -221,7 +301,7 @@ impl AlertStateStore for MemoryStateStore {
         }
         match self.json() {
             None => Ok(AlertState::default()),
-            Some(text) => AlertState::from_json(&text),
+            Some(text) => AlertState::from_stored(&text),
         }
     }
 
@@ -229,7 +309,7 @@ impl AlertStateStore for MemoryStateStore {
         if let Some(e) = lock(&self.fail_save).clone() {
             return Err(e);
         }
-        self.set_json(Some(state.to_json()));
+        self.set_json(Some(state.to_stored()));
         Ok(())
     }
 }
@@ -279,6 +359,93 @@ mod tests {
             "{text}"
         );
         assert_eq!(AlertState::from_json(&text), Ok(state));
+    }
+
+    /// `n` open findings, each sent to two sinks, as many apps' expiring secrets give.
+    fn state_with(n: usize) -> AlertState {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut state = AlertState {
+            updated_at: Some(now),
+            ..AlertState::default()
+        };
+        for i in 0..n {
+            let app = format!("finance-reporting-app-{i:05}");
+            let sent = SinkRecord {
+                severity: AlertSeverity::Warning,
+                last_sent: now,
+            };
+            state.findings.insert(
+                format!("client_secret_expiry/{app}"),
+                FindingRecord {
+                    kind: FindingKind::ClientSecretExpiry,
+                    secret: Some(SecretRef {
+                        name: format!("{app}-client-secret"),
+                        vault: "https://contoso-input.vault.azure.net/".into(),
+                    }),
+                    app,
+                    owner: Some("platform-team@contoso.example".into()),
+                    severity: AlertSeverity::Warning,
+                    first_seen: now + time::Duration::seconds(i as i64),
+                    sent_to: BTreeMap::from([
+                        ("teams".to_string(), sent),
+                        ("security-webhook".to_string(), sent),
+                    ]),
+                    resolved_at: None,
+                    event: None,
+                },
+            );
+        }
+        state
+    }
+
+    #[test]
+    fn a_state_too_large_for_a_secret_is_stored_gzipped_and_read_back() {
+        let small = state_with(3);
+        assert_eq!(
+            small.to_stored(),
+            small.to_json(),
+            "small states stay plain JSON"
+        );
+        let large = state_with(1000);
+        let json = large.to_json();
+        assert!(json.len() > 10 * MAX_STATE_BYTES, "{} bytes", json.len());
+        let stored = large.to_stored();
+        assert!(stored.len() <= MAX_STATE_BYTES, "{} bytes", stored.len());
+        assert!(stored.starts_with(r#"{"version":2,"encoding":"gzip+base64","data":""#));
+        assert_eq!(AlertState::from_stored(&stored), Ok(large));
+        assert_eq!(AlertState::from_stored(&json), Ok(state_with(1000)));
+    }
+
+    #[test]
+    fn a_packed_state_that_is_broken_or_unpacks_too_far_is_malformed() {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b' '; MAX_UNPACKED_BYTES + 10]).unwrap();
+        let bomb = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        for (text, why) in [
+            (
+                format!(r#"{{"version":2,"encoding":"gzip+base64","data":"{bomb}"}}"#),
+                "unpacks to more than",
+            ),
+            (
+                r#"{"version":2,"encoding":"zstd","data":"AAAA"}"#.to_string(),
+                "unknown encoding",
+            ),
+            (
+                r#"{"version":2,"encoding":"gzip+base64","data":"%%%"}"#.to_string(),
+                "not base64",
+            ),
+            (
+                r#"{"version":2,"encoding":"gzip+base64","data":"AAAA"}"#.to_string(),
+                "not gzipped",
+            ),
+        ] {
+            let e = AlertState::from_stored(&text).err().unwrap();
+            assert_eq!(e.class, ErrorClass::MalformedResponse);
+            assert!(e.message.contains(why), "{}", e.message);
+        }
     }
 
     #[test]

@@ -91,3 +91,50 @@ async fn a_warning_is_sent_once_escalates_survives_a_failing_sink_and_never_leak
             .contains("critical")
     );
 }
+
+/// Many findings at once: 120 apps whose client secrets all expire within the warning window
+/// make an alert state of several times the 25 KB a Key Vault secret holds. It is stored
+/// gzipped, so the second run knows every alert was sent and sends none again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_state_larger_than_a_secret_is_stored_and_deduplicates_the_next_run() {
+    let apps = (0..120)
+        .map(|i| TestApp::new(&format!("finance-reporting-{i:03}")).secret_expiring_in(days(5)))
+        .collect();
+    let world = World::start(apps).await;
+    world.put_secret(
+        INPUT,
+        "events-webhook",
+        &world.emulator.webhook_url("events"),
+        None,
+    );
+    let config = world.config_with(
+        "many.toml",
+        &format!(
+            "[alerts]\n\n{}",
+            world.webhook_sink("events", "events-webhook", "")
+        ),
+    );
+    let (code, report, stderr) = world.once_at(&config, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["alerts"]["sent"], 120, "{:#}", report["alerts"]);
+    assert_eq!(
+        report["alerts"]["state_saved"], true,
+        "{:#}",
+        report["alerts"]
+    );
+    let stored = world.versions(OUTPUT, "akv-rotator-alert-state");
+    let stored = stored.last().unwrap();
+    assert!(
+        stored
+            .value
+            .starts_with(r#"{"version":2,"encoding":"gzip+base64""#),
+        "{} bytes: {}",
+        stored.value.len(),
+        &stored.value[..80.min(stored.value.len())]
+    );
+
+    let (code, report, stderr) = world.once_at(&config, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["alerts"]["sent"], 0, "{:#}", report["alerts"]);
+    assert_eq!(world.emulator.webhook_deliveries("events").len(), 120);
+}
