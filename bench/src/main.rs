@@ -19,6 +19,8 @@ use clap::Parser;
 use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+mod baseline;
+
 const TENANT: &str = "11111111-2222-4333-8444-555555555555";
 const ROTATOR: &str = "00000000-aaaa-4bbb-8ccc-000000000001";
 const ROTATOR_SECRET: &str = "bench-rotator-secret~0123456789abcdef";
@@ -58,6 +60,11 @@ struct Args {
     /// to measure what spreading the same work in time costs.
     #[arg(long)]
     unpaced: bool,
+    /// After the cycle, the same apps at the same concurrency through a lean Go program with the
+    /// official Azure SDK for Go (bench/go-baseline, built with `go`), compared on CPU and memory;
+    /// `go-paced`: its writes spaced like the rotator's (`[limits] vault_write_share`).
+    #[arg(long, value_parser = ["go", "go-paced"])]
+    baseline: Option<String>,
     /// Internal: run the emulator and print its info line.
     #[arg(long, hide = true)]
     emulator_child: bool,
@@ -323,6 +330,22 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let emulator_hwm = vm_hwm_kib(&child_pid);
     let cpu_after = (cpu_secs("self"), cpu_secs(&child_pid));
+    let baseline = match args.baseline.as_deref() {
+        Some(kind) => {
+            let paced = kind == "go-paced";
+            let run = baseline::run(
+                &admin,
+                &authority,
+                &info,
+                &config_path,
+                &dir,
+                concurrency,
+                paced,
+            );
+            Some(run.await?)
+        }
+        None => None,
+    };
     drop(child.stdin.take());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -474,7 +497,17 @@ async fn main() -> anyhow::Result<()> {
         diff(cpu_before.0, cpu_after.0),
         diff(cpu_before.1, cpu_after.1)
     );
-    if failed > 0 {
+    if let Some(b) = &baseline {
+        let cpu_s = cpu_before.0.zip(cpu_after.0).map(|(a, b)| b - a);
+        let rotator = baseline::Side {
+            written,
+            failed,
+            cpu_s,
+            hwm_kib: rotator_hwm,
+        };
+        baseline::print(b, &rotator, args.apps);
+    }
+    if failed > 0 || baseline.is_some_and(|b| b.side.failed > 0) {
         std::process::exit(1);
     }
     Ok(())
