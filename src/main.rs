@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(runtime) => {
-            let result = runtime.block_on(run(cli));
+            let result = runtime.block_on(on_workers(cli));
             drop(runtime);
             result
         }
@@ -63,6 +63,23 @@ fn is_demo(cli: &Cli) -> bool {
 #[cfg(not(feature = "emulator"))]
 fn is_demo(_: &Cli) -> bool {
     false
+}
+
+/// Runs the command as a task on the runtime's worker threads, not inside `block_on` on the
+/// main thread. The main thread is no worker: every event that woke a future polled there (a
+/// response, a pacing timer) had to unpark it from a worker, and every request it made had to
+/// wake a worker back. In a burst those hops are shared by many requests; a paced cycle (one
+/// write every 42 ms) paid them for each request: more than half of the rotator's context
+/// switches and about a third of its CPU (bench/README.md, "CPU per token under pacing").
+async fn on_workers(cli: Cli) -> Result<i32, SetupError> {
+    match tokio::spawn(Box::pin(run(cli))).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(SetupError::new(
+            SetupKind::Process,
+            format!("the command's task ended early: {e}"),
+        )),
+    }
 }
 
 /// The exit code of a command, or the setup problem that stopped it.

@@ -56,6 +56,10 @@ pub struct Args {
     /// The rotator's `concurrency` setting (default: the config default).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Switch the rotator's write pacing off (shares far above 1, which the config would refuse),
+    /// to measure what spreading the same work in time costs.
+    #[arg(long)]
+    unpaced: bool,
     /// After the cycle, the same apps at the same concurrency through a lean Go program with the
     /// official Azure SDK for Go (bench/go-baseline, built with `go`), compared on CPU and memory;
     /// `go-paced`: its writes spaced like the rotator's (`[limits] vault_write_share`).
@@ -196,11 +200,22 @@ async fn once(
 
     // One cycle with the real library.
     let started = Instant::now();
-    let config = akv_rotator::config::load(config_path)?;
+    let mut config = akv_rotator::config::load(config_path)?;
+    if args.unpaced {
+        config.limits.write_share = 1e6;
+        config.limits.read_share = 1e6;
+    }
     let concurrency = config.concurrency;
     let write_share = config.limits.write_share;
-    let rotator = akv_rotator::cycle::Cycle::new(config)?;
-    let report = akv_rotator::commands::once::run_once(&rotator, Default::default()).await?;
+    let rotator = std::sync::Arc::new(akv_rotator::cycle::Cycle::new(config)?);
+    // On a worker thread, as the `akv-rotator` binary runs its commands (`on_workers` in
+    // src/main.rs): polled inside `block_on` on the main thread, every paced request cost
+    // extra thread wake-ups.
+    let cycle = rotator.clone();
+    let report = tokio::spawn(async move {
+        akv_rotator::commands::once::run_once(&cycle, Default::default()).await
+    })
+    .await??;
     let wall = started.elapsed().as_secs_f64();
     let rotator_hwm = vm_hwm_kib("self");
 
@@ -262,9 +277,13 @@ async fn once(
         args.apps,
         args.throttle_text(),
         args.faults,
-        args.output_vaults
-            .map(|k| format!(" output_vaults={k}"))
-            .unwrap_or_default(),
+        format!(
+            "{}{}",
+            args.output_vaults
+                .map(|k| format!(" output_vaults={k}"))
+                .unwrap_or_default(),
+            if args.unpaced { " pacing=off" } else { "" }
+        ),
     );
     println!("wall_time_s: {wall:.3}");
     println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
@@ -313,6 +332,18 @@ async fn once(
             (wall / minimum - 1.0) * 100.0
         );
     }
+    // A client that keeps connections alive opens a few per host whatever N is.
+    println!(
+        "connections_accepted (TLS handshakes) per listener: {}",
+        stats["connections"]
+            .as_object()
+            .map(|m| m
+                .iter()
+                .map(|(k, v)| format!("{k} {} ({})", v["accepted"], v["tls_handshakes"]))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
     println!(
         "peak_memory: rotator process VmHWM {} KiB (before the cycle {} KiB); emulator child VmHWM {} KiB",
         kib(rotator_hwm),

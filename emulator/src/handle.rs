@@ -113,7 +113,13 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<EmulatorHandle> {
     let login = Router::new()
         .fallback(admin::login_request)
         .with_state(core.clone());
-    let task = tls::serve(listener, tls.acceptor, login);
+    let task = tls::serve(
+        listener,
+        tls.acceptor,
+        login,
+        core.shared.clone(),
+        "login".to_string(),
+    );
     core.tasks
         .lock()
         .unwrap_or_else(|e| e.into_inner())

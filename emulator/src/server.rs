@@ -73,7 +73,7 @@ impl Core {
                         shared: self.shared.clone(),
                         vault: vs.name.clone(),
                     });
-            self.serve(listener, router);
+            self.serve(listener, router, &vs.name);
             tracing::info!(vault = %vs.name, port, "vault listener started");
         }
         let mut world = self.shared.world_mut();
@@ -86,9 +86,16 @@ impl Core {
         Ok(())
     }
 
-    pub(crate) fn serve(&self, listener: tokio::net::TcpListener, router: Router) {
+    /// Serves `router` over TLS; `service` names the listener in the connection counts.
+    pub(crate) fn serve(&self, listener: tokio::net::TcpListener, router: Router, service: &str) {
         let _guard = self.runtime.enter();
-        let task = tls::serve(listener, self.acceptor.clone(), router);
+        let task = tls::serve(
+            listener,
+            self.acceptor.clone(),
+            router,
+            self.shared.clone(),
+            service.to_string(),
+        );
         self.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -97,12 +104,12 @@ impl Core {
 
     /// Starts the Graph and Power BI listeners.
     pub(crate) fn start_cloud_apis(&self) -> anyhow::Result<()> {
-        self.start_api(&self.graph_url, routes::graph_request)?;
-        self.start_api(&self.powerbi_url, routes::powerbi_request)
+        self.start_api(&self.graph_url, routes::graph_request, "graph")?;
+        self.start_api(&self.powerbi_url, routes::powerbi_request, "powerbi")
     }
 
     /// Serves every request with `handler` on a new port, whose base URL goes to `url`.
-    fn start_api<H, T>(&self, url: &Mutex<String>, handler: H) -> anyhow::Result<()>
+    fn start_api<H, T>(&self, url: &Mutex<String>, handler: H, service: &str) -> anyhow::Result<()>
     where
         H: axum::handler::Handler<T, Arc<Shared>>,
         T: 'static,
@@ -112,7 +119,7 @@ impl Core {
         let router = Router::new()
             .fallback(handler)
             .with_state(self.shared.clone());
-        self.serve(listener, router);
+        self.serve(listener, router, service);
         Ok(())
     }
 

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use crate::state::Shared;
+
 /// The generated CA and the acceptor that presents the server certificate it signed.
 pub(crate) struct Tls {
     pub ca_pem: String,
@@ -73,8 +75,19 @@ pub(crate) fn generate() -> anyhow::Result<Tls> {
 }
 
 /// Serves `app` over HTTPS on `listener` until the returned task is aborted (which also
-/// ends every open connection).
-pub(crate) fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) -> JoinHandle<()> {
+/// ends every open connection). Connections and handshakes are counted in `shared`'s stats
+/// under `service`.
+///
+/// Connections are kept alive as Key Vault and Entra ID keep them (HTTP/1.1 persistent
+/// connections, no idle timeout shorter than the client's): closing them sooner would make
+/// every client pay a new TCP and TLS handshake that Azure does not ask of it.
+pub(crate) fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    shared: Arc<Shared>,
+    service: String,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
@@ -86,11 +99,16 @@ pub(crate) fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) -
                     continue;
                 }
             };
+            shared.connection_accepted(&service);
             let acceptor = acceptor.clone();
             let app = app.clone();
+            let (shared, service) = (shared.clone(), service.clone());
             connections.spawn(async move {
                 let tls = match acceptor.accept(tcp).await {
-                    Ok(tls) => tls,
+                    Ok(tls) => {
+                        shared.tls_handshake(&service);
+                        tls
+                    }
                     Err(error) => {
                         tracing::debug!(%error, "TLS handshake failed");
                         return;

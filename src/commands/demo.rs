@@ -409,7 +409,7 @@ secret = "finance-etl-powerbi-token"
     let report = crate::commands::once::run_once(&rotator, CycleOptions::default()).await?;
     let first_cycle_alerts = emulator.webhook_deliveries("security-teams").len();
     match output {
-        OutputFormat::Json => crate::commands::out(&format!("{}\n", report.to_json())),
+        OutputFormat::Json => crate::commands::out_json(&report),
         OutputFormat::Table => say_raw!(story, "{}", report.to_table()),
     }
 
@@ -417,7 +417,7 @@ secret = "finance-etl-powerbi-token"
         // The seed holds the demo apps' (random, local) client secrets: owner-only, like the
         // rotator's secret file.
         write_private(&kept.join("seed.json"), &seed_json)?;
-        std::fs::write(kept.join("report.json"), report.to_json())?;
+        report.write_json(std::fs::File::create(kept.join("report.json"))?)?;
     }
 
     // A second run moments later: every written token is fresh, nothing is rewritten.

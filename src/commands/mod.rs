@@ -31,6 +31,21 @@ pub fn out(text: &str) {
     }
 }
 
+/// Writes a cycle report as JSON and a newline to stdout, streamed (see
+/// [`CycleReport::write_json`]); a closed pipe is not an error, like [`out`].
+pub fn out_json(report: &crate::report::CycleReport) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = report
+        .write_json(&mut stdout)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the output: {e}");
+    }
+}
+
 /// Loads the config and picks this process's shard (`once` and `run`).
 pub fn load_sharded(
     path: &Path,

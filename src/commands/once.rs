@@ -195,7 +195,7 @@ pub async fn run(
     }
     let report = result?;
     match output {
-        OutputFormat::Json => super::out(&format!("{}\n", report.to_json())),
+        OutputFormat::Json => super::out_json(&report),
         OutputFormat::Table => super::out(&report.to_table()),
     }
     Ok(report.exit_code(fail_on))

@@ -12,7 +12,7 @@ mod fault_set;
 mod stats;
 mod throttle;
 
-pub use stats::{StatEntry, Stats, ThrottleWindow};
+pub use stats::{ConnectionCount, StatEntry, Stats, ThrottleWindow};
 
 pub(crate) use fault_set::FaultSet;
 pub(crate) use throttle::{Throttle, VaultThrottle, admit_all};
@@ -466,6 +466,8 @@ pub(crate) struct Shared {
     keys: RwLock<KeySet>,
     world: RwLock<World>,
     stats: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Connections accepted per listener (see [`Stats::connections`]).
+    connections: Mutex<BTreeMap<String, ConnectionCount>>,
     /// Token faults by lower-case client id.
     token_faults: Mutex<BTreeMap<String, TokenFault>>,
     pub faults: FaultSet,
@@ -492,6 +494,7 @@ impl Shared {
                 ..World::default()
             }),
             stats: Mutex::new(BTreeMap::new()),
+            connections: Mutex::new(BTreeMap::new()),
             token_faults: Mutex::new(BTreeMap::new()),
             faults: FaultSet::default(),
             webhooks: Mutex::new(BTreeMap::new()),
@@ -565,6 +568,24 @@ impl Shared {
             .or_default() += 1;
     }
 
+    /// Counts a TCP connection accepted by `service`'s listener.
+    pub fn connection_accepted(&self, service: &str) {
+        self.connection_count(service, |c| c.accepted += 1);
+    }
+
+    /// Counts a TLS handshake completed on `service`'s listener.
+    pub fn tls_handshake(&self, service: &str) {
+        self.connection_count(service, |c| c.tls_handshakes += 1);
+    }
+
+    fn connection_count(&self, service: &str, change: impl FnOnce(&mut ConnectionCount)) {
+        let mut map = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(service) {
+            Some(c) => change(c),
+            None => change(map.entry(service.to_string()).or_default()),
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         let (throttle_windows, write_windows) = {
             let world = self.world();
@@ -591,6 +612,11 @@ impl Shared {
         Stats {
             throttle_windows,
             write_windows,
+            connections: self
+                .connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             entries: self
                 .stats_lock()
                 .iter()
@@ -606,6 +632,10 @@ impl Shared {
 
     pub fn reset_stats(&self) {
         self.stats_lock().clear();
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let mut world = self.world_mut();
         for t in world.vault_throttles.values_mut() {
             t.reset();

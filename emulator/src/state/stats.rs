@@ -19,6 +19,21 @@ pub struct Stats {
     /// that write budget, oldest first.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub write_windows: BTreeMap<String, Vec<ThrottleWindow>>,
+    /// Per listener (vault name, `"login"`, `"graph"`, `"powerbi"`), the TCP connections it
+    /// accepted and the TLS handshakes that completed on them. A client that keeps its
+    /// connections alive opens a handful per host whatever the number of requests; one that
+    /// opens a connection per request shows as many handshakes as requests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connections: BTreeMap<String, ConnectionCount>,
+}
+
+/// Connections one listener accepted (see [`Stats::connections`]).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectionCount {
+    /// TCP connections accepted.
+    pub accepted: u64,
+    /// TLS handshakes completed (full or resumed).
+    pub tls_handshakes: u64,
 }
 
 /// One window of a throttle: when it opened and what it let through.
@@ -64,6 +79,11 @@ impl Stats {
             .filter(|e| e.service == service && e.operation == operation && e.status == status)
             .map(|e| e.count)
             .sum()
+    }
+
+    /// TCP connections accepted by `service`'s listener.
+    pub fn connections_accepted(&self, service: &str) -> u64 {
+        self.connections.get(service).map_or(0, |c| c.accepted)
     }
 
     /// All requests to `service`.
