@@ -335,7 +335,7 @@ async fn once(
     // A client that keeps connections alive opens a few per host whatever N is.
     println!(
         "connections_accepted (TLS handshakes) per listener: {}",
-        stats["connections"]
+        stats.0["connections"]
             .as_object()
             .map(|m| m
                 .iter()
