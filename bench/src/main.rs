@@ -273,17 +273,14 @@ async fn once(
     };
 
     println!(
-        "akv-bench: apps={} concurrency={concurrency} throttle={} faults={}{}",
+        "akv-bench: apps={} concurrency={concurrency} throttle={} faults={}{}{}",
         args.apps,
         args.throttle_text(),
         args.faults,
-        format!(
-            "{}{}",
-            args.output_vaults
-                .map(|k| format!(" output_vaults={k}"))
-                .unwrap_or_default(),
-            if args.unpaced { " pacing=off" } else { "" }
-        ),
+        args.output_vaults
+            .map(|k| format!(" output_vaults={k}"))
+            .unwrap_or_default(),
+        if args.unpaced { " pacing=off" } else { "" },
     );
     println!("wall_time_s: {wall:.3}");
     println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
