@@ -1,7 +1,10 @@
-//! Whether the schedule runs often enough for `refresh_before`: a token is refreshed by the
-//! first run that finds less than `refresh_before` left, so two runs further apart than that let
-//! a token expire in between (consumers then read an expired token). `check` refuses such a
-//! schedule; the daemon's early refresh between slots does not help a CronJob running `once`.
+//! Whether the schedule runs often enough for `refresh_before`. A stored token comes due at a
+//! moment drawn between `refresh_before` and `refresh_before/2` before it expires
+//! (`cycle::refresh_moment`), and is refreshed by the first run at or after that moment. A run
+//! may come just before the moment (the token is still fresh), so the next run must come within
+//! `refresh_before/2` of it, or the token can expire in between (consumers then read an expired
+//! token). `check` refuses a schedule whose longest gap plus jitter reaches `refresh_before/2`;
+//! the daemon's early refresh between slots does not help a CronJob running `once`.
 
 use super::*;
 
@@ -38,21 +41,25 @@ pub fn schedule_too_slow(cfg: &ValidConfig, now: OffsetDateTime) -> Option<Confi
         .min_by_key(|(_, t)| t.refresh_before)?;
     let gap = longest_gap(&cfg.daemon.schedule, now)?;
     let worst = gap + cfg.daemon.jitter;
-    if worst < target.refresh_before {
+    let limit = target.refresh_before / 2;
+    if worst < limit {
         return None;
     }
-    let every = (target.refresh_before / 2).as_secs() / 60;
-    let example = if every >= 1 {
-        format!("\"*/{} * * * *\"", every.min(30))
-    } else {
-        "a schedule with seconds".to_string()
+    // The longest period, in whole minutes dividing the hour, that stays under the limit.
+    let room = limit.saturating_sub(cfg.daemon.jitter);
+    let every = [30u64, 20, 15, 12, 10, 6, 5, 4, 3, 2, 1]
+        .into_iter()
+        .find(|m| Duration::from_secs(m * 60) < room);
+    let example = match every {
+        Some(m) => format!("\"*/{m} * * * *\""),
+        None => "a schedule with seconds".to_string(),
     };
     Some(ConfigIssue {
         line: 0,
         column: 0,
         key: Some("daemon.schedule".into()),
         message: format!(
-            "schedule {:?} can leave {} between two runs{}, but token {:?} of app {:?} is refreshed only once less than its refresh_before of {} is left: a token can expire between runs and consumers would read an expired token; run at least every {} (for example {example}; the CronJob schedule must match)",
+            "schedule {:?} can leave {} between two runs{}, but token {:?} of app {:?} comes due as late as half its refresh_before of {} before it expires: a token can expire between runs and consumers would read an expired token; run more often than every {} (for example {example}; the CronJob schedule must match)",
             cfg.daemon.schedule_text,
             crate::timefmt::duration(gap),
             if cfg.daemon.jitter.is_zero() {
@@ -66,12 +73,7 @@ pub fn schedule_too_slow(cfg: &ValidConfig, now: OffsetDateTime) -> Option<Confi
             target.secret_name,
             app.name,
             crate::timefmt::duration(target.refresh_before),
-            crate::timefmt::duration(
-                target
-                    .refresh_before
-                    .saturating_sub(cfg.daemon.jitter)
-                    .max(Duration::from_secs(60))
-            ),
+            crate::timefmt::duration(room.max(Duration::from_secs(1))),
         ),
     })
 }
@@ -106,20 +108,31 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_slower_than_refresh_before_is_refused_with_the_fix() {
+    fn a_schedule_slower_than_half_refresh_before_is_refused_with_the_fix() {
         assert!(schedule_too_slow(&config("*/10 * * * *", "30s", "30m"), at()).is_none());
         let issue = schedule_too_slow(&config("@hourly", "0s", "30m"), at()).unwrap();
         assert_eq!(issue.key.as_deref(), Some("daemon.schedule"));
         assert!(
             issue.message.contains("can leave 1 hour between two runs")
                 && issue.message.contains("refresh_before of 30 minutes")
-                && issue.message.contains("run at least every 30 minutes")
-                && issue.message.contains("\"*/15 * * * *\""),
+                && issue
+                    .message
+                    .contains("run more often than every 15 minutes")
+                && issue.message.contains("\"*/12 * * * *\""),
             "{}",
             issue.message
         );
-        // The jitter counts: 25 minutes apart plus up to 5 minutes late reaches 30 minutes.
-        let issue = schedule_too_slow(&config("*/25 * * * *", "5m", "30m"), at());
-        assert!(issue.is_some_and(|i| i.message.contains("plus a jitter of 5 minutes")));
+        // The jitter counts: 10 minutes apart plus up to 5 minutes late reaches 15 minutes.
+        let issue = schedule_too_slow(&config("*/10 * * * *", "5m", "30m"), at());
+        assert!(
+            issue.is_some_and(|i| i.message.contains("plus a jitter of 5 minutes")
+                && i.message.contains("run more often than every 10 minutes")
+                && i.message.contains("\"*/6 * * * *\""))
+        );
+        // A token due as late as 15 minutes before it expires, after a run that just missed it:
+        // every 15 minutes (or 20, under refresh_before's 30) can let it expire.
+        assert!(schedule_too_slow(&config("*/15 * * * *", "0s", "30m"), at()).is_some());
+        assert!(schedule_too_slow(&config("*/20 * * * *", "0s", "30m"), at()).is_some());
+        assert!(schedule_too_slow(&config("*/14 * * * *", "0s", "30m"), at()).is_none());
     }
 }
