@@ -174,27 +174,16 @@ pub async fn run(
     if !m.exited_ok && failed == 0 {
         bail!("the Go baseline failed without counting a failed app");
     }
-    let stats: serde_json::Value = admin
-        .get(format!("{authority}/_emulator/stats"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let entries = stats["entries"].as_array().cloned().unwrap_or_default();
-    let sum = |pred: &dyn Fn(&str, &str, u64) -> bool| -> u64 {
-        entries
-            .iter()
-            .filter(|e| {
-                pred(
-                    e["service"].as_str().unwrap_or(""),
-                    e["operation"].as_str().unwrap_or(""),
-                    e["status"].as_u64().unwrap_or(0),
-                )
-            })
-            .map(|e| e["count"].as_u64().unwrap_or(0))
-            .sum()
-    };
+    let stats = crate::measure::Stats(
+        admin
+            .get(format!("{authority}/_emulator/stats"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?,
+    );
+    let sum = |pred: &dyn Fn(&str, &str, u64) -> bool| stats.count(pred);
     let is_vault = |s: &str| s == crate::world::INPUT || s == crate::world::OUTPUT;
     Ok(Baseline {
         side: Side {
