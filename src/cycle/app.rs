@@ -10,9 +10,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::graph_expiry::GraphExpiry;
-use super::plan::{
-    Listings, TargetPlan, is_fresh, plan_targets, refresh_moment, stored_refresh_moment,
-};
+use super::plan::{Listings, TargetPlan, is_fresh, plan_targets, stored_refresh_moment};
 use super::rotation::{RotationReport, rotate_app};
 use super::{Cycle, CycleOptions, credential, tags};
 use crate::azure::vault::{SecretMeta, SecretValue};
@@ -246,7 +244,7 @@ impl Cycle {
         written: &mut Vec<(Url, SecretMeta)>,
     ) -> Option<String> {
         match self.refresh(app, target, secret, run_id).await {
-            Ok((token, version, meta)) => {
+            Ok((token, version, meta, refresh_at)) => {
                 if self.memory.remembers() {
                     written.push((target.vault.clone(), meta));
                 }
@@ -258,12 +256,7 @@ impl Cycle {
                 report.outcome = Outcome::Written;
                 report.token_expires_on = Some(token.expires_at());
                 report.token_updated_on = Some(written_at);
-                report.refresh_at = Some(refresh_moment(
-                    &target.secret_name,
-                    token.expires_at(),
-                    start,
-                    target.refresh_before,
-                ));
+                report.refresh_at = Some(refresh_at);
                 report.version = version;
                 report.signature = Some(match token.signature() {
                     SignatureCheck::Verified { .. } => "verified".into(),

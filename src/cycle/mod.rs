@@ -26,6 +26,7 @@
 mod app;
 pub mod credential;
 mod graph_expiry;
+mod leveling;
 mod memory;
 mod plan;
 pub mod rotation;
@@ -89,6 +90,9 @@ pub struct Cycle {
     pacing: Arc<VaultPacing>,
     /// Listings and client secrets kept between cycles (a daemon's).
     memory: memory::Memory,
+    /// The refreshes planned per vault and second, from which each token written gets the
+    /// emptiest moment of its window.
+    leveling: leveling::Leveling,
 }
 
 impl Cycle {
@@ -137,6 +141,7 @@ impl Cycle {
             http,
             pacing,
             memory,
+            leveling: Default::default(),
         })
     }
 
@@ -225,6 +230,8 @@ impl Cycle {
                 Listings::of(&self.vaults, &apps, &mut notes).await?,
             ),
         };
+        self.leveling
+            .reset_from(&listings, OffsetDateTime::now_utc());
         let listings_ref = &listings;
         let options = &options;
         // Each app's future is created only when it starts (boxed, so the closure's future is
@@ -356,9 +363,9 @@ impl Cycle {
             })
     }
 
-    /// Acquire → validate → write, for one target; `run_id` goes into the written version's
-    /// tags. Returns the token, the version written and its properties as a listing would
-    /// show them.
+    /// Acquire → validate → write, for one target; `run_id` and the token's refresh moment
+    /// (`leveling`) go into the written version's tags. Returns the token, the version written,
+    /// its properties as a listing would show them, and its refresh moment.
     #[tracing::instrument(name = "target", skip_all, fields(secret = %target.secret_name, scope = %target.scope))]
     async fn refresh(
         &self,
@@ -366,11 +373,20 @@ impl Cycle {
         target: &TokenTarget,
         secret: &SecretValue,
         run_id: &str,
-    ) -> Result<(ValidatedToken, Option<String>, SecretMeta), StepError> {
+    ) -> Result<(ValidatedToken, Option<String>, SecretMeta, OffsetDateTime), StepError> {
         let token = self
             .acquire_validated(app, target, secret, OffsetDateTime::now_utc())
             .await?;
-        let tag_map = token_tags(app, target, &token, secret.version.as_deref(), run_id);
+        let start = plan::life_start(Some(token.not_before()), Some(OffsetDateTime::now_utc()));
+        let refresh_at = self.leveling.choose(
+            &target.vault,
+            &target.secret_name,
+            token.expires_at(),
+            start,
+            target.refresh_before,
+        );
+        let mut tag_map = token_tags(app, target, &token, secret.version.as_deref(), run_id);
+        tag_map.insert(tags::REFRESH_AT.into(), rfc3339(refresh_at));
         let written = self
             .vaults
             .write_token(&target.vault, &target.secret_name, &token, tag_map.clone())
@@ -384,7 +400,7 @@ impl Cycle {
             content_type: Some(tags::TOKEN_CONTENT_TYPE.to_string()),
             tags: tag_map,
         };
-        Ok((token, written.version, meta))
+        Ok((token, written.version, meta, refresh_at))
     }
 }
 

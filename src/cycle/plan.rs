@@ -73,6 +73,13 @@ impl Listings {
         self.0.get(vault)?.get(&name.to_ascii_lowercase())
     }
 
+    /// Every listed secret, with its vault.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Url, &SecretMeta)> {
+        self.0
+            .iter()
+            .flat_map(|(vault, secrets)| secrets.values().map(move |m| (vault, m)))
+    }
+
     /// Records a secret the rotator wrote since the listing, as a relisting would show it (in a
     /// vault that was listed; the others are read per secret anyway).
     pub(super) fn record(&mut self, vault: &Url, meta: SecretMeta) {
@@ -150,16 +157,17 @@ pub(super) fn is_fresh(
             .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
 }
 
-/// The [`refresh_moment`] of a stored token, when it records its `exp`.
+/// When a stored token comes due, when it records its `exp`: its `refresh-at` tag, else its
+/// [`refresh_moment`] (see `cycle::leveling`).
 pub(super) fn stored_refresh_moment(
     m: &SecretMeta,
     target: &TokenTarget,
 ) -> Option<OffsetDateTime> {
     let exp = m.expires?;
-    Some(refresh_moment(
+    Some(super::leveling::planned_moment(
+        m,
         &target.secret_name,
         exp,
-        life_start(m.not_before, m.updated),
         target.refresh_before,
     ))
 }

@@ -21,6 +21,9 @@ pub const WRITTEN_BY: &str = "written-by";
 /// The run id of the cycle that wrote the version (on token secrets, published client secrets
 /// and the alert state): ties a version to the report, logs and alerts of that run.
 pub const RUN_ID: &str = "run-id";
+/// When the token comes due for refresh (RFC 3339), chosen by the run that wrote it
+/// (`cycle::leveling`).
+pub const REFRESH_AT: &str = "refresh-at";
 
 // On the client secret.
 /// Who to alert about the app, when the config names nobody.

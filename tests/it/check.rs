@@ -113,7 +113,9 @@ async fn check_refuses_a_schedule_under_which_tokens_expire_between_runs() {
     );
     assert!(
         stderr.contains("refresh_before of 30 minutes")
-            && stderr.contains("run more often than every 14 minutes 30 seconds (for example \"*/12 * * * *\""),
+            && stderr.contains(
+                "run more often than every 14 minutes 30 seconds (for example \"*/12 * * * *\""
+            ),
         "{stderr}"
     );
     assert_eq!(
