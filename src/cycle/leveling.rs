@@ -182,7 +182,11 @@ mod tests {
             let first = m.keys().copied().min().unwrap_or(0);
             let last = m.keys().copied().max().unwrap_or(0);
             (first..=last)
-                .map(|s| (s..s + 10).map(|t| m.get(&t).copied().unwrap_or(0)).sum::<u32>())
+                .map(|s| {
+                    (s..s + 10)
+                        .map(|t| m.get(&t).copied().unwrap_or(0))
+                        .sum::<u32>()
+                })
                 .max()
                 .unwrap_or(0)
         };
@@ -193,8 +197,14 @@ mod tests {
         // Measured: levelled 200, hashed 256. One lifetime cannot spread a 40 s burst over more
         // than its 25 s windows allow (the best placement still puts about 160 in some 10 s);
         // the next lifetime starts from the levelled moments and spreads further.
-        assert!(f64::from(l) <= even * 1.35, "levelled: {l} in 10 s against an even {even:.1}");
-        assert!(f64::from(l) <= f64::from(h) * 0.85, "levelled {l} against hashed {h} in 10 s");
+        assert!(
+            f64::from(l) <= even * 1.35,
+            "levelled: {l} in 10 s against an even {even:.1}"
+        );
+        assert!(
+            f64::from(l) <= f64::from(h) * 0.85,
+            "levelled {l} against hashed {h} in 10 s"
+        );
     }
 
     #[test]

@@ -178,6 +178,11 @@ pub async fn run_loop<R: CycleRunner>(
     tokio::pin!(shutdown);
     let mut refresh_due: Vec<Option<OffsetDateTime>> = Vec::new();
     let mut cycles = 0;
+    // When the last slot cycle started. A daemon busy with early refreshes (a wake every few
+    // seconds, or long cycles under faults) could otherwise skip every slot, and with them the
+    // alerting and status record only slots keep: the first cycle after a slot's time has
+    // passed is that slot's cycle, whatever woke it.
+    let mut last_slot_cycle = clock.now();
     // The first cycle runs at start: a freshly deployed daemon should not wait for a slot.
     let mut next: Option<(OffsetDateTime, Trigger)> = Some((clock.now(), Trigger::Slot));
     loop {
@@ -195,6 +200,9 @@ pub async fn run_loop<R: CycleRunner>(
             _ = tokio::time::sleep(wait) => {}
         }
         let started = clock.now();
+        if trigger == Trigger::Slot {
+            last_slot_cycle = started;
+        }
         let slot_after_start = schedule.next_slot(started);
         on_event(LoopEvent::CycleStarted {
             at: started,
@@ -228,7 +236,14 @@ pub async fn run_loop<R: CycleRunner>(
             });
         }
         on_event(LoopEvent::CycleFinished { at: ended });
-        next = schedule.next_wake(ended, &refresh_due);
+        next = schedule
+            .next_wake(ended, &refresh_due)
+            .map(|(at, trigger)| {
+                let owed = schedule
+                    .next_slot(last_slot_cycle)
+                    .is_some_and(|slot| slot <= at);
+                (at, if owed { Trigger::Slot } else { trigger })
+            });
     }
 }
 
@@ -431,6 +446,48 @@ mod tests {
             at: due,
             trigger: Trigger::EarlyRefresh
         }));
+    }
+
+    /// Long cycles and tokens always due soon: early refreshes run back to back, and still
+    /// every slot's time is followed by a slot cycle (the one that alerts and records).
+    #[tokio::test(start_paused = true)]
+    async fn a_daemon_busy_with_early_refreshes_still_runs_a_slot_cycle_after_each_slot() {
+        let clock = TokioClock::starting_at(START);
+        // Cycles of 40 s on a schedule every minute; something is due every 10 s.
+        let runner = FakeRunner::new(clock, Duration::from_secs(40));
+        *runner.due.lock().expect("lock") = (1..=400)
+            .map(|i| Some(START + time::Duration::seconds(10 * i)))
+            .collect();
+        let sched = schedule("* * * * *", Duration::ZERO);
+        let events = run_for(&runner, &sched, &clock, Duration::from_secs(10 * 60)).await;
+        let slots: Vec<OffsetDateTime> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::CycleStarted {
+                    at,
+                    trigger: Trigger::Slot,
+                } => Some(*at),
+                _ => None,
+            })
+            .collect();
+        let early = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    LoopEvent::CycleStarted {
+                        trigger: Trigger::EarlyRefresh,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(early > 0, "{events:?}");
+        // Ten minutes: a slot cycle at least every two minutes (a 40 s cycle may straddle one).
+        assert!(slots.len() >= 5, "{slots:?}");
+        for pair in slots.windows(2) {
+            assert!(pair[1] - pair[0] <= time::Duration::minutes(2), "{slots:?}");
+        }
     }
 
     #[test]
