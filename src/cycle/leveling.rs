@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::plan::{Listings, life_start, refresh_moment};
+use super::plan::{Listings, half_life, life_start, refresh_moment};
 use super::tags;
 use crate::azure::vault::SecretMeta;
 
@@ -49,10 +49,7 @@ fn window(
     refresh_before: std::time::Duration,
 ) -> Window {
     let refresh = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
-    let floor = start
-        .filter(|s| exp > *s)
-        .map(|s| s + (exp - s) / 2)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let floor = half_life(exp, start).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let earliest = exp.checked_sub(refresh).unwrap_or(exp);
     let latest = exp.checked_sub(refresh / 2_i32).unwrap_or(exp);
     Window {

@@ -207,10 +207,19 @@ pub fn refresh_moment(
     let refresh = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
     let earliest = exp.checked_sub(refresh).unwrap_or(exp);
     let drawn: OffsetDateTime = earliest + (refresh / 2_i32) * spread_fraction(secret_name, exp);
-    match start {
-        Some(start) if exp > start => drawn.max(start + (exp - start) / 2),
-        _ => drawn,
+    match half_life(exp, start) {
+        Some(floor) => drawn.max(floor),
+        None => drawn,
     }
+}
+
+/// Half way through a token's life from `start` (see [`life_start`]) to `exp`: no refresh comes
+/// before it. `None` when the start is unknown or not before `exp`.
+pub(super) fn half_life(
+    exp: OffsetDateTime,
+    start: Option<OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    start.filter(|s| exp > *s).map(|s| s + (exp - s) / 2)
 }
 
 /// A fraction in [0, 1) from a token secret's name (case-insensitive, as Key Vault's names) and
