@@ -200,20 +200,22 @@ async fn once(
 
     // One cycle with the real library.
     let started = Instant::now();
-    let mut config = akv_rotator::config::load(config_path)?;
-    if args.unpaced {
-        config.limits.write_share = 1e6;
-        config.limits.read_share = 1e6;
-    }
-    let concurrency = config.concurrency;
-    let write_share = config.limits.write_share;
-    let rotator = std::sync::Arc::new(akv_rotator::cycle::Cycle::new(config)?);
-    // On a worker thread, as the `akv-rotator` binary runs its commands (`on_workers` in
-    // src/main.rs): polled inside `block_on` on the main thread, every paced request cost
-    // extra thread wake-ups.
-    let cycle = rotator.clone();
-    let report = tokio::spawn(async move {
-        akv_rotator::commands::once::run_once(&cycle, Default::default()).await
+    // The config loaded and the cycle run on a worker thread, as the `akv-rotator` binary runs
+    // its commands (`on_workers` in src/main.rs): polled inside `block_on` on the main thread,
+    // every paced request cost extra thread wake-ups, and the config's memory sat in another
+    // allocator arena than the cycle's.
+    let (unpaced, path) = (args.unpaced, config_path.to_path_buf());
+    let (report, concurrency, write_share) = tokio::spawn(async move {
+        let mut config = akv_rotator::config::load(&path)?;
+        if unpaced {
+            config.limits.write_share = 1e6;
+            config.limits.read_share = 1e6;
+        }
+        let concurrency = config.concurrency;
+        let write_share = config.limits.write_share;
+        let cycle = akv_rotator::cycle::Cycle::new(config)?;
+        let report = akv_rotator::commands::once::run_once(&cycle, Default::default()).await?;
+        anyhow::Ok((report, concurrency, write_share))
     })
     .await??;
     let wall = started.elapsed().as_secs_f64();

@@ -272,17 +272,20 @@ pub(super) struct AppDefaults<'a> {
 /// vault and name, for the check of where tokens may be written.
 pub(super) fn check_apps(
     c: &mut Checker<'_>,
-    raw_apps: &[Spanned<RawApp>],
+    raw_apps: Vec<Spanned<RawApp>>,
     defaults: &AppDefaults<'_>,
 ) -> (Vec<App>, NamedSecrets) {
     let mut named = NamedSecrets::default();
-    let mut apps = Vec::new();
+    let mut apps = Vec::with_capacity(raw_apps.len());
     let mut app_names = BTreeSet::new();
     let mut outputs = BTreeSet::new();
     if raw_apps.is_empty() {
         c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
     }
-    for (i, raw_app) in raw_apps.iter().enumerate() {
+    // Each raw app is dropped once checked: with tens of thousands of apps, the raw model and
+    // the checked one are not held whole side by side.
+    for (i, raw_app) in raw_apps.into_iter().enumerate() {
+        let raw_app = &raw_app;
         let app = raw_app.get_ref();
         let key = |k: &str| format!("apps[{i}].{k}");
         let name = app.name.get_ref().trim().to_string();
@@ -332,7 +335,7 @@ pub(super) fn check_apps(
                 "no [[apps.targets]]: add at least one token target",
             );
         }
-        let mut targets = Vec::new();
+        let mut targets = Vec::with_capacity(app.targets.len());
         for (j, raw_target) in app.targets.iter().enumerate() {
             let t = raw_target.get_ref();
             let tkey = |k: &str| format!("apps[{i}].targets[{j}].{k}");

@@ -236,7 +236,7 @@ pub(super) const MAX_REFRESH_BEFORE: Duration = Duration::from_secs(45 * 60);
 
 impl RawConfig {
     /// Checks every value and builds the [`ValidConfig`]; reports every problem found.
-    pub fn validate(self, path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
+    pub fn validate(mut self, path: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
         let mut c = Checker {
             text,
             issues: Vec::new(),
@@ -343,7 +343,7 @@ impl RawConfig {
             thresholds,
             graph_missing: cloud.name == CloudName::Custom && graph_endpoint.is_none(),
         };
-        let (apps, named) = check_apps(&mut c, &self.apps, &defaults);
+        let (apps, named) = check_apps(&mut c, std::mem::take(&mut self.apps), &defaults);
 
         let alerts = self.alerts.as_ref().and_then(|raw| {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());

@@ -19,6 +19,7 @@ mod limits;
 mod model;
 mod raw;
 mod schedule;
+mod segments;
 #[cfg(test)]
 mod tests;
 mod unknown;

@@ -47,6 +47,23 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Segment> {
 pub(super) fn deserialize(
     text: &str,
 ) -> Result<(RawConfig, Vec<ConfigIssue>), (toml::de::Error, Vec<ConfigIssue>)> {
+    if let Some(raw) = super::segments::split_parse(text) {
+        // Debug builds (every test) check that the road app by app ends where the whole
+        // parse does, spans included.
+        #[cfg(debug_assertions)]
+        {
+            let whole = toml::from_str::<RawConfig>(text);
+            debug_assert_eq!(
+                format!("{raw:?}"),
+                format!(
+                    "{:?}",
+                    whole.expect("the whole parse fails where the split one passed")
+                ),
+                "config parsed app by app differs from the whole parse"
+            );
+        }
+        return Ok((raw, Vec::new()));
+    }
     let mut unknown: Vec<Vec<Segment>> = Vec::new();
     let result = toml::de::Deserializer::parse(text).and_then(|de| {
         serde_ignored::deserialize::<_, _, RawConfig>(de, |path| unknown.push(segments(&path)))
