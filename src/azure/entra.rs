@@ -182,7 +182,7 @@ impl EntraClient {
                         class = %err.class,
                         "token request failed, retrying"
                     );
-                    tokio::time::sleep(wait).await;
+                    crate::net::slots::released_while(tokio::time::sleep(wait)).await;
                 }
                 Err((err, _)) => return Err(err),
             }

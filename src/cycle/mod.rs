@@ -60,6 +60,10 @@ use plan::Listings;
 pub use plan::refresh_moment;
 pub use shard::{Shard, stable_hash};
 
+/// How many apps may be in progress per working slot (`concurrency`): the others wait out a
+/// retry's backoff without a slot.
+const WAITING_PER_SLOT: usize = 4;
+
 /// What a cycle should do.
 #[derive(Debug, Clone, Default)]
 pub struct CycleOptions {
@@ -241,6 +245,10 @@ impl Cycle {
         let apps_ref = &apps;
         let in_flight = &InFlight::new(options.progress.clone());
         let run_id_ref = run_id.as_str();
+        // `concurrency` apps work at once; an app waiting out a retry's backoff gives its slot
+        // to the next (net::slots), so up to `WAITING_PER_SLOT` times as many are in progress.
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency));
+        let slots = &slots;
         let mut results: Vec<AppResult> = futures::stream::iter(0..apps.len())
             .map(|i| -> BoxFuture<'_, AppResult> {
                 let app: &App = apps_ref[i];
@@ -253,10 +261,11 @@ impl Cycle {
                         Err(_) => self.abandoned(app, listings_ref),
                     }
                 };
+                let timed = crate::net::slots::hold(slots.clone(), timed);
                 // A panic in this app's work fails this app only (see `isolated`).
                 Box::pin(isolated(timed, move || self.panicked(app, listings_ref)))
             })
-            .buffer_unordered(self.config.concurrency)
+            .buffer_unordered(self.config.concurrency * WAITING_PER_SLOT)
             .collect()
             .await;
         let written: Vec<(url::Url, SecretMeta)> = results

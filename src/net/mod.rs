@@ -4,3 +4,4 @@
 pub mod http;
 pub mod pacing;
 pub mod retry;
+pub mod slots;

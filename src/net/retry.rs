@@ -234,7 +234,7 @@ impl RetryPolicy for SdkRetryPolicy {
             server_asked = retry_after.is_some(),
             "retrying a transient Azure SDK failure"
         );
-        tokio::time::sleep(wait).await;
+        crate::net::slots::released_while(tokio::time::sleep(wait)).await;
     }
 }
 

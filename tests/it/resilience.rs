@@ -429,3 +429,56 @@ async fn the_cycle_deadline_stops_new_work_and_abandons_what_overruns_it() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An app waiting out a retry's backoff gives its working slot to the next app: with
+/// `concurrency = 1`, app0's client secret (in another vault) answers 503 three times, 7 to
+/// 10.5 s of backoff, and app1, after it in the config, is written meanwhile instead of after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_waiting_out_a_backoff_does_not_hold_up_the_next() {
+    let world = World::start(apps(2)).await;
+    let (slow, quick) = (&world.apps[0], &world.apps[1]);
+    world.put_secret(
+        READONLY,
+        &slow.secret_name(),
+        &slow.secret_value,
+        Some(slow.secret_end),
+    );
+    world.emulator.set_faults(vec![fault_rule(
+        READONLY,
+        "SecretGet",
+        FaultKind::Status { code: 503 },
+        Some(3),
+    )]);
+    let from = format!(
+        "client_secret_name = \"{}\"\nvault = \"{}\"",
+        slow.secret_name(),
+        world.vault(INPUT)
+    );
+    let text = world.config_text();
+    assert!(text.contains(&from), "config_text changed shape: {text}");
+    let text = text.replacen(
+        &from,
+        &from.replace(&world.vault(INPUT), &world.vault(READONLY)),
+        1,
+    );
+    let path = world.dir.path().join("one-slot.toml");
+    std::fs::write(&path, format!("concurrency = 1\n{text}")).unwrap();
+    let (code, report, stderr) = once_with(&world, &path.display().to_string());
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_all_written(&world, &report);
+    assert_eq!(
+        world
+            .emulator
+            .stats()
+            .count_status(READONLY, "SecretGet", 503),
+        3,
+        "the slow app's read was retried"
+    );
+    let created = |app: &TestApp| world.versions(OUTPUT, &app.targets[0].1)[0].created;
+    assert!(
+        created(quick) + time::Duration::seconds(3) < created(slow),
+        "app1 was written at {}, app0 after its backoff at {}: app1 waited for app0's slot",
+        created(quick),
+        created(slow)
+    );
+}
