@@ -234,8 +234,11 @@ impl Cycle {
                 Listings::of(&self.vaults, &apps, &mut notes).await?,
             ),
         };
-        self.leveling
-            .reset_from(&listings, OffsetDateTime::now_utc());
+        self.leveling.reset_from(
+            &listings,
+            OffsetDateTime::now_utc(),
+            apps.iter().flat_map(|a| a.targets.iter().map(|t| &t.vault)),
+        );
         let listings_ref = &listings;
         let options = &options;
         // Each app's future is created only when it starts (boxed, so the closure's future is
