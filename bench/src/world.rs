@@ -136,6 +136,10 @@ impl World {
             token_lifetime_secs: self
                 .daemon
                 .map(|d| (d.token_lifetime_secs, d.token_lifetime_secs)),
+            // Only the apps' tokens are short: the rotator's own Key Vault token lives as Entra
+            // ID issues it. A 2-minute one was fetched again before every request (the SDK
+            // renews within 5 minutes of expiry), which never happens against Azure.
+            vault_token_lifetime_secs: self.daemon.map(|_| (3600, 5400)),
             ..Default::default()
         }
     }

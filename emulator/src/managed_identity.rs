@@ -205,7 +205,7 @@ fn mint(
             ),
         )
     })?;
-    let (lo, hi) = world.lifetime;
+    let (lo, hi) = world.lifetime_for(&resolved.audience);
     drop(world);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let lifetime = random_in(lo, hi) as i64;

@@ -279,7 +279,7 @@ fn issue(
     )?;
     let fault = shared.token_fault(&app.client_id);
 
-    let (lo, hi) = world.lifetime;
+    let (lo, hi) = world.lifetime_for(&audience);
     let lifetime = random_in(lo, hi) as i64;
     let issued = now.unix_timestamp();
     let (iat, exp) = match fault {

@@ -30,6 +30,13 @@ pub struct Seed {
     pub vaults: Vec<VaultSeed>,
     /// Token lifetime range in seconds, chosen at random per token. Default (3600, 5400).
     pub token_lifetime_secs: Option<(u64, u64)>,
+    /// Lifetime range of tokens for Key Vault (`https://vault.azure.net`), when it differs from
+    /// `token_lifetime_secs`. A bench shortens the apps' tokens to see several lifetimes in
+    /// minutes; the token its client holds for Key Vault keeps the lifetime Entra ID gives
+    /// (60 to 90 minutes by default, never under 10 minutes with a lifetime policy), since a
+    /// token shorter than the Azure SDK's 5-minute refresh margin is fetched again before every
+    /// request, which never happens against Azure. Default: `token_lifetime_secs`.
+    pub vault_token_lifetime_secs: Option<(u64, u64)>,
     /// Resources accepted by the token endpoint beyond the built-in ones.
     pub resources: Vec<ResourceSeed>,
     /// Per-tenant policies (Power BI service principal switch, app-management policy).
@@ -490,6 +497,11 @@ impl Seed {
             && (lo == 0 || lo > hi)
         {
             bail!("token_lifetime_secs must be (min, max) with 0 < min <= max");
+        }
+        if let Some((lo, hi)) = self.vault_token_lifetime_secs
+            && (lo == 0 || lo > hi)
+        {
+            bail!("vault_token_lifetime_secs must be (min, max) with 0 < min <= max");
         }
         for r in &self.resources {
             if r.token_version != 1 && r.token_version != 2 {

@@ -132,6 +132,8 @@ pub(crate) struct World {
     /// Extra resources: App ID URI → the API's version and client id.
     pub resources: BTreeMap<String, ApiResource>,
     pub lifetime: (u64, u64),
+    /// Of tokens for Key Vault, when not `lifetime` (`Seed::vault_token_lifetime_secs`).
+    pub vault_lifetime: Option<(u64, u64)>,
     /// Keyed by vault name.
     pub vaults: BTreeMap<String, Vault>,
     /// Keyed by lower-case tenant id.
@@ -171,6 +173,14 @@ pub(crate) struct ResolvedResource {
 }
 
 impl World {
+    /// The lifetime range of a token for `audience`.
+    pub(crate) fn lifetime_for(&self, audience: &str) -> (u64, u64) {
+        match self.vault_lifetime {
+            Some(l) if audience.trim_end_matches('/') == "https://vault.azure.net" => l,
+            _ => self.lifetime,
+        }
+    }
+
     /// Finds a registered resource for `requested`, the resource of a request: an App ID URI
     /// (with or without trailing slash) or an API's application (client) id. The audience
     /// follows "Access token claims reference" (`aud`): "In v2.0 tokens, this value is always
@@ -259,6 +269,9 @@ impl World {
         }
         if let Some(l) = seed.token_lifetime_secs {
             self.lifetime = l;
+        }
+        if let Some(l) = seed.vault_token_lifetime_secs {
+            self.vault_lifetime = Some(l);
         }
         if let Some(p) = seed.secret_propagation_secs {
             self.secret_propagation_secs = p;

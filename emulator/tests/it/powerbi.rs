@@ -131,3 +131,25 @@ async fn a_token_just_past_exp_passes_within_the_clock_skew_and_fails_without_it
     let (status, body) = probe(&emu, &http, Some(&token)).await;
     assert_not_authorized(status, &body);
 }
+
+/// `vault_token_lifetime_secs` gives tokens for Key Vault their own lifetime: a bench's apps
+/// get 2-minute tokens while the token its client holds for Key Vault lives an hour.
+#[tokio::test]
+async fn key_vault_tokens_may_live_longer_than_the_apps_tokens() {
+    let emu = emulator().await;
+    let http = http(&emu);
+    emu.apply_seed(akv_emulator::Seed {
+        token_lifetime_secs: Some((120, 120)),
+        vault_token_lifetime_secs: Some((3600, 3600)),
+        ..Default::default()
+    })
+    .expect("seed");
+    let life = |token: &str| {
+        let claims = jwt_part(token, 1);
+        claims["exp"].as_i64().expect("exp") - claims["nbf"].as_i64().expect("nbf") - 300
+    };
+    let powerbi = token_for(&emu, &http, WRITER, POWERBI_SCOPE).await;
+    let vault = token_for(&emu, &http, WRITER, "https://vault.azure.net/.default").await;
+    assert_eq!(life(&powerbi), 120);
+    assert_eq!(life(&vault), 3600);
+}
