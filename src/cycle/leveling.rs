@@ -38,9 +38,11 @@ use crate::azure::vault::SecretMeta;
 const TAG_SLACK: time::Duration = time::Duration::seconds(5);
 
 /// How many refreshes one second may take, over the vault's mean rate, before a token is
-/// placed further from its hash's moment. Mean times 1.3 leaves room for the `ceil` and for
-/// tokens of different lifetimes while keeping any 10 s within 1.5 times the mean.
-const CAP_OVER_MEAN: f64 = 1.3;
+/// placed further from its hash's moment. A burst written at the paced rate fits its writing
+/// time plus one window at 1.2 times the mean for the bench's 2-minute tokens (43 s of writes,
+/// 25 s windows); a daemon's wakes gather 5 s of moments into one paced run of writes, which
+/// adds about a fifth on top in any 10 s (model below: 1.23; daemon bench: bench/README.md).
+const CAP_OVER_MEAN: f64 = 1.2;
 
 /// Refreshes planned per vault and second (Unix time), and how many targets each vault holds.
 #[derive(Debug, Default)]
@@ -255,8 +257,9 @@ mod tests {
     }
 
     /// After the first token lifetime, no 10 s window sees more than 1.5 times the mean.
-    /// Measured here: peak 160 against a mean of 122.2 (1.31) with the cap; 170 against 108.7
-    /// (1.56) with the emptiest second alone, which also placed moments late in their windows.
+    /// Measured here: peak 150 against a mean of 122.1 (1.23) with the cap (1.31 with a cap of
+    /// 1.3 times the mean); 170 against 108.7 (1.56) with the emptiest second alone, which also
+    /// placed moments late in their windows.
     #[test]
     fn a_cold_start_burst_does_not_come_back_after_the_first_lifetime() {
         let vault = Url::parse("https://kv.vault.azure.net/").unwrap_or_else(|_| unreachable!());
