@@ -33,7 +33,8 @@ pub struct Seed {
     /// Lifetime range of tokens for Key Vault (`https://vault.azure.net`), when it differs from
     /// `token_lifetime_secs`. A bench shortens the apps' tokens to see several lifetimes in
     /// minutes; the token its client holds for Key Vault keeps the lifetime Entra ID gives
-    /// (60 to 90 minutes by default, never under 10 minutes with a lifetime policy), since a
+    /// (60 to 90 minutes by default, "Access tokens"; never under 10 minutes with a lifetime
+    /// policy, "Configurable token lifetimes in the Microsoft identity platform"), since a
     /// token shorter than the Azure SDK's 5-minute refresh margin is fetched again before every
     /// request, which never happens against Azure. Default: `token_lifetime_secs`.
     pub vault_token_lifetime_secs: Option<(u64, u64)>,
