@@ -28,7 +28,8 @@ LABEL org.opencontainers.image.title="akv-rotator" \
 COPY --from=builder /out/akv-rotator /akv-rotator
 # The Azure SDK builds an error for an absent header on every request, which captures a
 # backtrace whenever RUST_BACKTRACE=1 is set (2 % of the daemon's CPU, bench/README.md). The
-# rotator never prints an error's backtrace; panics still print theirs under RUST_BACKTRACE.
+# rotator prints no backtrace (its panic hook names only where a panic happened), so those
+# captures are pure cost.
 ENV RUST_LIB_BACKTRACE=0
 # distroless "nonroot" user; the Helm chart enforces the same uid/gid.
 USER 65532:65532
