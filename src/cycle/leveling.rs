@@ -1,11 +1,11 @@
-//! Where in its refresh window a token written now should come due: at the second of that
-//! window with the fewest refreshes already planned into the same vault.
+//! Where in its refresh window a token written now should come due: at the second nearest its
+//! hashed moment that the refreshes already planned into the same vault leave room in.
 //!
 //! A hash alone ([`refresh_moment`]) spreads each token uniformly over its window, but a window
 //! is only `refresh_before/2` long: tokens written in one burst (a cold start, a restored vault)
 //! come due again in bursts a little wider each lifetime, for many lifetimes. Chosen against the
-//! moments already planned, each new moment fills the emptiest part of its window, so the writes
-//! a vault sees settle to an even pace within a lifetime or two. The chosen moment is written
+//! moments already planned, each new moment goes where its vault has room, so the writes a
+//! vault sees settle to an even pace after a lifetime (below). The chosen moment is written
 //! into the token secret's `refresh-at` tag: every later run, `once` or a daemon, on any
 //! machine, reads the same moment from the listing ([`planned_moment`]); a token without a valid
 //! tag (written by an older release, or under another `refresh_before`) falls back to the hash.
@@ -108,11 +108,16 @@ pub(super) fn planned_moment(
         life_start(m.not_before, m.updated),
         refresh_before,
     );
+    tagged_moment(m)
+        .filter(|t| *t >= w.first - TAG_SLACK && *t <= w.last + TAG_SLACK && *t < exp)
+        .unwrap_or(w.hashed)
+}
+
+/// The moment in a token secret's `refresh-at` tag, when it has a valid one.
+fn tagged_moment(m: &SecretMeta) -> Option<OffsetDateTime> {
     m.tags
         .get(tags::REFRESH_AT)
         .and_then(|t| crate::timefmt::parse_rfc3339(t))
-        .filter(|t| *t >= w.first - TAG_SLACK && *t <= w.last + TAG_SLACK && *t < exp)
-        .unwrap_or(w.hashed)
 }
 
 /// The second of `[first, last]` nearest `preferred` (the hash's moment: stable, and spread when
@@ -142,12 +147,7 @@ impl Leveling {
             load.entry(vault.clone()).or_default().targets += 1;
         }
         for (vault, meta) in listings.iter() {
-            let Some(at) = meta
-                .tags
-                .get(tags::REFRESH_AT)
-                .and_then(|t| crate::timefmt::parse_rfc3339(t))
-                .filter(|t| *t >= now)
-            else {
+            let Some(at) = tagged_moment(meta).filter(|t| *t >= now) else {
                 continue;
             };
             *load
@@ -319,7 +319,7 @@ mod tests {
         let even = 1000.0 * 10.0 / 66.0;
         let (l, h) = (most_per_10s(&levelled), most_per_10s(&hashed));
         eprintln!("most due in 10 s: levelled {l}, hashed {h}, even {even:.1}");
-        // Measured: levelled 200, hashed 256. One lifetime cannot spread a 40 s burst over more
+        // Measured: levelled 190, hashed 256. One lifetime cannot spread a 40 s burst over more
         // than its 25 s windows allow (the best placement still puts about 160 in some 10 s);
         // the next lifetime starts from the levelled moments and spreads further.
         assert!(

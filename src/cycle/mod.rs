@@ -94,8 +94,8 @@ pub struct Cycle {
     pacing: Arc<VaultPacing>,
     /// Listings and client secrets kept between cycles (a daemon's).
     memory: memory::Memory,
-    /// The refreshes planned per vault and second, from which each token written gets the
-    /// emptiest moment of its window.
+    /// The refreshes planned per vault and second, from which each token written gets its
+    /// moment (`leveling`: nearest its hashed moment, where its vault has room).
     leveling: leveling::Leveling,
 }
 
