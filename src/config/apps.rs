@@ -270,6 +270,19 @@ pub(super) struct AppDefaults<'a> {
 /// `[[apps]]` and their `[[apps.targets]]`. Only apps whose every value is valid are returned;
 /// the others are reported. Also returns every credential and target secret named with a valid
 /// vault and name, for the check of where tokens may be written.
+/// One shared copy of each vault URL the apps name.
+#[derive(Default)]
+struct Interned(std::collections::HashMap<Url, Arc<Url>>);
+
+impl Interned {
+    fn intern(&mut self, url: Url) -> Arc<Url> {
+        self.0
+            .entry(url)
+            .or_insert_with_key(|u| Arc::new(u.clone()))
+            .clone()
+    }
+}
+
 pub(super) fn check_apps(
     c: &mut Checker<'_>,
     raw_apps: Vec<Spanned<RawApp>>,
@@ -279,6 +292,8 @@ pub(super) fn check_apps(
     let mut apps = Vec::with_capacity(raw_apps.len());
     let mut app_names = BTreeSet::new();
     let mut outputs = BTreeSet::new();
+    // Many apps name the same few vaults: each is held once, shared.
+    let mut vaults = Interned::default();
     if raw_apps.is_empty() {
         c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
     }
@@ -415,11 +430,11 @@ pub(super) fn check_apps(
                     scope,
                     resource: scope_resource,
                     audience,
-                    vault,
+                    vault: vaults.intern(vault),
                     secret_name: secret,
                     refresh_before,
                     required_roles: t.required_roles.clone(),
-                    probe,
+                    probe: probe.map(Box::new),
                 });
             }
         }
@@ -431,7 +446,7 @@ pub(super) fn check_apps(
                 name,
                 tenant_id,
                 client_id,
-                client_secret_vault: vault,
+                client_secret_vault: vaults.intern(vault),
                 client_secret_name: secret_name,
                 owner: app
                     .owner

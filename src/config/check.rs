@@ -349,7 +349,7 @@ impl RawConfig {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
             let token_vaults: BTreeSet<&Url> = apps
                 .iter()
-                .flat_map(|a| a.targets.iter().map(|t| &t.vault))
+                .flat_map(|a| a.targets.iter().map(|t| &*t.vault))
                 .collect();
             validate_alerts(
                 &mut c,
@@ -369,7 +369,7 @@ impl RawConfig {
             .or_else(|| {
                 apps.iter()
                     .flat_map(|a| &a.targets)
-                    .map(|t| t.vault.clone())
+                    .map(|t| Url::clone(&t.vault))
                     .next()
             });
         refuse_reserved_targets(

@@ -39,13 +39,13 @@ pub struct TokenTarget {
     /// v2.0 tokens, its application (client) id. `None`: the resource (see
     /// `token::expected_audiences`).
     pub audience: Option<String>,
-    pub vault: Url,
+    pub vault: Arc<Url>,
     pub secret_name: String,
     pub refresh_before: Duration,
     /// Application roles the token must carry (`roles` claim).
     pub required_roles: Vec<String>,
     /// A GET with the new token that must succeed before it is written.
-    pub probe: Option<Url>,
+    pub probe: Option<Box<Url>>,
 }
 
 /// One app registration whose client secret the rotator reads.
@@ -54,7 +54,7 @@ pub struct App {
     pub name: String,
     pub tenant_id: String,
     pub client_id: String,
-    pub client_secret_vault: Url,
+    pub client_secret_vault: Arc<Url>,
     /// The Key Vault secret holding the app's credential: its client secret, or (with
     /// `client_certificate_name`, see [`App::credential_kind`]) its certificate.
     pub client_secret_name: String,
@@ -262,9 +262,9 @@ impl ValidConfig {
     pub fn vaults(&self) -> Vec<Url> {
         let mut set = BTreeSet::new();
         for app in &self.apps {
-            set.insert(app.client_secret_vault.clone());
+            set.insert(Url::clone(&app.client_secret_vault));
             for t in &app.targets {
-                set.insert(t.vault.clone());
+                set.insert(Url::clone(&t.vault));
             }
         }
         if let Some(a) = &self.alerts {

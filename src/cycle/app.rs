@@ -246,7 +246,7 @@ impl Cycle {
         match self.refresh(app, target, secret, run_id).await {
             Ok((token, version, meta, refresh_at)) => {
                 if self.memory.remembers() {
-                    written.push((target.vault.clone(), meta));
+                    written.push((Url::clone(&target.vault), meta));
                 }
                 let written_at = OffsetDateTime::now_utc();
                 let start = super::plan::life_start(Some(token.not_before()), Some(written_at));
@@ -397,7 +397,7 @@ fn app_report(
             },
             graph_error: graph.and_then(|g| g.error),
         },
-        error,
+        error: error.map(Box::new),
     }
 }
 

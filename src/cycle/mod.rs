@@ -25,6 +25,7 @@
 
 mod app;
 pub mod credential;
+mod gathered;
 mod graph_expiry;
 mod leveling;
 mod memory;
@@ -50,12 +51,14 @@ use crate::config::{App, TokenTarget, ValidConfig, deadline_grace};
 use crate::error::{ErrorClass, SetupError, StepError};
 use crate::net::pacing::VaultPacing;
 use crate::net::retry::{AdaptiveConfig, AdaptiveLimits};
-use crate::report::{CycleReport, TargetReport};
+use crate::report::rotation::RotationReport;
+use crate::report::{AppReport, CycleReport, TargetReport};
 use crate::telemetry::metrics::Metrics;
 use crate::timefmt::rfc3339;
 use crate::token::{Expectations, ValidatedToken, Validator};
 
 use app::AppResult;
+use gathered::Gathered;
 use plan::Listings;
 pub use plan::refresh_moment;
 pub use shard::{Shard, stable_hash};
@@ -237,7 +240,8 @@ impl Cycle {
         self.leveling.reset_from(
             &listings,
             OffsetDateTime::now_utc(),
-            apps.iter().flat_map(|a| a.targets.iter().map(|t| &t.vault)),
+            apps.iter()
+                .flat_map(|a| a.targets.iter().map(|t| &*t.vault)),
         );
         let listings_ref = &listings;
         let options = &options;
@@ -252,11 +256,13 @@ impl Cycle {
         // to the next (net::slots), so up to `WAITING_PER_SLOT` times as many are in progress.
         let slots = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency));
         let slots = &slots;
-        // Sized once: grown by doubling, the results (about 700 bytes each) held up to twice
-        // their size at the cycle's end, its peak.
-        let results: Vec<AppResult> = Vec::with_capacity(apps.len());
-        let mut results: Vec<AppResult> = futures::stream::iter(0..apps.len())
-            .map(|i| -> BoxFuture<'_, AppResult> {
+        // Each app's result goes straight into the report's vectors, sized once: the results
+        // are not held whole beside the report built from them (at 5,000 apps, 3.8 MB less at
+        // the cycle's peak, its end).
+        let gathered =
+            Gathered::with_capacity(apps.len(), apps.iter().map(|a| a.targets.len()).sum());
+        let gathered: Gathered = futures::stream::iter(0..apps.len())
+            .map(|i| -> BoxFuture<'_, (usize, AppResult)> {
                 let app: &App = apps_ref[i];
                 let timed = async move {
                     let _shown = in_flight.start(&app.name);
@@ -269,27 +275,49 @@ impl Cycle {
                 };
                 let timed = crate::net::slots::hold(slots.clone(), timed);
                 // A panic in this app's work fails this app only (see `isolated`).
-                Box::pin(isolated(timed, move || self.panicked(app, listings_ref)))
+                Box::pin(
+                    isolated(timed, move || self.panicked(app, listings_ref)).map(move |r| (i, r)),
+                )
             })
             .buffer_unordered(self.config.concurrency * WAITING_PER_SLOT)
-            .fold(results, |mut results, r| {
-                results.push(r);
-                std::future::ready(results)
+            .fold(gathered, |mut gathered, (i, r)| {
+                gathered.push(i, r);
+                std::future::ready(gathered)
             })
-            .await;
-        let written: Vec<(url::Url, SecretMeta)> = results
-            .iter_mut()
-            .flat_map(|r| std::mem::take(&mut r.written))
-            .collect();
+            .await
+            .into_config_order();
+        let Gathered {
+            apps: app_reports,
+            targets,
+            rotations,
+            notes: app_notes,
+            written,
+            ..
+        } = gathered;
+        notes.extend(app_notes);
         self.memory.keep_listings(listed_at, listings, written);
-        let overdue = targets_with(&results, ErrorClass::DeadlineExceeded);
+        let overdue = targets
+            .iter()
+            .filter(|t| {
+                t.error
+                    .as_ref()
+                    .is_some_and(|e| e.class == ErrorClass::DeadlineExceeded)
+            })
+            .count();
         if overdue > 0 {
             notes.push(format!(
                 "cycle_deadline of {} reached: {overdue} targets were not refreshed and keep their stored tokens (raise cycle_deadline or concurrency, or shard the apps)",
                 crate::timefmt::duration(self.config.cycle_deadline)
             ));
         }
-        let mut report = self.report(results, started, options.dry_run, notes);
+        let mut report = self.report(
+            app_reports,
+            targets,
+            rotations,
+            started,
+            options.dry_run,
+            notes,
+        );
         report.vaults = self.pacing.take_usage();
         tracing::info!(
             event = "cycle_finished",
@@ -305,35 +333,16 @@ impl Cycle {
         Ok(report)
     }
 
-    /// The cycle's report, in config order whatever order the apps finished in.
+    /// The cycle's report, from the apps' results in config order.
     fn report(
         &self,
-        results: Vec<AppResult>,
+        apps: Vec<AppReport>,
+        targets: Vec<TargetReport>,
+        rotations: Vec<RotationReport>,
         started: OffsetDateTime,
         dry_run: bool,
         notes: Vec<String>,
     ) -> CycleReport {
-        let mut apps = Vec::with_capacity(results.len());
-        let mut targets = Vec::with_capacity(results.iter().map(|r| r.targets.len()).sum());
-        let mut rotations = Vec::new();
-        let mut notes = notes;
-        for r in results {
-            apps.push(r.app);
-            targets.extend(r.targets);
-            rotations.extend(r.rotation);
-            notes.extend(r.notes);
-        }
-        let order: std::collections::HashMap<&str, usize> = self
-            .config
-            .apps
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.as_str(), i))
-            .collect();
-        let position = |name: &str| order.get(name).copied();
-        apps.sort_by_key(|a| position(&a.name));
-        targets.sort_by_key(|t| position(&t.app));
-        rotations.sort_by_key(|r| position(&r.app));
         let mut report = CycleReport::new(
             started,
             OffsetDateTime::now_utc(),
@@ -368,7 +377,7 @@ impl Cycle {
             resource: &target.resource,
             audience: target.audience.as_deref(),
             required_roles: &target.required_roles,
-            probe: target.probe.as_ref(),
+            probe: target.probe.as_deref(),
         };
         self.validator
             .validate(acquired, &expect, now)
@@ -520,15 +529,6 @@ fn new_run_id() -> String {
         b = (OffsetDateTime::now_utc().unix_timestamp_nanos() as u64).to_be_bytes();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Targets whose error has this class.
-fn targets_with(results: &[AppResult], class: ErrorClass) -> usize {
-    results
-        .iter()
-        .flat_map(|r| &r.targets)
-        .filter(|t: &&TargetReport| t.error.as_ref().is_some_and(|e| e.class == class))
-        .count()
 }
 
 #[cfg(test)]

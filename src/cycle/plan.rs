@@ -28,7 +28,7 @@ impl Listings {
         let mut urls: Vec<&Url> = apps
             .iter()
             .flat_map(|a| {
-                std::iter::once(&a.client_secret_vault).chain(a.targets.iter().map(|t| &t.vault))
+                std::iter::once(&*a.client_secret_vault).chain(a.targets.iter().map(|t| &*t.vault))
             })
             .collect();
         urls.sort();

@@ -76,7 +76,7 @@ pub struct TargetReport {
     pub signature: Option<String>,
     /// `passed` when a probe of the target API accepted the new token.
     pub probe: Option<String>,
-    pub error: Option<StepError>,
+    pub error: Option<Box<StepError>>,
 }
 
 impl TargetReport {
@@ -99,7 +99,7 @@ impl TargetReport {
 
     pub fn fail(&mut self, e: StepError) {
         self.outcome = Outcome::Failed;
-        self.error = Some(e);
+        self.error = Some(Box::new(e));
     }
 }
 
@@ -137,7 +137,7 @@ pub struct AppReport {
     pub owner: Option<String>,
     pub client_secret: ClientSecretReport,
     /// A problem with the app itself (for example its client secret cannot be read).
-    pub error: Option<StepError>,
+    pub error: Option<Box<StepError>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -349,12 +349,12 @@ impl CycleReport {
         let failures: Vec<&StepError> = self
             .targets
             .iter()
-            .filter_map(|t| t.error.as_ref())
+            .filter_map(|t| t.error.as_deref())
             .collect();
         let app_errors: Vec<&StepError> = self
             .apps
             .iter()
-            .filter_map(|a| a.error.as_ref())
+            .filter_map(|a| a.error.as_deref())
             .filter(|e| !failures.contains(e))
             .collect();
         if !failures.is_empty() || !app_errors.is_empty() {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{ErrorClass, StepError};
-use crate::report::{CycleReport, Outcome};
+use crate::report::{CycleReport, Outcome, TargetReport};
 
 /// The layout version this code reads and writes.
 pub const RECORD_VERSION: u32 = 1;
@@ -104,6 +104,29 @@ impl TargetRecord {
     }
 }
 
+/// The length of a value's compact JSON, counted as it is written out.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // As in `to_json`: these values cannot fail to serialize.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// What one entry adds to the `targets` map's JSON, besides the comma between entries.
+fn entry_json_len(key: &str, record: &TargetRecord) -> usize {
+    json_len(key) + 1 + json_len(record)
+}
+
 /// The key of a target in the record: its app and token secret name (Key Vault names are
 /// case-insensitive).
 pub fn target_key(app: &str, secret: &str) -> String {
@@ -120,21 +143,41 @@ impl StatusRecord {
         shard: Option<String>,
         next_run_by: Option<OffsetDateTime>,
     ) -> (StatusRecord, Option<String>) {
+        Self::next_within(previous, report, shard, next_run_by, MAX_RECORD_BYTES)
+    }
+
+    /// [`next`](Self::next), with the record held to `limit` bytes.
+    fn next_within(
+        previous: Option<&StatusRecord>,
+        report: &CycleReport,
+        shard: Option<String>,
+        next_run_by: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> (StatusRecord, Option<String>) {
+        let healthy = |t: &TargetReport| TargetRecord {
+            app: t.app.clone(),
+            secret: t.secret.clone(),
+            vault: t.vault.clone(),
+            outcome: t.outcome,
+            error: None,
+            consecutive_failures: 0,
+            failing_since: None,
+            last_success: Some(report.finished_at),
+        };
+        // Failing and carried-over entries first; the healthy ones (written or fresh) are
+        // only sized here, and added below when they fit: with thousands of targets they
+        // cannot, and are not built whole just to be dropped.
         let mut targets = BTreeMap::new();
+        let (mut healthy_count, mut healthy_bytes) = (0usize, 0usize);
         for t in &report.targets {
             let key = target_key(&t.app, &t.secret);
             let before = previous.and_then(|p| p.targets.get(&key));
             let entry = match t.outcome {
-                Outcome::Written | Outcome::Fresh => TargetRecord {
-                    app: t.app.clone(),
-                    secret: t.secret.clone(),
-                    vault: t.vault.clone(),
-                    outcome: t.outcome,
-                    error: None,
-                    consecutive_failures: 0,
-                    failing_since: None,
-                    last_success: Some(report.finished_at),
-                },
+                Outcome::Written | Outcome::Fresh => {
+                    healthy_count += 1;
+                    healthy_bytes += entry_json_len(&key, &healthy(t));
+                    continue;
+                }
                 Outcome::Failed => {
                     let failing = before.filter(|b| b.is_failing());
                     TargetRecord {
@@ -142,7 +185,7 @@ impl StatusRecord {
                         secret: t.secret.clone(),
                         vault: t.vault.clone(),
                         outcome: Outcome::Failed,
-                        error: Some(t.error.clone().unwrap_or_else(|| {
+                        error: Some(t.error.as_deref().cloned().unwrap_or_else(|| {
                             StepError::new(ErrorClass::Internal, "failed without an error")
                         })),
                         consecutive_failures: failing
@@ -172,28 +215,47 @@ impl StatusRecord {
             shard,
             next_run_by,
             counts: RecordCounts {
-                ok: targets.len() - failing,
+                ok: targets.len() + healthy_count - failing,
                 failing,
                 ok_omitted: 0,
                 failing_omitted: 0,
             },
             targets,
         };
-        let note = record.fit(MAX_RECORD_BYTES);
+        // The whole record's size: one comma between entries (the counts' digits stay the
+        // same: they already include the healthy targets).
+        let commas = if record.targets.is_empty() {
+            healthy_count.saturating_sub(1)
+        } else {
+            healthy_count
+        };
+        let healthy_left_out = if record.json_len() + healthy_bytes + commas <= limit {
+            for t in &report.targets {
+                if matches!(t.outcome, Outcome::Written | Outcome::Fresh) {
+                    record
+                        .targets
+                        .insert(target_key(&t.app, &t.secret), healthy(t));
+                }
+            }
+            0
+        } else {
+            healthy_count
+        };
+        let note = record.fit(limit, healthy_left_out);
         (record, note)
     }
 
     /// Shrinks the record to at most `limit` bytes of JSON, least needed detail first; says
-    /// what was left out.
-    fn fit(&mut self, limit: usize) -> Option<String> {
-        let size = |r: &StatusRecord| r.to_json().len();
-        if size(self) <= limit {
+    /// what was left out. `healthy_left_out`: healthy targets already left out (it did not
+    /// fit with them).
+    fn fit(&mut self, limit: usize, healthy_left_out: usize) -> Option<String> {
+        if healthy_left_out == 0 && self.json_len() <= limit {
             return None;
         }
         let before = self.targets.len();
         self.targets.retain(|_, t| t.is_failing());
-        self.counts.ok_omitted = before - self.targets.len();
-        if size(self) > limit {
+        self.counts.ok_omitted = healthy_left_out + before - self.targets.len();
+        if self.json_len() > limit {
             for t in self.targets.values_mut() {
                 if let Some(e) = &mut t.error
                     && e.message.chars().count() > SHORT_MESSAGE_CHARS
@@ -204,18 +266,26 @@ impl StatusRecord {
             }
         }
         // Keep the longest-failing targets: they are the ones someone should have acted on.
-        let mut order: Vec<(u32, String)> = self
+        // Each entry is sized once; the record's size goes down by its entry and a comma.
+        let mut order: Vec<(u32, String, usize)> = self
             .targets
             .iter()
-            .map(|(k, t)| (t.consecutive_failures, k.clone()))
+            .map(|(k, t)| (t.consecutive_failures, k.clone(), entry_json_len(k, t)))
             .collect();
         order.sort();
         let mut order = order.into_iter();
-        while size(self) > limit {
-            let Some((_, key)) = order.next() else { break };
+        let mut size = self.json_len();
+        while size > limit {
+            let Some((_, key, bytes)) = order.next() else {
+                break;
+            };
+            let comma = usize::from(self.targets.len() > 1);
             self.targets.remove(&key);
+            let digits_before = json_len(&self.counts.failing_omitted);
             self.counts.failing_omitted += 1;
+            size = size - bytes - comma + json_len(&self.counts.failing_omitted) - digits_before;
         }
+        debug_assert_eq!(size, self.json_len());
         let mut left_out = vec![format!(
             "the details of {} healthy targets",
             self.counts.ok_omitted
@@ -231,6 +301,11 @@ impl StatusRecord {
             left_out.join(" and "),
             limit / 1024
         ))
+    }
+
+    /// The length of [`to_json`](Self::to_json)'s document, without building it.
+    fn json_len(&self) -> usize {
+        json_len(self)
     }
 
     /// Reads a stored record. Fails with [`ErrorClass::MalformedResponse`] when the text is
@@ -290,7 +365,7 @@ mod tests {
             version: None,
             signature: None,
             probe: None,
-            error,
+            error: error.map(Box::new),
         }
     }
 
@@ -398,5 +473,43 @@ mod tests {
             note.contains("400 healthy targets") && note.contains("25 KB"),
             "{note}"
         );
+    }
+
+    /// Healthy entries are sized, not built, before they are known to fit: the record keeps
+    /// them exactly when the whole record fits, with or without other entries, and counts them
+    /// as left out otherwise. The sizes counted equal the document's.
+    #[test]
+    fn healthy_targets_stay_exactly_when_the_whole_record_fits() {
+        let mixes: [(usize, usize); 4] = [(1, 0), (12, 0), (12, 1), (120, 3)];
+        for (healthy, failing) in mixes {
+            let mut targets: Vec<TargetReport> = (0..healthy)
+                .map(|i| target(&format!("ok-{i}"), Outcome::Written, None))
+                .collect();
+            targets.extend(
+                (0..failing).map(|i| target(&format!("bad-{i}"), Outcome::Failed, Some(bad()))),
+            );
+            let rep = report(0, targets);
+            let (whole, note) = StatusRecord::next_within(None, &rep, None, None, usize::MAX);
+            assert_eq!(note, None);
+            assert_eq!(whole.json_len(), whole.to_json().len());
+            let size = whole.to_json().len();
+
+            let (fits, note) = StatusRecord::next_within(None, &rep, None, None, size);
+            assert_eq!(
+                (fits, note),
+                (whole.clone(), None),
+                "{healthy}+{failing} at {size}"
+            );
+
+            let (cut, note) = StatusRecord::next_within(None, &rep, None, None, size - 1);
+            assert!(cut.to_json().len() < size);
+            assert_eq!(cut.counts.ok_omitted, healthy, "{healthy}+{failing}");
+            assert_eq!((cut.counts.ok, cut.counts.failing), (healthy, failing));
+            assert_eq!(cut.targets.len(), failing);
+            assert!(
+                note.is_some_and(|n| n.contains(&format!("{healthy} healthy targets"))),
+                "{healthy}+{failing}"
+            );
+        }
     }
 }

@@ -882,7 +882,10 @@ async fn unreadable_client_secret_neither_resolves_nor_raises() {
 
     // Next run Key Vault could not be read for this app: severity unknown with an error.
     let mut broken = app_report("a", Severity::Unknown, None);
-    broken.error = Some(StepError::new(ErrorClass::Transient, "Key Vault timed out"));
+    broken.error = Some(Box::new(StepError::new(
+        ErrorClass::Transient,
+        "Key Vault timed out",
+    )));
     let hiccup = cycle(vec![broken], vec![]);
     let f = findings_from_report(&hiccup, &HashMap::new(), None, &siem.store.state().unwrap());
     siem.run(f, T0 + hours(1)).await;

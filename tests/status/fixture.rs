@@ -179,7 +179,7 @@ pub fn report() -> (CycleReport, TokenUpdated) {
                 expiry_mismatch: None,
                 graph_error: None,
             },
-            error: app_error,
+            error: app_error.map(Box::new),
         });
         for (target, stored) in app.targets.iter().zip(stored) {
             let mut t = TargetReport::new(app, target);

@@ -345,7 +345,7 @@ fn probes_are_limited_to_the_resource_api_host() {
     };
     let cfg = parse(Path::new("r.toml"), &with("true")).expect("valid");
     assert_eq!(
-        cfg.apps[0].targets[0].probe.as_ref().map(Url::as_str),
+        cfg.apps[0].targets[0].probe.as_deref().map(Url::as_str),
         Some("https://api.powerbi.com/v1.0/myorg/groups?$top=1")
     );
     let cfg = parse(

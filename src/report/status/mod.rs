@@ -540,12 +540,12 @@ fn app_status(
         .filter(|t| t.app == a.name)
         .map(|t| {
             let mut outcome = t.outcome;
-            let mut error = t.error.clone();
+            let mut error = t.error.as_deref().cloned();
             // A dry run does not attempt the refresh; when the app's client secret cannot be
             // used, the refresh would fail with the app's problem.
             if outcome == Outcome::Planned && error.is_none() && a.error.is_some() {
                 outcome = Outcome::Failed;
-                error = a.error.clone();
+                error = a.error.as_deref().cloned();
             }
             let when = t.token_updated_on.or_else(|| {
                 updated
@@ -598,7 +598,7 @@ fn app_status(
         error: if shown_by_target {
             None
         } else {
-            a.error.clone()
+            a.error.as_deref().cloned()
         },
         targets,
     }

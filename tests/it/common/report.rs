@@ -110,7 +110,7 @@ impl TargetReportBuilder {
     }
 
     pub fn error(mut self, error: Option<StepError>) -> TargetReportBuilder {
-        self.0.error = error;
+        self.0.error = error.map(Box::new);
         self
     }
 
