@@ -270,6 +270,29 @@ pub(super) struct AppDefaults<'a> {
 /// `[[apps]]` and their `[[apps.targets]]`. Only apps whose every value is valid are returned;
 /// the others are reported. Also returns every credential and target secret named with a valid
 /// vault and name, for the check of where tokens may be written.
+/// Yields a vector's items in order, giving back its buffer as it empties (halved whenever
+/// half of it is unused), where `into_iter` keeps the whole buffer to the end.
+struct Draining<T>(Vec<T>);
+
+impl<T> Draining<T> {
+    fn new(mut items: Vec<T>) -> Self {
+        items.reverse();
+        Draining(items)
+    }
+}
+
+impl<T> Iterator for Draining<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        let item = self.0.pop()?;
+        if self.0.len() < self.0.capacity() / 2 {
+            self.0.shrink_to_fit();
+        }
+        Some(item)
+    }
+}
+
 /// One shared copy of each vault URL the apps name.
 #[derive(Default)]
 struct Interned(std::collections::HashMap<Url, Arc<Url>>);
@@ -297,9 +320,10 @@ pub(super) fn check_apps(
     if raw_apps.is_empty() {
         c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
     }
-    // Each raw app is dropped once checked: with tens of thousands of apps, the raw model and
-    // the checked one are not held whole side by side.
-    for (i, raw_app) in raw_apps.into_iter().enumerate() {
+    // Each raw app is dropped once checked, and the raw list's buffer shrinks as it empties:
+    // with tens of thousands of apps, the raw model and the checked one are not held whole side
+    // by side.
+    for (i, raw_app) in Draining::new(raw_apps).enumerate() {
         let raw_app = &raw_app;
         let app = raw_app.get_ref();
         let key = |k: &str| format!("apps[{i}].{k}");
@@ -461,4 +485,23 @@ pub(super) fn check_apps(
         }
     }
     (apps, named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Draining;
+
+    #[test]
+    fn draining_yields_every_item_in_order_while_its_buffer_shrinks() {
+        for n in [0usize, 1, 2, 3, 17, 1000] {
+            let mut drain = Draining::new((0..n).collect::<Vec<_>>());
+            let mut seen = Vec::new();
+            while let Some(i) = drain.next() {
+                seen.push(i);
+                // Never more than twice what is left, give or take the one just taken.
+                assert!(drain.0.capacity() <= 2 * drain.0.len() + 2, "{n}: {i}");
+            }
+            assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        }
+    }
 }
