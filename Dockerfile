@@ -17,8 +17,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --no-default-features -p akv-rotator \
- && install -D -m 0555 target/release/akv-rotator /out/akv-rotator
+    cargo build --profile production --locked --no-default-features -p akv-rotator \
+ && install -D -m 0555 target/production/akv-rotator /out/akv-rotator
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot

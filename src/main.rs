@@ -9,6 +9,12 @@ use akv_rotator::error::{SetupError, SetupKind};
 use akv_rotator::telemetry;
 use clap::Parser;
 
+/// jemalloc, with one arena and freed pages given back at once (`.cargo/config.toml`): glibc's
+/// per-thread arenas kept about twice the heap resident (bench/README.md, "Memory per app").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     withhold_panic_messages();
     let cli = Cli::parse();
