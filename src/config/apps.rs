@@ -306,6 +306,19 @@ impl Interned {
     }
 }
 
+/// One shared copy of each tenant id and scope the apps name.
+#[derive(Default)]
+struct InternedStr(std::collections::HashMap<String, Arc<str>>);
+
+impl InternedStr {
+    fn intern(&mut self, s: String) -> Arc<str> {
+        self.0
+            .entry(s)
+            .or_insert_with_key(|s| Arc::from(s.as_str()))
+            .clone()
+    }
+}
+
 pub(super) fn check_apps(
     c: &mut Checker<'_>,
     raw_apps: Vec<Spanned<RawApp>>,
@@ -317,6 +330,8 @@ pub(super) fn check_apps(
     let mut outputs = BTreeSet::new();
     // Many apps name the same few vaults: each is held once, shared.
     let mut vaults = Interned::default();
+    // And the same few tenants and scopes.
+    let mut strings = InternedStr::default();
     if raw_apps.is_empty() {
         c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
     }
@@ -451,8 +466,8 @@ pub(super) fn check_apps(
             ) = (resource, audience, secret, vault, refresh_before)
             {
                 targets.push(TokenTarget {
-                    scope,
-                    resource: scope_resource,
+                    scope: strings.intern(scope),
+                    resource: strings.intern(scope_resource),
                     audience,
                     vault: vaults.intern(vault),
                     secret_name: secret,
@@ -468,7 +483,7 @@ pub(super) fn check_apps(
         {
             apps.push(App {
                 name,
-                tenant_id,
+                tenant_id: strings.intern(tenant_id),
                 client_id,
                 client_secret_vault: vaults.intern(vault),
                 client_secret_name: secret_name,

@@ -30,11 +30,11 @@ pub enum CredentialConfig {
 /// One token to keep fresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenTarget {
-    /// `https://analysis.windows.net/powerbi/api/.default`
-    pub scope: String,
+    /// `https://analysis.windows.net/powerbi/api/.default` (shared by the targets naming it)
+    pub scope: Arc<str>,
     /// The resource part of the scope (scope without `/.default`): an App ID URI or the API's
     /// application (client) id.
-    pub resource: String,
+    pub resource: Arc<str>,
     /// The `aud` the token must carry, when the target names it: for an API that receives
     /// v2.0 tokens, its application (client) id. `None`: the resource (see
     /// `token::expected_audiences`).
@@ -52,7 +52,8 @@ pub struct TokenTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     pub name: String,
-    pub tenant_id: String,
+    /// Shared by the apps of one tenant.
+    pub tenant_id: Arc<str>,
     pub client_id: String,
     pub client_secret_vault: Arc<Url>,
     /// The Key Vault secret holding the app's credential: its client secret, or (with

@@ -509,8 +509,8 @@ fn token_tags(
 ) -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     t.insert(tags::CLIENT_ID.into(), app.client_id.clone());
-    t.insert(tags::TENANT_ID.into(), app.tenant_id.clone());
-    t.insert(tags::SCOPE.into(), target.scope.clone());
+    t.insert(tags::TENANT_ID.into(), app.tenant_id.to_string());
+    t.insert(tags::SCOPE.into(), target.scope.to_string());
     t.insert(tags::EXPIRES_ON.into(), rfc3339(token.expires_at()));
     if let Some(v) = source_version {
         t.insert(tags::SOURCE_VERSION.into(), v.to_string());

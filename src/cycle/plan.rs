@@ -151,7 +151,9 @@ pub(super) fn is_fresh(
 ) -> bool {
     m.enabled
         && stored_refresh_moment(m, target).is_some_and(|at| now < at)
-        && m.tags.get(tags::SCOPE).is_some_and(|s| s == &target.scope)
+        && m.tags
+            .get(tags::SCOPE)
+            .is_some_and(|s| **s == *target.scope)
         && m.tags
             .get(tags::CLIENT_ID)
             .is_some_and(|c| c.eq_ignore_ascii_case(&app.client_id))
@@ -356,7 +358,7 @@ mod tests {
             updated: Some(written),
             content_type: Some(tags::TOKEN_CONTENT_TYPE.into()),
             tags: [
-                (tags::SCOPE.to_string(), target.scope.clone()),
+                (tags::SCOPE.to_string(), target.scope.to_string()),
                 (tags::CLIENT_ID.to_string(), app.client_id.clone()),
             ]
             .into(),

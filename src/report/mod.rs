@@ -83,7 +83,7 @@ impl TargetReport {
     pub fn new(app: &App, target: &TokenTarget) -> Self {
         TargetReport {
             app: app.name.clone(),
-            scope: target.scope.clone(),
+            scope: target.scope.to_string(),
             vault: target.vault.to_string(),
             secret: target.secret_name.clone(),
             outcome: Outcome::Failed,

@@ -88,7 +88,7 @@ fn a_full_config_validates() {
         "https://kv-tokens.vault.azure.net/"
     );
     assert_eq!(
-        app.targets[0].resource,
+        &*app.targets[0].resource,
         "https://analysis.windows.net/powerbi/api"
     );
     assert_eq!(app.targets[0].refresh_before, Duration::from_secs(20 * 60));
@@ -523,8 +523,8 @@ fn every_scope_form_entra_accepts_for_client_credentials_validates() {
         let cfg = parse(Path::new("r.toml"), &with_scope(scope, ""))
             .unwrap_or_else(|e| panic!("{scope}: {e}"));
         let t = &cfg.apps[0].targets[1];
-        assert_eq!(t.scope, scope);
-        assert_eq!(t.resource, resource, "{scope}");
+        assert_eq!(&*t.scope, scope);
+        assert_eq!(&*t.resource, resource, "{scope}");
         assert_eq!(t.audience, None);
     }
 }
