@@ -21,6 +21,8 @@ pub struct Side {
     pub failed: u64,
     pub cpu_s: Option<f64>,
     pub hwm_kib: Option<u64>,
+    /// The largest `RssAnon` seen while polling (a process of its own only).
+    pub anon_kib: Option<u64>,
 }
 
 /// The Go run: its figures and the emulator's counts for it.
@@ -77,7 +79,7 @@ fn job(
         .iter()
         .map(|app| {
             let target = &app.targets[0];
-            scope.get_or_insert_with(|| target.scope.clone());
+            scope.get_or_insert_with(|| target.scope.to_string());
             serde_json::json!({
                 "client_id": app.client_id,
                 "client_secret_name": app.client_secret_name,
@@ -106,34 +108,43 @@ fn state(pid: &str) -> Option<char> {
     stat[stat.rfind(')')? + 2..].chars().next()
 }
 
-struct Measured {
-    stdout: String,
-    exited_ok: bool,
-    wall_s: f64,
-    cpu_s: Option<f64>,
-    hwm_kib: Option<u64>,
+pub(crate) struct Measured {
+    pub stdout: String,
+    pub exited_ok: bool,
+    pub wall_s: f64,
+    pub cpu_s: Option<f64>,
+    pub hwm_kib: Option<u64>,
+    pub anon_kib: Option<u64>,
 }
 
 /// Runs `cmd` to its end, reading its peak memory (VmHWM) every [`POLL`] while it runs, and its
 /// CPU (user + system) once it has exited but is not yet reaped: a zombie keeps its CPU times in
 /// `/proc/PID/stat` (its memory is gone by then, hence the polling).
-fn run_measured(mut cmd: Command) -> anyhow::Result<Measured> {
+pub(crate) fn run_measured(mut cmd: Command, what: &str) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).spawn()?;
     let pid = child.id().to_string();
-    let mut hwm_kib = None;
+    // Read while it runs: a report larger than the pipe's buffer would otherwise block the
+    // child on its last write, and it would never exit.
+    let mut out = child
+        .stdout
+        .take()
+        .with_context(|| format!("the stdout of {what}"))?;
+    let reader = std::thread::spawn(move || {
+        let mut stdout = String::new();
+        out.read_to_string(&mut stdout).map(|_| stdout)
+    });
+    let (mut hwm_kib, mut anon_kib) = (None, None);
     while !matches!(state(&pid), Some('Z') | None) {
         hwm_kib = hwm_kib.max(crate::measure::vm_hwm_kib(&pid));
+        anon_kib = anon_kib.max(crate::measure::rss_anon_kib(&pid));
         std::thread::sleep(POLL);
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = crate::measure::cpu_secs(&pid);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .context("the Go baseline's stdout")?
-        .read_to_string(&mut stdout)?;
+    let stdout = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading the stdout of {what} panicked"))??;
     let exited_ok = child.wait()?.success();
     Ok(Measured {
         stdout,
@@ -141,6 +152,7 @@ fn run_measured(mut cmd: Command) -> anyhow::Result<Measured> {
         wall_s,
         cpu_s,
         hwm_kib,
+        anon_kib,
     })
 }
 
@@ -166,7 +178,7 @@ pub async fn run(
         .error_for_status()?;
     let mut cmd = Command::new(exe);
     cmd.arg(&job_path);
-    let m = tokio::task::spawn_blocking(move || run_measured(cmd)).await??;
+    let m = tokio::task::spawn_blocking(move || run_measured(cmd, "the Go baseline")).await??;
     let result: serde_json::Value = serde_json::from_str(m.stdout.trim())
         .with_context(|| format!("the Go baseline's output line {:?}", m.stdout))?;
     let count = |k: &str| result[k].as_u64().unwrap_or(0);
@@ -191,6 +203,7 @@ pub async fn run(
             failed,
             cpu_s: m.cpu_s,
             hwm_kib: m.hwm_kib,
+            anon_kib: m.anon_kib,
         },
         paced,
         first_error: result["first_error"].as_str().map(str::to_string),
@@ -247,22 +260,27 @@ pub fn print(b: &Baseline, rotator: &Side, apps: usize) {
     );
     for (name, side) in [("rotator", rotator), ("go_baseline", &b.side)] {
         println!(
-            "{name}: cpu_s_per_1000_written_tokens={} peak_mb_per_1000_apps={} (cpu_s={} vm_hwm_kib={} written={} failed={})",
+            "{name}: cpu_s_per_1000_written_tokens={} peak_mb_per_1000_apps={} (cpu_s={} vm_hwm_kib={} peak_rss_anon_kib={} written={} failed={})",
             show(per_1000_tokens(side), 3),
             show(mb_per_1000_apps(side, apps), 2),
             show(side.cpu_s, 2),
             side.hwm_kib.map_or("?".into(), |v| v.to_string()),
+            side.anon_kib.map_or("?".into(), |v| v.to_string()),
             side.written,
             side.failed
         );
     }
     let ratio = |r: Option<f64>, g: Option<f64>| show(r.zip(g).map(|(r, g)| r / g), 2);
     println!(
-        "rotator/baseline: cpu_per_token {} ; peak_memory {}",
+        "rotator/baseline: cpu_per_token {} ; peak_memory {} ; peak_private_memory {}",
         ratio(per_1000_tokens(rotator), per_1000_tokens(&b.side)),
         ratio(
             rotator.hwm_kib.map(|v| v as f64),
             b.side.hwm_kib.map(|v| v as f64)
+        ),
+        ratio(
+            rotator.anon_kib.map(|v| v as f64),
+            b.side.anon_kib.map(|v| v as f64)
         )
     );
 }

@@ -60,6 +60,16 @@ pub struct Args {
     /// to measure what spreading the same work in time costs.
     #[arg(long)]
     unpaced: bool,
+    /// Run the cycle as the real binary, `akv-rotator once --config … --output json`, in a
+    /// process of its own, and measure that process as the Go baseline is measured. Without it
+    /// the cycle runs in this process.
+    #[arg(long, conflicts_with_all = ["unpaced", "daemon"])]
+    rotator_process: bool,
+    /// With `--rotator-process`: the binary to run. Default: `akv-rotator` beside this one
+    /// (`cargo build --release`). The production image's build has no emulator inside
+    /// (`--no-default-features`); see bench/README.md for building that one apart.
+    #[arg(long, requires = "rotator_process")]
+    rotator_exe: Option<PathBuf>,
     /// After the cycle, the same apps at the same concurrency through a lean Go program with the
     /// official Azure SDK for Go (bench/go-baseline, built with `go`), compared on CPU and memory;
     /// `go-paced`: its writes spaced like the rotator's (`[limits] vault_write_share`).
@@ -136,6 +146,11 @@ impl Args {
     }
 }
 
+/// The rotator runs in this process (without `--rotator-process`): the same allocator, with the
+/// same built-in settings (`.cargo/config.toml`), as the `akv-rotator` binary.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -204,22 +219,14 @@ async fn once(
     // its commands (`on_workers` in src/main.rs): polled inside `block_on` on the main thread,
     // every paced request cost extra thread wake-ups, and the config's memory sat in another
     // allocator arena than the cycle's.
-    let (unpaced, path) = (args.unpaced, config_path.to_path_buf());
-    let (report, concurrency, write_share) = tokio::spawn(async move {
-        let mut config = akv_rotator::config::load(&path)?;
-        if unpaced {
-            config.limits.write_share = 1e6;
-            config.limits.read_share = 1e6;
-        }
-        let concurrency = config.concurrency;
-        let write_share = config.limits.write_share;
-        let cycle = akv_rotator::cycle::Cycle::new(config)?;
-        let report = akv_rotator::commands::once::run_once(&cycle, Default::default()).await?;
-        anyhow::Ok((report, concurrency, write_share))
-    })
-    .await??;
+    let run = if args.rotator_process {
+        rotator_process(args.rotator_exe.clone(), config_path).await?
+    } else {
+        rotator_in_process(args, config_path).await?
+    };
+    let (concurrency, write_share) = (run.concurrency, run.write_share);
     let wall = started.elapsed().as_secs_f64();
-    let rotator_hwm = vm_hwm_kib("self");
+    let rotator_hwm = run.hwm_kib.or_else(|| vm_hwm_kib("self"));
 
     let stats = emulator.stats().await?;
     let emulator_hwm = vm_hwm_kib(child_pid);
@@ -246,13 +253,33 @@ async fn once(
 
     let (mut written, mut failed, mut other) = (0u64, 0u64, 0u64);
     let mut classes: BTreeMap<String, u64> = BTreeMap::new();
-    for t in &report.targets {
-        match serde_json::to_value(t.outcome)?.as_str() {
-            Some("written") => written += 1,
-            Some("failed") => {
+    let outcomes: Vec<(String, Option<String>)> = match &run.report {
+        CycleOutput::InProcess(report) => report
+            .targets
+            .iter()
+            .map(|t| {
+                let outcome = serde_json::to_value(t.outcome)?;
+                let class = t.error.as_ref().map(|e| e.class.to_string());
+                anyhow::Ok((outcome.as_str().unwrap_or_default().to_string(), class))
+            })
+            .collect::<Result<_, _>>()?,
+        CycleOutput::Json(report) => report["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let outcome = t["outcome"].as_str().unwrap_or_default().to_string();
+                (outcome, t["error"]["class"].as_str().map(str::to_string))
+            })
+            .collect(),
+    };
+    for (outcome, class) in outcomes {
+        match outcome.as_str() {
+            "written" => written += 1,
+            "failed" => {
                 failed += 1;
-                if let Some(e) = &t.error {
-                    *classes.entry(e.class.to_string()).or_default() += 1;
+                if let Some(class) = class {
+                    *classes.entry(class).or_default() += 1;
                 }
             }
             _ => other += 1,
@@ -284,6 +311,14 @@ async fn once(
             .unwrap_or_default(),
         if args.unpaced { " pacing=off" } else { "" },
     );
+    if args.rotator_process {
+        println!(
+            "rotator: `{} once --output json` in a process of its own",
+            args.rotator_exe
+                .as_deref()
+                .map_or("akv-rotator".into(), |p| p.display().to_string())
+        );
+    }
     println!("wall_time_s: {wall:.3}");
     println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
     println!("tokens_per_s: {:.1}", written as f64 / wall);
@@ -343,28 +378,136 @@ async fn once(
                 .join(", "))
             .unwrap_or_default()
     );
+    let rotator_cpu = match run.cpu_s {
+        Some(process) => Some(process),
+        None => cpu_before.0.zip(cpu_after.0).map(|(a, b)| b - a),
+    };
     println!(
-        "peak_memory: rotator process VmHWM {} KiB (before the cycle {} KiB); emulator child VmHWM {} KiB",
+        "peak_memory: rotator process VmHWM {} KiB (before the cycle {}); emulator child VmHWM {} KiB",
         kib(rotator_hwm),
-        kib(rss_before),
+        if args.rotator_process {
+            format!(
+                "-: a process of its own; its largest RssAnon polled {} KiB",
+                run.anon_kib.map_or("?".into(), |v| v.to_string())
+            )
+        } else {
+            format!("{} KiB", kib(rss_before))
+        },
         kib(emulator_hwm),
     );
     println!(
         "cpu_during_cycle_s: rotator {} ; emulator child {}",
-        cpu_diff(cpu_before.0, cpu_after.0),
+        rotator_cpu.map_or("?".to_string(), |c| format!("{c:.2}")),
         cpu_diff(cpu_before.1, cpu_after.1)
     );
     if let Some(b) = &baseline {
-        let cpu_s = cpu_before.0.zip(cpu_after.0).map(|(a, b)| b - a);
+        let cpu_s = rotator_cpu;
         let rotator = baseline::Side {
             written,
             failed,
             cpu_s,
             hwm_kib: rotator_hwm,
+            anon_kib: run.anon_kib,
         };
         baseline::print(b, &rotator, args.apps);
     }
     Ok(failed > 0 || baseline.is_some_and(|b| b.side.failed > 0))
+}
+
+/// The cycle's report: the library's, or the binary's JSON (`targets[].outcome`,
+/// `targets[].error.class`).
+enum CycleOutput {
+    InProcess(Box<akv_rotator::report::CycleReport>),
+    Json(serde_json::Value),
+}
+
+/// One cycle's outcome as the bench reads it.
+struct RotatorRun {
+    report: CycleOutput,
+    concurrency: usize,
+    write_share: f64,
+    /// Measured on the rotator's own process (`--rotator-process`); `None`: this process.
+    hwm_kib: Option<u64>,
+    anon_kib: Option<u64>,
+    cpu_s: Option<f64>,
+}
+
+/// The config loaded and the cycle run on a worker thread, as the `akv-rotator` binary runs its
+/// commands (`on_workers` in src/main.rs): polled inside `block_on` on the main thread, every
+/// paced request cost extra thread wake-ups, and the config's memory sat in another allocator
+/// arena than the cycle's.
+async fn rotator_in_process(
+    args: &Args,
+    config_path: &std::path::Path,
+) -> anyhow::Result<RotatorRun> {
+    let (unpaced, path) = (args.unpaced, config_path.to_path_buf());
+    let (report, concurrency, write_share) = tokio::spawn(async move {
+        let mut config = akv_rotator::config::load(&path)?;
+        if unpaced {
+            config.limits.write_share = 1e6;
+            config.limits.read_share = 1e6;
+        }
+        let concurrency = config.concurrency;
+        let write_share = config.limits.write_share;
+        let cycle = akv_rotator::cycle::Cycle::new(config)?;
+        let report = akv_rotator::commands::once::run_once(&cycle, Default::default()).await?;
+        anyhow::Ok((report, concurrency, write_share))
+    })
+    .await??;
+    Ok(RotatorRun {
+        report: CycleOutput::InProcess(Box::new(report)),
+        concurrency,
+        write_share,
+        hwm_kib: None,
+        anon_kib: None,
+        cpu_s: None,
+    })
+}
+
+/// `akv-rotator once --config PATH --output json`, measured as its own process.
+async fn rotator_process(
+    exe: Option<PathBuf>,
+    config_path: &std::path::Path,
+) -> anyhow::Result<RotatorRun> {
+    let exe = match exe {
+        Some(exe) => exe,
+        None => std::env::current_exe()?.with_file_name("akv-rotator"),
+    };
+    if !exe.is_file() {
+        anyhow::bail!(
+            "--rotator-process runs {}, which is not there: build it first (`cargo build --release`, or see bench/README.md for the production build)",
+            exe.display()
+        );
+    }
+    let config = akv_rotator::config::load(config_path)?;
+    let (concurrency, write_share) = (config.concurrency, config.limits.write_share);
+    drop(config);
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("once")
+        .arg("--config")
+        .arg(config_path)
+        .args(["--output", "json"]);
+    // As in this process: the rotator's log only when asked for (`RUST_LOG`).
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "off")
+            .stderr(std::process::Stdio::null());
+    }
+    let m = tokio::task::spawn_blocking(move || baseline::run_measured(cmd, "akv-rotator once"))
+        .await??;
+    let report: serde_json::Value = serde_json::from_str(&m.stdout).map_err(|e| {
+        anyhow::anyhow!(
+            "akv-rotator once printed no JSON report ({e}); exit ok: {}",
+            m.exited_ok
+        )
+    })?;
+    Ok(RotatorRun {
+        report: CycleOutput::Json(report),
+        concurrency,
+        write_share,
+        hwm_kib: m.hwm_kib,
+        anon_kib: m.anon_kib,
+        cpu_s: m.cpu_s,
+    })
 }
 
 /// A throttled vault's windows and the share of each budget used (`span` follows "accepted …").

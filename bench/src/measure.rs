@@ -15,10 +15,21 @@ pub fn cpu_secs(pid: &str) -> Option<f64> {
 
 /// VmHWM (peak resident set) of a process, in KiB.
 pub fn vm_hwm_kib(pid: &str) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The process's private anonymous memory now (`RssAnon` in `/proc/PID/status`): its heap,
+/// stacks and allocator caches, without the pages of its executable and libraries (`RssFile`),
+/// which are clean, shared with the page cache and count in VmHWM as far as they are mapped.
+pub fn rss_anon_kib(pid: &str) -> Option<u64> {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
