@@ -376,7 +376,7 @@ fn app_report(
     let (severity, days_left) = expiry::assess(effective, now, &app.thresholds);
     AppReport {
         name: app.name.clone(),
-        tenant_id: app.tenant_id.to_string(),
+        tenant_id: app.tenant_id.clone(),
         client_id: app.client_id.clone(),
         owner: owner_of(app, meta),
         client_secret: ClientSecretReport {

@@ -53,7 +53,8 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     pub app: String,
-    pub scope: String,
+    /// Shared with the config (one copy per scope).
+    pub scope: std::sync::Arc<str>,
     pub vault: String,
     pub secret: String,
     pub outcome: Outcome,
@@ -83,7 +84,7 @@ impl TargetReport {
     pub fn new(app: &App, target: &TokenTarget) -> Self {
         TargetReport {
             app: app.name.clone(),
-            scope: target.scope.to_string(),
+            scope: target.scope.clone(),
             vault: target.vault.to_string(),
             secret: target.secret_name.clone(),
             outcome: Outcome::Failed,
@@ -131,7 +132,8 @@ pub struct ClientSecretReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppReport {
     pub name: String,
-    pub tenant_id: String,
+    /// Shared with the config (one copy per tenant).
+    pub tenant_id: std::sync::Arc<str>,
     pub client_id: String,
     /// Who to tell: the config's `owner`, else the client secret's `owner` tag in Key Vault.
     pub owner: Option<String>,

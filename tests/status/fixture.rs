@@ -165,7 +165,7 @@ pub fn report() -> (CycleReport, TokenUpdated) {
         };
         apps.push(AppReport {
             name: app.name.clone(),
-            tenant_id: app.tenant_id.to_string(),
+            tenant_id: app.tenant_id.clone(),
             client_id: app.client_id.clone(),
             owner: None,
             client_secret: ClientSecretReport {

@@ -567,7 +567,7 @@ fn app_status(
             TargetStatus {
                 secret: t.secret.clone(),
                 vault: t.vault.clone(),
-                scope: t.scope.clone(),
+                scope: t.scope.to_string(),
                 outcome,
                 token_expires_on: t.token_expires_on,
                 token_updated_on: when,
@@ -592,7 +592,7 @@ fn app_status(
     AppStatus {
         name: a.name.clone(),
         urgency: Urgency::of(a.client_secret.severity, failing),
-        tenant_id: a.tenant_id.clone(),
+        tenant_id: a.tenant_id.to_string(),
         client_id: a.client_id.clone(),
         client_secret: a.client_secret.clone(),
         error: if shown_by_target {
