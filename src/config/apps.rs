@@ -293,28 +293,21 @@ impl<T> Iterator for Draining<T> {
     }
 }
 
-/// One shared copy of each vault URL the apps name.
-#[derive(Default)]
-struct Interned(std::collections::HashMap<Url, Arc<Url>>);
+/// One shared copy of each value many apps name: a vault URL (`Interned<Url, Url>`), a tenant
+/// id or a scope (`Interned<String, str>`).
+struct Interned<K, V: ?Sized>(std::collections::HashMap<K, Arc<V>>);
 
-impl Interned {
-    fn intern(&mut self, url: Url) -> Arc<Url> {
-        self.0
-            .entry(url)
-            .or_insert_with_key(|u| Arc::new(u.clone()))
-            .clone()
+impl<K, V: ?Sized> Default for Interned<K, V> {
+    fn default() -> Self {
+        Interned(std::collections::HashMap::new())
     }
 }
 
-/// One shared copy of each tenant id and scope the apps name.
-#[derive(Default)]
-struct InternedStr(std::collections::HashMap<String, Arc<str>>);
-
-impl InternedStr {
-    fn intern(&mut self, s: String) -> Arc<str> {
+impl<K: std::hash::Hash + Eq + Clone + Into<Arc<V>>, V: ?Sized> Interned<K, V> {
+    fn intern(&mut self, key: K) -> Arc<V> {
         self.0
-            .entry(s)
-            .or_insert_with_key(|s| Arc::from(s.as_str()))
+            .entry(key)
+            .or_insert_with_key(|k| k.clone().into())
             .clone()
     }
 }
@@ -329,9 +322,9 @@ pub(super) fn check_apps(
     let mut app_names = BTreeSet::new();
     let mut outputs = BTreeSet::new();
     // Many apps name the same few vaults: each is held once, shared.
-    let mut vaults = Interned::default();
+    let mut vaults: Interned<Url, Url> = Interned::default();
     // And the same few tenants and scopes.
-    let mut strings = InternedStr::default();
+    let mut strings: Interned<String, str> = Interned::default();
     if raw_apps.is_empty() {
         c.push(0..0, "apps", "no [[apps]] configured: nothing to rotate");
     }
@@ -504,7 +497,28 @@ pub(super) fn check_apps(
 
 #[cfg(test)]
 mod tests {
-    use super::Draining;
+    use std::sync::Arc;
+
+    use url::Url;
+
+    use super::{Draining, Interned};
+
+    #[test]
+    fn equal_values_are_held_once() {
+        let mut urls: Interned<Url, Url> = Interned::default();
+        let url = |s: &str| Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let a = urls.intern(url("https://kv-a.vault.azure.net/"));
+        let b = urls.intern(url("https://kv-a.vault.azure.net/"));
+        let c = urls.intern(url("https://kv-b.vault.azure.net/"));
+        assert!(Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &c));
+        assert_eq!(c.as_str(), "https://kv-b.vault.azure.net/");
+
+        let mut strings: Interned<String, str> = Interned::default();
+        let scope = "https://analysis.windows.net/powerbi/api/.default";
+        let (x, y) = (strings.intern(scope.into()), strings.intern(scope.into()));
+        assert!(Arc::ptr_eq(&x, &y));
+        assert_eq!(&*x, scope);
+    }
 
     #[test]
     fn draining_yields_every_item_in_order_while_its_buffer_shrinks() {
