@@ -10,7 +10,7 @@ use akv_rotator::telemetry;
 use clap::Parser;
 
 /// jemalloc, with one arena and freed pages given back at once (`.cargo/config.toml`): glibc's
-/// per-thread arenas kept about twice the heap resident (bench/README.md, "Memory per app").
+/// per-thread arenas kept about twice the heap resident (bench/README.md, "Third pass").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
