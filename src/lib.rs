@@ -22,6 +22,8 @@
 //! | [`error`] | [`error::SetupError`] with its exit code; error classes of the report |
 //! | [`timefmt`] | timestamps as RFC 3339 text to the second, durations as people write them |
 
+#![forbid(unsafe_code)]
+
 pub mod alerts;
 pub mod azure;
 pub mod cli;

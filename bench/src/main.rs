@@ -6,6 +6,8 @@
 //! parent seeds nothing itself: the child builds the same deterministic world from the same
 //! arguments (`world`). Request counts come from the emulator's stats over its admin API.
 
+#![forbid(unsafe_code)]
+
 mod child;
 mod daemon_mode;
 mod measure;

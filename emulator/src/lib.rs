@@ -28,6 +28,8 @@
 //! - `handle`: [`start`], [`EmulatorOptions`] and the [`EmulatorHandle`] tests hold.
 //! - `standalone`: [`run_standalone`], the emulator as a process.
 
+#![forbid(unsafe_code)]
+
 mod jwt;
 
 mod cert;
