@@ -25,12 +25,9 @@ fn main() -> ExitCode {
     } else {
         telemetry::init()
     };
-    let code = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let code = match runtime_for(&cli).enable_all().build() {
         Ok(runtime) => {
-            let result = runtime.block_on(on_workers(cli));
+            let result = runtime.block_on(Box::pin(run(cli)));
             drop(runtime);
             result
         }
@@ -101,21 +98,29 @@ fn is_demo(_: &Cli) -> bool {
     false
 }
 
-/// Runs the command as a task on the runtime's worker threads, not inside `block_on` on the
-/// main thread. The main thread is no worker: every event that woke a future polled there (a
-/// response, a pacing timer) had to unpark it from a worker, and every request it made had to
-/// wake a worker back. In a burst those hops are shared by many requests; a paced cycle (one
-/// write every 42 ms) paid them for each request: more than half of the rotator's context
-/// switches and about a third of its CPU (bench/README.md, "CPU per token under pacing").
-async fn on_workers(cli: Cli) -> Result<i32, SetupError> {
-    match tokio::spawn(Box::pin(run(cli))).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(SetupError::new(
-            SetupKind::Process,
-            format!("the command's task ended early: {e}"),
-        )),
+/// The rotator's commands run on one thread, the main one. They wait on the network and on each
+/// vault's write budget; their own work per token (a signature check, a few JSON bodies, TLS
+/// records) is tens of microseconds. With worker threads, a request sent alone, as pacing
+/// sends them, woke another thread to carry it and another to take its answer: at 2,000 paced
+/// tokens, 0.835 CPU s per 1,000 on two workers against 0.625 on one thread (bench/README.md,
+/// "CPU per token against the lean client"). The emulator (`emulator`, and `demo`, which runs
+/// one in-process) signs a token for every request it answers: it keeps a worker per core.
+fn runtime_for(cli: &Cli) -> tokio::runtime::Builder {
+    if serves_emulator(cli) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
     }
+}
+
+#[cfg(feature = "emulator")]
+fn serves_emulator(cli: &Cli) -> bool {
+    matches!(cli.command, Command::Demo { .. } | Command::Emulator { .. })
+}
+
+#[cfg(not(feature = "emulator"))]
+fn serves_emulator(_: &Cli) -> bool {
+    false
 }
 
 /// The exit code of a command, or the setup problem that stopped it.
