@@ -272,21 +272,16 @@ impl Validator {
             Some((kid, sig)) => {
                 let key = self.key(&claims.tenant_id, &kid).await?;
                 let message = format!("{h}.{p}");
-                let public = aws_lc_rs::signature::RsaPublicKeyComponents {
-                    n: key.n.as_slice(),
-                    e: key.e.as_slice(),
+                let RsaKey::Usable(public) = key else {
+                    return Err(invalid(format!(
+                        "the tenant's key {kid:?} is not an RSA key of 2048 to 8192 bits: cannot verify the token's signature with it"
+                    )));
                 };
-                public
-                    .verify(
-                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                        message.as_bytes(),
-                        &sig,
-                    )
-                    .map_err(|_| {
-                        invalid(format!(
-                            "token signature does not verify with the tenant's key {kid:?}"
-                        ))
-                    })?;
+                public.verify_sig(message.as_bytes(), &sig).map_err(|_| {
+                    invalid(format!(
+                        "token signature does not verify with the tenant's key {kid:?}"
+                    ))
+                })?;
                 SignatureCheck::Verified { kid }
             }
         };
