@@ -217,10 +217,11 @@ async fn once(
 
     // One cycle with the real library.
     let started = Instant::now();
-    // The config loaded and the cycle run on a worker thread, as the `akv-rotator` binary runs
-    // its commands (`on_workers` in src/main.rs): polled inside `block_on` on the main thread,
-    // every paced request cost extra thread wake-ups, and the config's memory sat in another
-    // allocator arena than the cycle's.
+    // In-process, the config is loaded and the cycle run on a worker thread of the bench's
+    // runtime: polled inside `block_on` on the main thread, every paced request cost extra
+    // thread wake-ups, and the config's memory sat in another allocator arena than the cycle's.
+    // The `akv-rotator` binary runs its commands on one thread (`runtime_for` in src/main.rs);
+    // `--rotator-process` measures that.
     let run = if args.rotator_process {
         rotator_process(args.rotator_exe.clone(), config_path).await?
     } else {
@@ -228,7 +229,13 @@ async fn once(
     };
     let (concurrency, write_share) = (run.concurrency, run.write_share);
     let wall = started.elapsed().as_secs_f64();
-    let rotator_hwm = run.hwm_kib.or_else(|| vm_hwm_kib("self"));
+    // A process of its own is measured from its /proc entry or not at all: the bench's own
+    // figure would pass for the rotator's.
+    let rotator_hwm = if args.rotator_process {
+        run.hwm_kib
+    } else {
+        vm_hwm_kib("self")
+    };
 
     let stats = emulator.stats().await?;
     let emulator_hwm = vm_hwm_kib(child_pid);
@@ -434,10 +441,7 @@ struct RotatorRun {
     cpu_s: Option<f64>,
 }
 
-/// The config loaded and the cycle run on a worker thread, as the `akv-rotator` binary runs its
-/// commands (`on_workers` in src/main.rs): polled inside `block_on` on the main thread, every
-/// paced request cost extra thread wake-ups, and the config's memory sat in another allocator
-/// arena than the cycle's.
+/// The config loaded and the cycle run on a worker thread of the bench's runtime (see the call).
 async fn rotator_in_process(
     args: &Args,
     config_path: &std::path::Path,
