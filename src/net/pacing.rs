@@ -342,6 +342,20 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// No sliding 10 s window of the send times holds more than `limit`, and the busiest holds
+    /// at least `at_least` (the pacing is not idle).
+    fn assert_window_holds(times: &Mutex<Vec<Instant>>, share: f64, limit: u32, at_least: f64) {
+        let seen = max_in_any_window(&times.lock().unwrap(), KEY_VAULT_WINDOW);
+        assert!(
+            seen <= limit as usize,
+            "share {share}: {seen} writes in one 10 s window, limit {limit}"
+        );
+        assert!(
+            seen as f64 >= at_least,
+            "share {share}: only {seen} of {limit} per window"
+        );
+    }
+
     /// The property the pacing exists for, on a virtual clock: whatever the arrival pattern
     /// (bursts from many concurrent callers, idle gaps, trickles), no sliding 10 s window sees
     /// more than `floor(300 × share)` writes.
@@ -368,17 +382,8 @@ mod tests {
                     t.await.unwrap();
                 }
             }
-            let times = times.lock().unwrap().clone();
-            let seen = max_in_any_window(&times, KEY_VAULT_WINDOW);
-            assert!(
-                seen <= limit as usize,
-                "share {share}: {seen} writes in one 10 s window, limit {limit}"
-            );
             // And the pacing is not idle: a backlog runs at the limit (less the margin).
-            assert!(
-                seen as f64 >= f64::from(limit) * 0.95 - 1.0,
-                "share {share}: only {seen} of {limit} per window"
-            );
+            assert_window_holds(&times, share, limit, f64::from(limit) * 0.95 - 1.0);
         }
     }
 
@@ -405,16 +410,7 @@ mod tests {
             for t in tasks {
                 t.await.unwrap();
             }
-            let times = times.lock().unwrap().clone();
-            let seen = max_in_any_window(&times, KEY_VAULT_WINDOW);
-            assert!(
-                seen <= limit as usize,
-                "share {share}: {seen} writes in one 10 s window, limit {limit}"
-            );
-            assert!(
-                seen as f64 >= f64::from(limit) * 0.9,
-                "share {share}: only {seen} of {limit} per window"
-            );
+            assert_window_holds(&times, share, limit, f64::from(limit) * 0.9);
         }
     }
 
