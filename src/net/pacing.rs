@@ -15,19 +15,27 @@
 //!
 //! A token bucket whose burst equals its capacity lets through a full bucket at the end of one
 //! window and another at the start of the next: up to twice the limit in a sliding 10 s window.
-//! A [`Pacer`] instead gives out moments at least `gap` apart, each taking at most `group`
-//! passes (`group` divides the limit `L`), with `gap = (window + margin + late) · group / L`. A
-//! pass is sent at its moment or, when it joined a moment that had just passed, at most `late`
-//! after it. If sends fall in a half-open interval of length `window + margin`, their moments
-//! lie in an open interval of length `window + margin + late`, so there are `k` of them with
-//! `(k − 1) · gap < window + margin + late`, i.e. `k − 1 < L / group`, i.e. `k ≤ L / group`:
-//! at most `L` sends. The `margin` (250 ms) absorbs the difference in network delay between two
-//! requests: the vault counts arrivals, not departures, so the guarantee holds at the vault for
-//! any 10 s window as long as two requests' delays differ by less than it. The price is the
-//! margin and `late` (2.55 % of the budget) and that an idle period is not made up for later,
-//! which a cycle that is busy does not need. Groups rather than single passes: a request
-//! paced alone wakes the process alone (bench/README.md, "CPU per token against the lean
-//! client").
+//! A [`Pacer`] instead gives out moments, each taking at most `group` passes (`group` divides
+//! the limit `L`), and keeps one invariant: no half-open span `(t − S, t]` ending at a moment,
+//! with `S = window + margin + late`, holds moments with more than `L` passes. A new moment, or
+//! a pass joining the last one, is checked against the span ending at that moment, the latest;
+//! every span's moments lie in the span ending at its own latest moment, so every span holds.
+//! A pass is sent at its moment or, when it joined a moment that had just passed, at most
+//! `late` after it. If sends fall in a half-open interval of length `window + margin`, their
+//! moments lie in an open interval of length `S`: at most `L` sends. The `margin` (250 ms)
+//! absorbs the difference in network delay between two requests: the vault counts arrivals,
+//! not departures, so the guarantee holds at the vault for any 10 s window as long as two
+//! requests' delays differ by less than it. The price is the margin and `late` (2.55 % of the
+//! budget).
+//!
+//! Spacing: a new moment comes no earlier than `interval = S / L` after the last one for each
+//! pass that one took. Under load moments fill, so they come `group · interval` apart with `L`
+//! in every span and no burst beyond a group; after an idle period the next moment is now, and
+//! the idle time is not made up for. A caller alone (the pages of a listing, one app at a time
+//! with `concurrency = 1`) takes a moment of its own when it comes, at most one `interval`
+//! after its last: a group it could not fill never slows it to one pass per `group`
+//! intervals. Groups rather than single passes: a request paced alone wakes the process alone
+//! (bench/README.md, "CPU per token against the lean client").
 //!
 //! Per vault, the pacing also keeps what each cycle used: transactions of each kind and the
 //! most seen in any sliding 10 s window, for the report and the metrics.
@@ -87,17 +95,45 @@ pub fn limit_per_window(published: u32, share: f64) -> u32 {
     ((f64::from(published) * share).floor() as u32).max(1)
 }
 
-/// Lets passes through in groups of up to [`Pacer::group`] at moments at least
-/// [`Pacer::gap`] apart, first come first served, with no burst beyond a group (see the module
+/// Lets passes through in groups of up to `group` at moments spaced by the passes
+/// each took, first come first served, never more than the limit in a span (see the module
 /// documentation for why that bounds every sliding window).
 #[derive(Debug)]
 pub struct Pacer {
+    /// Passes per span.
+    limit: u32,
     /// Passes per moment: the largest divisor of the limit up to [`MAX_GROUP`].
     group: u32,
-    /// The gap kept between two moments.
-    gap: Duration,
-    /// The last moment given out and how many passes it has taken.
-    last: Mutex<Option<(Instant, u32)>>,
+    /// `window + PACING_MARGIN + JOIN_LATE`: no half-open span of this length ending at a
+    /// moment holds moments with more than `limit` passes.
+    span: Duration,
+    /// `span / limit`: how long a pass holds back the next moment.
+    interval: Duration,
+    schedule: Mutex<Schedule>,
+}
+
+/// The moments given out that may still share a span with the next one.
+#[derive(Debug, Default)]
+struct Schedule {
+    /// Oldest first, each with the passes it took; the last is the one a caller may join.
+    moments: VecDeque<(Instant, u32)>,
+    /// The passes of `moments`.
+    passes: u32,
+}
+
+impl Schedule {
+    /// Forgets the moments at or before `cut`: no span ending at or after `cut + span` holds
+    /// them.
+    fn forget_through(&mut self, cut: Option<Instant>) {
+        let Some(cut) = cut else { return };
+        while let Some(&(at, taken)) = self.moments.front() {
+            if at > cut {
+                break;
+            }
+            self.passes -= taken;
+            self.moments.pop_front();
+        }
+    }
 }
 
 /// The most passes one moment takes. Requests paced one at a time each woke the process on
@@ -117,54 +153,65 @@ impl Pacer {
             .rev()
             .find(|g| limit.is_multiple_of(*g))
             .unwrap_or(1);
+        let span = window + PACING_MARGIN + JOIN_LATE;
         Pacer {
+            limit,
             group,
-            gap: (window + PACING_MARGIN + JOIN_LATE) * group / limit,
-            last: Mutex::new(None),
+            span,
+            interval: span / limit,
+            schedule: Mutex::new(Schedule::default()),
         }
     }
 
     /// The mean gap between two passes when busy.
     pub fn interval(&self) -> Duration {
-        self.gap / self.group
-    }
-
-    /// Passes per moment.
-    pub fn group(&self) -> u32 {
-        self.group
-    }
-
-    /// The gap kept between two moments.
-    pub fn gap(&self) -> Duration {
-        self.gap
+        self.interval
     }
 
     /// Waits for this caller's moment and returns it. The moment is reserved before waiting,
     /// so callers pass in the order they came; a caller dropped while waiting leaves its place
-    /// unused (never more passes, only fewer). A caller joins the last moment given out while
-    /// it has room and is at most [`JOIN_LATE`] past; otherwise it takes the next moment, a
-    /// gap after the last one and not before now.
+    /// unused (never more passes, only fewer).
+    ///
+    /// A caller joins the last moment given out while it has room, is at most [`JOIN_LATE`]
+    /// past and its span holds fewer than the limit. Otherwise it takes a new moment: not before
+    /// now, `interval` after the last moment for each pass that moment took, and late enough
+    /// that the span ending at it holds fewer than the limit.
     pub async fn pass(&self) -> Instant {
         let at = {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            match *last {
-                Some((moment, taken)) if taken < self.group && moment + JOIN_LATE >= now => {
-                    *last = Some((moment, taken + 1));
-                    moment
-                }
-                Some((moment, _)) => {
-                    let next = (moment + self.gap).max(now);
-                    *last = Some((next, 1));
-                    next
-                }
-                None => {
-                    *last = Some((now, 1));
-                    now
-                }
-            }
+            let mut s = self.schedule.lock().unwrap_or_else(|p| p.into_inner());
+            self.give(&mut s, Instant::now())
         };
         tokio::time::sleep_until(at).await;
+        at
+    }
+
+    fn give(&self, s: &mut Schedule, now: Instant) -> Instant {
+        let last = s.moments.back().copied();
+        if let Some((moment, taken)) = last
+            && taken < self.group
+            && moment + JOIN_LATE >= now
+        {
+            s.forget_through(moment.checked_sub(self.span));
+            if s.passes < self.limit {
+                s.passes += 1;
+                if let Some(back) = s.moments.back_mut() {
+                    back.1 += 1;
+                }
+                return moment;
+            }
+        }
+        let mut at = last.map_or(now, |(moment, taken)| {
+            (moment + self.interval * taken).max(now)
+        });
+        loop {
+            s.forget_through(at.checked_sub(self.span));
+            match s.moments.front() {
+                Some(&(oldest, _)) if s.passes >= self.limit => at = oldest + self.span,
+                _ => break,
+            }
+        }
+        s.moments.push_back((at, 1));
+        s.passes += 1;
         at
     }
 }
@@ -342,18 +389,92 @@ mod tests {
             .unwrap_or(0)
     }
 
-    /// No sliding 10 s window of the send times holds more than `limit`, and the busiest holds
-    /// at least `at_least` (the pacing is not idle).
+    /// No sliding window of 10 s and the margin holds more than `limit` send times, and the
+    /// busiest 10 s window holds at least `at_least` (the pacing is not idle).
     fn assert_window_holds(times: &Mutex<Vec<Instant>>, share: f64, limit: u32, at_least: f64) {
-        let seen = max_in_any_window(&times.lock().unwrap(), KEY_VAULT_WINDOW);
+        let times = times.lock().unwrap();
+        let seen = max_in_any_window(&times, KEY_VAULT_WINDOW + PACING_MARGIN);
         assert!(
             seen <= limit as usize,
-            "share {share}: {seen} writes in one 10 s window, limit {limit}"
+            "share {share}: {seen} passes in one window of 10 s and the margin, limit {limit}"
         );
+        let busiest = max_in_any_window(&times, KEY_VAULT_WINDOW);
         assert!(
-            seen as f64 >= at_least,
-            "share {share}: only {seen} of {limit} per window"
+            busiest as f64 >= at_least,
+            "share {share}: only {busiest} of {limit} per 10 s window"
         );
+    }
+
+    /// Passes one caller after another, each `think` after the last one's moment (its answer
+    /// and the next app's work), for `span`; the send times.
+    async fn one_caller_at_a_time(pacer: &Pacer, think: Duration, span: Duration) -> Vec<Instant> {
+        let start = Instant::now();
+        let mut times = Vec::new();
+        while Instant::now() < start + span {
+            pacer.pass().await;
+            times.push(Instant::now());
+            tokio::time::sleep(think).await;
+        }
+        times
+    }
+
+    /// A caller alone that comes back later than [`JOIN_LATE`] (a listing's next page, the next
+    /// app with `concurrency = 1`) is paced at the limit, not at one pass per group of moments.
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_alone_is_not_slowed_by_the_groups() {
+        // Writes at share 0.8: 240 per 10.255 s, groups of 8; a caller back after 10 ms.
+        let pacer = Pacer::new(240, KEY_VAULT_WINDOW);
+        let times =
+            one_caller_at_a_time(&pacer, Duration::from_millis(10), KEY_VAULT_WINDOW * 3).await;
+        let times = Mutex::new(times);
+        assert_window_holds(&times, 0.8, 240, 230.0);
+        // Other transactions at share 0.5: 2,000 per 10.255 s, a pass every 5.1 ms at most; a
+        // caller back after 10 ms goes at its own pace, 1,000 per 10 s.
+        let pacer = Pacer::new(2000, KEY_VAULT_WINDOW);
+        let times =
+            one_caller_at_a_time(&pacer, Duration::from_millis(10), KEY_VAULT_WINDOW * 2).await;
+        let busiest = max_in_any_window(&times, KEY_VAULT_WINDOW);
+        assert!(busiest >= 990, "{busiest} pages in 10 s, one every 10 ms");
+    }
+
+    /// Mixed arrivals drawn at random (bursts, callers alone, gaps around [`JOIN_LATE`] and
+    /// around the interval, idle periods) never put more than the limit in a window.
+    #[tokio::test(start_paused = true)]
+    async fn random_arrivals_never_overfill_a_window() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % below
+        };
+        for (limit, share) in [(300, 1.0), (240, 0.8), (30, 0.1), (7, 0.025), (2000, 0.5)] {
+            let pacer = Arc::new(Pacer::new(limit, KEY_VAULT_WINDOW));
+            let times = Arc::new(Mutex::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for _ in 0..(5 * limit) {
+                let wait_us = match next(10) {
+                    0 => 0,
+                    1..=3 => next(JOIN_LATE.as_micros() as u64 * 2),
+                    4..=7 => next(pacer.interval.as_micros() as u64 * 2),
+                    8 => next(pacer.interval.as_micros() as u64 * u64::from(pacer.group) * 3),
+                    _ => next(4_000_000),
+                };
+                tokio::time::sleep(Duration::from_micros(wait_us)).await;
+                for _ in 0..=next(3) {
+                    let (pacer, times) = (pacer.clone(), times.clone());
+                    tasks.push(tokio::spawn(async move {
+                        pacer.pass().await;
+                        times.lock().unwrap().push(Instant::now());
+                    }));
+                }
+                tokio::task::yield_now().await;
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_window_holds(&times, share, limit, 0.0);
+        }
     }
 
     /// The property the pacing exists for, on a virtual clock: whatever the arrival pattern
@@ -399,7 +520,7 @@ mod tests {
             let mut tasks = Vec::new();
             for i in 0..(4 * limit as u64) {
                 // 0 to 6 ms apart: around JOIN_LATE (5 ms).
-                tokio::time::advance(Duration::from_micros(i * 1_700 % 6_100)).await;
+                tokio::time::sleep(Duration::from_micros(i * 1_700 % 6_100)).await;
                 let (pacer, times) = (pacer.clone(), times.clone());
                 tasks.push(tokio::spawn(async move {
                     pacer.pass().await;
@@ -418,8 +539,9 @@ mod tests {
     async fn callers_waiting_together_go_together() {
         // 240 writes per window (share 0.8): groups of 8, 10.255 s / 30 apart.
         let pacer = Arc::new(Pacer::new(240, KEY_VAULT_WINDOW));
-        assert_eq!(pacer.group(), 8);
-        assert_eq!(pacer.gap(), Duration::from_millis(10_255) / 30);
+        assert_eq!(pacer.group, 8);
+        assert_eq!(pacer.interval, Duration::from_millis(10_255) / 240);
+        let gap = pacer.interval * pacer.group;
         let start = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -430,13 +552,12 @@ mod tests {
         for t in tasks {
             moments.push(t.await.unwrap() - start);
         }
-        let gap = pacer.gap();
         let expected: Vec<Duration> = (0..20).map(|i| gap * (i / 8)).collect();
         assert_eq!(moments, expected);
         // A limit without a divisor up to 8 paces one at a time; a small one in a single group.
-        assert_eq!(Pacer::new(233, KEY_VAULT_WINDOW).group(), 1);
-        assert_eq!(Pacer::new(150, KEY_VAULT_WINDOW).group(), 6);
-        assert_eq!(Pacer::new(3, KEY_VAULT_WINDOW).group(), 3);
+        assert_eq!(Pacer::new(233, KEY_VAULT_WINDOW).group, 1);
+        assert_eq!(Pacer::new(150, KEY_VAULT_WINDOW).group, 6);
+        assert_eq!(Pacer::new(3, KEY_VAULT_WINDOW).group, 3);
     }
 
     #[test]
