@@ -262,14 +262,19 @@ async fn once(
 
     let (mut written, mut failed, mut other) = (0u64, 0u64, 0u64);
     let mut classes: BTreeMap<String, u64> = BTreeMap::new();
-    let outcomes: Vec<(String, Option<String>)> = match &run.report {
+    // Each target's outcome, and for a failure its error class and "secret: message".
+    type Outcome = (String, Option<(String, String)>);
+    let outcomes: Vec<Outcome> = match &run.report {
         CycleOutput::InProcess(report) => report
             .targets
             .iter()
             .map(|t| {
                 let outcome = serde_json::to_value(t.outcome)?;
-                let class = t.error.as_ref().map(|e| e.class.to_string());
-                anyhow::Ok((outcome.as_str().unwrap_or_default().to_string(), class))
+                let error = t
+                    .error
+                    .as_ref()
+                    .map(|e| (e.class.to_string(), format!("{}: {}", t.secret, e.message)));
+                anyhow::Ok((outcome.as_str().unwrap_or_default().to_string(), error))
             })
             .collect::<Result<_, _>>()?,
         CycleOutput::Json(report) => report["targets"]
@@ -278,17 +283,27 @@ async fn once(
             .flatten()
             .map(|t| {
                 let outcome = t["outcome"].as_str().unwrap_or_default().to_string();
-                (outcome, t["error"]["class"].as_str().map(str::to_string))
+                let error = t["error"]["class"].as_str().map(|class| {
+                    let secret = t["secret"].as_str().unwrap_or("?");
+                    let message = t["error"]["message"].as_str().unwrap_or("?");
+                    (class.to_string(), format!("{secret}: {message}"))
+                });
+                (outcome, error)
             })
             .collect(),
     };
-    for (outcome, class) in outcomes {
+    // The first few failures in full: a rare one must be explainable from the output alone.
+    let mut first_failures = Vec::new();
+    for (outcome, error) in outcomes {
         match outcome.as_str() {
             "written" => written += 1,
             "failed" => {
                 failed += 1;
-                if let Some(class) = class {
-                    *classes.entry(class).or_default() += 1;
+                if let Some((class, message)) = error {
+                    *classes.entry(class.clone()).or_default() += 1;
+                    if first_failures.len() < 5 {
+                        first_failures.push(format!("{class} ({message})"));
+                    }
                 }
             }
             _ => other += 1,
@@ -330,6 +345,9 @@ async fn once(
     }
     println!("wall_time_s: {wall:.3}");
     println!("targets: written={written} failed={failed} other={other} failed_classes={classes:?}");
+    for failure in &first_failures {
+        println!("failed_target: {failure}");
+    }
     println!("tokens_per_s: {:.1}", written as f64 / wall);
     println!(
         "kv_transactions_per_token: {:.4}  (all requests to {} vaults with status != 401: {kv_not_401}; of them 429: {kv_429}; 401 challenges not counted: {kv_401})",
