@@ -373,6 +373,7 @@ impl VaultPacing {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use tokio::task::JoinHandle;
 
     /// The most passes in any half-open window `[t, t + window)` starting at a pass.
     fn max_in_any_window(times: &[Instant], window: Duration) -> usize {
@@ -403,6 +404,22 @@ mod tests {
             busiest as f64 >= at_least,
             "share {share}: only {busiest} of {limit} per 10 s window"
         );
+    }
+
+    /// Starts a caller that passes and records when its request goes (not the moment it was
+    /// given).
+    fn spawn_pass(pacer: &Arc<Pacer>, times: &Arc<Mutex<Vec<Instant>>>) -> JoinHandle<()> {
+        let (pacer, times) = (pacer.clone(), times.clone());
+        tokio::spawn(async move {
+            pacer.pass().await;
+            times.lock().unwrap().push(Instant::now());
+        })
+    }
+
+    async fn join_all(tasks: Vec<JoinHandle<()>>) {
+        for t in tasks {
+            t.await.unwrap();
+        }
     }
 
     /// Passes one caller after another, each `think` after the last one's moment (its answer
@@ -462,17 +479,11 @@ mod tests {
                 };
                 tokio::time::sleep(Duration::from_micros(wait_us)).await;
                 for _ in 0..=next(3) {
-                    let (pacer, times) = (pacer.clone(), times.clone());
-                    tasks.push(tokio::spawn(async move {
-                        pacer.pass().await;
-                        times.lock().unwrap().push(Instant::now());
-                    }));
+                    tasks.push(spawn_pass(&pacer, &times));
                 }
                 tokio::task::yield_now().await;
             }
-            for t in tasks {
-                t.await.unwrap();
-            }
+            join_all(tasks).await;
             assert_window_holds(&times, share, limit, 0.0);
         }
     }
@@ -492,16 +503,9 @@ mod tests {
                 tokio::time::advance(Duration::from_millis(*gap_ms)).await;
                 let mut tasks = Vec::new();
                 for _ in 0..(3 * limit as usize + round) {
-                    let (pacer, times) = (pacer.clone(), times.clone());
-                    tasks.push(tokio::spawn(async move {
-                        pacer.pass().await;
-                        // When the request goes, not the moment it was given.
-                        times.lock().unwrap().push(Instant::now());
-                    }));
+                    tasks.push(spawn_pass(&pacer, &times));
                 }
-                for t in tasks {
-                    t.await.unwrap();
-                }
+                join_all(tasks).await;
             }
             // And the pacing is not idle: a backlog runs at the limit (less the margin).
             assert_window_holds(&times, share, limit, f64::from(limit) * 0.95 - 1.0);
@@ -521,16 +525,10 @@ mod tests {
             for i in 0..(4 * limit as u64) {
                 // 0 to 6 ms apart: around JOIN_LATE (5 ms).
                 tokio::time::sleep(Duration::from_micros(i * 1_700 % 6_100)).await;
-                let (pacer, times) = (pacer.clone(), times.clone());
-                tasks.push(tokio::spawn(async move {
-                    pacer.pass().await;
-                    times.lock().unwrap().push(Instant::now());
-                }));
+                tasks.push(spawn_pass(&pacer, &times));
                 tokio::task::yield_now().await;
             }
-            for t in tasks {
-                t.await.unwrap();
-            }
+            join_all(tasks).await;
             assert_window_holds(&times, share, limit, f64::from(limit) * 0.9);
         }
     }
